@@ -1,0 +1,115 @@
+"""The ReDial movie catalogue: every movie that can be mentioned or recommended.
+
+Ids and titles come from ``redial/movies_with_mentions.csv``; genres, people and IMDb ids from
+``redial/movie_info.json`` where it has the movie. A movie's position in :class:`Catalogue` is its
+item index: score vectors over the catalogue are indexed by it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from crs.data.redial import normalise_text
+
+logger = logging.getLogger(__name__)
+
+_YEAR_RE = re.compile(r"^(?P<title>.*?)\s*\((?P<year>\d{4})\)\s*$")
+
+
+def split_title(name: str) -> tuple[str, int | None]:
+    """``"Police Academy  (1984)"`` → ``("Police Academy", 1984)``; no year → ``(name, None)``."""
+    name = normalise_text(name)
+    match = _YEAR_RE.match(name)
+    if match:
+        return match.group("title").strip(), int(match.group("year"))
+    return name, None
+
+
+@dataclass(frozen=True)
+class Movie:
+    movie_id: int
+    title: str  # without the year
+    year: int | None
+    mentions: int  # nbMentions in the ReDial release
+    genres: tuple[str, ...] = ()
+    directors: tuple[str, ...] = ()
+    writers: tuple[str, ...] = ()
+    stars: tuple[str, ...] = ()
+    imdb_id: str | None = None
+    plot: str = field(default="", repr=False)  # third-party synopsis: train on it, never ship it
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.title} ({self.year})" if self.year else self.title
+
+    @property
+    def has_metadata(self) -> bool:
+        return bool(self.genres or self.directors or self.writers or self.stars)
+
+
+class Catalogue:
+    """An ordered set of movies; ``index(movie_id)`` is the item index used by every score vector."""
+
+    def __init__(self, movies: list[Movie]):
+        self.movies = movies
+        self._index = {movie.movie_id: i for i, movie in enumerate(movies)}
+        if len(self._index) != len(movies):
+            raise ValueError("catalogue has repeated movie ids")
+
+    def __len__(self) -> int:
+        return len(self.movies)
+
+    def __contains__(self, movie_id: object) -> bool:
+        return movie_id in self._index
+
+    def __getitem__(self, index: int) -> Movie:
+        return self.movies[index]
+
+    def index(self, movie_id: int) -> int:
+        try:
+            return self._index[movie_id]
+        except KeyError:
+            raise KeyError(f"movie {movie_id} is not in the catalogue") from None
+
+    def by_id(self, movie_id: int) -> Movie:
+        return self.movies[self.index(movie_id)]
+
+    @property
+    def movie_ids(self) -> list[int]:
+        return [movie.movie_id for movie in self.movies]
+
+    @classmethod
+    def load(cls, data_dir: str | Path) -> "Catalogue":
+        redial = Path(data_dir) / "redial"
+        info_path = redial / "movie_info.json"
+        info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {}
+        if not info:
+            logger.warning("%s missing or empty: movies carry no metadata", info_path)
+        movies = []
+        with (redial / "movies_with_mentions.csv").open(encoding="utf-8", newline="") as handle:
+            for row in csv.DictReader(handle):
+                movie_id = int(row["movieId"])
+                title, year = split_title(row["movieName"])
+                meta = info.get(str(movie_id)) or {}
+                if year is None and meta.get("name"):
+                    year = split_title(meta["name"])[1]
+                movies.append(
+                    Movie(
+                        movie_id=movie_id,
+                        title=title,
+                        year=year,
+                        mentions=int(row.get("nbMentions") or 0),
+                        genres=tuple(meta.get("genre") or ()),
+                        directors=tuple(meta.get("director") or ()),
+                        writers=tuple(meta.get("writer") or ()),
+                        stars=tuple(meta.get("star") or ()),
+                        imdb_id=meta.get("imdb_id"),
+                        plot=meta.get("plot") or "",
+                    )
+                )
+        return cls(movies)

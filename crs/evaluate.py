@@ -107,10 +107,25 @@ def evaluate_recommender(model: Recommender, samples: list[Sample], ks: tuple[in
 
 
 def build_model(spec: str, config: CRSConfig, catalogue: Catalogue, train_dialogues) -> Recommender:
-    """A baseline by name (fitted on the training split), or a checkpoint folder."""
+    """A baseline by name (fitted on the training split), or a checkpoint folder as ``PATH`` or ``LABEL=PATH``."""
+    label, _, path = spec.rpartition("=")
     if spec in BASELINES:
         return BASELINES[spec].fit(train_dialogues, catalogue)
+    if Path(path).is_dir():
+        from crs.kg_recommender import KGTextRecommender
+
+        model = KGTextRecommender.from_pretrained(path)
+        if model.catalogue.movie_ids != catalogue.movie_ids:
+            raise ValueError(f"checkpoint {path} was trained on another movie catalogue than {config.data.resolve_data_dir()}")
+        model.name = label or model_label(path)
+        return model
     raise ValueError(f"unknown model {spec!r}: choose a baseline ({', '.join(BASELINES)}) or a checkpoint folder")
+
+
+def model_label(spec: str) -> str:
+    """A short row name for a checkpoint folder: its last two path parts ("runs/full/checkpoint" → "full/checkpoint")."""
+    parts = Path(spec).resolve().parts
+    return "/".join(parts[-2:])
 
 
 def sha256(path: Path) -> str:
@@ -224,7 +239,7 @@ def run(config: CRSConfig, models: list[str], split: str, tasks: list[str], out:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m crs.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help=f"comma-separated baselines ({', '.join(BASELINES)}) or checkpoint folders")
+    parser.add_argument("--model", required=True, help=f"comma-separated baselines ({', '.join(BASELINES)}) or checkpoint folders (PATH or LABEL=PATH)")
     parser.add_argument("--split", default="test", choices=SPLITS)
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N dialogues only")
     parser.add_argument("--tasks", default="rec", help="comma-separated: rec, conv")
@@ -233,7 +248,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", default=None, help="YAML config")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("overrides", nargs="*", help="key.sub=value config overrides")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     overrides = list(args.overrides)
     if args.data_dir:

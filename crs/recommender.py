@@ -8,13 +8,18 @@ are indexed by catalogue item index (:meth:`crs.data.Catalogue.index`); higher i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
+import torch
+from torch import nn
 
 from crs.data.catalogue import Catalogue
 from crs.data.redial import Turn
 from crs.data.samples import Sample
+
+if TYPE_CHECKING:
+    from crs.config import RecConfig, RGCNConfig
 
 
 @dataclass
@@ -58,12 +63,118 @@ class BaseRecommender:
     def score_batch(self, contexts: list[DialogueContext]) -> np.ndarray:
         return np.stack([self.score_items(context) for context in contexts]) if contexts else np.zeros((0, len(self.catalogue)))
 
+    def mentioned_items(self, context: DialogueContext) -> list[int]:
+        """Catalogue indices of the movies the context mentions."""
+        return [self.catalogue.index(m) for m in context.mentioned_movies if m in self.catalogue]
+
     def top_k(self, context: DialogueContext, k: int = 10, exclude_mentioned: bool = True) -> list[tuple[int, float]]:
         """The k best movies as (movie id, score); movies already mentioned left out unless told otherwise."""
         scores = np.asarray(self.score_items(context), dtype=np.float64).copy()
         if exclude_mentioned:
-            for movie in context.mentioned_movies:
-                if movie in self.catalogue:
-                    scores[self.catalogue.index(movie)] = -np.inf
+            scores[self.mentioned_items(context)] = -np.inf
         order = np.lexsort((np.arange(len(scores)), -scores))[:k]  # ties: lower index first, as metrics.rank_of
         return [(self.catalogue[i].movie_id, float(scores[i])) for i in order if np.isfinite(scores[i])]
+
+
+# --------------------------------------------------------------------------- the learned model
+
+
+@dataclass
+class RecOutput:
+    scores: "torch.Tensor"  # (B, N) over the catalogue
+    loss: "torch.Tensor | None" = None
+
+
+class AttentionPooling(nn.Module):
+    """Self-attention pooling of a set of entity embeddings into one user vector (KBRD, Chen et al.
+    2019, https://arxiv.org/abs/1908.05391): a = softmax(v^T tanh(W h_e)), u = sum_e a_e h_e."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.project = nn.Linear(dim, dim)
+        self.score = nn.Linear(dim, 1, bias=False)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        logits = self.score(torch.tanh(self.project(x))).squeeze(-1)  # (B, E)
+        logits = logits.masked_fill(~mask, float("-inf"))
+        weights = torch.softmax(logits, dim=-1).nan_to_num(0.0)  # rows without entities → all zero
+        return torch.einsum("be,bed->bd", weights, x)  # (B, D)
+
+
+class KGTextRecModel(nn.Module):
+    """Scores every catalogue movie for a batch of contexts by adding up:
+
+    * KG side: R-GCN entity embeddings of the linked context entities, attention-pooled (KBRD),
+      dotted with each movie's R-GCN embedding; the generator's ``[REC]`` state, when given, is
+      projected and added to this user vector;
+    * text side: the context's sentence embedding against each movie's (title + facts) embedding,
+      through learned projections plus a learned weight on their raw cosine similarity, so movies
+      with little KG signal still rank by what the dialogue says;
+    * mentions: a learned weight per mention feature (by seeker, by recommender, recency): the
+      explicit, learned handling of movies already in the dialogue;
+    * co-occurrence with the context's movies in training dialogues, with a learned weight;
+    * a learned per-movie bias (popularity).
+    """
+
+    def __init__(self, config: "RecConfig", rgcn: "RGCNConfig", num_entities: int, num_relations: int,
+                 item_entities: torch.Tensor, item_text: torch.Tensor | None):
+        super().__init__()
+        from crs.rec_features import NUM_MENTION_FEATURES
+        from kg.rgcn import RGCNEncoder
+
+        self.config = config
+        num_items = int(item_entities.shape[0])
+        dim = rgcn.dim
+        self.register_buffer("item_entities", item_entities.long().clone())
+        if config.use_kg:
+            self.encoder = RGCNEncoder(num_entities, num_relations, dim, rgcn.num_layers, rgcn.num_bases, rgcn.dropout)
+            self.pool = AttentionPooling(dim)
+        if config.use_text:
+            if item_text is None:
+                raise ValueError("rec.use_text needs item text embeddings")
+            self.register_buffer("item_text", item_text.float().clone())
+            text_dim = int(item_text.shape[1])
+            self.context_projection = nn.Linear(text_dim, dim)
+            self.item_projection = nn.Linear(text_dim, dim)
+            self.text_similarity_weight = nn.Parameter(torch.tensor(5.0))
+        if config.rec_state_dim:
+            self.rec_state_projection = nn.Linear(config.rec_state_dim, dim)
+        self.mention_weights = nn.Linear(NUM_MENTION_FEATURES, 1, bias=False)
+        if config.use_cooccurrence:
+            self.cooccurrence_weight = nn.Parameter(torch.tensor(0.5))
+        self.item_bias = nn.Parameter(torch.zeros(num_items))
+
+    def entity_embeddings(self) -> torch.Tensor:
+        """(num_entities, D) from the R-GCN over the registered graph."""
+        return self.encoder().embeddings
+
+    def item_vectors(self, entity_embeddings: torch.Tensor | None) -> torch.Tensor:
+        """(N, D) the item side that user vectors are scored against."""
+        if self.config.use_kg:
+            return entity_embeddings[self.item_entities]
+        return self.item_projection(self.item_text)
+
+    def forward(self, entities: torch.Tensor, mentions: torch.Tensor, cooccurrence: torch.Tensor | None = None,
+                text: torch.Tensor | None = None, rec_state: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                entity_embeddings: torch.Tensor | None = None) -> RecOutput:
+        batch_size = entities.shape[0]
+        scores = self.item_bias.unsqueeze(0).expand(batch_size, -1)  # (B, N)
+        user = None
+        if self.config.use_kg:
+            table = self.entity_embeddings() if entity_embeddings is None else entity_embeddings  # (V, D)
+            mask = entities >= 0  # (B, E)
+            user = self.pool(table[entities.clamp(min=0)], mask)  # (B, D)
+        if self.config.use_text and text is not None:
+            item_text = self.item_text  # (N, H)
+            scores = scores + self.context_projection(text) @ self.item_projection(item_text).T  # (B, N)
+            scores = scores + self.text_similarity_weight * (text @ item_text.T)
+        if rec_state is not None and self.config.rec_state_dim:
+            state = self.rec_state_projection(rec_state)  # (B, D)
+            user = state if user is None else user + state
+        if user is not None:
+            scores = scores + user @ self.item_vectors(table if self.config.use_kg else None).T
+        scores = scores + self.mention_weights(mentions).squeeze(-1)  # (B, N)
+        if self.config.use_cooccurrence and cooccurrence is not None:
+            scores = scores + self.cooccurrence_weight * cooccurrence
+        loss = nn.functional.cross_entropy(scores, labels) if labels is not None else None
+        return RecOutput(scores=scores, loss=loss)

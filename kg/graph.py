@@ -252,3 +252,40 @@ def extend_with_metadata(kg: KnowledgeGraph, catalogue: Catalogue, enrich_linked
 def load_extended_kg(data_dir: str | Path, catalogue: Catalogue | None = None, enrich_linked_movies: bool = True) -> KnowledgeGraph:
     catalogue = catalogue or Catalogue.load(data_dir)
     return extend_with_metadata(load_kg(data_dir), catalogue, enrich_linked_movies)
+
+
+def save_kg(kg: KnowledgeGraph, folder: str | Path) -> None:
+    """Write the graph as ``entities.json``, ``relations.json`` and ``triples.safetensors``."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    entities = {"names": kg.entity_names, "uris": kg.entity_uris, "types": kg.entity_types,
+                "movie_to_entity": {str(k): v for k, v in kg.movie_to_entity.items()}, "notes": kg.notes}
+    (folder / "entities.json").write_text(json.dumps(entities), encoding="utf-8")
+    (folder / "relations.json").write_text(json.dumps({"names": kg.relation_names, "self_loop": kg.self_loop_relation}), encoding="utf-8")
+    save_file({"edge_index": kg.edge_index.contiguous(), "edge_type": kg.edge_type.contiguous()}, str(folder / "triples.safetensors"))
+
+
+def read_kg(folder: str | Path) -> KnowledgeGraph:
+    """The graph :func:`save_kg` wrote; names the file that is missing."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    for name in ("entities.json", "relations.json", "triples.safetensors"):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"knowledge graph folder {folder} lacks {name}")
+    entities = json.loads((folder / "entities.json").read_text(encoding="utf-8"))
+    relations = json.loads((folder / "relations.json").read_text(encoding="utf-8"))
+    tensors = load_file(str(folder / "triples.safetensors"))
+    return KnowledgeGraph(
+        entity_names=entities["names"],
+        entity_uris=entities["uris"],
+        entity_types=entities["types"],
+        relation_names=relations["names"],
+        edge_index=tensors["edge_index"],
+        edge_type=tensors["edge_type"],
+        movie_to_entity={int(k): v for k, v in entities["movie_to_entity"].items()},
+        self_loop_relation=relations["self_loop"],
+        notes=entities.get("notes", {}),
+    )

@@ -11,7 +11,7 @@ import csv
 import json
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from crs.data.redial import normalise_text
@@ -82,6 +82,18 @@ class Catalogue:
     @property
     def movie_ids(self) -> list[int]:
         return [movie.movie_id for movie in self.movies]
+
+    def save(self, path: str | Path) -> None:
+        """Write the catalogue as JSON: facts only, plot synopses left out (they may not be shipped)."""
+        rows = [{k: v for k, v in asdict(movie).items() if k != "plot"} for movie in self.movies]
+        Path(path).write_text(json.dumps(rows), encoding="utf-8")
+
+    @classmethod
+    def read(cls, path: str | Path) -> "Catalogue":
+        """A catalogue written by :meth:`save`."""
+        rows = json.loads(Path(path).read_text(encoding="utf-8"))
+        tuples = ("genres", "directors", "writers", "stars")
+        return cls([Movie(**{k: tuple(v) if k in tuples else v for k, v in row.items()}) for row in rows])
 
     @classmethod
     def load(cls, data_dir: str | Path) -> "Catalogue":

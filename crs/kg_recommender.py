@@ -1,0 +1,172 @@
+"""The trained recommender as a :class:`crs.recommender.Recommender`: featurise, encode, score.
+
+A checkpoint folder holds everything scoring needs, with no dataset present:
+
+    config.json                 crs config, library versions, data checksums
+    recommender.safetensors     model weights (item text embeddings included)
+    kg/                         entities.json, relations.json, triples.safetensors,
+                                catalogue.json (facts only), cooccurrence.safetensors
+    metrics.json, MODEL_CARD.md written by the training stage
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+from safetensors.torch import load_file, save_file, save_model
+
+from crs import __version__
+from crs.config import CRSConfig
+from crs.data.catalogue import Catalogue
+from crs.io import atomic_dir
+from crs.rec_features import Featurizer, movie_text
+from crs.recommender import BaseRecommender, DialogueContext, KGTextRecModel
+from crs.text_encoder import TextEncoder
+from kg.graph import KnowledgeGraph, read_kg, save_kg
+from kg.linking import EntityLinker
+from kg.rgcn import message_passing_graph
+
+logger = logging.getLogger(__name__)
+
+TEXT_CACHE_SIZE = 50_000
+REQUIRED_FILES = ("config.json", "recommender.safetensors", "kg/entities.json", "kg/relations.json",
+                  "kg/triples.safetensors", "kg/catalogue.json", "kg/cooccurrence.safetensors")
+
+
+def build_model(config: CRSConfig, kg: KnowledgeGraph, catalogue: Catalogue, item_text: torch.Tensor | None) -> KGTextRecModel:
+    edge_index, edge_type, relation_types = message_passing_graph(kg, config.rgcn.min_relation_edges, config.rgcn.inverse_relations)
+    item_entities = torch.tensor([kg.movie_to_entity[m.movie_id] for m in catalogue.movies], dtype=torch.long)
+    model = KGTextRecModel(config.rec, config.rgcn, kg.num_entities, len(relation_types), item_entities,
+                           item_text if config.rec.use_text else None)
+    if config.rec.use_kg:
+        model.encoder.set_graph(edge_index, edge_type)
+    return model
+
+
+class KGTextRecommender(BaseRecommender):
+    """Scores the catalogue for a dialogue context with a trained :class:`KGTextRecModel`."""
+
+    def __init__(self, config: CRSConfig, model: KGTextRecModel, featurizer: Featurizer, text_encoder: TextEncoder | None,
+                 name: str = "kg-text"):
+        super().__init__(featurizer.catalogue)
+        self.config, self.model, self.featurizer, self.text_encoder, self.name = config, model.eval(), featurizer, text_encoder, name
+        self._entity_embeddings: torch.Tensor | None = None
+        self._text_cache: dict[str, np.ndarray] = {}
+
+    @property
+    def kg(self) -> KnowledgeGraph:
+        return self.featurizer.kg
+
+    def refresh(self) -> None:
+        """Forget cached entity embeddings (after the weights changed)."""
+        self._entity_embeddings = None
+
+    @torch.no_grad()
+    def entity_embeddings(self) -> torch.Tensor | None:
+        if self.config.rec.use_kg and self._entity_embeddings is None:
+            self._entity_embeddings = self.model.entity_embeddings()
+        return self._entity_embeddings
+
+    @torch.no_grad()
+    def score_batch(self, contexts: list[DialogueContext], rec_state: torch.Tensor | None = None,
+                    text_embeddings: np.ndarray | None = None) -> np.ndarray:
+        if not contexts:
+            return np.zeros((0, len(self.catalogue)), dtype=np.float32)
+        features = [self.featurizer.features(c) for c in contexts]
+        text = None
+        if self.config.rec.use_text:
+            if text_embeddings is None:
+                text_embeddings = self.encode_texts([f.text for f in features])
+            text = torch.as_tensor(text_embeddings)
+        batch = self.featurizer.collate(features, text)
+        output = self.model(**batch, rec_state=rec_state, entity_embeddings=self.entity_embeddings())
+        return output.scores.float().numpy()
+
+    def score_items(self, context: DialogueContext) -> np.ndarray:
+        return self.score_batch([context])[0]
+
+    def mentioned_items(self, context: DialogueContext) -> list[int]:
+        """Movies given by the caller plus those linked in the turns' text."""
+        return sorted(set(super().mentioned_items(context)) | set(self.featurizer.features(context).mention_items))
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        """Context embeddings, memoised: replays and chats re-encode the same context prefixes."""
+        todo = list(dict.fromkeys(t for t in texts if t not in self._text_cache))
+        if todo:
+            if len(self._text_cache) > TEXT_CACHE_SIZE:
+                self._text_cache.clear()
+            self._text_cache.update(zip(todo, self.text_encoder.encode(todo, truncate_left=True)))
+        return np.stack([self._text_cache[t] for t in texts])
+
+    def remember_texts(self, texts: list[str], embeddings: np.ndarray) -> None:
+        """Seed the memo with embeddings computed elsewhere (training precomputes them)."""
+        self._text_cache.update(zip(texts, embeddings))
+
+    # ------------------------------------------------------------------ persistence
+
+    def save_pretrained(self, folder: str | Path, metrics: dict | None = None, model_card: str | None = None,
+                        data_checksums: dict[str, str] | None = None) -> None:
+        """Write the checkpoint atomically (a temporary folder renamed into place)."""
+        import transformers
+
+        with atomic_dir(folder) as tmp:
+            meta = {
+                "crs_config": OmegaConf.to_container(OmegaConf.structured(self.config)),
+                "name": self.name,
+                "versions": {"crs": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
+                             "python": platform.python_version()},
+                "data_sha256": data_checksums or {},
+                "text_encoder": self.text_encoder.name if self.text_encoder else None,
+            }
+            (tmp / "config.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+            save_model(self.model, str(tmp / "recommender.safetensors"))
+            save_kg(self.kg, tmp / "kg")
+            self.catalogue.save(tmp / "kg" / "catalogue.json")
+            cooc = self.featurizer.cooccurrence
+            save_file({"indices": cooc.indices().contiguous(), "values": cooc.values().contiguous(),
+                       "shape": torch.tensor(list(cooc.shape))}, str(tmp / "kg" / "cooccurrence.safetensors"))
+            if metrics is not None:
+                (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True), encoding="utf-8")
+            if model_card is not None:
+                (tmp / "MODEL_CARD.md").write_text(model_card, encoding="utf-8")
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, text_encoder: TextEncoder | None = None) -> "KGTextRecommender":
+        """Load a checkpoint; a missing or broken part is named in the error."""
+        from crs.config import config_from_dict
+
+        folder = Path(folder)
+        missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
+        if missing:
+            raise FileNotFoundError(f"checkpoint {folder} is incomplete: missing {', '.join(missing)}")
+        meta = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        if "crs_config" not in meta:
+            raise ValueError(f"checkpoint {folder}: config.json has no 'crs_config'")
+        config = config_from_dict(meta["crs_config"])
+        kg = read_kg(folder / "kg")
+        catalogue = Catalogue.read(folder / "kg" / "catalogue.json")
+        cooc_file = load_file(str(folder / "kg" / "cooccurrence.safetensors"))
+        cooc = torch.sparse_coo_tensor(cooc_file["indices"], cooc_file["values"], tuple(cooc_file["shape"].tolist()))
+        weights = load_file(str(folder / "recommender.safetensors"))
+        item_text = weights.get("item_text")
+        model = build_model(config, kg, catalogue, item_text)
+        missing_keys, unexpected = model.load_state_dict(weights, strict=False)
+        if missing_keys or unexpected:
+            raise ValueError(f"checkpoint {folder}: recommender.safetensors does not fit the config "
+                             f"(missing {missing_keys[:5]}, unexpected {unexpected[:5]})")
+        linker = EntityLinker.build(kg, catalogue, config.linking)
+        featurizer = Featurizer(catalogue, kg, linker, cooc, config.rec.max_context_entities)
+        if config.rec.use_text and text_encoder is None:
+            text_encoder = TextEncoder(meta.get("text_encoder") or config.text.model, config.text.max_context_tokens)
+        return cls(config, model, featurizer, text_encoder, name=meta.get("name", "kg-text"))
+
+
+def item_texts(catalogue: Catalogue) -> list[str]:
+    return [movie_text(movie) for movie in catalogue.movies]
+

@@ -1,0 +1,121 @@
+import numpy as np
+import pytest
+import torch
+
+from crs.config import load_config
+from crs.data import Catalogue, Dialogue, Movie, Turn
+from crs.kg_recommender import KGTextRecommender, build_model
+from crs.rec_features import Featurizer, cooccurrence_matrix, movie_text
+from crs.recommender import AttentionPooling, DialogueContext
+from kg.graph import GENRE, MOVIE, PERSON, KnowledgeGraph
+from kg.linking import EntityLinker
+
+MOVIES = [
+    Movie(101, "The Matrix", 1999, 50, genres=("sci-fi", "action"), directors=("Lana Wachowski",), stars=("Keanu Reeves",)),
+    Movie(102, "John Wick", 2014, 30, genres=("action",), stars=("Keanu Reeves",)),
+    Movie(103, "Notting Hill", 1999, 20, genres=("romance", "comedy"), stars=("Julia Roberts",)),
+    Movie(104, "Pretty Woman", 1990, 25, genres=("romance",), stars=("Julia Roberts",)),
+]
+
+
+def tiny_world():
+    """Four movies, two actors, three genres; movies 0-3 are entities 0-3."""
+    names = ["The Matrix (film)", "John Wick (film)", "Notting Hill (film)", "Pretty Woman", "Keanu Reeves", "Julia Roberts",
+             "action (genre)", "romance (genre)", "comedy (genre)"]
+    types = [MOVIE] * 4 + [PERSON] * 2 + [GENRE] * 3
+    triples = [(0, 0, 4), (1, 0, 4), (2, 0, 5), (3, 0, 5), (0, 1, 6), (1, 1, 6), (2, 1, 7), (3, 1, 7), (2, 1, 8)]
+    heads, rels, tails = zip(*triples)
+    kg = KnowledgeGraph(names, [None] * 9, types, ["starring", "genre", "self_loop"], torch.tensor([heads, tails]),
+                        torch.tensor(rels), {101: 0, 102: 1, 103: 2, 104: 3}, self_loop_relation=2)
+    catalogue = Catalogue(list(MOVIES))
+    dialogues = [Dialogue("a", 1, 2, {101: "", 102: ""}, {}, {}, [], 0), Dialogue("b", 1, 2, {101: "", 102: "", 103: ""}, {}, {}, [], 0)]
+    return kg, catalogue, dialogues
+
+
+def tiny_recommender(overrides=()):
+    kg, catalogue, dialogues = tiny_world()
+    config = load_config(overrides=["rgcn.dim=8", "rgcn.num_bases=2", "rgcn.min_relation_edges=1", "rec.use_text=false", *overrides])
+    linker = EntityLinker.build(kg, catalogue, config.linking)
+    featurizer = Featurizer(catalogue, kg, linker, cooccurrence_matrix(dialogues, catalogue), config.rec.max_context_entities)
+    model = build_model(config, kg, catalogue, None)
+    return KGTextRecommender(config, model, featurizer, None)
+
+
+def context(*turns):
+    return DialogueContext([Turn(role, text, []) for role, text in turns])
+
+
+def test_attention_pooling_ignores_padding_and_handles_empty_rows():
+    pool = AttentionPooling(4)
+    x = torch.randn(2, 3, 4)
+    mask = torch.tensor([[True, False, False], [False, False, False]])
+    out = pool(x, mask)
+    assert torch.allclose(out[0], x[0, 0]) and torch.equal(out[1], torch.zeros(4))
+
+
+def test_cooccurrence_counts_dialogues_by_hand():
+    _, catalogue, dialogues = tiny_world()
+    dense = cooccurrence_matrix(dialogues, catalogue).to_dense()
+    assert dense[0, 1] == 2 and dense[0, 2] == 1 and dense[2, 3] == 0 and dense[0, 0] == 0
+    assert torch.equal(dense, dense.T)
+
+
+def test_features_link_entities_and_mark_mentions():
+    recommender = tiny_recommender()
+    features = recommender.featurizer.features(context(("seeker", "I loved The Matrix with Keanu Reeves"), ("recommender", "Then try @102")))
+    assert features.entities[:2] == [0, 4] and features.entities[-1] == 1
+    assert features.mention_items == [0, 1]
+    assert features.mention_values == [[1.0, 0.0, 0.5], [0.0, 1.0, 1.0]]  # by seeker, by recommender, recency
+    assert features.text == "Seeker: I loved The Matrix with Keanu Reeves Recommender: Then try John Wick (2014)"
+    assert movie_text(MOVIES[0]) == "The Matrix (1999). Genres: sci-fi, action. Directed by Lana Wachowski. Starring Keanu Reeves."
+
+
+def test_scores_follow_the_context_and_training_lowers_the_loss():
+    torch.manual_seed(0)
+    recommender = tiny_recommender(["rec.use_cooccurrence=false"])
+    model = recommender.model
+    keanu = context(("seeker", "anything with Keanu Reeves?"))
+    julia = context(("seeker", "I like Julia Roberts"))
+    features = [recommender.featurizer.features(c) for c in (keanu, julia)]
+    batch = recommender.featurizer.collate(features, None)
+    labels = torch.tensor([1, 3])  # Keanu → John Wick, Julia → Pretty Woman
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    model.train()
+    first = model(**batch, labels=labels).loss.item()
+    for _ in range(30):
+        loss = model(**batch, labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < first / 4
+    model.eval()
+    recommender.refresh()
+    scores = recommender.score_batch([keanu, julia])
+    assert scores.shape == (2, 4)
+    assert scores[0].argmax() == 1 and scores[1].argmax() == 3  # the ranking changes with the input
+    top = recommender.top_k(context(("seeker", "I like Julia Roberts and Pretty Woman")), k=2)
+    assert 104 not in [movie for movie, _ in top]  # a mentioned movie is not recommended again
+
+
+def test_rec_state_slot_changes_scores():
+    torch.manual_seed(0)
+    recommender = tiny_recommender(["rec.rec_state_dim=5"])
+    features = [recommender.featurizer.features(context(("seeker", "hi")))]
+    batch = recommender.featurizer.collate(features, None)
+    with torch.no_grad():
+        a = recommender.model(**batch, rec_state=torch.zeros(1, 5)).scores
+        b = recommender.model(**batch, rec_state=torch.ones(1, 5)).scores
+    assert a.shape == b.shape == (1, 4) and not torch.allclose(a, b)
+
+
+def test_checkpoint_round_trip_and_broken_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    recommender = tiny_recommender()
+    recommender.save_pretrained(tmp_path / "ckpt", metrics={"x": 1})
+    loaded = KGTextRecommender.from_pretrained(tmp_path / "ckpt")
+    c = context(("seeker", "The Matrix was great"))
+    np.testing.assert_allclose(recommender.score_items(c), loaded.score_items(c), rtol=1e-5)
+    assert loaded.catalogue.by_id(101).stars == ("Keanu Reeves",) and loaded.catalogue.by_id(101).plot == ""
+    (tmp_path / "ckpt" / "kg" / "triples.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="missing kg/triples.safetensors"):
+        KGTextRecommender.from_pretrained(tmp_path / "ckpt")

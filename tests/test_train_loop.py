@@ -1,0 +1,85 @@
+import json
+from dataclasses import dataclass
+
+import pytest
+import torch
+from torch import nn
+
+from crs.config import TrainLoopConfig
+from train.loop import run_loop
+
+
+@dataclass
+class Out:
+    loss: torch.Tensor
+
+
+class Regression(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(3, 1)
+
+    def forward(self, x, y):
+        return Out(loss=nn.functional.mse_loss(self.linear(x).squeeze(-1), y))
+
+
+def data():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 3, generator=generator)
+    return x, x @ torch.tensor([1.0, -2.0, 0.5]) + 0.3
+
+
+def batches_of(x, y):
+    def batches(epoch):
+        order = torch.randperm(len(x))
+        for start in range(0, len(x), 32):
+            index = order[start : start + 32]
+            yield {"x": x[index], "y": y[index]}
+
+    return batches
+
+
+def validate_on(x, y):
+    return lambda model: {"neg_mse": -nn.functional.mse_loss(model.linear(x).squeeze(-1), y).item()}
+
+
+def test_loss_falls_and_best_weights_are_kept(tmp_path):
+    torch.manual_seed(0)
+    x, y = data()
+    model = Regression()
+    result = run_loop(model, batches_of(x, y), validate_on(x, y), "neg_mse", TrainLoopConfig(epochs=5, lr=0.05, patience=5), tmp_path, progress=False)
+    losses = [h["train_loss"] for h in result.history]
+    assert losses[-1] < losses[0] / 5
+    assert result.best_score == max(h["neg_mse"] for h in result.history)
+    assert validate_on(x, y)(model)["neg_mse"] == pytest.approx(result.best_score)
+    assert (tmp_path / "best.safetensors").is_file() and json.loads((tmp_path / "history.json").read_text()) == result.history
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(tmp_path):
+    x, y = data()
+    torch.manual_seed(0)
+    straight = run_loop(Regression(), batches_of(x, y), validate_on(x, y), "neg_mse", TrainLoopConfig(epochs=3, lr=0.05, patience=5), tmp_path / "a", progress=False)
+    torch.manual_seed(0)
+    first = run_loop(Regression(), batches_of(x, y), validate_on(x, y), "neg_mse", TrainLoopConfig(epochs=1, lr=0.05, patience=5), tmp_path / "b", progress=False)
+    assert first.epochs_run == 1
+    state = json.loads((tmp_path / "b" / "state" / "loop.json").read_text())
+    state["finished"] = False  # as if the process had died after epoch 1
+    (tmp_path / "b" / "state" / "loop.json").write_text(json.dumps(state))
+    resumed = run_loop(Regression(), batches_of(x, y), validate_on(x, y), "neg_mse", TrainLoopConfig(epochs=3, lr=0.05, patience=5), tmp_path / "b", progress=False)
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3]
+    assert resumed.history[-1]["neg_mse"] == pytest.approx(straight.history[-1]["neg_mse"], rel=1e-4)
+    # A finished run is not trained again.
+    again = run_loop(Regression(), batches_of(x, y), validate_on(x, y), "neg_mse", TrainLoopConfig(epochs=3, lr=0.05, patience=5), tmp_path / "b", progress=False)
+    assert again.history == resumed.history
+
+
+def test_early_stopping_and_nan_guard(tmp_path):
+    x, y = data()
+    flat = run_loop(Regression(), batches_of(x, y), lambda m: {"s": 0.0}, "s", TrainLoopConfig(epochs=10, lr=0.01, patience=2), tmp_path / "a", progress=False)
+    assert flat.epochs_run == 3 and flat.stopped_early  # best at epoch 1, then two epochs without gain
+
+    def nan_batches(epoch):
+        yield {"x": x[:4], "y": torch.full((4,), float("nan"))}
+
+    with pytest.raises(FloatingPointError, match="loss became nan"):
+        run_loop(Regression(), nan_batches, lambda m: {"s": 0.0}, "s", TrainLoopConfig(epochs=1), tmp_path / "b", progress=False)

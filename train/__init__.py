@@ -1,0 +1,1 @@
+"""Training stages: ``python -m train <stage> [--config FILE] [key.sub=value ...]``."""

@@ -1,0 +1,117 @@
+"""Stage ``rec``: train the KG + text recommender (:class:`crs.recommender.KGTextRecModel`).
+
+One training instance per (recommender turn, movie it mentions), cross-entropy over the whole
+catalogue. Validation: the new-items protocol on the validation split, early stopping on
+Recall@10 + Recall@50. The R-GCN starts from the ``pretrain-kg`` weights when that stage has run
+(``rec.use_kg_pretraining``). Writes the checkpoint to ``<output_dir>/checkpoint``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+
+import torch
+from safetensors.torch import load_file
+
+from crs.evaluate import evaluate_recommender, sha256
+from crs.kg_recommender import KGTextRecommender, build_model, item_texts
+from crs.data.samples import build_samples
+from crs.rec_features import Featurizer, cooccurrence_matrix
+from crs.recommender import DialogueContext
+from crs.text_encoder import TextEncoder, cached_encode
+from kg.linking import EntityLinker
+from train import pretrain_kg
+from train.common import StageContext
+from train.loop import run_loop
+
+logger = logging.getLogger(__name__)
+
+STAGE = "rec"
+SCORE_KEY = "new_items_recall@10+50"
+
+
+def validation_metrics(recommender: KGTextRecommender, samples) -> dict[str, float]:
+    recommender.refresh()
+    result = evaluate_recommender(recommender, samples, ks=(1, 10, 50), progress=False)
+    metrics = {}
+    for protocol, accumulator in result.accumulators.items():
+        for key, value in accumulator.summary().items():
+            if key != "count":
+                metrics[f"{protocol}_{key}"] = value
+    metrics[SCORE_KEY] = metrics["new_items_recall@10"] + metrics["new_items_recall@50"]
+    return metrics
+
+
+def run(ctx: StageContext, progress: bool = True) -> dict:
+    config = ctx.config
+    started = time.perf_counter()
+    out = ctx.stage_dir(STAGE)
+    catalogue, kg = ctx.catalogue, ctx.kg
+    train_dialogues = ctx.splits.train
+    if config.rec.train_fraction < 1.0:
+        keep = sorted(d.conversation_id for d in train_dialogues)
+        random.Random(config.seed).shuffle(keep)
+        keep = set(keep[: max(1, round(len(keep) * config.rec.train_fraction))])
+        train_dialogues = [d for d in train_dialogues if d.conversation_id in keep]
+    train_samples = [s for s in build_samples(train_dialogues) if s.movies]
+    valid_samples = [s for s in build_samples(ctx.splits.valid) if s.movies]
+    logger.info("%s: %d training dialogues, %d training turns, %d validation turns", STAGE, len(train_dialogues), len(train_samples), len(valid_samples))
+
+    linker = EntityLinker.build(kg, catalogue, config.linking)
+    featurizer = Featurizer(catalogue, kg, linker, cooccurrence_matrix(train_dialogues, catalogue), config.rec.max_context_entities)
+    train_features = [featurizer.features(DialogueContext.from_sample(s)) for s in train_samples]
+    valid_features = [featurizer.features(DialogueContext.from_sample(s)) for s in valid_samples]
+
+    encoder = text = item_text = None
+    if config.rec.use_text:
+        encoder = TextEncoder(config.text.model, config.text.max_context_tokens)
+        item_encoder = TextEncoder(config.text.model, config.text.max_item_tokens)
+        item_text = torch.as_tensor(cached_encode(item_encoder, item_texts(catalogue), ctx.cache_dir, batch_size=config.text.batch_size,
+                                                  progress=progress, desc="encode movies"))
+        texts = [f.text for f in train_features + valid_features]
+        text = torch.as_tensor(cached_encode(encoder, texts, ctx.cache_dir, batch_size=config.text.batch_size, progress=progress,
+                                             desc="encode contexts", truncate_left=True))
+
+    model = build_model(config, kg, catalogue, item_text)
+    pretrained = ctx.output_dir / pretrain_kg.STAGE / pretrain_kg.ENCODER_FILE
+    if config.rec.use_kg and config.rec.use_kg_pretraining:
+        if pretrained.is_file():
+            model.encoder.load_state_dict(load_file(str(pretrained)))
+            logger.info("%s: R-GCN initialised from %s", STAGE, pretrained)
+        else:
+            logger.warning("%s: %s not found, the R-GCN starts from scratch (run the pretrain-kg stage first)", STAGE, pretrained)
+    recommender = KGTextRecommender(config, model, featurizer, encoder)
+    if text is not None:
+        recommender.remember_texts([f.text for f in train_features + valid_features], text.numpy())
+
+    instances = [(row, catalogue.index(m)) for row, s in enumerate(train_samples) for m in s.movies if m in catalogue]
+    batch_size = config.rec.loop.batch_size
+
+    def batches(epoch: int):
+        order = torch.randperm(len(instances)).tolist()
+        for start in range(0, len(order), batch_size):
+            chosen = [instances[i] for i in order[start : start + batch_size]]
+            rows = [row for row, _ in chosen]
+            batch = featurizer.collate([train_features[r] for r in rows], text[rows] if text is not None else None)
+            batch["labels"] = torch.tensor([label for _, label in chosen])
+            yield batch
+
+    result = run_loop(model, batches, lambda m: validation_metrics(recommender, valid_samples), SCORE_KEY, config.rec.loop,
+                      out / "loop", desc=STAGE, seed=config.seed, progress=progress)
+    recommender.refresh()
+    seconds = time.perf_counter() - started
+    metrics = {
+        "valid": result.history[result.best_epoch - 1] if result.best_epoch else {},
+        "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,
+        "train_seconds": round(seconds, 1),
+        "train_dialogues": len(train_dialogues),
+        "train_instances": len(instances),
+        "history": result.history,
+    }
+    checksums = {name: sha256(ctx.data_dir / "redial" / name) for name in ("train_subset.jsonl", "test_data.jsonl") if (ctx.data_dir / "redial" / name).is_file()}
+    recommender.save_pretrained(ctx.checkpoint_dir, metrics=metrics, data_checksums=checksums)
+    logger.info("%s: best epoch %d, valid %s %.4f; %.0f s; checkpoint %s", STAGE, result.best_epoch, SCORE_KEY, result.best_score, seconds, ctx.checkpoint_dir)
+    return metrics

@@ -62,6 +62,9 @@ class KGConfig:
     # Give every catalogue movie metadata edges (genre, director, writer, star) from
     # movie_info.json, not only the movies missing from the DBpedia subgraph.
     enrich_linked_movies: bool = True
+    # False: movies missing from DBpedia still get a node, but no metadata edges at all
+    # (the "without the metadata-extended KG" ablation).
+    metadata_edges: bool = True
 
 
 @dataclass
@@ -201,6 +204,8 @@ class RecConfig:
     use_text: bool = True
     # Co-mention counts of movie pairs in the training dialogues, as one more scored feature.
     use_cooccurrence: bool = True
+    # Infer the seeker's sentiment towards each mentioned movie (crs.sentiment) and use it.
+    use_sentiment: bool = True
     # Start the R-GCN from the pretrain-kg stage's weights (when that stage has run).
     use_kg_pretraining: bool = True
     # Size of the generator's [REC] hidden state fed into the fusion (0: no such input).

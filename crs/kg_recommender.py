@@ -27,6 +27,7 @@ from crs.data.catalogue import Catalogue
 from crs.io import atomic_dir
 from crs.rec_features import Featurizer, movie_text
 from crs.recommender import BaseRecommender, DialogueContext, KGTextRecModel
+from crs.sentiment import LikedClassifier, SentimentScorer
 from crs.text_encoder import TextEncoder
 from kg.graph import KnowledgeGraph, read_kg, save_kg
 from kg.linking import EntityLinker
@@ -53,9 +54,10 @@ class KGTextRecommender(BaseRecommender):
     """Scores the catalogue for a dialogue context with a trained :class:`KGTextRecModel`."""
 
     def __init__(self, config: CRSConfig, model: KGTextRecModel, featurizer: Featurizer, text_encoder: TextEncoder | None,
-                 name: str = "kg-text"):
+                 name: str = "kg-text", liked: LikedClassifier | None = None):
         super().__init__(featurizer.catalogue)
         self.config, self.model, self.featurizer, self.text_encoder, self.name = config, model.eval(), featurizer, text_encoder, name
+        self.liked = liked
         self._entity_embeddings: torch.Tensor | None = None
         self._text_cache: dict[str, np.ndarray] = {}
 
@@ -133,6 +135,8 @@ class KGTextRecommender(BaseRecommender):
                        "shape": torch.tensor(list(cooc.shape))}, str(tmp / "kg" / "cooccurrence.safetensors"))
             if metrics is not None:
                 (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True), encoding="utf-8")
+            if self.liked is not None:
+                self.liked.save(tmp / "liked.safetensors")
             if model_card is not None:
                 (tmp / "MODEL_CARD.md").write_text(model_card, encoding="utf-8")
 
@@ -152,7 +156,7 @@ class KGTextRecommender(BaseRecommender):
         kg = read_kg(folder / "kg")
         catalogue = Catalogue.read(folder / "kg" / "catalogue.json")
         cooc_file = load_file(str(folder / "kg" / "cooccurrence.safetensors"))
-        cooc = torch.sparse_coo_tensor(cooc_file["indices"], cooc_file["values"], tuple(cooc_file["shape"].tolist()))
+        cooc = torch.sparse_coo_tensor(cooc_file["indices"], cooc_file["values"], tuple(cooc_file["shape"].tolist()), check_invariants=True)
         weights = load_file(str(folder / "recommender.safetensors"))
         item_text = weights.get("item_text")
         model = build_model(config, kg, catalogue, item_text)
@@ -161,10 +165,16 @@ class KGTextRecommender(BaseRecommender):
             raise ValueError(f"checkpoint {folder}: recommender.safetensors does not fit the config "
                              f"(missing {missing_keys[:5]}, unexpected {unexpected[:5]})")
         linker = EntityLinker.build(kg, catalogue, config.linking)
-        featurizer = Featurizer(catalogue, kg, linker, cooc, config.rec.max_context_entities)
-        if config.rec.use_text and text_encoder is None:
+        if (config.rec.use_text or config.rec.use_sentiment) and text_encoder is None:
             text_encoder = TextEncoder(meta.get("text_encoder") or config.text.model, config.text.max_context_tokens)
-        return cls(config, model, featurizer, text_encoder, name=meta.get("name", "kg-text"))
+        liked = sentiment = None
+        if config.rec.use_sentiment:
+            if not (folder / "liked.safetensors").is_file():
+                raise FileNotFoundError(f"checkpoint {folder} is incomplete: missing liked.safetensors (rec.use_sentiment is on)")
+            liked = LikedClassifier.load(folder / "liked.safetensors")
+            sentiment = SentimentScorer(text_encoder, liked)
+        featurizer = Featurizer(catalogue, kg, linker, cooc, config.rec.max_context_entities, sentiment)
+        return cls(config, model, featurizer, text_encoder, name=meta.get("name", "kg-text"), liked=liked)
 
 
 def item_texts(catalogue: Catalogue) -> list[str]:

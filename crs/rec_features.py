@@ -7,7 +7,10 @@ For one context:
 * ``text`` — the dialogue rendered as plain text ("Seeker: ... Recommender: ..."), movie
   placeholders replaced by titles, for the sentence encoder (truncated from the left);
 * ``mentions`` — for every catalogue movie mentioned so far: mentioned by the seeker, by the
-  recommender, and how recently (1 for the latest mention, decaying by half per later movie);
+  recommender, how recently (1 for the latest mention, decaying by half per later movie), and
+  the seeker's inferred sentiment towards it (2 p(liked) - 1, see :mod:`crs.sentiment`; 0 when
+  nothing the seeker said is about it);
+* ``entity_sentiment`` — the same sentiment for the movie entities among ``entities``, 0 for others;
 * ``co-occurrence`` — for every catalogue movie, log(1 + the number of training dialogues that
   mention it together with each context movie), summed over context movies.
 """
@@ -15,6 +18,7 @@ For one context:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -22,10 +26,11 @@ import torch
 from crs.data.catalogue import Catalogue, Movie
 from crs.data.redial import RECOMMENDER, SEEKER, Dialogue, Turn, render_mentions
 from crs.recommender import DialogueContext
+from crs.sentiment import evidence_text, evidence_turns
 from kg.graph import KnowledgeGraph
 from kg.linking import EntityLinker
 
-NUM_MENTION_FEATURES = 3  # by seeker, by recommender, recency
+NUM_MENTION_FEATURES = 4  # by seeker, by recommender, recency, seeker sentiment
 RECENCY_DECAY = 0.5
 SPEAKER = {SEEKER: "Seeker", RECOMMENDER: "Recommender"}
 
@@ -52,10 +57,10 @@ def cooccurrence_matrix(dialogues: list[Dialogue], catalogue: Catalogue) -> torc
                 if a != b:
                     pairs[(a, b)] = pairs.get((a, b), 0) + 1
     if not pairs:
-        return torch.sparse_coo_tensor(torch.zeros(2, 0, dtype=torch.long), torch.zeros(0), (len(catalogue), len(catalogue))).coalesce()
+        return torch.sparse_coo_tensor(torch.zeros(2, 0, dtype=torch.long), torch.zeros(0), (len(catalogue), len(catalogue)), check_invariants=True).coalesce()
     index = torch.tensor(list(pairs), dtype=torch.long).T  # (2, P)
     values = torch.tensor(list(pairs.values()), dtype=torch.float32)
-    return torch.sparse_coo_tensor(index, values, (len(catalogue), len(catalogue))).coalesce()
+    return torch.sparse_coo_tensor(index, values, (len(catalogue), len(catalogue)), check_invariants=True).coalesce()
 
 
 @dataclass
@@ -64,17 +69,20 @@ class ContextFeatures:
     text: str
     mention_items: list[int]
     mention_values: list[list[float]]  # (len(mention_items), NUM_MENTION_FEATURES)
+    entity_sentiment: list[float]  # aligned with entities
 
 
 class Featurizer:
     """Turns contexts into features; links each distinct turn text once (cached)."""
 
-    def __init__(self, catalogue: Catalogue, kg: KnowledgeGraph, linker: EntityLinker, cooccurrence: torch.Tensor, max_context_entities: int = 32):
+    def __init__(self, catalogue: Catalogue, kg: KnowledgeGraph, linker: EntityLinker, cooccurrence: torch.Tensor,
+                 max_context_entities: int = 32, sentiment: Callable[[list[str]], list[float]] | None = None):
         self.catalogue = catalogue
+        self.sentiment = sentiment
         self.kg = kg
         self.linker = linker
         self.cooccurrence = cooccurrence.coalesce()
-        self.log_cooccurrence = torch.sparse_coo_tensor(self.cooccurrence.indices(), torch.log1p(self.cooccurrence.values()), self.cooccurrence.shape).coalesce()
+        self.log_cooccurrence = torch.sparse_coo_tensor(self.cooccurrence.indices(), torch.log1p(self.cooccurrence.values()), self.cooccurrence.shape, check_invariants=True).coalesce()
         self.max_context_entities = max_context_entities
         self.titles = {movie.movie_id: movie.display_name for movie in catalogue.movies}
         self._turn_cache: dict[str, tuple[list[int], list[int]]] = {}
@@ -111,25 +119,42 @@ class Featurizer:
         for age, item in enumerate(reversed(order)):
             recency.setdefault(item, RECENCY_DECAY**age)
         items = list(by_role)
-        values = [[float(SEEKER in by_role[i]), float(RECOMMENDER in by_role[i]), recency[i]] for i in items]
+        polarity = self._polarity(context.turns)
+        values = [[float(SEEKER in by_role[i]), float(RECOMMENDER in by_role[i]), recency[i], polarity.get(i, 0.0)] for i in items]
         text = " ".join(f"{SPEAKER.get(t.role, t.role)}: {render_mentions(t.text, self.titles)}" for t in context.turns)
-        return ContextFeatures(entities[-self.max_context_entities :], text, items, values)
+        entities = entities[-self.max_context_entities :]
+        entity_polarity = {self.kg.movie_to_entity[self.catalogue[i].movie_id]: p for i, p in polarity.items()}
+        return ContextFeatures(entities, text, items, values, [entity_polarity.get(e, 0.0) for e in entities])
+
+    def _polarity(self, turns: list[Turn]) -> dict[int, float]:
+        """Catalogue index → 2 p(liked) - 1 for the movies the seeker said something about."""
+        if self.sentiment is None:
+            return {}
+        linked = [self._link_turn(turn)[1] for turn in turns]
+        evidence = {m: i for m, i in evidence_turns(turns, linked).items() if m in self.catalogue}
+        if not evidence:
+            return {}
+        movies = list(evidence)
+        texts = [evidence_text(self.titles[m], turns[evidence[m]], self.titles) for m in movies]
+        return {self.catalogue.index(m): 2.0 * p - 1.0 for m, p in zip(movies, self.sentiment(texts))}
 
     def collate(self, features: list[ContextFeatures], text_embeddings: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """A batch: entity ids (B, E) padded with -1, mention features (B, N, F), co-occurrence (B, N), text (B, H)."""
         batch_size, num_items = len(features), len(self.catalogue)
         width = max([len(f.entities) for f in features] + [1])
         entities = torch.full((batch_size, width), -1, dtype=torch.long)
+        entity_sentiment = torch.zeros(batch_size, width)
         mentions = torch.zeros(batch_size, num_items, NUM_MENTION_FEATURES)
         context_items = torch.zeros(batch_size, num_items)
         for row, f in enumerate(features):
             if f.entities:
                 entities[row, : len(f.entities)] = torch.tensor(f.entities)
+                entity_sentiment[row, : len(f.entities)] = torch.tensor(f.entity_sentiment)
             if f.mention_items:
                 mentions[row, f.mention_items] = torch.tensor(f.mention_values)
                 context_items[row, f.mention_items] = 1.0
         cooccurrence = torch.sparse.mm(self.log_cooccurrence, context_items.T).T  # (B, N): C is symmetric
-        batch = {"entities": entities, "mentions": mentions, "cooccurrence": cooccurrence}
+        batch = {"entities": entities, "entity_sentiment": entity_sentiment, "mentions": mentions, "cooccurrence": cooccurrence}
         if text_embeddings is not None:
             batch["text"] = text_embeddings
         return batch

@@ -110,8 +110,9 @@ class KGTextRecModel(nn.Module):
     * text side: the context's sentence embedding against each movie's (title + facts) embedding,
       through learned projections plus a learned weight on their raw cosine similarity, so movies
       with little KG signal still rank by what the dialogue says;
-    * mentions: a learned weight per mention feature (by seeker, by recommender, recency): the
-      explicit, learned handling of movies already in the dialogue;
+    * mentions: a learned weight per mention feature (by seeker, by recommender, recency, seeker
+      sentiment): the explicit, learned handling of movies already in the dialogue; the sentiment
+      also shifts each context movie's embedding before pooling;
     * co-occurrence with the context's movies in training dialogues, with a learned weight;
     * a learned per-movie bias (popularity).
     """
@@ -129,6 +130,8 @@ class KGTextRecModel(nn.Module):
         if config.use_kg:
             self.encoder = RGCNEncoder(num_entities, num_relations, dim, rgcn.num_layers, rgcn.num_bases, rgcn.dropout)
             self.pool = AttentionPooling(dim)
+            # Added to a context movie's embedding, scaled by the seeker's sentiment towards it.
+            self.sentiment_direction = nn.Parameter(torch.zeros(dim))
         if config.use_text:
             if item_text is None:
                 raise ValueError("rec.use_text needs item text embeddings")
@@ -154,7 +157,8 @@ class KGTextRecModel(nn.Module):
             return entity_embeddings[self.item_entities]
         return self.item_projection(self.item_text)
 
-    def forward(self, entities: torch.Tensor, mentions: torch.Tensor, cooccurrence: torch.Tensor | None = None,
+    def forward(self, entities: torch.Tensor, mentions: torch.Tensor, entity_sentiment: torch.Tensor | None = None,
+                cooccurrence: torch.Tensor | None = None,
                 text: torch.Tensor | None = None, rec_state: torch.Tensor | None = None, labels: torch.Tensor | None = None,
                 entity_embeddings: torch.Tensor | None = None) -> RecOutput:
         batch_size = entities.shape[0]
@@ -163,7 +167,10 @@ class KGTextRecModel(nn.Module):
         if self.config.use_kg:
             table = self.entity_embeddings() if entity_embeddings is None else entity_embeddings  # (V, D)
             mask = entities >= 0  # (B, E)
-            user = self.pool(table[entities.clamp(min=0)], mask)  # (B, D)
+            x = table[entities.clamp(min=0)]  # (B, E, D)
+            if entity_sentiment is not None:
+                x = x + entity_sentiment.unsqueeze(-1) * self.sentiment_direction  # (B, E, D)
+            user = self.pool(x, mask)  # (B, D)
         if self.config.use_text and text is not None:
             item_text = self.item_text  # (N, H)
             scores = scores + self.context_projection(text) @ self.item_projection(item_text).T  # (B, N)

@@ -175,14 +175,16 @@ def load_kg(data_dir: str | Path) -> KnowledgeGraph:
     )
 
 
-def extend_with_metadata(kg: KnowledgeGraph, catalogue: Catalogue, enrich_linked_movies: bool = True) -> KnowledgeGraph:
+def extend_with_metadata(kg: KnowledgeGraph, catalogue: Catalogue, enrich_linked_movies: bool = True,
+                         metadata_edges: bool = True) -> KnowledgeGraph:
     """A new graph in which every catalogue movie is a node with its metadata edges.
 
     Movies without an entity get a node named after their title. Genre, director, writer and star
     names are matched to existing entities of the right type by :func:`name_key` (genres also
     through GENRE_ALIASES); unmatched names become new nodes. With ``enrich_linked_movies`` the
     movies already in DBpedia get the metadata edges too (DBpedia rarely carries film genres).
-    New nodes get a self-loop, like every head of the original subgraph.
+    New nodes get a self-loop, like every head of the original subgraph. With ``metadata_edges``
+    false, only the missing movie nodes are added (an ablation: the graph DBpedia alone gives).
     """
     names, uris, types = list(kg.entity_names), list(kg.entity_uris), list(kg.entity_types)
     movie_to_entity = dict(kg.movie_to_entity)
@@ -221,7 +223,7 @@ def extend_with_metadata(kg: KnowledgeGraph, catalogue: Catalogue, enrich_linked
         if is_new:
             entity = add_node(movie.display_name, MOVIE)
             movie_to_entity[movie.movie_id] = entity
-        if not (is_new or enrich_linked_movies):
+        if not metadata_edges or not (is_new or enrich_linked_movies):
             continue
         for field_name, relation in METADATA_RELATIONS.items():
             kind = GENRE if field_name == "genres" else PERSON
@@ -249,9 +251,10 @@ def extend_with_metadata(kg: KnowledgeGraph, catalogue: Catalogue, enrich_linked
     )
 
 
-def load_extended_kg(data_dir: str | Path, catalogue: Catalogue | None = None, enrich_linked_movies: bool = True) -> KnowledgeGraph:
+def load_extended_kg(data_dir: str | Path, catalogue: Catalogue | None = None, enrich_linked_movies: bool = True,
+                     metadata_edges: bool = True) -> KnowledgeGraph:
     catalogue = catalogue or Catalogue.load(data_dir)
-    return extend_with_metadata(load_kg(data_dir), catalogue, enrich_linked_movies)
+    return extend_with_metadata(load_kg(data_dir), catalogue, enrich_linked_movies, metadata_edges)
 
 
 def save_kg(kg: KnowledgeGraph, folder: str | Path) -> None:

@@ -34,7 +34,7 @@ def tiny_world():
 
 def tiny_recommender(overrides=()):
     kg, catalogue, dialogues = tiny_world()
-    config = load_config(overrides=["rgcn.dim=8", "rgcn.num_bases=2", "rgcn.min_relation_edges=1", "rec.use_text=false", *overrides])
+    config = load_config(overrides=["rgcn.dim=8", "rgcn.num_bases=2", "rgcn.min_relation_edges=1", "rec.use_text=false", "rec.use_sentiment=false", *overrides])
     linker = EntityLinker.build(kg, catalogue, config.linking)
     featurizer = Featurizer(catalogue, kg, linker, cooccurrence_matrix(dialogues, catalogue), config.rec.max_context_entities)
     model = build_model(config, kg, catalogue, None)
@@ -65,9 +65,20 @@ def test_features_link_entities_and_mark_mentions():
     features = recommender.featurizer.features(context(("seeker", "I loved The Matrix with Keanu Reeves"), ("recommender", "Then try @102")))
     assert features.entities[:2] == [0, 4] and features.entities[-1] == 1
     assert features.mention_items == [0, 1]
-    assert features.mention_values == [[1.0, 0.0, 0.5], [0.0, 1.0, 1.0]]  # by seeker, by recommender, recency
+    assert features.mention_values == [[1.0, 0.0, 0.5, 0.0], [0.0, 1.0, 1.0, 0.0]]  # by seeker, by recommender, recency, sentiment
     assert features.text == "Seeker: I loved The Matrix with Keanu Reeves Recommender: Then try John Wick (2014)"
     assert movie_text(MOVIES[0]) == "The Matrix (1999). Genres: sci-fi, action. Directed by Lana Wachowski. Starring Keanu Reeves."
+
+
+def test_sentiment_reaches_mentions_and_entities():
+    recommender = tiny_recommender()
+    recommender.featurizer.sentiment = lambda texts: [0.0 if "hated" in t else 1.0 for t in texts]
+    features = recommender.featurizer.features(context(("seeker", "I hated The Matrix"), ("recommender", "Try @103"), ("seeker", "Loved it!")))
+    assert features.mention_items == [0, 2]
+    assert [v[3] for v in features.mention_values] == [-1.0, 1.0]  # the seeker's reaction to 103 is their next turn
+    assert features.entity_sentiment[features.entities.index(0)] == -1.0 and features.entity_sentiment[features.entities.index(2)] == 1.0
+    batch = recommender.featurizer.collate([features], None)
+    assert batch["entity_sentiment"].shape == batch["entities"].shape
 
 
 def test_scores_follow_the_context_and_training_lowers_the_loss():

@@ -10,18 +10,16 @@ from crs.evaluate import run as evaluate
 from crs.kg_recommender import KGTextRecommender
 from train.__main__ import main as train_main
 
-TINY = [
-    "rgcn.dim=16", "rgcn.num_bases=2",
-    "pretrain_kg.loop.epochs=2", "pretrain_kg.loop.batch_size=4096", "pretrain_kg.loop.max_steps=3", "pretrain_kg.eval_triples=200",
-    "rec.use_text=false", "rec.train_fraction=0.05", "rec.loop.epochs=2", "rec.loop.batch_size=64",
-]
+from pathlib import Path
+
+TINY = str(Path(__file__).resolve().parent.parent / "configs" / "tiny.yaml")
 
 
 @pytest.mark.data
 @pytest.mark.slow
 def test_all_stages_train_resume_and_evaluate(data_dir, tmp_path):
     out = tmp_path / "run"
-    args = ["all", "--quiet", "--data-dir", str(data_dir), "--output-dir", str(out), *TINY]
+    args = ["all", "--quiet", "--config", TINY, "--data-dir", str(data_dir), "--output-dir", str(out)]
     train_main(args)
     kg_metrics = json.loads((out / "pretrain-kg" / "metrics.json").read_text())
     assert kg_metrics["test"]["mrr"] > 0 and kg_metrics["triples"]["valid"] == 200

@@ -57,4 +57,4 @@ class StageContext:
     @cached_property
     def kg(self) -> KnowledgeGraph:
         """The graph every stage trains on: DBpedia extended with the movie metadata."""
-        return extend_with_metadata(self.base_kg, self.catalogue, self.config.kg.enrich_linked_movies)
+        return extend_with_metadata(self.base_kg, self.catalogue, self.config.kg.enrich_linked_movies, self.config.kg.metadata_edges)

@@ -12,14 +12,17 @@ import logging
 import random
 import time
 
+import numpy as np
 import torch
 from safetensors.torch import load_file
+from tqdm.auto import tqdm
 
 from crs.evaluate import evaluate_recommender, sha256
 from crs.kg_recommender import KGTextRecommender, build_model, item_texts
 from crs.data.samples import build_samples
 from crs.rec_features import Featurizer, cooccurrence_matrix
 from crs.recommender import DialogueContext
+from crs.sentiment import LikedClassifier, SentimentScorer, all_evidence_texts, classification_report, liked_examples
 from crs.text_encoder import TextEncoder, cached_encode
 from kg.linking import EntityLinker
 from train import pretrain_kg
@@ -44,6 +47,27 @@ def validation_metrics(recommender: KGTextRecommender, samples) -> dict[str, flo
     return metrics
 
 
+def train_sentiment(ctx: StageContext, encoder: TextEncoder, train_dialogues, progress: bool) -> tuple[SentimentScorer, dict]:
+    """Fit the liked/disliked classifier on the training split, report it on validation, and return
+    a scorer primed with every evidence text of the training and validation dialogues."""
+    titles = {m.movie_id: m.display_name for m in ctx.catalogue.movies}
+    dialogues = train_dialogues + ctx.splits.valid
+    texts = all_evidence_texts(dialogues, titles)
+    train_examples, valid_examples = liked_examples(train_dialogues, titles), liked_examples(ctx.splits.valid, titles)
+    texts = list(dict.fromkeys(texts + [e.text for e in train_examples + valid_examples]))
+    embeddings = cached_encode(encoder, texts, ctx.cache_dir, batch_size=ctx.config.text.batch_size, progress=progress, desc="encode sentiment evidence")
+    row = {text: i for i, text in enumerate(texts)}
+    classifier = LikedClassifier(encoder.dim)
+    torch.manual_seed(ctx.config.seed)
+    losses = classifier.fit(embeddings[[row[e.text] for e in train_examples]], np.array([e.liked for e in train_examples]))
+    report = classification_report(np.array([e.liked for e in valid_examples]), classifier.predict(embeddings[[row[e.text] for e in valid_examples]]))
+    logger.info("%s: liked classifier on validation: accuracy %.3f, macro F1 %.3f (majority: %.3f / %.3f)", STAGE,
+                report["accuracy"], report["macro_f1"], report["majority_accuracy"], report["majority_macro_f1"])
+    scorer = SentimentScorer(encoder, classifier)
+    scorer.prime(texts, embeddings)
+    return scorer, {"valid": report, "train_examples": len(train_examples), "loss_first_last": [losses[0], losses[-1]]}
+
+
 def run(ctx: StageContext, progress: bool = True) -> dict:
     config = ctx.config
     started = time.perf_counter()
@@ -60,13 +84,17 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
     logger.info("%s: %d training dialogues, %d training turns, %d validation turns", STAGE, len(train_dialogues), len(train_samples), len(valid_samples))
 
     linker = EntityLinker.build(kg, catalogue, config.linking)
-    featurizer = Featurizer(catalogue, kg, linker, cooccurrence_matrix(train_dialogues, catalogue), config.rec.max_context_entities)
-    train_features = [featurizer.features(DialogueContext.from_sample(s)) for s in train_samples]
+    encoder = text = item_text = sentiment = None
+    liked_metrics: dict = {}
+    if config.rec.use_text or config.rec.use_sentiment:
+        encoder = TextEncoder(config.text.model, config.text.max_context_tokens)
+    if config.rec.use_sentiment:
+        sentiment, liked_metrics = train_sentiment(ctx, encoder, train_dialogues, progress)
+    featurizer = Featurizer(catalogue, kg, linker, cooccurrence_matrix(train_dialogues, catalogue), config.rec.max_context_entities, sentiment)
+    train_features = [featurizer.features(DialogueContext.from_sample(s)) for s in tqdm(train_samples, desc="features", disable=not progress, leave=False)]
     valid_features = [featurizer.features(DialogueContext.from_sample(s)) for s in valid_samples]
 
-    encoder = text = item_text = None
     if config.rec.use_text:
-        encoder = TextEncoder(config.text.model, config.text.max_context_tokens)
         item_encoder = TextEncoder(config.text.model, config.text.max_item_tokens)
         item_text = torch.as_tensor(cached_encode(item_encoder, item_texts(catalogue), ctx.cache_dir, batch_size=config.text.batch_size,
                                                   progress=progress, desc="encode movies"))
@@ -82,7 +110,7 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
             logger.info("%s: R-GCN initialised from %s", STAGE, pretrained)
         else:
             logger.warning("%s: %s not found, the R-GCN starts from scratch (run the pretrain-kg stage first)", STAGE, pretrained)
-    recommender = KGTextRecommender(config, model, featurizer, encoder)
+    recommender = KGTextRecommender(config, model, featurizer, encoder, liked=sentiment.classifier if sentiment else None)
     if text is not None:
         recommender.remember_texts([f.text for f in train_features + valid_features], text.numpy())
 
@@ -109,6 +137,7 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
         "train_seconds": round(seconds, 1),
         "train_dialogues": len(train_dialogues),
         "train_instances": len(instances),
+        "liked_classifier": liked_metrics,
         "history": result.history,
     }
     checksums = {name: sha256(ctx.data_dir / "redial" / name) for name in ("train_subset.jsonl", "test_data.jsonl") if (ctx.data_dir / "redial" / name).is_file()}

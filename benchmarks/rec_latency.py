@@ -43,6 +43,8 @@ def main() -> None:
     timings = []
     for context in contexts:
         model._text_cache.clear()
+        if model.text_encoder is not None:
+            model.text_encoder.clear_memo()
         model.featurizer._turn_cache.clear()
         if model.featurizer.sentiment is not None:
             model.featurizer.sentiment._memo.clear()

@@ -154,10 +154,16 @@ class TextEncoderConfig:
     max_context_tokens: int = 128
     max_item_tokens: int = 64
     batch_size: int = 64
+    # 0: the encoder is frozen; k > 0: its top k layers are fine-tuned with the recommender
+    # ("partly tuned"; the lower layers' output is computed once per context).
+    tune_top_layers: int = 0
+    # Learning rate of the tuned encoder layers (the rest of the model uses its stage's lr).
+    tune_lr: float = 5e-5
 
     def __post_init__(self) -> None:
         _check(self.max_context_tokens >= 8, "text.max_context_tokens", "must be >= 8", self.max_context_tokens)
         _check(self.max_item_tokens >= 8, "text.max_item_tokens", "must be >= 8", self.max_item_tokens)
+        _check(self.tune_top_layers >= 0, "text.tune_top_layers", "must be >= 0", self.tune_top_layers)
 
 
 @dataclass
@@ -187,10 +193,11 @@ class TrainLoopConfig:
 class PretrainKGConfig:
     """Link prediction over the DBpedia triples (R-GCN encoder + DistMult decoder, Schlichtkrull et al. 2018)."""
 
-    loop: TrainLoopConfig = field(default_factory=lambda: TrainLoopConfig(epochs=30, batch_size=8192, lr=1e-2, patience=3))
+    # MRR over a few thousand triples is noisy from epoch to epoch: give it a long patience.
+    loop: TrainLoopConfig = field(default_factory=lambda: TrainLoopConfig(epochs=40, batch_size=8192, lr=1e-2, patience=6))
     negatives: int = 4  # corrupted triples per true one
     holdout_fraction: float = 0.05  # triples removed from the graph, for validation and test MRR
-    eval_triples: int = 1000  # held-out triples ranked against all entities per evaluation
+    eval_triples: int = 3000  # held-out triples ranked against all entities per evaluation
 
     def __post_init__(self) -> None:
         self.loop.check("pretrain_kg.loop")
@@ -223,6 +230,53 @@ class RecConfig:
         _check(self.rec_state_dim >= 0, "rec.rec_state_dim", "must be >= 0", self.rec_state_dim)
 
 
+# SentencePiece model types T5Tokenizer can wrap: transformers reads every SentencePiece model as a
+# unigram model, so a BPE model would segment differently once wrapped.
+TOKENIZER_MODEL_TYPES = ("unigram",)
+
+
+@dataclass
+class TokenizerConfig:
+    """The generator's SentencePiece tokenizer (stage ``tokenizer``, crs.tokenization)."""
+
+    # Pieces, special tokens included; the 100 T5 sentinels come on top.
+    vocab_size: int = 8000
+    model_type: str = "unigram"
+    # Train on a random sample of this many corpus lines (dialogues, movies, KG facts); 0: all.
+    max_lines: int = 0
+
+    def __post_init__(self) -> None:
+        _check(self.vocab_size >= 100, "tokenizer.vocab_size", "must be >= 100", self.vocab_size)
+        _check(self.model_type in TOKENIZER_MODEL_TYPES, "tokenizer.model_type",
+               f"must be one of {TOKENIZER_MODEL_TYPES}", self.model_type)
+        _check(self.max_lines >= 0, "tokenizer.max_lines", "must be >= 0", self.max_lines)
+
+
+GENERATOR_BACKBONES = ("dialogpt", "t5")
+# Randomly initialised sizes; the table of their dimensions is crs.generator.SCRATCH_SIZES.
+GENERATOR_SCRATCH_INITS = ("scratch-tiny", "scratch-small", "scratch-base")
+
+
+@dataclass
+class GeneratorConfig:
+    """The reply generator's backbone (crs.generator)."""
+
+    # "dialogpt": a GPT-2 family decoder (DialoGPT, Zhang et al. 2020); "t5": an encoder-decoder (Raffel et al. 2020).
+    backbone: str = "dialogpt"
+    # A scratch size (GENERATOR_SCRATCH_INITS), or a checkpoint folder or hub id to start from.
+    init: str = "scratch-small"
+    # Tokens per training sequence (the scratch GPT-2's position table has this many rows).
+    max_length: int = 256
+
+    def __post_init__(self) -> None:
+        _check(self.backbone in GENERATOR_BACKBONES, "generator.backbone", f"must be one of {GENERATOR_BACKBONES}",
+               self.backbone)
+        _check(bool(self.init), "generator.init", "must name a scratch size, a folder or a hub id", self.init)
+        _check(not self.init.startswith("scratch-") or self.init in GENERATOR_SCRATCH_INITS, "generator.init",
+               f"unknown scratch size; choose from {GENERATOR_SCRATCH_INITS}", self.init)
+        _check(self.max_length >= 16, "generator.max_length", "must be >= 16", self.max_length)
+
+
 @dataclass
 class CRSConfig:
     data: DataConfig = field(default_factory=DataConfig)
@@ -233,6 +287,8 @@ class CRSConfig:
     pretrain_kg: PretrainKGConfig = field(default_factory=PretrainKGConfig)
     rec: RecConfig = field(default_factory=RecConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     # Where `python -m train` writes stage outputs and the final checkpoint.
     output_dir: str = "runs/default"
     # Cache of encoder outputs (sentence embeddings); empty: <output_dir>/cache.
@@ -275,6 +331,22 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         raise ConfigError(f"{key}: {message}" if key else message) from None
     assert isinstance(config, CRSConfig)
     return config
+
+
+def add_config_arguments(parser, overrides: bool = True) -> None:
+    """The options every command shares: ``--data-dir``, ``--config`` and ``key.sub=value`` overrides."""
+    parser.add_argument("--data-dir", default="", help=f"folder with redial/ and kg/ (default: ${DATA_DIR_ENV})")
+    parser.add_argument("--config", default=None, help="YAML config (configs/default.yaml)")
+    if overrides:
+        parser.add_argument("overrides", nargs="*", help="key.sub=value config overrides")
+
+
+def config_from_args(args, *extra: str) -> CRSConfig:
+    """The config that :func:`add_config_arguments`' options describe, plus ``extra`` overrides."""
+    overrides = list(getattr(args, "overrides", None) or []) + [item for item in extra if item]
+    if args.data_dir:
+        overrides.append(f"data.data_dir={args.data_dir}")
+    return load_config(args.config, overrides)
 
 
 def to_yaml(config: CRSConfig) -> str:

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from crs import __version__
 from crs.anchors import anchors_for
 from crs.baselines import BASELINES
-from crs.config import CRSConfig, load_config
+from crs.config import CRSConfig, add_config_arguments, config_from_args
 from crs.data.catalogue import Catalogue
 from crs.data.samples import Sample, build_samples
 from crs.data.splits import SPLITS, load_splits
@@ -106,7 +106,7 @@ def evaluate_recommender(model: Recommender, samples: list[Sample], ks: tuple[in
     return result
 
 
-def build_model(spec: str, config: CRSConfig, catalogue: Catalogue, train_dialogues) -> Recommender:
+def load_model(spec: str, config: CRSConfig, catalogue: Catalogue, train_dialogues, encoders: dict | None = None) -> Recommender:
     """A baseline by name (fitted on the training split), or a checkpoint folder as ``PATH`` or ``LABEL=PATH``."""
     label, _, path = spec.rpartition("=")
     if spec in BASELINES:
@@ -114,7 +114,7 @@ def build_model(spec: str, config: CRSConfig, catalogue: Catalogue, train_dialog
     if Path(path).is_dir():
         from crs.kg_recommender import KGTextRecommender
 
-        model = KGTextRecommender.from_pretrained(path)
+        model = KGTextRecommender.from_pretrained(path, encoders=encoders)
         if model.catalogue.movie_ids != catalogue.movie_ids:
             raise ValueError(f"checkpoint {path} was trained on another movie catalogue than {config.data.resolve_data_dir()}")
         model.name = label or model_label(path)
@@ -214,8 +214,9 @@ def run(config: CRSConfig, models: list[str], split: str, tasks: list[str], out:
         dialogues = dialogues[: config.eval.limit]
     samples = build_samples(dialogues)
     results = []
+    encoders: dict = {}  # checkpoints with the same sentence encoder share it, and its memo of contexts
     for spec in models:
-        model = build_model(spec, config, catalogue, splits.train)
+        model = load_model(spec, config, catalogue, splits.train, encoders)
         if "rec" in tasks:
             results.append(evaluate_recommender(model, samples, tuple(config.eval.ks), progress))
         if "conv" in tasks and not hasattr(model, "respond"):
@@ -244,18 +245,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N dialogues only")
     parser.add_argument("--tasks", default="rec", help="comma-separated: rec, conv")
     parser.add_argument("--out", default=None, help="report folder (default reports/<split>)")
-    parser.add_argument("--data-dir", default="", help="folder with redial/ and kg/ (default: $CRS_DATA_DIR)")
-    parser.add_argument("--config", default=None, help="YAML config")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("overrides", nargs="*", help="key.sub=value config overrides")
+    add_config_arguments(parser)
     args = parser.parse_intermixed_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    overrides = list(args.overrides)
-    if args.data_dir:
-        overrides.append(f"data.data_dir={args.data_dir}")
-    if args.limit is not None:
-        overrides.append(f"eval.limit={args.limit}")
-    config = load_config(args.config, overrides)
+    config = config_from_args(args, f"eval.limit={args.limit}" if args.limit is not None else "")
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     unknown = sorted(set(tasks) - set(TASKS))
     if unknown:

@@ -28,7 +28,7 @@ from crs.io import atomic_dir
 from crs.rec_features import Featurizer, movie_text
 from crs.recommender import BaseRecommender, DialogueContext, KGTextRecModel
 from crs.sentiment import LikedClassifier, SentimentScorer
-from crs.text_encoder import TextEncoder
+from crs.text_encoder import TextEncoder, TunableTop, encode_hidden
 from kg.graph import KnowledgeGraph, read_kg, save_kg
 from kg.linking import EntityLinker
 from kg.rgcn import message_passing_graph
@@ -40,11 +40,17 @@ REQUIRED_FILES = ("config.json", "recommender.safetensors", "kg/entities.json", 
                   "kg/triples.safetensors", "kg/catalogue.json", "kg/cooccurrence.safetensors")
 
 
-def build_model(config: CRSConfig, kg: KnowledgeGraph, catalogue: Catalogue, item_text: torch.Tensor | None) -> KGTextRecModel:
+def build_model(config: CRSConfig, kg: KnowledgeGraph, catalogue: Catalogue, item_text: torch.Tensor | None,
+                text_encoder: TextEncoder | None = None) -> KGTextRecModel:
     edge_index, edge_type, relation_types = message_passing_graph(kg, config.rgcn.min_relation_edges, config.rgcn.inverse_relations)
     item_entities = torch.tensor([kg.movie_to_entity[m.movie_id] for m in catalogue.movies], dtype=torch.long)
+    text_top = None
+    if config.rec.use_text and config.text.tune_top_layers:
+        if text_encoder is None:
+            raise ValueError("text.tune_top_layers needs the sentence encoder")
+        text_top = TunableTop(text_encoder, config.text.tune_top_layers)
     model = KGTextRecModel(config.rec, config.rgcn, kg.num_entities, len(relation_types), item_entities,
-                           item_text if config.rec.use_text else None)
+                           item_text if config.rec.use_text else None, text_top, config.text.tune_lr)
     if config.rec.use_kg:
         model.encoder.set_graph(edge_index, edge_type)
     return model
@@ -60,14 +66,17 @@ class KGTextRecommender(BaseRecommender):
         self.liked = liked
         self._entity_embeddings: torch.Tensor | None = None
         self._text_cache: dict[str, np.ndarray] = {}
+        self._hidden_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     @property
     def kg(self) -> KnowledgeGraph:
         return self.featurizer.kg
 
     def refresh(self) -> None:
-        """Forget cached entity embeddings (after the weights changed)."""
+        """Forget cached entity (and, with a tuned encoder top, context) embeddings after the weights changed."""
         self._entity_embeddings = None
+        if self.model.config.use_text and self.model.text_top is not None:
+            self._text_cache.clear()
 
     @torch.no_grad()
     def entity_embeddings(self) -> torch.Tensor | None:
@@ -98,17 +107,34 @@ class KGTextRecommender(BaseRecommender):
         return sorted(set(super().mentioned_items(context)) | set(self.featurizer.features(context).mention_items))
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
-        """Context embeddings, memoised: replays and chats re-encode the same context prefixes."""
+        """Context embeddings. The frozen encoder memoises them itself; with tuned top layers they
+        are memoised here until the weights change (:meth:`refresh`)."""
+        top = self.model.text_top if self.config.rec.use_text else None
+        if top is None:
+            return self.text_encoder.encode(texts, truncate_left=True)
         todo = list(dict.fromkeys(t for t in texts if t not in self._text_cache))
         if todo:
             if len(self._text_cache) > TEXT_CACHE_SIZE:
                 self._text_cache.clear()
-            self._text_cache.update(zip(todo, self.text_encoder.encode(todo, truncate_left=True)))
+            states, masks = self.hidden_states(todo, top.first_layer)
+            with torch.no_grad():
+                embeddings = top(torch.as_tensor(states).float(), torch.as_tensor(masks).long()).numpy()
+            self._text_cache.update(zip(todo, embeddings))
         return np.stack([self._text_cache[t] for t in texts])
 
+    def hidden_states(self, texts: list[str], layer: int) -> tuple[np.ndarray, np.ndarray]:
+        """Frozen lower-layer outputs for texts, memoised (they never change during training)."""
+        todo = list(dict.fromkeys(t for t in texts if t not in self._hidden_cache))
+        if todo:
+            if len(self._hidden_cache) > TEXT_CACHE_SIZE:
+                self._hidden_cache.clear()
+            states, masks = encode_hidden(self.text_encoder, todo, layer)
+            self._hidden_cache.update((t, (s, m)) for t, s, m in zip(todo, states, masks))
+        return np.stack([self._hidden_cache[t][0] for t in texts]), np.stack([self._hidden_cache[t][1] for t in texts])
+
     def remember_texts(self, texts: list[str], embeddings: np.ndarray) -> None:
-        """Seed the memo with embeddings computed elsewhere (training precomputes them)."""
-        self._text_cache.update(zip(texts, embeddings))
+        """Seed the encoder's memo with context embeddings computed elsewhere (training precomputes them)."""
+        self.text_encoder.remember(texts, embeddings, truncate_left=True)
 
     # ------------------------------------------------------------------ persistence
 
@@ -141,8 +167,12 @@ class KGTextRecommender(BaseRecommender):
                 (tmp / "MODEL_CARD.md").write_text(model_card, encoding="utf-8")
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, text_encoder: TextEncoder | None = None) -> "KGTextRecommender":
-        """Load a checkpoint; a missing or broken part is named in the error."""
+    def from_pretrained(cls, folder: str | Path, text_encoder: TextEncoder | None = None,
+                        encoders: dict[tuple[str, int], TextEncoder] | None = None) -> "KGTextRecommender":
+        """Load a checkpoint; a missing or broken part is named in the error.
+
+        ``encoders`` shares sentence encoders (and their memo) between checkpoints loaded together,
+        keyed by (model name, max tokens)."""
         from crs.config import config_from_dict
 
         folder = Path(folder)
@@ -159,14 +189,17 @@ class KGTextRecommender(BaseRecommender):
         cooc = torch.sparse_coo_tensor(cooc_file["indices"], cooc_file["values"], tuple(cooc_file["shape"].tolist()), check_invariants=True)
         weights = load_file(str(folder / "recommender.safetensors"))
         item_text = weights.get("item_text")
-        model = build_model(config, kg, catalogue, item_text)
+        if (config.rec.use_text or config.rec.use_sentiment) and text_encoder is None:
+            key = (meta.get("text_encoder") or config.text.model, config.text.max_context_tokens)
+            shared = encoders if encoders is not None else {}
+            text_encoder = shared.get(key) or TextEncoder(*key)
+            shared[key] = text_encoder
+        model = build_model(config, kg, catalogue, item_text, text_encoder)
         missing_keys, unexpected = model.load_state_dict(weights, strict=False)
         if missing_keys or unexpected:
             raise ValueError(f"checkpoint {folder}: recommender.safetensors does not fit the config "
                              f"(missing {missing_keys[:5]}, unexpected {unexpected[:5]})")
         linker = EntityLinker.build(kg, catalogue, config.linking)
-        if (config.rec.use_text or config.rec.use_sentiment) and text_encoder is None:
-            text_encoder = TextEncoder(meta.get("text_encoder") or config.text.model, config.text.max_context_tokens)
         liked = sentiment = None
         if config.rec.use_sentiment:
             if not (folder / "liked.safetensors").is_file():

@@ -118,7 +118,8 @@ class KGTextRecModel(nn.Module):
     """
 
     def __init__(self, config: "RecConfig", rgcn: "RGCNConfig", num_entities: int, num_relations: int,
-                 item_entities: torch.Tensor, item_text: torch.Tensor | None):
+                 item_entities: torch.Tensor, item_text: torch.Tensor | None, text_top: nn.Module | None = None,
+                 tune_lr: float = 5e-5):
         super().__init__()
         from crs.rec_features import NUM_MENTION_FEATURES
         from kg.rgcn import RGCNEncoder
@@ -140,12 +141,24 @@ class KGTextRecModel(nn.Module):
             self.context_projection = nn.Linear(text_dim, dim)
             self.item_projection = nn.Linear(text_dim, dim)
             self.text_similarity_weight = nn.Parameter(torch.tensor(5.0))
+            # The sentence encoder's top layers when they are tuned (crs.text_encoder.TunableTop).
+            self.text_top = text_top
+            self.tune_lr = tune_lr
         if config.rec_state_dim:
             self.rec_state_projection = nn.Linear(config.rec_state_dim, dim)
         self.mention_weights = nn.Linear(NUM_MENTION_FEATURES, 1, bias=False)
         if config.use_cooccurrence:
             self.cooccurrence_weight = nn.Parameter(torch.tensor(0.5))
         self.item_bias = nn.Parameter(torch.zeros(num_items))
+
+    def param_groups(self, lr: float, tune_lr: float | None = None) -> list[dict]:
+        """Optimizer groups: the tuned sentence-encoder layers at their own (smaller) rate."""
+        top = getattr(self, "text_top", None)
+        if top is None:
+            return [{"params": [p for p in self.parameters() if p.requires_grad]}]
+        top_ids = {id(p) for p in top.parameters()}
+        rest = [p for p in self.parameters() if p.requires_grad and id(p) not in top_ids]
+        return [{"params": rest}, {"params": list(top.parameters()), "lr": tune_lr if tune_lr is not None else self.tune_lr}]
 
     def entity_embeddings(self) -> torch.Tensor:
         """(num_entities, D) from the R-GCN over the registered graph."""
@@ -160,8 +173,11 @@ class KGTextRecModel(nn.Module):
     def forward(self, entities: torch.Tensor, mentions: torch.Tensor, entity_sentiment: torch.Tensor | None = None,
                 cooccurrence: torch.Tensor | None = None,
                 text: torch.Tensor | None = None, rec_state: torch.Tensor | None = None, labels: torch.Tensor | None = None,
-                entity_embeddings: torch.Tensor | None = None) -> RecOutput:
+                entity_embeddings: torch.Tensor | None = None, text_hidden: torch.Tensor | None = None,
+                text_mask: torch.Tensor | None = None) -> RecOutput:
         batch_size = entities.shape[0]
+        if text_hidden is not None:
+            text = self.text_top(text_hidden, text_mask)  # (B, H), through the tuned top layers
         scores = self.item_bias.unsqueeze(0).expand(batch_size, -1)  # (B, N)
         user = None
         if self.config.use_kg:

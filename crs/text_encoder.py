@@ -18,6 +18,7 @@ from transformers import AutoModel, AutoTokenizer
 logger = logging.getLogger(__name__)
 
 BUNDLED = "minilm"
+MEMO_SIZE = 100_000
 
 
 def resolve_encoder_path(name: str) -> str:
@@ -38,14 +39,32 @@ class TextEncoder:
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.model = AutoModel.from_pretrained(path).to(self.device).eval()
         self.dim = int(self.model.config.hidden_size)
+        # Recent embeddings by (text, truncate_left): replays and chats encode the same contexts again.
+        self._memo: dict[tuple[str, bool], np.ndarray] = {}
 
-    @torch.inference_mode()
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False, desc: str = "encode",
                truncate_left: bool = False) -> np.ndarray:
         """(len(texts), dim) float32, unit length. ``truncate_left`` keeps a text's end (a dialogue's latest turns)."""
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        todo = list(dict.fromkeys(t for t in texts if (t, truncate_left) not in self._memo))
+        if todo:
+            if len(self._memo) + len(todo) > MEMO_SIZE:
+                self._memo.clear()
+            fresh = self._encode(todo, batch_size, progress, desc, truncate_left)
+            self._memo.update(((t, truncate_left), v) for t, v in zip(todo, fresh))
         if not texts:
-            return out
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._memo[(t, truncate_left)] for t in texts])
+
+    def remember(self, texts: list[str], embeddings: np.ndarray, truncate_left: bool = False) -> None:
+        """Seed the memo with embeddings computed elsewhere (e.g. read from a cache file)."""
+        self._memo.update(((t, truncate_left), v) for t, v in zip(texts, embeddings))
+
+    def clear_memo(self) -> None:
+        self._memo.clear()
+
+    @torch.inference_mode()
+    def _encode(self, texts: list[str], batch_size: int, progress: bool, desc: str, truncate_left: bool) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
         self.tokenizer.truncation_side = "left" if truncate_left else "right"
         order = np.argsort([len(t) for t in texts], kind="stable")
         bar = tqdm(total=len(texts), desc=desc, unit="text", disable=not progress)
@@ -82,3 +101,54 @@ def cached_encode(encoder: TextEncoder, texts: list[str], cache: Path | None, **
     np.save(tmp, array, allow_pickle=False)
     tmp.replace(path)
     return array
+
+
+class TunableTop(torch.nn.Module):
+    """The top ``k`` layers of the sentence encoder, copied out so they can be fine-tuned, plus its
+    mean pooling. The layers below stay frozen, and their output (the input of these layers) is
+    computed once per text by :meth:`TextEncoder.encode_hidden` — "partly tuned" at the cost of
+    ``k`` layers per training step instead of the whole encoder."""
+
+    def __init__(self, encoder: TextEncoder, num_layers: int):
+        super().__init__()
+        import copy
+
+        layers = encoder.model.encoder.layer
+        if not 1 <= num_layers <= len(layers):
+            raise ValueError(f"text.tune_top_layers must lie in [1, {len(layers)}], got {num_layers}")
+        self.config = encoder.model.config
+        self.layers = torch.nn.ModuleList(copy.deepcopy(layer) for layer in layers[len(layers) - num_layers :])
+        self.first_layer = len(layers) - num_layers
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        from transformers.masking_utils import create_bidirectional_mask
+
+        hidden = hidden.float()  # (B, T, H)
+        attention = create_bidirectional_mask(config=self.config, inputs_embeds=hidden, attention_mask=mask)
+        for layer in self.layers:
+            hidden = layer(hidden, attention)
+            hidden = hidden[0] if isinstance(hidden, tuple) else hidden
+        weights = mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)  # (B, H)
+        return torch.nn.functional.normalize(pooled, dim=-1)
+
+
+def encode_hidden(encoder: TextEncoder, texts: list[str], layer: int, batch_size: int = 64, truncate_left: bool = True,
+                  progress: bool = False, desc: str = "encode hidden") -> tuple[np.ndarray, np.ndarray]:
+    """Hidden states entering encoder layer ``layer`` for every text, padded to ``max_tokens``:
+    (len(texts), max_tokens, H) float16 and the (len(texts), max_tokens) attention mask."""
+    states = np.zeros((len(texts), encoder.max_tokens, encoder.dim), dtype=np.float16)
+    masks = np.zeros((len(texts), encoder.max_tokens), dtype=np.int8)
+    encoder.tokenizer.truncation_side = "left" if truncate_left else "right"
+    bar = tqdm(total=len(texts), desc=desc, unit="text", disable=not progress)
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            batch = encoder.tokenizer(texts[start : start + batch_size], padding=True, truncation=True,
+                                      max_length=encoder.max_tokens, return_tensors="pt").to(encoder.device)
+            hidden = encoder.model(**batch, output_hidden_states=True).hidden_states[layer]  # (B, T, H)
+            width = hidden.shape[1]
+            states[start : start + len(hidden), :width] = hidden.cpu().numpy().astype(np.float16)
+            masks[start : start + len(hidden), :width] = batch["attention_mask"].cpu().numpy()
+            bar.update(len(hidden))
+    bar.close()
+    return states, masks

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from crs.config import load_config
+from crs.config import add_config_arguments, config_from_args
 from crs.data.catalogue import Catalogue
 from kg.graph import extend_with_metadata, load_kg
 
@@ -12,9 +12,9 @@ from kg.graph import extend_with_metadata, load_kg
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m kg", description=__doc__)
     parser.add_argument("command", choices=["stats"])
-    parser.add_argument("--data-dir", default="", help="folder with redial/ and kg/ (default: $CRS_DATA_DIR)")
-    args = parser.parse_args(argv)
-    data = load_config(overrides=[f"data.data_dir={args.data_dir}"] if args.data_dir else []).data
+    add_config_arguments(parser)
+    args = parser.parse_intermixed_args(argv)
+    data = config_from_args(args).data
     data_dir = data.resolve_data_dir()
     catalogue = Catalogue.load(data_dir)
     base = load_kg(data_dir)

@@ -65,7 +65,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 from tqdm import tqdm
 
-from crs.config import DataConfig, LinkingConfig, load_config
+from crs.config import DataConfig, LinkingConfig, add_config_arguments, config_from_args
 from crs.data.catalogue import Catalogue, split_title
 from crs.data.redial import MENTION_RE, normalise_text
 from crs.data.splits import APPROX_TRAIN_FILE, SPLITS, TEST_FILE, load_split, train_path
@@ -956,8 +956,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("command", choices=["eval", "link"])
     parser.add_argument("text", nargs="?", default="", help="text to link (link command)")
-    parser.add_argument("--data-dir", default="", help="folder with redial/ and kg/ (default: $CRS_DATA_DIR)")
-    parser.add_argument("--config", default=None, help="YAML config")
+    add_config_arguments(parser, overrides=False)
     parser.add_argument("--split", default="test", choices=SPLITS, help="eval split (default: the official test split)")
     parser.add_argument("--limit", type=int, default=0, help="evaluate the first N dialogues only")
     parser.add_argument("--no-year", action="store_true", help="render titles without their year")
@@ -968,12 +967,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-    overrides = list(args.overrides) + ([f"data.data_dir={args.data_dir}"] if args.data_dir else [])
-    config = load_config(args.config, overrides)
+    config = config_from_args(args)
     data_dir = config.data.resolve_data_dir()
     started = time.perf_counter()
     catalogue = Catalogue.load(data_dir)
-    kg = load_extended_kg(data_dir, catalogue, config.kg.enrich_linked_movies)
+    kg = load_extended_kg(data_dir, catalogue, config.kg.enrich_linked_movies, config.kg.metadata_edges)
     loaded = time.perf_counter()
     linker = EntityLinker.build(kg, catalogue, config.linking)
     built = time.perf_counter()

@@ -1,6 +1,6 @@
 """``python -m train <stage> [--config FILE] [--data-dir DIR] [--output-dir DIR] [key.sub=value ...]``
 
-Stages run in this order with ``all``: pretrain-kg, rec. Each writes into ``<output_dir>/<stage>/``
+Stages run in this order with ``all``: tokenizer, pretrain-kg, rec. Each writes into ``<output_dir>/<stage>/``
 and resumes after an interruption from its last finished epoch; ``all`` skips stages that already
 finished.
 """
@@ -13,20 +13,21 @@ import json
 import logging
 import time
 
-from crs.config import load_config, to_yaml
+from crs.config import add_config_arguments, config_from_args, to_yaml
 from crs.io import atomic_write_text, write_json
-from train import pretrain_kg, rec
+from train import pretrain_kg, rec, tokenizer
 from train.common import StageContext
 
 logger = logging.getLogger("train")
 
 
 class Stage(enum.Enum):
+    TOKENIZER = "tokenizer"
     PRETRAIN_KG = "pretrain-kg"
     REC = "rec"
 
 
-RUNNERS = {Stage.PRETRAIN_KG: pretrain_kg.run, Stage.REC: rec.run}
+RUNNERS = {Stage.TOKENIZER: tokenizer.run, Stage.PRETRAIN_KG: pretrain_kg.run, Stage.REC: rec.run}
 ALL = "all"
 
 
@@ -41,19 +42,12 @@ def run_stage(stage: Stage, ctx: StageContext, progress: bool = True) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stage", choices=[s.value for s in Stage] + [ALL])
-    parser.add_argument("--config", default=None, help="YAML recipe (configs/default.yaml)")
-    parser.add_argument("--data-dir", default="", help="folder with redial/ and kg/ (default: $CRS_DATA_DIR)")
     parser.add_argument("--output-dir", default="", help="where stage outputs and the checkpoint go (config output_dir)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("overrides", nargs="*", help="key.sub=value config overrides")
+    add_config_arguments(parser)
     args = parser.parse_intermixed_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    overrides = list(args.overrides)
-    if args.data_dir:
-        overrides.append(f"data.data_dir={args.data_dir}")
-    if args.output_dir:
-        overrides.append(f"output_dir={args.output_dir}")
-    config = load_config(args.config, overrides)
+    config = config_from_args(args, f"output_dir={args.output_dir}" if args.output_dir else "")
     ctx = StageContext(config)
     ctx.output_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(ctx.output_dir / "config.yaml", to_yaml(config))

@@ -83,7 +83,9 @@ def run_loop(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     accelerator = accelerator or Accelerator()
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay)
+    # A model may ask for parameter groups of its own (e.g. a smaller rate for pretrained layers).
+    groups = model.param_groups(config.lr) if hasattr(model, "param_groups") else [{"params": [p for p in model.parameters() if p.requires_grad]}]
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     model, optimizer = accelerator.prepare(model, optimizer)
     state = _load_state(run_dir, accelerator.unwrap_model(model), optimizer) or LoopState()
     if state.epoch:

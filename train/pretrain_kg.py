@@ -48,13 +48,17 @@ class LinkPredictor(nn.Module):
         return LinkOutput(loss=nn.functional.binary_cross_entropy_with_logits(logits, labels))
 
     @torch.no_grad()
-    def rank_tails(self, heads: torch.Tensor, relations: torch.Tensor, tails: torch.Tensor) -> torch.Tensor:
+    def rank_tails(self, heads: torch.Tensor, relations: torch.Tensor, tails: torch.Tensor, chunk: int = 512) -> torch.Tensor:
         """1-based raw rank of each true tail among all entities (ties counted against it)."""
         embeddings = self.encoder().embeddings
-        query = embeddings[heads] * self.relations[relations]  # (T, D)
-        scores = query @ embeddings.T  # (T, V)
-        true = scores.gather(1, tails.unsqueeze(1))  # (T, 1)
-        return (scores >= true).sum(1)  # (T,)
+        ranks = []
+        for start in range(0, len(heads), chunk):
+            part = slice(start, start + chunk)
+            query = embeddings[heads[part]] * self.relations[relations[part]]  # (T, D)
+            scores = query @ embeddings.T  # (T, V)
+            true = scores.gather(1, tails[part].unsqueeze(1))  # (T, 1)
+            ranks.append((scores >= true).sum(1))  # (T,)
+        return torch.cat(ranks)
 
 
 def link_metrics(model: LinkPredictor, triples: torch.Tensor) -> dict[str, float]:

@@ -23,7 +23,7 @@ from crs.data.samples import build_samples
 from crs.rec_features import Featurizer, cooccurrence_matrix
 from crs.recommender import DialogueContext
 from crs.sentiment import LikedClassifier, SentimentScorer, all_evidence_texts, classification_report, liked_examples
-from crs.text_encoder import TextEncoder, cached_encode
+from crs.text_encoder import TextEncoder, cached_encode, encode_hidden
 from kg.linking import EntityLinker
 from train import pretrain_kg
 from train.common import StageContext
@@ -94,15 +94,21 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
     train_features = [featurizer.features(DialogueContext.from_sample(s)) for s in tqdm(train_samples, desc="features", disable=not progress, leave=False)]
     valid_features = [featurizer.features(DialogueContext.from_sample(s)) for s in valid_samples]
 
+    hidden = None
     if config.rec.use_text:
         item_encoder = TextEncoder(config.text.model, config.text.max_item_tokens)
         item_text = torch.as_tensor(cached_encode(item_encoder, item_texts(catalogue), ctx.cache_dir, batch_size=config.text.batch_size,
                                                   progress=progress, desc="encode movies"))
-        texts = [f.text for f in train_features + valid_features]
-        text = torch.as_tensor(cached_encode(encoder, texts, ctx.cache_dir, batch_size=config.text.batch_size, progress=progress,
-                                             desc="encode contexts", truncate_left=True))
+        if config.text.tune_top_layers:
+            layer = encoder.model.config.num_hidden_layers - config.text.tune_top_layers
+            hidden = encode_hidden(encoder, [f.text for f in train_features], layer, config.text.batch_size, progress=progress,
+                                   desc="encode contexts (frozen layers)")
+        else:
+            texts = [f.text for f in train_features + valid_features]
+            text = torch.as_tensor(cached_encode(encoder, texts, ctx.cache_dir, batch_size=config.text.batch_size, progress=progress,
+                                                 desc="encode contexts", truncate_left=True))
 
-    model = build_model(config, kg, catalogue, item_text)
+    model = build_model(config, kg, catalogue, item_text, encoder)
     pretrained = ctx.output_dir / pretrain_kg.STAGE / pretrain_kg.ENCODER_FILE
     if config.rec.use_kg and config.rec.use_kg_pretraining:
         if pretrained.is_file():
@@ -123,6 +129,9 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
             chosen = [instances[i] for i in order[start : start + batch_size]]
             rows = [row for row, _ in chosen]
             batch = featurizer.collate([train_features[r] for r in rows], text[rows] if text is not None else None)
+            if hidden is not None:
+                batch["text_hidden"] = torch.from_numpy(hidden[0][rows]).float()
+                batch["text_mask"] = torch.from_numpy(hidden[1][rows]).long()
             batch["labels"] = torch.tensor([label for _, label in chosen])
             yield batch
 

@@ -6,7 +6,7 @@ import argparse
 import logging
 from dataclasses import dataclass
 
-from crs.config import load_config
+from crs.config import add_config_arguments, config_from_args
 from crs.data.catalogue import Catalogue
 from crs.data.redial import Dialogue, load_dialogues
 from crs.data.samples import build_samples
@@ -53,18 +53,11 @@ def stats_table(rows: dict[str, Counts]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m crs.data", description=__doc__)
     parser.add_argument("command", choices=["stats"])
-    parser.add_argument("--data-dir", default="", help="folder with redial/ and kg/ (default: $CRS_DATA_DIR)")
-    parser.add_argument("--config", default=None, help="YAML config")
     parser.add_argument("--use-approx", action="store_true", help="add train_approx.jsonl to the training split")
-    parser.add_argument("overrides", nargs="*", help="key.sub=value config overrides")
+    add_config_arguments(parser)
     args = parser.parse_intermixed_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    overrides = list(args.overrides)
-    if args.data_dir:
-        overrides.append(f"data.data_dir={args.data_dir}")
-    if args.use_approx:
-        overrides.append("data.use_approx=true")
-    config = load_config(args.config, overrides).data
+    config = config_from_args(args, "data.use_approx=true" if args.use_approx else "").data
     data_dir = config.resolve_data_dir()
     catalogue = Catalogue.load(data_dir)
     print(f"catalogue: {len(catalogue):,} movies, {sum(m.has_metadata for m in catalogue.movies):,} with metadata")

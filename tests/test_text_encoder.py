@@ -1,0 +1,37 @@
+import numpy as np
+import torch
+
+from crs.text_encoder import TextEncoder, TunableTop, cached_encode, encode_hidden
+
+
+def test_bundled_minilm_embeds_by_meaning(tmp_path):
+    encoder = TextEncoder(max_tokens=32)
+    texts = ["I love scary horror films", "Any frightening slasher movies?", "A sweet romantic comedy for date night"]
+    vectors = encoder.encode(texts)
+    assert vectors.shape == (3, 384)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]  # horror is nearer horror than romance
+    cached = cached_encode(encoder, texts, tmp_path)
+    np.testing.assert_allclose(cached, vectors, atol=1e-6)
+    assert len(list(tmp_path.glob("*.npy"))) == 1
+    np.testing.assert_allclose(cached_encode(encoder, texts, tmp_path), vectors, atol=1e-6)  # read back
+
+
+def test_tunable_top_reproduces_the_frozen_encoder_and_learns():
+    encoder = TextEncoder(max_tokens=32)
+    texts = ["Seeker: hi, any romantic comedy?", "Seeker: I want a scary movie tonight"]
+    reference = encoder.encode(texts, truncate_left=True)
+    top = TunableTop(encoder, 1).eval()
+    states, masks = encode_hidden(encoder, texts, top.first_layer)
+    hidden, mask = torch.as_tensor(states).float(), torch.as_tensor(masks).long()
+    with torch.no_grad():
+        np.testing.assert_allclose(top(hidden, mask).numpy(), reference, atol=1e-3)  # float16 states
+    top.train()
+    before = top(hidden, mask).detach()
+    optimizer = torch.optim.SGD(top.parameters(), lr=0.5)
+    out = top(hidden, mask)
+    loss = out[0] @ out[1]  # push the two embeddings apart
+    loss.backward()
+    optimizer.step()
+    assert not torch.allclose(before, top(hidden, mask).detach())
+    assert encoder.model.encoder.layer[-1].attention.self.query.weight.grad is None  # the frozen encoder is untouched

@@ -177,6 +177,8 @@ class TrainLoopConfig:
     # Epochs without a better validation score before stopping.
     patience: int = 2
     grad_clip: float = 1.0
+    # The learning rate is multiplied by this after every epoch (1.0: constant).
+    lr_decay: float = 1.0
     # Stop after this many optimizer steps (0: no limit); for smoke tests.
     max_steps: int = 0
 
@@ -187,6 +189,7 @@ class TrainLoopConfig:
         _check(self.lr > 0, f"{prefix}.lr", "must be > 0", self.lr)
         _check(self.patience >= 1, f"{prefix}.patience", "must be >= 1", self.patience)
         _check(self.max_steps >= 0, f"{prefix}.max_steps", "must be >= 0", self.max_steps)
+        _check(0.0 < self.lr_decay <= 1.0, f"{prefix}.lr_decay", "must lie in (0, 1]", self.lr_decay)
 
 
 @dataclass

@@ -73,6 +73,18 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path):
     assert again.history == resumed.history
 
 
+def test_learning_rate_decays_per_epoch_and_survives_a_resume(tmp_path):
+    x, y = data()
+    config = TrainLoopConfig(epochs=3, lr=0.04, lr_decay=0.5, patience=5)
+    first = run_loop(Regression(), batches_of(x, y), validate_on(x, y), "neg_mse", TrainLoopConfig(epochs=2, lr=0.04, lr_decay=0.5, patience=5), tmp_path, progress=False)
+    assert [h["lr"] for h in first.history] == [0.04, 0.02]
+    state = json.loads((tmp_path / "state" / "loop.json").read_text())
+    state["finished"] = False
+    (tmp_path / "state" / "loop.json").write_text(json.dumps(state))
+    resumed = run_loop(Regression(), batches_of(x, y), validate_on(x, y), "neg_mse", config, tmp_path, progress=False)
+    assert [h["lr"] for h in resumed.history] == [0.04, 0.02, 0.01]
+
+
 def test_early_stopping_and_nan_guard(tmp_path):
     x, y = data()
     flat = run_loop(Regression(), batches_of(x, y), lambda m: {"s": 0.0}, "s", TrainLoopConfig(epochs=10, lr=0.01, patience=2), tmp_path / "a", progress=False)

@@ -88,12 +88,16 @@ def run_loop(
     optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     model, optimizer = accelerator.prepare(model, optimizer)
     state = _load_state(run_dir, accelerator.unwrap_model(model), optimizer) or LoopState()
+    for group in optimizer.param_groups:  # saved with the optimizer state, so a resumed run keeps it
+        group.setdefault("base_lr", group["lr"])
     if state.epoch:
         logger.info("%s: resuming after epoch %d (best %s %.4f at epoch %d)", desc, state.epoch, score_key, state.best_score, state.best_epoch)
 
     while not state.finished and state.epoch < config.epochs:
         epoch = state.epoch + 1
         set_seed(seed + epoch)  # the same batches whether or not the run was interrupted
+        for group in optimizer.param_groups:
+            group["lr"] = group["base_lr"] * config.lr_decay ** (epoch - 1)
         model.train()
         total, count = 0.0, 0
         bar = tqdm(batches(epoch), desc=f"{desc} epoch {epoch}/{config.epochs}", unit="batch", disable=not progress, leave=False)
@@ -116,7 +120,7 @@ def run_loop(
         with torch.no_grad():
             metrics = validate(accelerator.unwrap_model(model))
         score = metrics[score_key]
-        state.history.append({"epoch": epoch, "train_loss": total / max(count, 1), **metrics})
+        state.history.append({"epoch": epoch, "train_loss": total / max(count, 1), "lr": optimizer.param_groups[0]["lr"], **metrics})
         state.epoch = epoch
         if score > state.best_score:
             state.best_score, state.best_epoch, state.bad_epochs = score, epoch, 0

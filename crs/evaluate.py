@@ -146,8 +146,9 @@ def report_markdown(results: list[RecResult], meta: dict) -> str:
         f"# Evaluation on ReDial {meta['split']}",
         "",
         f"Dialogues: {meta['dialogues']:,}; recommender turns with a movie: {meta['rec_turns']:,}; "
-        f"catalogue: {meta['catalogue_size']:,} movies; train file: {meta['train_file']} "
-        f"({meta['train_dialogues']:,} training dialogues after the validation carve-out).",
+        f"catalogue: {meta['catalogue_size']:,} movies. Baselines are fitted on {meta['train_file']} "
+        f"({meta['train_dialogues']:,} training dialogues after the validation carve-out); checkpoints were "
+        "trained on the data their config.json names.",
         "",
         "Published anchors were trained on the complete ReDial train split (10,006 dialogues); our rows "
         "train on what the data folder holds.",

@@ -1,6 +1,6 @@
 """Latency of scoring the whole catalogue for one dialogue context, on the CPU.
 
-    python benchmarks/rec_latency.py --checkpoint runs/default/checkpoint [--contexts 200] [--threads 2]
+    python -m benchmarks.rec_latency --checkpoint runs/default/checkpoint [--contexts 200] [--threads 2]
 
 Contexts are test-split recommender turns, each scored alone (batch of one) from a cold memo, so
 every call links the turns' text, encodes the context and scores all movies. Prints p50/p95/mean

@@ -25,7 +25,7 @@ from crs import __version__
 from crs.config import CRSConfig
 from crs.data.catalogue import Catalogue
 from crs.io import atomic_dir
-from crs.rec_features import Featurizer, movie_text
+from crs.rec_features import ContextFeatures, Featurizer, movie_text
 from crs.recommender import BaseRecommender, DialogueContext, KGTextRecModel
 from crs.sentiment import LikedClassifier, SentimentScorer
 from crs.text_encoder import TextEncoder, TunableTop, encode_hidden
@@ -89,7 +89,12 @@ class KGTextRecommender(BaseRecommender):
                     text_embeddings: np.ndarray | None = None) -> np.ndarray:
         if not contexts:
             return np.zeros((0, len(self.catalogue)), dtype=np.float32)
-        features = [self.featurizer.features(c) for c in contexts]
+        return self.score_features([self.featurizer.features(c) for c in contexts], rec_state, text_embeddings)
+
+    @torch.no_grad()
+    def score_features(self, features: list[ContextFeatures], rec_state: torch.Tensor | None = None,
+                       text_embeddings: np.ndarray | None = None) -> np.ndarray:
+        """Scores of shape (len(features), num_items) for contexts already featurised."""
         text = None
         if self.config.rec.use_text:
             if text_embeddings is None:
@@ -104,7 +109,16 @@ class KGTextRecommender(BaseRecommender):
 
     def mentioned_items(self, context: DialogueContext) -> list[int]:
         """Movies given by the caller plus those linked in the turns' text."""
-        return sorted(set(super().mentioned_items(context)) | set(self.featurizer.features(context).mention_items))
+        return self._mentioned(context, self.featurizer.features(context))
+
+    def _mentioned(self, context: DialogueContext, features: ContextFeatures) -> list[int]:
+        return sorted(set(super().mentioned_items(context)) | set(features.mention_items))
+
+    def top_k(self, context: DialogueContext, k: int = 10, exclude_mentioned: bool = True) -> list[tuple[int, float]]:
+        """As the base class, but linking and featurising the context once for scores and exclusions."""
+        features = self.featurizer.features(context)
+        excluded = self._mentioned(context, features) if exclude_mentioned else []
+        return self.best_of(self.score_features([features])[0], excluded, k)
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         """Context embeddings. The frozen encoder memoises them itself; with tuned top layers they

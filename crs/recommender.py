@@ -69,9 +69,13 @@ class BaseRecommender:
 
     def top_k(self, context: DialogueContext, k: int = 10, exclude_mentioned: bool = True) -> list[tuple[int, float]]:
         """The k best movies as (movie id, score); movies already mentioned left out unless told otherwise."""
-        scores = np.asarray(self.score_items(context), dtype=np.float64).copy()
-        if exclude_mentioned:
-            scores[self.mentioned_items(context)] = -np.inf
+        excluded = self.mentioned_items(context) if exclude_mentioned else []
+        return self.best_of(self.score_items(context), excluded, k)
+
+    def best_of(self, scores: np.ndarray, excluded: list[int], k: int) -> list[tuple[int, float]]:
+        """The k best (movie id, score) of a score vector, catalogue indices in ``excluded`` left out."""
+        scores = np.asarray(scores, dtype=np.float64).copy()
+        scores[excluded] = -np.inf
         order = np.lexsort((np.arange(len(scores)), -scores))[:k]  # ties: lower index first, as metrics.rank_of
         return [(self.catalogue[i].movie_id, float(scores[i])) for i in order if np.isfinite(scores[i])]
 

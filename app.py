@@ -1,33 +1,222 @@
-"""The crs web UI: ``python app.py [--checkpoint DIR] [--host 127.0.0.1] [--port 7860]``.
+"""The crs web UI: ``python app.py [--checkpoint DIR] [--host 127.0.0.1] [--port 7860] [--share]``.
 
-A thin Gradio shell over :mod:`crs.chat`; every handler is an importable function there.
+A thin Gradio shell: every handler is an importable pure function in :mod:`crs.chat` and
+:mod:`crs.tasks`; this file only lays out components and wires events. Tabs: Chat, Next movie,
+Explain, Zero-shot, Liked?, Evaluate. Named API endpoints (``gradio_client``): ``/chat``,
+``/next_movie``, ``/explain``, ``/zero_shot``, ``/liked``; see the README.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+from functools import partial
 from pathlib import Path
 
 import gradio as gr
 
-from crs.chat import DEFAULT_CHECKPOINT, respond_without_model
+from crs.chat import DEFAULT_CHECKPOINT, EMPTY_NOTICE, ChatState, cards_html, record_feedback, stream_turn
+from crs.tasks import api, views
+from crs.tasks.evaluation import HEADERS as METRIC_HEADERS
+from crs.tasks.evaluation import MAX_DIALOGUES
+from crs.tasks.models import Models
+from crs.tasks.zero_shot import default_template
+
+TITLE = "crs — movie recommender"
+CARD_CSS = """
+.movie-cards { display: flex; flex-direction: column; gap: 8px; }
+.movie-card { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 10px; }
+.movie-title { font-weight: 600; }
+.movie-year { font-weight: 400; opacity: 0.8; }
+"""
+EXAMPLE_DIALOGUE = "Seeker: Hi! I watched The Matrix last week.\nRecommender: Did you like it?\nSeeker: Yes, it was amazing, I loved the action."
 
 
-def build_demo(checkpoint: Path = DEFAULT_CHECKPOINT) -> gr.Blocks:
-    with gr.Blocks(title="crs — movie recommender") as demo:
+def movie_choices(models: Models) -> list[str]:
+    """Catalogue display names, the most mentioned first (for the autocomplete dropdowns)."""
+    if models.pipeline is None:
+        return []
+    movies = sorted(models.pipeline.catalogue.movies, key=lambda m: -m.mentions)
+    return list(dict.fromkeys(m.display_name for m in movies))
+
+
+def liked_dropdown(choices: list[str], label: str = "Movies you liked") -> gr.Dropdown:
+    return gr.Dropdown(choices=choices, value=[], multiselect=True, allow_custom_value=True, label=label,
+                       info="Type to search the catalogue.")
+
+
+# ---------------------------------------------------------------------- handlers (Gradio glue only)
+
+
+def chat_handler(models: Models, message: str, state: ChatState):
+    """Stream one chat turn; notices about the input appear as toasts."""
+    for view in stream_turn(models.pipeline, message, state, checkpoint=models.checkpoint):
+        if view.notice:
+            (gr.Warning if view.notice == EMPTY_NOTICE else gr.Info)(view.notice)
+        yield view.messages, view.cards, view.state, ""
+
+
+def new_conversation(models: Models):
+    catalogue = models.pipeline.catalogue if models.pipeline is not None else None
+    return [], cards_html(catalogue, []) if catalogue is not None else "", ChatState(), ""
+
+
+def like_handler(state: ChatState, data: gr.LikeData) -> ChatState:
+    return record_feedback(state, data.index, data.liked)
+
+
+def evaluate_handler(models: Models, dialogues: float, progress=gr.Progress(track_tqdm=True)):
+    return views.evaluate_view(models, dialogues)
+
+
+# ---------------------------------------------------------------------- layout
+
+
+def chat_tab(models: Models) -> None:
+    catalogue = models.pipeline.catalogue if models.pipeline is not None else None
+    state = gr.State(ChatState())
+    with gr.Row():
+        with gr.Column(scale=3):
+            chatbot = gr.Chatbot(label="Chat", elem_id="chat", height=480, sanitize_html=True, allow_tags=False,
+                                 latex_delimiters=[], render_markdown=True, feedback_options=("Like", "Dislike"))
+            message = gr.Textbox(label="Your message", placeholder="I loved The Matrix, anything similar?", elem_id="message")
+            with gr.Row():
+                send = gr.Button("Send", variant="primary", elem_id="send")
+                reset = gr.Button("New conversation", elem_id="new-conversation")
+        with gr.Column(scale=2):
+            gr.Markdown("### Recommended movies")
+            cards = gr.HTML(cards_html(catalogue, []) if catalogue is not None else "", elem_id="movie-cards",
+                            css_template=CARD_CSS, js_on_load=None)
+    handler = partial(chat_handler, models)
+    outputs = [chatbot, cards, state, message]
+    message.submit(handler, [message, state], outputs, api_name="chat_stream", api_visibility="undocumented")
+    send.click(handler, [message, state], outputs, api_visibility="private")
+    reset.click(partial(new_conversation, models), None, outputs, api_visibility="private")
+    chatbot.like(like_handler, [state], [state], api_visibility="private")
+
+
+def next_movie_tab(models: Models, choices: list[str]) -> None:
+    gr.Markdown("Pick movies you liked: the trained recommender and the tuning-free language-model prompt each suggest what to watch next.")
+    liked = liked_dropdown(choices)
+    k = gr.Slider(1, 20, value=10, step=1, label="How many")
+    go = gr.Button("Recommend", variant="primary")
+    note = gr.Markdown()
+    with gr.Row():
+        recommender = gr.Dataframe(headers=views.RANKING_HEADERS, label="Recommender", interactive=False)
+        language_model = gr.Dataframe(headers=views.RANKING_HEADERS, label="Language model (tuning-free prompt)", interactive=False)
+    if models.ranker is None and models.pipeline is not None:
+        gr.Markdown(views.note_markdown(models.ranker_note))
+    go.click(partial(views.next_movie_view, models), [liked, k], [note, recommender, language_model], api_visibility="private")
+
+
+def explain_tab(models: Models, choices: list[str]) -> None:
+    gr.Markdown("Why would a movie suit you? The knowledge-graph facts that connect it to movies you liked, and a sentence that states only those facts.")
+    movie = gr.Dropdown(choices=choices, value=None, allow_custom_value=True, label="Movie to explain")
+    liked = liked_dropdown(choices)
+    go = gr.Button("Explain", variant="primary")
+    sentence = gr.Markdown()
+    paths = gr.Markdown()
+    facts = gr.Dataframe(headers=views.FACT_HEADERS, label="Knowledge-graph facts", interactive=False)
+    go.click(partial(views.explain_view, models), [movie, liked], [sentence, facts, paths], api_visibility="private")
+
+
+def zero_shot_tab(models: Models, choices: list[str]) -> None:
+    gr.Markdown("Tuning-free prompting: the pre-trained language model scores each candidate under your hard prompt; "
+                "`{liked}` is replaced by the movies you liked. No weight is tuned for the task.")
+    if models.ranker is None:
+        gr.Markdown(views.note_markdown(models.ranker_note if models.pipeline is not None else models.note))
+    template = gr.Textbox(value=default_template(models.ranker), lines=4, label="Prompt template")
+    liked = liked_dropdown(choices)
+    k = gr.Slider(1, 20, value=10, step=1, label="How many")
+    go = gr.Button("Rank", variant="primary")
+    note = gr.Markdown()
+    ranking = gr.Dataframe(headers=views.RANKING_HEADERS, label="Language-model ranking", interactive=False)
+    go.click(partial(views.zero_shot_view, models), [liked, template, k], [note, ranking], api_visibility="private")
+
+
+def liked_tab(models: Models, choices: list[str]) -> None:
+    gr.Markdown("Did the seeker like a movie? Paste a dialogue (`Seeker:` / `Recommender:` lines) and name a movie it mentions.")
+    dialogue = gr.Textbox(value=EXAMPLE_DIALOGUE, lines=6, label="Dialogue")
+    movie = gr.Dropdown(choices=choices, value="The Matrix (1999)" if "The Matrix (1999)" in choices else None,
+                        allow_custom_value=True, label="Movie")
+    go = gr.Button("Predict", variant="primary")
+    label = gr.Label(label="Prediction", num_top_classes=2)
+    evidence = gr.Markdown()
+    go.click(partial(views.liked_view, models), [dialogue, movie], [label, evidence], api_visibility="private")
+
+
+def evaluate_tab(models: Models) -> None:
+    gr.Markdown("Scripted evaluation: replay the first N ReDial test dialogues and rank every recommender turn's movies "
+                "(standard and new-items Recall@k). Needs the data folder (`CRS_DATA_DIR`).")
+    dialogues = gr.Slider(1, MAX_DIALOGUES, value=50, step=1, label="Test dialogues")
+    go = gr.Button("Evaluate", variant="primary")
+    summary = gr.Markdown()
+    table = gr.Dataframe(headers=METRIC_HEADERS, label="Metrics", interactive=False)
+    plot = gr.Plot(label="Recall@k")
+    go.click(partial(evaluate_handler, models), [dialogues], [summary, table, plot], api_visibility="private")
+
+
+def api_endpoints(models: Models) -> None:
+    """The named endpoints for ``gradio_client``: JSON in, JSON out, no server-side state."""
+
+    def chat(message: str, history: list[dict] | None = None) -> dict:
+        """One chat turn. Send the history you got back last time; returns reply, history, movies, notice."""
+        return api.chat(models, message, history)
+
+    def next_movie(liked: list[str], k: int = 10) -> dict:
+        """Next movies for liked movies (titles or ids): the recommender's and the language model's rankings."""
+        return api.next_movie_json(models, liked, k)
+
+    def explain(movie: str, liked: list[str] | None = None) -> dict:
+        """Knowledge-graph facts connecting a movie to liked movies, and a sentence stating only them."""
+        return api.explain_json(models, movie, liked)
+
+    def zero_shot(liked: list[str], template: str = "", k: int = 10) -> dict:
+        """The language model's ranking of the recommender's candidates under a hard prompt ({liked} marks the movies)."""
+        return api.zero_shot_json(models, liked, template, k)
+
+    def liked(dialogue: str, movie: str) -> dict:
+        """p(the seeker liked the movie) from a dialogue of 'Seeker:' / 'Recommender:' lines."""
+        return api.liked_json(models, dialogue, movie)
+
+    for fn in (chat, next_movie, explain, zero_shot, liked):
+        gr.api(fn, api_name=fn.__name__)
+
+
+def build_demo(checkpoint: Path = DEFAULT_CHECKPOINT, models: Models | None = None) -> gr.Blocks:
+    """The app for ``checkpoint`` (or for models already loaded)."""
+    models = models or Models.load(checkpoint)
+    choices = movie_choices(models)
+    with gr.Blocks(title=TITLE) as demo:
         gr.Markdown("# crs — a conversational movie recommender")
-        if not (checkpoint / "config.json").is_file():
-            gr.Markdown(f"**No model yet**: `{checkpoint}` has no checkpoint. Chat replies say so until one is trained.")
-        chatbot = gr.Chatbot(label="Chat", sanitize_html=True)
-        message = gr.Textbox(label="Your message", placeholder="I loved The Matrix, anything similar?")
-        message.submit(
-            lambda text, history: (respond_without_model(text, history, checkpoint), ""),
-            inputs=[message, chatbot],
-            outputs=[chatbot, message],
-            api_name="chat",
-        )
+        if models.pipeline is None:
+            gr.Markdown(f"**No model yet.** {models.note} The chat replies say so until one is trained.", elem_id="no-model")
+        with gr.Tabs():
+            with gr.Tab("Chat"):
+                chat_tab(models)
+            with gr.Tab("Next movie"):
+                next_movie_tab(models, choices)
+            with gr.Tab("Explain"):
+                explain_tab(models, choices)
+            with gr.Tab("Zero-shot"):
+                zero_shot_tab(models, choices)
+            with gr.Tab("Liked?"):
+                liked_tab(models, choices)
+            with gr.Tab("Evaluate"):
+                evaluate_tab(models)
+        api_endpoints(models)
     return demo
+
+
+def parse_auth(value: str | None) -> tuple[str, str] | None:
+    """``CRS_AUTH="user:password"`` as Gradio's auth pair; malformed values fail clearly."""
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise SystemExit("CRS_AUTH must look like user:password")
+    return user, password
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -37,14 +226,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--share", action="store_true", help="ask Gradio for a public share link")
     args = parser.parse_args(argv)
-    auth = os.environ.get("CRS_AUTH")  # "user:password" turns on basic auth
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    auth = parse_auth(os.environ.get("CRS_AUTH"))
     demo = build_demo(args.checkpoint)
-    demo.launch(
-        server_name=args.host,
-        server_port=args.port,
-        share=args.share,
-        auth=tuple(auth.split(":", 1)) if auth else None,
-    )
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=auth)
 
 
 if __name__ == "__main__":

@@ -40,3 +40,63 @@ def extended_kg(data_dir, catalogue):
     from kg.graph import load_extended_kg
 
     return load_extended_kg(data_dir, catalogue)
+
+
+# ---------------------------------------------------------------------- a trained model (UI and task tests)
+
+BUNDLED_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "default"
+
+
+def _missing(message: str):
+    """Fail in CI (the model must be there), skip with the reason elsewhere."""
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def checkpoint_dir() -> Path:
+    """The bundled model (checkpoints/default/), else the folder $CRS_TEST_CHECKPOINT names."""
+    if (BUNDLED_CHECKPOINT / "config.json").is_file():
+        return BUNDLED_CHECKPOINT
+    raw = os.environ.get("CRS_TEST_CHECKPOINT", "")
+    if raw:
+        path = Path(raw)
+        if not (path / "config.json").is_file():
+            pytest.fail(f"CRS_TEST_CHECKPOINT={raw!r} has no config.json")
+        return path
+    _missing(f"no model checkpoint: {BUNDLED_CHECKPOINT} has no config.json and CRS_TEST_CHECKPOINT is not set")
+
+
+@pytest.fixture(scope="session")
+def models(checkpoint_dir):
+    """Everything the UI serves, loaded once per test session."""
+    from crs.tasks.models import Models
+
+    loaded = Models.load(checkpoint_dir)
+    if loaded.pipeline is None:
+        pytest.fail(f"the checkpoint {checkpoint_dir} did not load: {loaded.note}")
+    return loaded
+
+
+@pytest.fixture(scope="session")
+def pipeline(models):
+    return models.pipeline
+
+
+@pytest.fixture(scope="session")
+def live_app(models):
+    """The UI served on a free 127.0.0.1 port for the whole session; yields its URL."""
+    import socket
+
+    import app
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    demo = app.build_demo(models=models)
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield url
+    finally:
+        demo.close()

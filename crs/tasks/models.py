@@ -1,0 +1,161 @@
+"""The models the UI serves, loaded once, and the movie look-ups every task needs."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from crs.data.catalogue import Catalogue
+
+if TYPE_CHECKING:
+    from crs.pipeline import CRS
+    from crs.recommender import DialogueContext
+
+logger = logging.getLogger(__name__)
+
+NO_MODEL_NOTE = "No trained model is installed: {checkpoint} has no config.json. The README explains how to train one."
+NO_LM_NOTE = "No language model in this checkpoint (it has no lm/ folder), so there is no tuning-free ranking."
+NO_ZERO_SHOT_CODE_NOTE = "No language model in this checkpoint: the zero-shot ranker (crs.zero_shot) is not part of this installation."
+
+
+def load_pipeline(checkpoint: str | Path) -> "CRS":
+    """:meth:`CRS.from_pretrained`, or the recommender with template replies while the generator
+    code (:mod:`crs.conversation`) is not installed."""
+    from crs.pipeline import CRS
+
+    try:
+        return CRS.from_pretrained(checkpoint)
+    except ModuleNotFoundError as error:
+        if error.name != "crs.conversation":
+            raise
+        from crs.kg_recommender import KGTextRecommender
+
+        logger.warning("crs.conversation is not installed: the chat answers with template replies")
+        return CRS(KGTextRecommender.from_pretrained(checkpoint))
+
+
+def load_zero_shot(checkpoint: str | Path) -> tuple[Any, str]:
+    """The checkpoint's tuning-free ranker (``crs.zero_shot.ZeroShotRanker``), or None and why not."""
+    try:
+        from crs.zero_shot import ZeroShotRanker
+    except ImportError:
+        return None, NO_ZERO_SHOT_CODE_NOTE
+    if not ZeroShotRanker.present(checkpoint):
+        return None, NO_LM_NOTE
+    try:
+        return ZeroShotRanker.from_pretrained(checkpoint), ""
+    except Exception as error:  # a broken lm/ folder must not take the other tabs down
+        logger.exception("could not load the language model of %s", checkpoint)
+        return None, f"The language model in {checkpoint}/lm could not be loaded: {error}"
+
+
+@dataclass
+class Models:
+    """The chat pipeline and the zero-shot ranker of one checkpoint; ``None`` parts carry a note."""
+
+    checkpoint: Path
+    pipeline: "CRS | None" = None
+    ranker: Any = None  # crs.zero_shot.ZeroShotRanker
+    note: str = ""  # why ``pipeline`` is None
+    ranker_note: str = NO_LM_NOTE  # why ``ranker`` is None
+
+    @classmethod
+    def load(cls, checkpoint: str | Path, with_ranker: bool = True) -> "Models":
+        """Everything the checkpoint holds. A missing checkpoint gives a model-less instance whose
+        note says so; a broken one is logged and named in the note (the UI still starts)."""
+        checkpoint = Path(checkpoint)
+        if not (checkpoint / "config.json").is_file():
+            return cls(checkpoint, note=NO_MODEL_NOTE.format(checkpoint=checkpoint))
+        try:
+            pipeline = load_pipeline(checkpoint)
+        except Exception as error:
+            logger.exception("could not load the checkpoint %s", checkpoint)
+            return cls(checkpoint, note=f"The model in {checkpoint} could not be loaded: {error}")
+        ranker, ranker_note = load_zero_shot(checkpoint) if with_ranker else (None, NO_LM_NOTE)
+        return cls(checkpoint, pipeline, ranker, "", ranker_note)
+
+
+@lru_cache(maxsize=8)
+def _names(catalogue: Catalogue) -> dict[str, int]:
+    """Case-folded display name and bare title → movie id; a name shared by several entries goes
+    to the one ReDial mentions most ("the matrix" is The Matrix (1999), not its year-less duplicate)."""
+    index: dict[str, int] = {}
+    for movie in sorted(catalogue.movies, key=lambda m: -m.mentions):
+        index.setdefault(movie.display_name.casefold(), movie.movie_id)
+        index.setdefault(movie.title.casefold(), movie.movie_id)
+    return index
+
+
+@lru_cache(maxsize=8)
+def _same_film(catalogue: Catalogue) -> dict[int, tuple[int, ...]]:
+    """Movie id → the catalogue's other entries of the same film (same IMDb id)."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for movie in catalogue.movies:
+        if movie.imdb_id:
+            groups[movie.imdb_id].append(movie.movie_id)
+    return {m: tuple(o for o in ids if o != m) for ids in groups.values() if len(ids) > 1 for m in ids}
+
+
+def duplicates(catalogue: Catalogue, movie_ids: Iterable[int]) -> list[int]:
+    """The other catalogue entries of the same films (ReDial lists some films twice, e.g. with and
+    without a year): they must not be recommended back to someone who named the film."""
+    same = _same_film(catalogue)
+    ids = list(movie_ids)
+    return [o for m in ids for o in same.get(m, ()) if o not in ids]
+
+
+def resolve_movie(pipeline: "CRS", value: object) -> int | None:
+    """A movie id from what a user or API client gave: an id, a display name ("Heat (1995)") or a
+    title to search for (the closest title wins). None when nothing matches."""
+    catalogue = pipeline.catalogue
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return int(value) if int(value) == value and int(value) in catalogue else None
+    text = " ".join(str(value).split())
+    if not text:
+        return None
+    if text.isdigit() and int(text) in catalogue:
+        return int(text)
+    exact = _names(catalogue).get(text.casefold())
+    if exact is not None:
+        return exact
+    found = pipeline.linker.search_titles(text[:200], limit=1)
+    return found[0][0] if found else None
+
+
+def resolve_movies(pipeline: "CRS", values: object) -> tuple[list[int], list[str]]:
+    """Movie ids for a list of values (or one string, movies separated by ";" or new lines; titles
+    may hold commas), without repeats, and the values that matched no movie."""
+    if values is None:
+        values = []
+    elif isinstance(values, str):
+        values = re.split(r"[;\n]", values)
+    elif not isinstance(values, (list, tuple)):
+        values = [values]
+    ids: list[int] = []
+    unknown: list[str] = []
+    for value in values:
+        movie = resolve_movie(pipeline, value)
+        if movie is None:
+            if str(value).strip():
+                unknown.append(str(value).strip())
+        elif movie not in ids:
+            ids.append(movie)
+    return ids, unknown
+
+
+def liked_context(liked: list[int], text: str = "I liked {movies}. What should I watch next?") -> "DialogueContext":
+    """A one-turn dialogue in which the seeker says they liked these movies (ReDial's ``@id`` form,
+    which the entity linker reads back exactly), with the movies marked as mentioned."""
+    from crs.data.redial import SEEKER, Turn
+    from crs.recommender import DialogueContext
+
+    placeholders = [f"@{m}" for m in liked]
+    movies = " and ".join([", ".join(placeholders[:-1]), placeholders[-1]]) if len(placeholders) > 1 else "".join(placeholders)
+    return DialogueContext(turns=[Turn(SEEKER, text.format(movies=movies or "movies"), list(liked))], mentioned_movies=list(liked))

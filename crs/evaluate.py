@@ -107,10 +107,19 @@ def evaluate_recommender(model: Recommender, samples: list[Sample], ks: tuple[in
 
 
 def load_model(spec: str, config: CRSConfig, catalogue: Catalogue, train_dialogues, encoders: dict | None = None) -> Recommender:
-    """A baseline by name (fitted on the training split), or a checkpoint folder as ``PATH`` or ``LABEL=PATH``."""
+    """A baseline by name (fitted on the training split), or a checkpoint folder as ``PATH`` or ``LABEL=PATH``.
+
+    ``[LABEL=]zero-shot=LM_DIR`` and ``[LABEL=]zero-shot-rec=LM_DIR+REC_DIR`` build the tuning-free
+    ranker of :mod:`crs.zero_shot` (candidates from popularity or from the checkpoint ``REC_DIR``).
+    """
     label, _, path = spec.rpartition("=")
     if spec in BASELINES:
         return BASELINES[spec].fit(train_dialogues, catalogue)
+    zero_shot_label, _, kind = label.rpartition("=")
+    if kind in ("zero-shot", "zero-shot-rec"):
+        from crs.zero_shot import load_zero_shot
+
+        return load_zero_shot(kind, path, catalogue, train_dialogues, name=zero_shot_label or None, encoders=encoders)
     if Path(path).is_dir():
         from crs.kg_recommender import KGTextRecommender
 

@@ -19,18 +19,20 @@ import gradio as gr
 from crs.chat import DEFAULT_CHECKPOINT, EMPTY_NOTICE, ChatState, cards_html, record_feedback, stream_turn
 from crs.tasks import api, views
 from crs.tasks.evaluation import HEADERS as METRIC_HEADERS
-from crs.tasks.evaluation import MAX_DIALOGUES
 from crs.tasks.models import Models
 from crs.tasks.zero_shot import default_template
 
 TITLE = "crs — movie recommender"
+TEST_DIALOGUES = 1342  # dialogues in ReDial's official test split
 CARD_CSS = """
 .movie-cards { display: flex; flex-direction: column; gap: 8px; }
 .movie-card { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 10px; }
 .movie-title { font-weight: 600; }
 .movie-year { font-weight: 400; opacity: 0.8; }
 """
-EXAMPLE_DIALOGUE = "Seeker: Hi! I watched The Matrix last week.\nRecommender: Did you like it?\nSeeker: Yes, it was amazing, I loved the action."
+EXAMPLE_DIALOGUE = ("Seeker: Hi! I watched The Matrix last week and loved it, the action was amazing.\n"
+                    "Recommender: Great! Have you seen Inception?\n"
+                    "Seeker: Yes, but I did not like it, too confusing.")
 
 
 def movie_choices(models: Models) -> list[str]:
@@ -78,8 +80,9 @@ def chat_tab(models: Models) -> None:
     state = gr.State(ChatState())
     with gr.Row():
         with gr.Column(scale=3):
-            chatbot = gr.Chatbot(label="Chat", elem_id="chat", height=480, sanitize_html=True, allow_tags=False,
-                                 latex_delimiters=[], render_markdown=True, feedback_options=("Like", "Dislike"))
+            chatbot = gr.Chatbot(label="Chat", elem_id="chat", height=560, sanitize_html=True, allow_tags=False,
+                                 latex_delimiters=[], render_markdown=True, feedback_options=("Like", "Dislike"),
+                                 buttons=["copy", "copy_all"])
             message = gr.Textbox(label="Your message", placeholder="I loved The Matrix, anything similar?", elem_id="message")
             with gr.Row():
                 send = gr.Button("Send", variant="primary", elem_id="send")
@@ -93,6 +96,7 @@ def chat_tab(models: Models) -> None:
     message.submit(handler, [message, state], outputs, api_name="chat_stream", api_visibility="undocumented")
     send.click(handler, [message, state], outputs, api_visibility="private")
     reset.click(partial(new_conversation, models), None, outputs, api_visibility="private")
+    chatbot.clear(partial(new_conversation, models), None, outputs, api_visibility="private")  # the chat's own bin button
     chatbot.like(like_handler, [state], [state], api_visibility="private")
 
 
@@ -105,8 +109,6 @@ def next_movie_tab(models: Models, choices: list[str]) -> None:
     with gr.Row():
         recommender = gr.Dataframe(headers=views.RANKING_HEADERS, label="Recommender", interactive=False)
         language_model = gr.Dataframe(headers=views.RANKING_HEADERS, label="Language model (tuning-free prompt)", interactive=False)
-    if models.ranker is None and models.pipeline is not None:
-        gr.Markdown(views.note_markdown(models.ranker_note))
     go.click(partial(views.next_movie_view, models), [liked, k], [note, recommender, language_model], api_visibility="private")
 
 
@@ -136,7 +138,9 @@ def zero_shot_tab(models: Models, choices: list[str]) -> None:
 
 
 def liked_tab(models: Models, choices: list[str]) -> None:
-    gr.Markdown("Did the seeker like a movie? Paste a dialogue (`Seeker:` / `Recommender:` lines) and name a movie it mentions.")
+    gr.Markdown("Did the seeker like a movie? Paste a dialogue (`Seeker:` / `Recommender:` lines) and name a movie it mentions. "
+                "The classifier reads the seeker's message that mentions the movie, or, for a movie the recommender brought up, "
+                "the seeker's reply to it.")
     dialogue = gr.Textbox(value=EXAMPLE_DIALOGUE, lines=6, label="Dialogue")
     movie = gr.Dropdown(choices=choices, value="The Matrix (1999)" if "The Matrix (1999)" in choices else None,
                         allow_custom_value=True, label="Movie")
@@ -149,7 +153,7 @@ def liked_tab(models: Models, choices: list[str]) -> None:
 def evaluate_tab(models: Models) -> None:
     gr.Markdown("Scripted evaluation: replay the first N ReDial test dialogues and rank every recommender turn's movies "
                 "(standard and new-items Recall@k). Needs the data folder (`CRS_DATA_DIR`).")
-    dialogues = gr.Slider(1, MAX_DIALOGUES, value=50, step=1, label="Test dialogues")
+    dialogues = gr.Slider(1, TEST_DIALOGUES, value=50, step=1, label="Test dialogues", info="The official test split has 1,342.")
     go = gr.Button("Evaluate", variant="primary")
     summary = gr.Markdown()
     table = gr.Dataframe(headers=METRIC_HEADERS, label="Metrics", interactive=False)

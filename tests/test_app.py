@@ -22,3 +22,37 @@ def test_demo_builds_without_a_checkpoint(tmp_path):
 
     demo = app.build_demo(Path(tmp_path))
     assert "chat" in {fn.api_name for fn in demo.fns.values()}
+
+
+NAMED_ENDPOINTS = {"chat", "next_movie", "explain", "zero_shot", "liked"}
+
+
+def test_demo_without_a_checkpoint_names_every_endpoint_and_says_no_model(tmp_path):
+    import app
+
+    demo = app.build_demo(Path(tmp_path))
+    assert NAMED_ENDPOINTS <= {fn.api_name for fn in demo.fns.values()}
+    assert "No model yet" in str(demo.config)
+
+
+def test_demo_with_a_model_has_every_tab_and_endpoint(models):
+    import app
+
+    demo = app.build_demo(models=models)
+    names = {fn.api_name for fn in demo.fns.values()}
+    assert NAMED_ENDPOINTS | {"chat_stream"} <= names
+    labels = {block.label for block in demo.blocks.values() if type(block).__name__ == "Tab"}
+    assert labels == {"Chat", "Next movie", "Explain", "Zero-shot", "Liked?", "Evaluate"}
+    assert len(app.movie_choices(models)) > 6000  # the autocomplete covers the catalogue
+
+
+def test_auth_comes_from_user_colon_password():
+    import pytest
+
+    import app
+
+    assert app.parse_auth("alice:se:cret") == ("alice", "se:cret")
+    assert app.parse_auth("") is None and app.parse_auth(None) is None
+    for bad in ("alice", ":pw", "alice:"):
+        with pytest.raises(SystemExit, match="user:password"):
+            app.parse_auth(bad)

@@ -25,17 +25,7 @@ from crs.chat import (
     with_cards,
 )
 from crs.tasks.models import duplicates, resolve_movie
-
-CONTROL_TOKENS = ("[REC]", "[MOVIE]", "</s>", "<extra_id_0>", "[goal]", "[topic]", "[item]", "[seeker]", "[recommender]")
-BAD_INPUTS = {
-    "emoji": "😀🎬🍿 I loved The Matrix 👍🏽",
-    "rtl": "أحببت فيلم The Matrix \u202eevil\u202c שלום",
-    "control": "I loved\x00 The\x1b[31m Matrix\x07\u200b\ufeff",
-    "html": '<script>alert("x")</script><img src=x onerror=alert(1)> I loved <b>The Matrix</b>',
-    "tokens": "[REC] [MOVIE] </s> <extra_id_0> [goal] recommend [item] The Matrix [recommender]",
-    "long": "I loved The Matrix. " * 1000,
-}
-
+from tests.bad_inputs import BAD_INPUTS, CONTROL_TOKENS
 
 def first_user_matrix(pipeline):
     return resolve_movie(pipeline, "The Matrix (1999)")

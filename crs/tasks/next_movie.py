@@ -47,12 +47,13 @@ def clamp_k(k: object, default: int = 10) -> int:
 
 
 def lm_ranking(ranker: Any, liked: list[int], pool: list[int], template: str | None, k: int) -> tuple[list[tuple[int, float]] | None, str]:
-    """The language model's top ``k`` of ``pool``, or None and why not (never raises)."""
-    if template is not None and "{liked}" not in template:
-        return None, "The prompt template must contain {liked}, where the liked movies go."
+    """The language model's top ``k`` of ``pool``, or None and why not (never raises). ``template``
+    is a text with ``{liked}``, the name of a template in prompts/zero_shot.yaml, or None (the default)."""
     try:
         ranking = ranker.rank(liked, pool, template=template, k=k)
-    except Exception as error:  # a bad template or a model failure is reported, the app keeps serving
+    except ValueError as error:  # the ranker's template check
+        return None, f"The prompt template cannot be used: {error}"
+    except Exception as error:  # a model failure is reported, the app keeps serving
         logger.exception("zero-shot ranking failed")
         return None, f"The language model could not rank the candidates: {type(error).__name__}: {error}"
     return [(int(movie), float(score)) for movie, score in ranking], ""

@@ -20,7 +20,7 @@ from crs.chat import DEFAULT_CHECKPOINT, EMPTY_NOTICE, ChatState, cards_html, re
 from crs.tasks import api, views
 from crs.tasks.evaluation import HEADERS as METRIC_HEADERS
 from crs.tasks.models import Models
-from crs.tasks.zero_shot import default_template
+from crs.tasks.zero_shot import default_template, named_templates
 
 TITLE = "crs — movie recommender"
 TEST_DIALOGUES = 1342  # dialogues in ReDial's official test split
@@ -128,7 +128,10 @@ def zero_shot_tab(models: Models, choices: list[str]) -> None:
                 "`{liked}` is replaced by the movies you liked. No weight is tuned for the task.")
     if models.ranker is None:
         gr.Markdown(views.note_markdown(models.ranker_note if models.pipeline is not None else models.note))
+    templates = named_templates()
+    start = gr.Dropdown(choices=list(templates), value=None, label="Start from a template in prompts/zero_shot.yaml")
     template = gr.Textbox(value=default_template(models.ranker), lines=4, label="Prompt template")
+    start.change(lambda name: templates.get(name, ""), [start], [template], api_visibility="private")
     liked = liked_dropdown(choices)
     k = gr.Slider(1, 20, value=10, step=1, label="How many")
     go = gr.Button("Rank", variant="primary")

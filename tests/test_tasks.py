@@ -191,6 +191,19 @@ def test_zero_shot_uses_the_edited_template_and_reports_bad_ones(pipeline):
     assert missing.ranking is None and "no language model" in missing.note
 
 
+def test_the_checkpoints_language_model_ranks_the_recommenders_candidates(models):
+    if models.ranker is None:
+        pytest.skip(models.ranker_note)
+    result = next_movie(models.pipeline, models.ranker, ["The Matrix (1999)"], k=5)
+    pool = {m for m, _ in candidates(models.pipeline, result.liked)}
+    scores = [score for _, score in result.language_model]
+    assert len(result.language_model) == 5 and {m for m, _ in result.language_model} <= pool
+    assert scores == sorted(scores, reverse=True) and result.note == ""
+    edited = zero_shot(models.pipeline, models.ranker, ["The Matrix (1999)"], "Fans of {liked} also love", k=3)
+    assert len(edited.ranking) == 3 and edited.template == "Fans of {liked} also love"
+    assert "cannot be used" in zero_shot(models.pipeline, models.ranker, ["The Matrix (1999)"], "{liked} {oops}").note
+
+
 # ---------------------------------------------------------------------- liked?
 
 

@@ -28,6 +28,16 @@ class ZeroShotResult:
     note: str = ""
 
 
+def named_templates() -> dict[str, str]:
+    """The templates of prompts/zero_shot.yaml by name ({} when the zero-shot code or file is missing)."""
+    try:
+        from crs.zero_shot import load_templates
+
+        return load_templates()
+    except (ImportError, FileNotFoundError, ValueError):
+        return {}
+
+
 def default_template(ranker: Any) -> str:
     """The ranker's own template, or "" without a ranker."""
     return getattr(ranker, "default_template", "") if ranker is not None else ""

@@ -53,7 +53,7 @@ def liked_dropdown(choices: list[str], label: str = "Movies you liked") -> gr.Dr
 
 def chat_handler(models: Models, message: str, state: ChatState):
     """Stream one chat turn; notices about the input appear as toasts."""
-    for view in stream_turn(models.pipeline, message, state, checkpoint=models.checkpoint):
+    for view in stream_turn(models.pipeline, message, state, checkpoint=models.checkpoint, lock=models.lock):
         if view.notice:
             (gr.Warning if view.notice == EMPTY_NOTICE else gr.Info)(view.notice)
         yield view.messages, view.cards, view.state, ""

@@ -22,9 +22,10 @@ from __future__ import annotations
 import html
 import re
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, ContextManager, Iterator
 
 from crs.data.catalogue import Catalogue, Movie
 from crs.tasks.explain import GraphIndex, find_paths, path_text
@@ -318,11 +319,13 @@ class ChatView:
 
 
 def stream_turn(pipeline: "CRS | None", message: object, state: ChatState | None, delay: float = STREAM_DELAY,
-                checkpoint: Path = DEFAULT_CHECKPOINT) -> Iterator[ChatView]:
-    """The turn as views for the UI: the reply word by word, then with its cards and reasoning."""
+                checkpoint: Path = DEFAULT_CHECKPOINT, lock: ContextManager | None = None) -> Iterator[ChatView]:
+    """The turn as views for the UI: the reply word by word, then with its cards and reasoning.
+    ``lock`` is held while the turn is computed, not while it streams."""
     state = state or ChatState()
     catalogue = pipeline.catalogue if pipeline is not None else None
-    result = chat_turn(pipeline, message, state, checkpoint)
+    with lock if lock is not None else nullcontext():
+        result = chat_turn(pipeline, message, state, checkpoint)
     if not result.reply:
         yield ChatView(with_cards(display_messages(state), state, catalogue), latest_cards(catalogue, state), state, result.notice)
         return

@@ -126,3 +126,32 @@ def test_app_cli_without_model_with_basic_auth(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_concurrent_calls_on_every_endpoint_all_succeed(live_app):
+    """Worker threads share one model: calls to different endpoints at once must all get answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    messages = ["I loved The Matrix", "seen it", "Anything with Tom Hanks?", "I like horror movies like The Conjuring"]
+
+    def chat():
+        client, history, replies = Client(live_app, verbose=False), None, []
+        for message in messages:
+            answer = client.predict(message, history, api_name="/chat")
+            history, replies = answer["history"], replies + [answer["reply"]]
+        return replies
+
+    def stream():
+        client = Client(live_app, verbose=False)
+        return [client.predict(message, api_name="/chat_stream")[0][-1]["content"] for message in messages]
+
+    def tasks():
+        client = Client(live_app, verbose=False)
+        return [client.predict(["The Matrix (1999)"], 3, api_name="/next_movie")["recommender"],
+                client.predict("Seeker: I loved Heat (1995)!", "Heat (1995)", api_name="/liked")["probability"],
+                client.predict("John Wick (2014)", ["The Matrix (1999)"], api_name="/explain")["sentence"]] * 2
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = [pool.submit(job) for job in (chat, stream, tasks)]
+        results = [future.result(timeout=240) for future in futures]
+    assert all(len(result) >= len(messages) and all(result) for result in results)

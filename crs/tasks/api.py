@@ -3,9 +3,13 @@
 Each takes the loaded :class:`~crs.tasks.models.Models` and the client's arguments as they came
 (strings, ids, lists or junk): bad input gives a dict whose ``note`` says what was wrong, never an
 exception. Without a model every endpoint answers with ``note`` saying no model is installed.
+Each holds ``models.lock`` while it runs (see :class:`~crs.tasks.models.Models`).
 """
 
 from __future__ import annotations
+
+from functools import wraps
+from typing import Callable
 
 from crs.chat import chat_api
 from crs.tasks.explain import GraphIndex, explain_movie, path_text
@@ -19,11 +23,24 @@ def titles(models: Models, ids: list[int]) -> list[dict]:
     return [{"id": m, "title": models.pipeline.movie(m).title, "year": models.pipeline.movie(m).year} for m in ids]
 
 
+def locked(function: Callable[..., dict]) -> Callable[..., dict]:
+    """``function(models, ...)`` run while holding ``models.lock``."""
+
+    @wraps(function)
+    def run(models: Models, *args, **kwargs) -> dict:
+        with models.lock:
+            return function(models, *args, **kwargs)
+
+    return run
+
+
+@locked
 def chat(models: Models, message: object, history: object = None) -> dict:
     """``{"reply", "history", "movies", "notice"}`` (see :func:`crs.chat.chat_api`)."""
     return chat_api(models.pipeline, message, history, models.checkpoint)
 
 
+@locked
 def next_movie_json(models: Models, liked: object, k: object = 10) -> dict:
     if models.pipeline is None:
         return {"liked": [], "recommender": [], "language_model": None, "note": models.note}
@@ -32,6 +49,7 @@ def next_movie_json(models: Models, liked: object, k: object = 10) -> dict:
             "language_model": ranking_json(models.pipeline, result.language_model), "note": result.note}
 
 
+@locked
 def zero_shot_json(models: Models, liked: object, template: object = "", k: object = 10) -> dict:
     if models.pipeline is None:
         return {"liked": [], "template": "", "ranking": None, "note": models.note}
@@ -40,6 +58,7 @@ def zero_shot_json(models: Models, liked: object, template: object = "", k: obje
             "ranking": ranking_json(models.pipeline, result.ranking), "candidates": result.candidates, "note": result.note}
 
 
+@locked
 def explain_json(models: Models, movie: object, liked: object = None) -> dict:
     empty = {"movie": None, "liked": [], "sentence": "", "source": "", "facts": [], "paths": []}
     if models.pipeline is None:
@@ -58,6 +77,7 @@ def explain_json(models: Models, movie: object, liked: object = None) -> dict:
             "source": result.source, "facts": facts, "paths": [path_text(index, p, verb="liked") for p in result.paths], "note": note}
 
 
+@locked
 def liked_json(models: Models, dialogue: object, movie: object) -> dict:
     if models.pipeline is None:
         return {"movie": None, "probability": None, "liked": None, "evidence": "", "note": models.note}

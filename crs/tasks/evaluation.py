@@ -7,6 +7,7 @@ progress bar tracks); this module turns the result into a table and a Recall@k p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ContextManager
 
 import numpy as np
 
@@ -32,13 +33,30 @@ def no_data_message(error: Exception) -> str:
     return f"The evaluation needs the ReDial test split: {error}. Set CRS_DATA_DIR to the folder holding redial/ and kg/."
 
 
-def evaluate_first(recommender, dialogues: int, data_dir: str = "", progress: bool = True) -> EvaluationRun:
+class LockedRecommender:
+    """A recommender whose every batch is scored while holding ``lock`` (see crs.tasks.models.Models)."""
+
+    def __init__(self, model, lock: ContextManager):
+        self.model, self.lock = model, lock
+        self.name, self.catalogue = model.name, model.catalogue
+
+    def score_batch(self, contexts):
+        with self.lock:
+            return self.model.score_batch(contexts)
+
+    def score_items(self, context):
+        return self.score_batch([context])[0]
+
+
+def evaluate_first(recommender, dialogues: int, data_dir: str = "", progress: bool = True,
+                   lock: ContextManager | None = None) -> EvaluationRun:
     """Evaluate ``recommender`` on the first ``dialogues`` test dialogues (raises FileNotFoundError
-    without the data)."""
+    without the data); with ``lock``, each batch holds it."""
     count = max(1, min(MAX_DIALOGUES, int(dialogues)))
     test = load_split(DataConfig(data_dir=data_dir), "test")[:count]
     samples = build_samples(test)
-    result = evaluate_recommender(recommender, samples, KS, progress=progress)
+    model = LockedRecommender(recommender, lock) if lock is not None else recommender
+    result = evaluate_recommender(model, samples, KS, progress=progress)
     return EvaluationRun(result=result, dialogues=len(test), turns=sum(1 for s in samples if s.movies))
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
@@ -56,13 +57,19 @@ def load_zero_shot(checkpoint: str | Path) -> tuple[Any, str]:
 
 @dataclass
 class Models:
-    """The chat pipeline and the zero-shot ranker of one checkpoint; ``None`` parts carry a note."""
+    """The chat pipeline and the zero-shot ranker of one checkpoint; ``None`` parts carry a note.
+
+    ``lock`` serialises model calls from the server's worker threads: the models' memos and the
+    fast tokenizers are not thread-safe. Handlers hold it while they compute, never while they
+    stream (and the evaluation takes it batch by batch), so one user's long job cannot stall the chat.
+    """
 
     checkpoint: Path
     pipeline: "CRS | None" = None
     ranker: Any = None  # crs.zero_shot.ZeroShotRanker
     note: str = ""  # why ``pipeline`` is None
     ranker_note: str = NO_LM_NOTE  # why ``ranker`` is None
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @classmethod
     def load(cls, checkpoint: str | Path, with_ranker: bool = True) -> "Models":

@@ -77,7 +77,7 @@ def evaluate_view(models: Models, dialogues: object, progress: bool = True) -> t
     except (TypeError, ValueError):
         return note_markdown("Give the number of test dialogues to evaluate."), [], None
     try:
-        run = evaluate_first(models.pipeline.recommender, count, progress=progress)
+        run = evaluate_first(models.pipeline.recommender, count, progress=progress, lock=models.lock)
     except FileNotFoundError as error:
         return note_markdown(no_data_message(error)), [], None
     summary = (f"Replayed the first **{run.dialogues:,}** test dialogues: {run.turns:,} recommender turns that mention a movie, "

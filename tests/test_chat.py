@@ -82,7 +82,7 @@ def test_a_turn_leaves_the_old_state_unchanged(pipeline):
 def test_reasoning_names_goal_entities_top_ten_and_a_kg_path(pipeline):
     result = chat_turn(pipeline, "I loved The Matrix, anything similar?")
     reasoning = result.state.turns[-1].reasoning
-    assert "**Goal:** recommend" in reasoning
+    assert f"**Goal:** {plain_markdown(result.details.goal)}" in reasoning and result.details.goal
     assert "The Matrix (movie)" in reasoning  # the linked entity with its KG name
     assert len(re.findall(r"^\| \d+ \|", reasoning, flags=re.M)) == 10
     top = plain_markdown(pipeline.movie(result.items[0]).display_name)

@@ -216,6 +216,7 @@ def test_parse_dialogue_reads_speakers_and_continuations():
 def test_liked_prediction_follows_what_the_seeker_says(pipeline):
     loved = predict_liked(pipeline, "Seeker: Hi!\nRecommender: What do you like?\nSeeker: I loved Titanic, one of my favourites!", "Titanic (1997)")
     hated = predict_liked(pipeline, "Seeker: Hi!\nRecommender: What do you like?\nSeeker: I hated Titanic, so boring and way too long.", "Titanic (1997)")
+    assert loved.probability is not None, loved.note  # the checkpoint must carry its liked classifier
     assert loved.probability > 0.5 > hated.probability
     assert loved.liked is True and hated.liked is False and "hated Titanic" in hated.evidence and hated.note == ""
     # a movie the recommender brings up is judged by the seeker's reaction

@@ -113,7 +113,8 @@ def next_movie_tab(models: Models, choices: list[str]) -> None:
 
 
 def explain_tab(models: Models, choices: list[str]) -> None:
-    gr.Markdown("Why would a movie suit you? The knowledge-graph facts that connect it to movies you liked, and a sentence that states only those facts.")
+    gr.Markdown("Why would a movie suit you? The knowledge-graph facts that connect it to movies you liked, "
+                "and a sentence that states only those facts.")
     movie = gr.Dropdown(choices=choices, value=None, allow_custom_value=True, label="Movie to explain")
     liked = liked_dropdown(choices)
     go = gr.Button("Explain", variant="primary")

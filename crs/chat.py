@@ -68,7 +68,8 @@ _REJECTION_RE = re.compile(
 )
 # "I haven't seen it" says the opposite: such spans are removed before matching.
 _NOT_SEEN_RE = re.compile(
-    rf"\b(?:haven'?t|have\s+not|hadn'?t|had\s+not|never|not\s+yet|didn'?t|did\s+not)\s+(?:already\s+)?(?:seen|watched|saw|see|watch)(?:\s+{_OBJECT})?",
+    r"\b(?:haven'?t|have\s+not|hadn'?t|had\s+not|never|not\s+yet|didn'?t|did\s+not)\s+"
+    rf"(?:already\s+)?(?:seen|watched|saw|see|watch)(?:\s+{_OBJECT})?",
     re.IGNORECASE,
 )
 _MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()#+-.!|~=:$^\"'/")

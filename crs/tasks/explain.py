@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_PATHS = 3
+NO_PATH_NOTE = "No path of one or two facts connects it to the movies you liked; these are facts about the movie itself."
 # Lower is more telling; relations not listed get DEFAULT_PRIORITY.
 RELATION_PRIORITY = {
     "subsequentWork": 0, "previousWork": 0, "director": 0, "writer": 1, "author": 1, "starring": 1,
@@ -184,6 +185,14 @@ def find_paths(index: GraphIndex, sources: Iterable[int], target: int, limit: in
     return paths
 
 
+def shares_relation(path: KGPath) -> bool:
+    """Whether a two-fact path says "source and target have the same X" (same relation, both heads)."""
+    if len(path.facts) != 2:
+        return False
+    first, second = path.facts
+    return first.relation == second.relation and first.head == path.source and second.head == path.target
+
+
 def relation_words(name: str) -> str:
     return _CAMEL_RE.sub(" ", name).lower()
 
@@ -201,7 +210,7 @@ def path_text(index: GraphIndex, path: KGPath, verb: str = "mentioned") -> str:
     source = index.label(path.source)
     if len(path.facts) == 2:
         first, second = path.facts
-        if first.relation == second.relation and first.head == path.source and second.head == path.target:
+        if shares_relation(path):
             noun = SHARED_NOUNS.get(index.relation(first), f"the {relation_words(index.relation(first))}")
             return f"you {verb} {source}; {source} and {index.label(path.target)} share {noun} {index.label(path.via)}"
         return f"you {verb} {source}; {fact_text(index, first)}, and {fact_text(index, second)}"
@@ -246,7 +255,7 @@ def template_sentence(index: GraphIndex, movie_label: str, paths: list[KGPath], 
     other: dict[int, list[str]] = defaultdict(list)
     for path in paths:
         first = path.facts[0]
-        if len(path.facts) == 2 and first.relation == path.facts[1].relation and first.head == path.source and path.facts[1].head == path.target:
+        if shares_relation(path):
             noun = SHARED_NOUNS.get(index.relation(first), f"the {relation_words(index.relation(first))}")
             shared[path.source].append(f"{noun} {index.label(path.via)}")
         else:
@@ -295,7 +304,7 @@ def explain_movie(pipeline: "CRS", movie_id: int, liked: list[int], max_paths: i
     sources = [kg.movie_to_entity[m] for m in liked if m in kg.movie_to_entity]
     paths = find_paths(index, sources, target, max_paths) if target is not None else []
     facts = path_facts(paths) if paths else (movie_facts(index, target) if target is not None else [])
-    note = "" if paths or not liked else "No path of one or two facts connects it to the movies you liked; these are facts about the movie itself."
+    note = "" if paths or not liked else NO_PATH_NOTE
     fact_entities = {e for f in facts for e in (f.head, f.tail)}
     template = template_sentence(index, movie.display_name, paths, facts)
     sentence, source = template, "template"
@@ -310,7 +319,9 @@ def explain_movie(pipeline: "CRS", movie_id: int, liked: list[int], max_paths: i
         allowed_entities = fact_entities | set(sources) | ({target} if target is not None else set())
         bad = unsupported_entities(pipeline, generated, allowed_entities, allowed_movies)
         if bad:
-            note = (note + " " if note else "") + f"The generated sentence named {', '.join(bad)}, which these facts do not support; a sentence built from the facts is shown instead."
+            rejected = (f"The generated sentence named {', '.join(bad)}, which these facts do not support; "
+                        "a sentence built from the facts is shown instead.")
+            note = f"{note} {rejected}".strip()
         else:
             sentence, source = generated, "generator"
     return Explanation(movie_id=movie_id, liked=liked, paths=paths, facts=facts,

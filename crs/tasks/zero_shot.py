@@ -7,7 +7,7 @@ movies; no weight is tuned for the task.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from crs.tasks.models import NO_LM_NOTE, resolve_movies

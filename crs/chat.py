@@ -133,7 +133,7 @@ class ChatState:
     rejected: list[int] = field(default_factory=list)
     last_items: list[int] = field(default_factory=list)  # movies of the last reply
     turns: list[TurnInfo] = field(default_factory=list)  # one per assistant message
-    feedback: dict[int, bool] = field(default_factory=dict)  # chat message index → thumbs up?
+    feedback: dict[int, bool | str] = field(default_factory=dict)  # chat message index → thumbs up? (or other feedback)
 
 
 @dataclass
@@ -182,15 +182,16 @@ def respond(pipeline: "CRS", history: list[dict], rejected: list[int]) -> "Reply
     return pipeline.respond(history, rejected=excluded)
 
 
-def record_feedback(state: ChatState, index: object, liked: bool | None) -> ChatState:
-    """The state with a thumbs up (True) or down (False) on chat message ``index``; None clears it."""
+def record_feedback(state: ChatState, index: object, liked: bool | str | None) -> ChatState:
+    """The state with a thumbs up (True), down (False) or other feedback (its label) on chat message
+    ``index``; None clears it."""
     position = index[0] if isinstance(index, (list, tuple)) else index
     feedback = dict(state.feedback)
     if isinstance(position, int):
         if liked is None:
             feedback.pop(position, None)
         else:
-            feedback[position] = bool(liked)
+            feedback[position] = liked if isinstance(liked, str) else bool(liked)
     return replace(state, feedback=feedback)
 
 

@@ -151,6 +151,7 @@ def test_thumbs_are_kept_per_message(pipeline):
     state = record_feedback(state, 1, True)
     state = record_feedback(state, [3, None], False)
     assert state.feedback == {1: True, 3: False}
+    assert record_feedback(state, 5, "Inaccurate").feedback[5] == "Inaccurate"
     assert record_feedback(state, 1, None).feedback == {3: False}
 
 

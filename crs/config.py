@@ -218,6 +218,9 @@ class RecConfig:
     use_sentiment: bool = True
     # Start the R-GCN from the pretrain-kg stage's weights (when that stage has run).
     use_kg_pretraining: bool = True
+    # Feed the generator's [REC] hidden state into the fusion when the conv-fixed-prompt stage has
+    # run (the rec stage then sets rec_state_dim to the generator's hidden size).
+    use_rec_state: bool = True
     # Size of the generator's [REC] hidden state fed into the fusion (0: no such input).
     rec_state_dim: int = 0
     # Context entities kept for attention pooling (the most recent).
@@ -281,6 +284,53 @@ class GeneratorConfig:
 
 
 @dataclass
+class PretrainLMConfig:
+    """Stage ``pretrain-lm``: the generator's language-model pre-training on the tokenizer's corpus
+    (next-token prediction for dialogpt, T5 span corruption for t5)."""
+
+    loop: TrainLoopConfig = field(default_factory=lambda: TrainLoopConfig(epochs=1, batch_size=32, lr=1e-3, patience=1))
+    # Share of the corpus's token blocks held out for validation perplexity.
+    holdout_fraction: float = 0.02
+    # T5 span corruption (Raffel et al. 2020): share of tokens masked, mean span length.
+    noise_density: float = 0.15
+    mean_span_length: float = 3.0
+    # Use at most this many corpus lines (a random sample; 0: all).
+    max_lines: int = 0
+    # Validation blocks scored per evaluation (0: all held-out blocks).
+    eval_blocks: int = 400
+
+    def __post_init__(self) -> None:
+        self.loop.check("pretrain_lm.loop")
+        _check(0.0 < self.holdout_fraction < 0.5, "pretrain_lm.holdout_fraction", "must lie in (0, 0.5)", self.holdout_fraction)
+        _check(0.0 < self.noise_density < 0.5, "pretrain_lm.noise_density", "must lie in (0, 0.5)", self.noise_density)
+        _check(self.mean_span_length >= 1.0, "pretrain_lm.mean_span_length", "must be >= 1", self.mean_span_length)
+        _check(self.max_lines >= 0, "pretrain_lm.max_lines", "must be >= 0", self.max_lines)
+
+
+@dataclass
+class ConvConfig:
+    """Stage ``conv-fixed-prompt``: the generator tuned on recommender turns written as
+    ``[goal] … [topic] … [item] … [recommender] reply`` after the dialogue context (crs.conversation)."""
+
+    loop: TrainLoopConfig = field(default_factory=lambda: TrainLoopConfig(epochs=3, batch_size=32, lr=5e-4, patience=1))
+    # Context tokens kept (the most recent), and target tokens (prompt steps + reply).
+    max_context_tokens: int = 128
+    max_target_tokens: int = 64
+    # Start from the pretrain-lm weights when that stage has run.
+    use_lm_pretraining: bool = True
+    # Greedy decoding: at most this many new tokens (prompt steps + reply).
+    max_new_tokens: int = 60
+    # Validation turns scored for perplexity per epoch (0: all).
+    eval_turns: int = 2000
+
+    def __post_init__(self) -> None:
+        self.loop.check("conv.loop")
+        _check(self.max_context_tokens >= 8, "conv.max_context_tokens", "must be >= 8", self.max_context_tokens)
+        _check(self.max_target_tokens >= 8, "conv.max_target_tokens", "must be >= 8", self.max_target_tokens)
+        _check(self.max_new_tokens >= 1, "conv.max_new_tokens", "must be >= 1", self.max_new_tokens)
+
+
+@dataclass
 class CRSConfig:
     data: DataConfig = field(default_factory=DataConfig)
     kg: KGConfig = field(default_factory=KGConfig)
@@ -292,6 +342,8 @@ class CRSConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    pretrain_lm: PretrainLMConfig = field(default_factory=PretrainLMConfig)
+    conv: ConvConfig = field(default_factory=ConvConfig)
     # Where `python -m train` writes stage outputs and the final checkpoint.
     output_dir: str = "runs/default"
     # Cache of encoder outputs (sentence embeddings); empty: <output_dir>/cache.

@@ -15,6 +15,7 @@ import json
 import logging
 import platform
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -67,6 +68,18 @@ class KGTextRecommender(BaseRecommender):
         self._entity_embeddings: torch.Tensor | None = None
         self._text_cache: dict[str, np.ndarray] = {}
         self._hidden_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        # contexts -> (B, rec_state_dim): the generator's [REC] state, when the model takes one.
+        self.state_source: Callable[[list[DialogueContext]], torch.Tensor] | None = None
+        self.generator = None  # the crs.conversation.ReplyGenerator behind state_source, if any
+
+    def rec_state(self, contexts: list[DialogueContext]) -> torch.Tensor | None:
+        """The generator's ``[REC]`` state for ``contexts`` when the model was trained with it."""
+        if not self.config.rec.rec_state_dim:
+            return None
+        if self.state_source is None:
+            raise RuntimeError("this recommender was trained with the generator's [REC] state (rec.rec_state_dim "
+                               f"{self.config.rec.rec_state_dim}) but has no generator to compute it")
+        return self.state_source(contexts)
 
     @property
     def kg(self) -> KnowledgeGraph:
@@ -89,6 +102,8 @@ class KGTextRecommender(BaseRecommender):
                     text_embeddings: np.ndarray | None = None) -> np.ndarray:
         if not contexts:
             return np.zeros((0, len(self.catalogue)), dtype=np.float32)
+        if rec_state is None:
+            rec_state = self.rec_state(contexts)
         return self.score_features([self.featurizer.features(c) for c in contexts], rec_state, text_embeddings)
 
     @torch.no_grad()
@@ -118,7 +133,7 @@ class KGTextRecommender(BaseRecommender):
         """As the base class, but linking and featurising the context once for scores and exclusions."""
         features = self.featurizer.features(context)
         excluded = self._mentioned(context, features) if exclude_mentioned else []
-        return self.best_of(self.score_features([features])[0], excluded, k)
+        return self.best_of(self.score_features([features], self.rec_state([context]))[0], excluded, k)
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         """Context embeddings. The frozen encoder memoises them itself; with tuned top layers they
@@ -153,8 +168,9 @@ class KGTextRecommender(BaseRecommender):
     # ------------------------------------------------------------------ persistence
 
     def save_pretrained(self, folder: str | Path, metrics: dict | None = None, model_card: str | None = None,
-                        data_checksums: dict[str, str] | None = None) -> None:
-        """Write the checkpoint atomically (a temporary folder renamed into place)."""
+                        data_checksums: dict[str, str] | None = None, extra: Callable[[Path], None] | None = None) -> None:
+        """Write the checkpoint atomically (a temporary folder renamed into place); ``extra(tmp)``
+        may add more parts (the generator) before the rename."""
         import transformers
 
         with atomic_dir(folder) as tmp:
@@ -179,6 +195,8 @@ class KGTextRecommender(BaseRecommender):
                 self.liked.save(tmp / "liked.safetensors")
             if model_card is not None:
                 (tmp / "MODEL_CARD.md").write_text(model_card, encoding="utf-8")
+            if extra is not None:
+                extra(tmp)
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, text_encoder: TextEncoder | None = None,
@@ -221,7 +239,16 @@ class KGTextRecommender(BaseRecommender):
             liked = LikedClassifier.load(folder / "liked.safetensors")
             sentiment = SentimentScorer(text_encoder, liked)
         featurizer = Featurizer(catalogue, kg, linker, cooc, config.rec.max_context_entities, sentiment)
-        return cls(config, model, featurizer, text_encoder, name=meta.get("name", "kg-text"), liked=liked)
+        recommender = cls(config, model, featurizer, text_encoder, name=meta.get("name", "kg-text"), liked=liked)
+        if config.rec.rec_state_dim:
+            from crs.conversation import ReplyGenerator
+
+            if not ReplyGenerator.present(folder):
+                raise FileNotFoundError(f"checkpoint {folder} is incomplete: missing generator/ (the recommender takes its [REC] state)")
+            generator = ReplyGenerator.from_pretrained(folder)
+            recommender.state_source = lambda contexts: generator.rec_state(contexts, catalogue)
+            recommender.generator = generator
+        return recommender
 
 
 def item_texts(catalogue: Catalogue) -> list[str]:

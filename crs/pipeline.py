@@ -100,7 +100,9 @@ class CRS:
 
         folder = Path(folder)
         recommender = KGTextRecommender.from_pretrained(folder)
-        generator = ReplyGenerator.from_pretrained(folder, device=device) if ReplyGenerator.present(folder) else None
+        generator = recommender.generator
+        if generator is None and ReplyGenerator.present(folder):
+            generator = ReplyGenerator.from_pretrained(folder, device=device)
         return cls(recommender, generator)
 
     def movie(self, movie_id: int) -> Movie:
@@ -115,8 +117,7 @@ class CRS:
         """The recommender's k best movies, mentioned and rejected ones left out."""
         rec = self.recommender
         features = rec.featurizer.features(context)
-        state = self.generator.rec_state([context], self.catalogue) if self.generator is not None and rec.config.rec.rec_state_dim else None
-        scores = rec.score_features([features], rec_state=state)[0]
+        scores = rec.score_features([features], rec_state=rec.rec_state([context]))[0]
         excluded = set(rec._mentioned(context, features))
         excluded |= {self.catalogue.index(m) for m in rejected if m in self.catalogue}
         return rec.best_of(scores, sorted(excluded), k)
@@ -131,6 +132,8 @@ class CRS:
         if self.generator is not None:
             generated = self.generator.generate([context], [ranking], self.catalogue)[0]
             goal, topics, template = generated.goal, generated.topics, generated.reply
+            if not template.strip():  # an untrained or derailed generator: say something useful
+                template = FALLBACK_RECOMMEND if ranking else FALLBACK_NOTHING
         else:
             goal = "recommend" if ranking else "ask_preference"
             topics = []

@@ -1,6 +1,8 @@
 """``python -m train <stage> [--config FILE] [--data-dir DIR] [--output-dir DIR] [key.sub=value ...]``
 
-Stages run in this order with ``all``: tokenizer, pretrain-kg, rec. Each writes into ``<output_dir>/<stage>/``
+Stages run in this order with ``all``: tokenizer, pretrain-kg, pretrain-lm, conv-fixed-prompt, rec
+(the recommender takes the tuned generator's ``[REC]`` state, and its checkpoint holds the generator).
+``package`` (not part of ``all``) re-attaches rerun generator stages to an existing checkpoint. Each writes into ``<output_dir>/<stage>/``
 and resumes after an interruption from its last finished epoch; ``all`` skips stages that already
 finished.
 """
@@ -15,7 +17,7 @@ import time
 
 from crs.config import add_config_arguments, config_from_args, to_yaml
 from crs.io import atomic_write_text, write_json
-from train import pretrain_kg, rec, tokenizer
+from train import conv, package, pretrain_kg, pretrain_lm, rec, tokenizer
 from train.common import StageContext
 
 logger = logging.getLogger("train")
@@ -24,10 +26,15 @@ logger = logging.getLogger("train")
 class Stage(enum.Enum):
     TOKENIZER = "tokenizer"
     PRETRAIN_KG = "pretrain-kg"
+    PRETRAIN_LM = "pretrain-lm"
+    CONV_FIXED_PROMPT = "conv-fixed-prompt"
     REC = "rec"
+    PACKAGE = "package"
 
 
-RUNNERS = {Stage.TOKENIZER: tokenizer.run, Stage.PRETRAIN_KG: pretrain_kg.run, Stage.REC: rec.run}
+RUNNERS = {Stage.TOKENIZER: tokenizer.run, Stage.PRETRAIN_KG: pretrain_kg.run, Stage.PRETRAIN_LM: pretrain_lm.run,
+           Stage.CONV_FIXED_PROMPT: conv.run, Stage.REC: rec.run, Stage.PACKAGE: package.run}
+ALL_STAGES = [Stage.TOKENIZER, Stage.PRETRAIN_KG, Stage.PRETRAIN_LM, Stage.CONV_FIXED_PROMPT, Stage.REC]
 ALL = "all"
 
 
@@ -51,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     ctx = StageContext(config)
     ctx.output_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(ctx.output_dir / "config.yaml", to_yaml(config))
-    stages = list(Stage) if args.stage == ALL else [Stage(args.stage)]
+    stages = ALL_STAGES if args.stage == ALL else [Stage(args.stage)]
     for stage in stages:
         done = ctx.output_dir / stage.value / "done.json"
         if args.stage == ALL and done.is_file():

@@ -17,6 +17,7 @@ import torch
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
+from crs.conversation import ReplyGenerator, render_context
 from crs.evaluate import evaluate_recommender, sha256
 from crs.kg_recommender import KGTextRecommender, build_model, item_texts
 from crs.data.samples import build_samples
@@ -25,7 +26,7 @@ from crs.recommender import DialogueContext
 from crs.sentiment import LikedClassifier, SentimentScorer, all_evidence_texts, classification_report, liked_examples
 from crs.text_encoder import TextEncoder, cached_encode, encode_hidden
 from kg.linking import EntityLinker
-from train import pretrain_kg
+from train import conv, package, pretrain_kg
 from train.common import StageContext
 from train.loop import run_loop
 
@@ -108,6 +109,17 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
             text = torch.as_tensor(cached_encode(encoder, texts, ctx.cache_dir, batch_size=config.text.batch_size, progress=progress,
                                                  desc="encode contexts", truncate_left=True))
 
+    states = generator = None
+    if config.rec.use_rec_state and ReplyGenerator.present(ctx.output_dir / conv.STAGE):
+        generator = conv.load_generator(ctx)
+        config.rec.rec_state_dim = generator.hidden_size
+        titles = {movie.movie_id: movie.display_name for movie in catalogue.movies}
+        contexts = [render_context(DialogueContext.from_sample(s), titles) for s in train_samples]
+        states = torch.cat([generator.rec_state_texts(contexts[i : i + 512]) for i in
+                            tqdm(range(0, len(contexts), 512), desc="[REC] states", disable=not progress, leave=False)])
+        logger.info("%s: the generator's [REC] state (%d dims) feeds the recommender", STAGE, generator.hidden_size)
+    elif config.rec.use_rec_state:
+        logger.info("%s: no conv-fixed-prompt generator in this run; the recommender runs without the [REC] state", STAGE)
     model = build_model(config, kg, catalogue, item_text, encoder)
     pretrained = ctx.output_dir / pretrain_kg.STAGE / pretrain_kg.ENCODER_FILE
     if config.rec.use_kg and config.rec.use_kg_pretraining:
@@ -117,6 +129,9 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
         else:
             logger.warning("%s: %s not found, the R-GCN starts from scratch (run the pretrain-kg stage first)", STAGE, pretrained)
     recommender = KGTextRecommender(config, model, featurizer, encoder, liked=sentiment.classifier if sentiment else None)
+    if generator is not None:
+        recommender.state_source = lambda contexts: generator.rec_state(contexts, catalogue)
+        recommender.generator = generator
     if text is not None:
         recommender.remember_texts([f.text for f in train_features + valid_features], text.numpy())
 
@@ -132,6 +147,8 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
             if hidden is not None:
                 batch["text_hidden"] = torch.from_numpy(hidden[0][rows]).float()
                 batch["text_mask"] = torch.from_numpy(hidden[1][rows]).long()
+            if states is not None:
+                batch["rec_state"] = states[rows]
             batch["labels"] = torch.tensor([label for _, label in chosen])
             yield batch
 
@@ -150,6 +167,6 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
         "history": result.history,
     }
     checksums = {name: sha256(ctx.data_dir / "redial" / name) for name in ("train_subset.jsonl", "test_data.jsonl") if (ctx.data_dir / "redial" / name).is_file()}
-    recommender.save_pretrained(ctx.checkpoint_dir, metrics=metrics, data_checksums=checksums)
+    recommender.save_pretrained(ctx.checkpoint_dir, metrics=metrics, data_checksums=checksums, extra=lambda tmp: package.add_generator(ctx, tmp))
     logger.info("%s: best epoch %d, valid %s %.4f; %.0f s; checkpoint %s", STAGE, result.best_epoch, SCORE_KEY, result.best_score, seconds, ctx.checkpoint_dir)
     return metrics

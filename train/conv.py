@@ -1,0 +1,116 @@
+"""Stage ``conv-fixed-prompt``: fixed-prompt PTM tuning of the generator (crs.conversation).
+
+Every recommender turn of the training split becomes one example: the context, then
+``[goal] … [topic] … [item] … [recommender] reply</s>`` as the target; all generator weights are
+tuned on the target tokens (the goal, topic and item steps and the reply: one model, four tasks).
+The generator starts from the ``pretrain-lm`` weights when that stage has run. Validation: the
+perplexity of the gold replies (given the gold steps) on validation turns; early stopping on it.
+
+Writes ``<output_dir>/conv-fixed-prompt/generator/`` and ``tokenizer/`` (a copy of the tokenizer
+stage's, so the folder is self-contained).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+
+import torch
+from tqdm.auto import tqdm
+
+from crs.conversation import GENERATOR_DIR, TOKENIZER_DIR, ReplyGenerator, build_examples, goal_distribution, load_model
+from crs.generator import load_backbone
+from crs.io import atomic_dir
+from crs.tokenization import load_tokenizer
+from kg.linking import EntityLinker
+from train import pretrain_lm
+from train.common import StageContext
+from train.loop import run_loop
+
+logger = logging.getLogger(__name__)
+
+STAGE = "conv-fixed-prompt"
+SCORE_KEY = "neg_reply_perplexity"
+
+
+def load_generator(ctx: StageContext) -> ReplyGenerator:
+    """The tuned generator this run's conv stage wrote (FileNotFoundError when it has not run)."""
+    folder = ctx.output_dir / STAGE
+    tokenizer = load_tokenizer(folder / TOKENIZER_DIR)
+    return ReplyGenerator(tokenizer, load_model(folder / GENERATOR_DIR), ctx.config.generator.backbone, ctx.config.conv)
+
+
+def run(ctx: StageContext, progress: bool = True) -> dict:
+    config = ctx.config
+    settings = config.conv
+    started = time.perf_counter()
+    needed = settings.max_context_tokens + settings.max_target_tokens + settings.max_new_tokens
+    if config.generator.backbone == "dialogpt" and needed > config.generator.max_length:
+        raise ValueError(f"conv.max_context_tokens + conv.max_target_tokens + conv.max_new_tokens = {needed} exceed "
+                         f"generator.max_length {config.generator.max_length} (the GPT-2 positions)")
+    out = ctx.stage_dir(STAGE)
+    tokenizer = load_tokenizer(ctx.output_dir / "tokenizer")
+    linker = EntityLinker.build(ctx.kg, ctx.catalogue, config.linking)
+    train_examples = build_examples(tqdm(ctx.splits.train, desc=f"{STAGE} examples", disable=not progress, leave=False), ctx.catalogue, linker)
+    valid_examples = build_examples(ctx.splits.valid, ctx.catalogue, linker)
+    if settings.eval_turns and len(valid_examples) > settings.eval_turns:
+        valid_examples = random.Random(config.seed).sample(valid_examples, settings.eval_turns)
+    distribution = goal_distribution(train_examples)
+    logger.info("%s: %d training turns, %d validation turns; goals %s", STAGE, len(train_examples), len(valid_examples), distribution)
+
+    lm = ctx.output_dir / pretrain_lm.STAGE / pretrain_lm.LM_DIR
+    torch.manual_seed(config.seed)
+    if settings.use_lm_pretraining and (lm / "config.json").is_file():
+        model = load_model(lm)
+        logger.info("%s: generator initialised from %s", STAGE, lm)
+    else:
+        if settings.use_lm_pretraining:
+            logger.warning("%s: %s not found, the generator starts from scratch (run pretrain-lm first)", STAGE, lm)
+        model = load_backbone(config.generator, tokenizer)
+    generator = ReplyGenerator(tokenizer, model, config.generator.backbone, settings)
+    pairs = [(generator.context_ids(e.context), generator.target_ids(e.target)) for e in
+             tqdm(train_examples, desc=f"{STAGE} tokenize", disable=not progress, leave=False)]
+    batch_size = settings.loop.batch_size
+
+    def batches(epoch: int):
+        # Shuffle, then sort within windows of 50 batches by length: little padding, still random.
+        order = list(range(len(pairs)))
+        random.Random(config.seed * 1000 + epoch).shuffle(order)
+        window = batch_size * 50
+        chunks = []
+        for start in range(0, len(order), window):
+            part = sorted(order[start : start + window], key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+            chunks += [part[s : s + batch_size] for s in range(0, len(part), batch_size)]
+        random.Random(config.seed * 1000 + epoch + 1).shuffle(chunks)
+        for chunk in chunks:
+            yield generator.collate([pairs[i] for i in chunk])
+
+    def validate(m) -> dict[str, float]:
+        generator.model = m
+        total, count = generator.reply_loss(valid_examples)
+        ppl = math.exp(total / max(count, 1))
+        return {"reply_perplexity": ppl, SCORE_KEY: -ppl}
+
+    result = run_loop(model, batches, validate, SCORE_KEY, settings.loop, out / "loop", desc=STAGE, seed=config.seed, progress=progress)
+    generator.model = model.eval()
+    with atomic_dir(out / GENERATOR_DIR) as folder:
+        model.save_pretrained(str(folder))
+    with atomic_dir(out / TOKENIZER_DIR) as folder:
+        tokenizer.save_pretrained(str(folder))
+    best = result.history[result.best_epoch - 1] if result.best_epoch else {}
+    metrics = {
+        "backbone": config.generator.backbone,
+        "parameters": model.num_parameters(),
+        "lm_pretraining": settings.use_lm_pretraining and (lm / "config.json").is_file(),
+        "train_turns": len(train_examples),
+        "valid_turns": len(valid_examples),
+        "goal_distribution_train": distribution,
+        "valid_reply_perplexity": best.get("reply_perplexity"),
+        "best_epoch": result.best_epoch,
+        "train_seconds": round(time.perf_counter() - started, 1),
+        "history": result.history,
+    }
+    logger.info("%s: validation reply perplexity %.2f (epoch %d)", STAGE, metrics["valid_reply_perplexity"] or float("nan"), result.best_epoch)
+    return metrics

@@ -1,0 +1,76 @@
+"""The generator's parts of a checkpoint: ``generator/``, ``tokenizer/`` and ``lm/`` (fp16 safetensors).
+
+The ``rec`` stage writes the checkpoint and calls :func:`add_generator` before its atomic rename, so
+one ``train all`` run yields one complete folder. ``python -m train package`` re-attaches the
+generator stages' outputs to an existing checkpoint (after rerunning ``pretrain-lm`` or
+``conv-fixed-prompt``); it refuses when the checkpoint's recommender was trained on the
+generator's ``[REC]`` state, since a new generator would not fit it: rerun ``rec`` instead.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import shutil
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from crs.conversation import GENERATOR_DIR, TOKENIZER_DIR, load_model
+from crs.io import atomic_dir, atomic_write_text
+from train import conv, pretrain_lm
+from train.common import StageContext
+
+logger = logging.getLogger(__name__)
+
+STAGE = "package"
+LM_DIR = "lm"
+
+
+def save_half(source: Path, target: Path) -> None:
+    """A saved backbone re-saved with fp16 weights (loaded back as float32 by crs.conversation.load_model)."""
+    model = copy.deepcopy(load_model(source)).half()
+    model.save_pretrained(str(target))
+
+
+def add_generator(ctx: StageContext, folder: Path) -> list[str]:
+    """Copy this run's tuned generator, its tokenizer and the pre-trained LM into ``folder``; the parts added."""
+    added = []
+    conv_dir = ctx.output_dir / conv.STAGE
+    lm_dir = ctx.output_dir / pretrain_lm.STAGE / pretrain_lm.LM_DIR
+    if (conv_dir / GENERATOR_DIR / "config.json").is_file():
+        save_half(conv_dir / GENERATOR_DIR, folder / GENERATOR_DIR)
+        shutil.copytree(conv_dir / TOKENIZER_DIR, folder / TOKENIZER_DIR, dirs_exist_ok=True)
+        added += [GENERATOR_DIR, TOKENIZER_DIR]
+    if (lm_dir / "config.json").is_file():
+        save_half(lm_dir, folder / LM_DIR)
+        if TOKENIZER_DIR not in added:
+            shutil.copytree(ctx.output_dir / "tokenizer", folder / TOKENIZER_DIR, dirs_exist_ok=True)
+            added.append(TOKENIZER_DIR)
+        added.append(LM_DIR)
+    return added
+
+
+def run(ctx: StageContext, progress: bool = True) -> dict:
+    checkpoint = ctx.checkpoint_dir
+    config_file = checkpoint / "config.json"
+    if not config_file.is_file():
+        raise FileNotFoundError(f"{checkpoint} has no checkpoint to package into: run the rec stage first")
+    meta = json.loads(config_file.read_text(encoding="utf-8"))
+    if meta["crs_config"]["rec"].get("rec_state_dim"):
+        raise ValueError(f"{checkpoint}: the recommender was trained on its generator's [REC] state; "
+                         "rerun the rec stage instead of swapping the generator")
+    with atomic_dir(checkpoint.parent / f".{checkpoint.name}.parts") as tmp:
+        added = add_generator(ctx, tmp)
+    parts = checkpoint.parent / f".{checkpoint.name}.parts"
+    for part in added:
+        with atomic_dir(checkpoint / part) as target:
+            shutil.copytree(parts / part, target, dirs_exist_ok=True)
+    shutil.rmtree(parts, ignore_errors=True)
+    config = OmegaConf.to_container(OmegaConf.structured(ctx.config))
+    for section in ("tokenizer", "generator", "pretrain_lm", "conv"):
+        meta["crs_config"][section] = config[section]
+    atomic_write_text(config_file, json.dumps(meta, indent=2))
+    logger.info("%s: %s now holds %s", STAGE, checkpoint, ", ".join(added) or "no generator parts (none trained)")
+    return {"added": added}

@@ -33,6 +33,7 @@ from crs import __version__
 from crs.anchors import anchors_for
 from crs.baselines import BASELINES
 from crs.config import CRSConfig, add_config_arguments, config_from_args
+from crs.conv_eval import conv_markdown, evaluate_conversation
 from crs.data.catalogue import Catalogue
 from crs.data.samples import Sample, build_samples
 from crs.data.splits import SPLITS, load_splits
@@ -203,15 +204,51 @@ def plot_curves(results: list[RecResult], out: Path) -> None:
     plt.close(fig)
 
 
-def write_report(out: Path, results: list[RecResult], meta: dict) -> None:
+def conv_pipeline(spec: str, model):
+    """The chat pipeline of a checkpoint whose folder holds a generator, else None."""
+    from crs.conversation import ReplyGenerator
+    from crs.pipeline import CRS
+
+    path = Path(spec.rpartition("=")[2])
+    generator = getattr(model, "generator", None)
+    if generator is None and path.is_dir() and ReplyGenerator.present(path):
+        generator = ReplyGenerator.from_pretrained(path)
+    return CRS(model, generator) if generator is not None else None
+
+
+def last_turn(sample: Sample, catalogue: Catalogue, limit: int = 160) -> str:
+    """The turn before a recommender turn, titles in place of ``@id``, shortened (for sample listings)."""
+    from collections import ChainMap
+
+    from crs.data.redial import render_mentions
+
+    if not sample.context:
+        return "(start of dialogue)"
+    turn = sample.context[-1]
+    text = render_mentions(turn.text, {m.movie_id: m.display_name for m in catalogue.movies})
+    return f"{turn.role}: {text[:limit]}{'…' if len(text) > limit else ''}"
+
+
+def write_report(out: Path, results: list[RecResult], meta: dict, conv_results: list | None = None,
+                 contexts: dict | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
+    conv_results = conv_results or []
     metrics = {"meta": meta, "rec": {r.model: r.summary() for r in results}}
+    if conv_results:
+        metrics["conv"] = {r.model: r.summary for r in conv_results}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     with (out / "per_turn.jsonl").open("w", encoding="utf-8") as handle:
         for result in results:
             for row in result.turns:
                 handle.write(json.dumps(row, sort_keys=True) + "\n")
-    (out / "report.md").write_text(report_markdown(results, meta), encoding="utf-8")
+    report = report_markdown(results, meta)
+    if conv_results:
+        report = report.rstrip("\n") + "\n\n" + conv_markdown(conv_results, contexts)
+        with (out / "conv_turns.jsonl").open("w", encoding="utf-8") as handle:
+            for result in conv_results:
+                for row in result.rows:
+                    handle.write(json.dumps({"model": result.model, **row}, sort_keys=True) + "\n")
+    (out / "report.md").write_text(report, encoding="utf-8")
     plot_curves(results, out)
 
 
@@ -223,14 +260,18 @@ def run(config: CRSConfig, models: list[str], split: str, tasks: list[str], out:
     if config.eval.limit:
         dialogues = dialogues[: config.eval.limit]
     samples = build_samples(dialogues)
-    results = []
+    results, conv_results = [], []
     encoders: dict = {}  # checkpoints with the same sentence encoder share it, and its memo of contexts
     for spec in models:
         model = load_model(spec, config, catalogue, splits.train, encoders)
         if "rec" in tasks:
             results.append(evaluate_recommender(model, samples, tuple(config.eval.ks), progress))
-        if "conv" in tasks and not hasattr(model, "respond"):
-            logger.warning("model %s has no generator: conv task skipped", spec)
+        if "conv" in tasks:
+            pipeline = conv_pipeline(spec, model)
+            if pipeline is None:
+                logger.warning("model %s has no generator: conv task skipped", spec)
+            else:
+                conv_results.append(evaluate_conversation(pipeline, dialogues, model.name, progress))
     train_file = splits.reports[0].path
     meta = {
         "crs_version": __version__,
@@ -244,7 +285,8 @@ def run(config: CRSConfig, models: list[str], split: str, tasks: list[str], out:
         "data_sha256": {Path(r.path).name: sha256(Path(r.path)) for r in splits.reports},
         "tasks": tasks,
     }
-    write_report(out, results, meta)
+    contexts = {(s.conversation_id, s.turn_index): last_turn(s, catalogue) for s in samples}
+    write_report(out, results, meta, conv_results, contexts)
     return results
 
 

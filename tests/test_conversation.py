@@ -207,3 +207,11 @@ def test_missing_generator_parts_are_named(tmp_path):
     (tmp_path / "generator").mkdir()
     with pytest.raises(FileNotFoundError, match="missing tokenizer/"):
         ReplyGenerator.from_pretrained(tmp_path)
+
+
+def test_topic_f1_is_micro_averaged():
+    from crs.conv_eval import topic_f1
+
+    # tp = 1 + 1, predicted 3, gold 4: P 2/3, R 1/2, F1 4/7
+    assert topic_f1([["a", "b"], ["c"]], [["a", "x"], ["c", "y"]]) == pytest.approx(4 / 7)
+    assert topic_f1([[]], [[]]) == 0.0

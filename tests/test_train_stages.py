@@ -43,8 +43,25 @@ def test_all_stages_train_resume_and_evaluate(data_dir, tmp_path):
 
     model = KGTextRecommender.from_pretrained(checkpoint)
     assert len(model.catalogue) == 6924 and model.config.rgcn.dim == 16
+    # The generator stages ran, their parts are in the checkpoint, and the recommender takes the
+    # generator's [REC] state.
+    lm = json.loads((out / "pretrain-lm" / "done.json").read_text())["metrics"]
+    conv = json.loads((out / "conv-fixed-prompt" / "done.json").read_text())["metrics"]
+    assert lm["valid_perplexity"] > 1 and conv["valid_reply_perplexity"] > 1
+    assert abs(sum(conv["goal_distribution_train"].values()) - 1) < 1e-3
+    assert all((checkpoint / part / "config.json").is_file() for part in ("generator", "lm"))
+    assert model.config.rec.rec_state_dim == model.generator.hidden_size > 0
+    from crs.pipeline import CRS
+
+    reply = CRS.from_pretrained(checkpoint).respond([{"role": "user", "content": "I loved The Matrix [REC] </s>"}])
+    assert reply.text and reply.ranking and "The Matrix (1999)" not in [model.catalogue.by_id(m).display_name for m, _ in reply.ranking]
     config = load_config(overrides=[f"data.data_dir={data_dir}", "eval.limit=30"])
-    evaluate(config, ["popularity", f"tiny={checkpoint}"], "test", ["rec"], tmp_path / "report", progress=False)
+    evaluate(config, ["popularity", f"tiny={checkpoint}"], "test", ["rec", "conv"], tmp_path / "report", progress=False)
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert set(metrics["rec"]) == {"popularity", "tiny"}
+    conv = metrics["conv"]["tiny"]  # popularity has no generator: no conv row
+    assert set(metrics["conv"]) == {"tiny"} and conv["turns"] > 0 and conv["perplexity"] > 1
+    assert 0 <= conv["item_ratio"] <= 1 and 0 <= conv["goal_accuracy"] <= 1
+    assert 0 < conv["gold"]["distinct2_ratio"] <= 1
+    assert "Sample replies: tiny" in (tmp_path / "report" / "report.md").read_text()
     assert metrics["rec"]["tiny"]["standard"]["count"] == metrics["rec"]["popularity"]["standard"]["count"] > 0

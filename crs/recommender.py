@@ -149,7 +149,11 @@ class KGTextRecModel(nn.Module):
             self.text_top = text_top
             self.tune_lr = tune_lr
         if config.rec_state_dim:
+            # Zero at the start: the model begins as the one without the state and uses it only
+            # as far as training finds it helpful.
             self.rec_state_projection = nn.Linear(config.rec_state_dim, dim)
+            nn.init.zeros_(self.rec_state_projection.weight)
+            nn.init.zeros_(self.rec_state_projection.bias)
         self.mention_weights = nn.Linear(NUM_MENTION_FEATURES, 1, bias=False)
         if config.use_cooccurrence:
             self.cooccurrence_weight = nn.Parameter(torch.tensor(0.5))

@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 from omegaconf import OmegaConf
-from safetensors.torch import load_file, save_file, save_model
+from safetensors.torch import load_file, save_file
 
 from crs import __version__
 from crs.config import CRSConfig
@@ -183,7 +183,10 @@ class KGTextRecommender(BaseRecommender):
                 "text_encoder": self.text_encoder.name if self.text_encoder else None,
             }
             (tmp / "config.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-            save_model(self.model, str(tmp / "recommender.safetensors"))
+            # fp16 on disk halves the checkpoint (embedding tables dominate it); loaded back as float32.
+            state = {name: tensor.detach().half().contiguous() if tensor.is_floating_point() else tensor.contiguous()
+                     for name, tensor in self.model.state_dict().items()}
+            save_file(state, str(tmp / "recommender.safetensors"))
             save_kg(self.kg, tmp / "kg")
             self.catalogue.save(tmp / "kg" / "catalogue.json")
             cooc = self.featurizer.cooccurrence
@@ -219,7 +222,8 @@ class KGTextRecommender(BaseRecommender):
         catalogue = Catalogue.read(folder / "kg" / "catalogue.json")
         cooc_file = load_file(str(folder / "kg" / "cooccurrence.safetensors"))
         cooc = torch.sparse_coo_tensor(cooc_file["indices"], cooc_file["values"], tuple(cooc_file["shape"].tolist()), check_invariants=True)
-        weights = load_file(str(folder / "recommender.safetensors"))
+        weights = {name: tensor.float() if tensor.is_floating_point() else tensor
+                   for name, tensor in load_file(str(folder / "recommender.safetensors")).items()}
         item_text = weights.get("item_text")
         if (config.rec.use_text or config.rec.use_sentiment) and text_encoder is None:
             key = (meta.get("text_encoder") or config.text.model, config.text.max_context_tokens)

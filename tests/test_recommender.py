@@ -113,10 +113,18 @@ def test_rec_state_slot_changes_scores():
     recommender = tiny_recommender(["rec.rec_state_dim=5"])
     features = [recommender.featurizer.features(context(("seeker", "hi")))]
     batch = recommender.featurizer.collate(features, None)
+    model = recommender.model
     with torch.no_grad():
-        a = recommender.model(**batch, rec_state=torch.zeros(1, 5)).scores
-        b = recommender.model(**batch, rec_state=torch.ones(1, 5)).scores
+        # The projection starts at zero: the untrained model ignores the state.
+        assert torch.equal(model(**batch, rec_state=torch.ones(1, 5)).scores, model(**batch).scores)
+    optimizer = torch.optim.SGD(model.rec_state_projection.parameters(), lr=0.5)
+    model(**batch, rec_state=torch.ones(1, 5), labels=torch.tensor([2])).loss.backward()
+    optimizer.step()
+    with torch.no_grad():
+        a = model(**batch, rec_state=torch.zeros(1, 5)).scores
+        b = model(**batch, rec_state=torch.ones(1, 5)).scores
     assert a.shape == b.shape == (1, 4) and not torch.allclose(a, b)
+    assert int(b.argmax()) == 2 or b[0, 2] - b[0].mean() > a[0, 2] - a[0].mean()  # the step moved the state towards the label
 
 
 def test_checkpoint_round_trip_and_broken_checkpoint(tmp_path):
@@ -125,7 +133,10 @@ def test_checkpoint_round_trip_and_broken_checkpoint(tmp_path):
     recommender.save_pretrained(tmp_path / "ckpt", metrics={"x": 1})
     loaded = KGTextRecommender.from_pretrained(tmp_path / "ckpt")
     c = context(("seeker", "The Matrix was great"))
-    np.testing.assert_allclose(recommender.score_items(c), loaded.score_items(c), rtol=1e-5)
+    # Weights are stored in fp16: scores agree to fp16 precision and rank the movies alike.
+    original, reloaded = recommender.score_items(c), loaded.score_items(c)
+    np.testing.assert_allclose(original, reloaded, atol=2e-2)
+    assert list(np.argsort(-original)) == list(np.argsort(-reloaded))
     assert loaded.catalogue.by_id(101).stars == ("Keanu Reeves",) and loaded.catalogue.by_id(101).plot == ""
     (tmp_path / "ckpt" / "kg" / "triples.safetensors").unlink()
     with pytest.raises(FileNotFoundError, match="missing kg/triples.safetensors"):

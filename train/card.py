@@ -1,0 +1,114 @@
+"""Write a checkpoint's ``MODEL_CARD.md`` from its training run and an evaluation report.
+
+    python -m train.card --run RUN_DIR --report REPORT_DIR [--checkpoint DIR] [--command "..."]
+
+The card names the recipe command, the data files with their SHA-256, the hardware and time of
+every stage (from each stage's ``done.json``), the stages' own validation figures, and the
+evaluation report (``report.md`` of ``python -m crs.evaluate``) as printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+from pathlib import Path
+
+from crs.evaluate import sha256
+from crs.io import atomic_write_text
+
+STAGES = ("tokenizer", "pretrain-kg", "pretrain-lm", "conv-fixed-prompt", "rec")
+DEFAULT_COMMAND = "python -m train all --config configs/default.yaml"
+
+
+def stage_rows(run: Path) -> list[str]:
+    rows = ["| stage | wall-clock | validation |", "|---|---|---|"]
+    for stage in STAGES:
+        done = run / stage / "done.json"
+        if not done.is_file():
+            continue
+        record = json.loads(done.read_text(encoding="utf-8"))
+        metrics = record.get("metrics", {})
+        note = ""
+        if stage == "pretrain-kg" and "test" in metrics:
+            note = f"held-out test MRR {metrics['test'].get('mrr', float('nan')):.3f}"
+        elif stage == "pretrain-lm":
+            note = f"perplexity {metrics.get('valid_perplexity', float('nan')):.1f} ({metrics.get('objective')}, {metrics.get('train_tokens', 0):,} tokens)"
+        elif stage == "conv-fixed-prompt":
+            note = f"reply perplexity {metrics.get('valid_reply_perplexity', float('nan')):.1f} ({metrics.get('train_turns', 0):,} turns)"
+        elif stage == "rec":
+            valid = metrics.get("valid", {})
+            note = (f"new-items R@10 {valid.get('new_items_recall@10', float('nan')):.3f}, "
+                    f"R@50 {valid.get('new_items_recall@50', float('nan')):.3f} (epoch {metrics.get('best_epoch')})")
+        elif stage == "tokenizer":
+            note = f"{metrics.get('vocab_size')} ids, {metrics.get('tokens_per_train_utterance', 0):.1f} pieces per utterance"
+        rows.append(f"| {stage} | {record.get('seconds', 0) / 60:.1f} min | {note} |")
+    return rows
+
+
+def model_card(run: Path, report: Path, checkpoint: Path, command: str, hardware: str) -> str:
+    meta = json.loads((checkpoint / "config.json").read_text(encoding="utf-8"))
+    config = meta["crs_config"]
+    data_dir = Path(config["data"]["data_dir"]) if config["data"].get("data_dir") else None
+    files = dict(meta.get("data_sha256", {}))
+    if data_dir is not None and config["data"].get("use_approx") and (data_dir / "redial" / "train_approx.jsonl").is_file():
+        files.setdefault("train_approx.jsonl", sha256(data_dir / "redial" / "train_approx.jsonl"))
+    total = sum(json.loads((run / s / "done.json").read_text())["seconds"] for s in STAGES if (run / s / "done.json").is_file())
+    size = sum(f.stat().st_size for f in checkpoint.rglob("*") if f.is_file())
+    lines = [
+        "# crs default model",
+        "",
+        "A conversational movie recommender: a KG + text recommender (R-GCN over DBpedia, frozen MiniLM "
+        f"sentence encoder) and a `{config['generator']['backbone']}` generator ({config['generator']['init']}, trained from "
+        "scratch here) tuned with the hard prompts `[goal] [topic] [item] [REC]`.",
+        "",
+        "## Recipe",
+        "",
+        f"```\n{command}\n```",
+        "",
+        f"Hardware: {hardware}. Total training time {total / 60:.0f} min. Checkpoint size {size / 2**20:.1f} MiB "
+        "(generator and LM weights in fp16).",
+        "",
+        "## Data (SHA-256)",
+        "",
+        *[f"- `{name}`: `{digest}`" for name, digest in sorted(files.items())],
+        "- Movie metadata and the DBpedia subgraph from the shared data folder (`movie_info.json`, `kg/`).",
+        "",
+        "## Stages",
+        "",
+        *stage_rows(run),
+        "",
+        "## Evaluation (ReDial official test split)",
+        "",
+        (report / "report.md").read_text(encoding="utf-8").strip(),
+        "",
+        "## Limits",
+        "",
+        "Trained on the ReDial training subset (35% of the official train split) plus its approximate "
+        "extension; the generator is small and trained for a capped number of steps on 2 CPU cores, so "
+        "its replies are short and often generic. Movie plots were used for language-model training only; "
+        "no plot text is stored in the checkpoint.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", required=True, type=Path, help="the training run folder (output_dir)")
+    parser.add_argument("--report", required=True, type=Path, help="a crs.evaluate report folder")
+    parser.add_argument("--checkpoint", type=Path, default=None, help="default: RUN/checkpoint")
+    parser.add_argument("--command", default=DEFAULT_COMMAND)
+    parser.add_argument("--hardware", default=f"{platform.machine()} CPU, {os.cpu_count()} cores, no GPU")
+    args = parser.parse_args(argv)
+    checkpoint = args.checkpoint or args.run / "checkpoint"
+    for path in (checkpoint / "config.json", args.report / "report.md"):
+        if not path.is_file():
+            raise SystemExit(f"{path} not found")
+    atomic_write_text(checkpoint / "MODEL_CARD.md", model_card(args.run, args.report, checkpoint, args.command, args.hardware))
+    print(f"wrote {checkpoint / 'MODEL_CARD.md'}")
+
+
+if __name__ == "__main__":
+    main()

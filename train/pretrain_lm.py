@@ -69,6 +69,33 @@ def blocks_of(ids: list[list[int]], size: int, eos: int) -> list[list[int]]:
     return [stream[start : start + size] for start in range(0, len(stream) - size + 1, size)]
 
 
+@torch.no_grad()
+def lm_loss(model, pairs: list[tuple[list[int], list[int]]], seq2seq: bool, pad: int, batch_size: int) -> tuple[float, int]:
+    """Summed token loss and token count of (inputs, targets) pairs: span corruption for seq2seq;
+    for a causal model the targets alone are the sequence (next-token prediction)."""
+    total, count = 0.0, 0
+    device = next(model.parameters()).device
+    for start in range(0, len(pairs), batch_size):
+        chunk = pairs[start : start + batch_size]
+        if seq2seq:
+            batch = collate(chunk, True, pad)
+        else:
+            ids_, mask = pad_right([b for _, b in chunk], pad)
+            labels_ = ids_.clone()
+            labels_[mask == 0] = IGNORE
+            batch = {"input_ids": ids_, "attention_mask": mask, "labels": labels_}
+        batch = {k: v.to(device) for k, v in batch.items()}
+        labels = batch.pop("labels")
+        if seq2seq:
+            batch["decoder_input_ids"] = model._shift_right(labels)
+        logits = model(**batch).logits.float()
+        if not seq2seq:
+            logits, labels = logits[:, :-1], labels[:, 1:]
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE, reduction="sum")
+        total, count = total + float(loss), count + int((labels != IGNORE).sum())
+    return total, count
+
+
 def run(ctx: StageContext, progress: bool = True) -> dict:
     config = ctx.config
     settings = config.pretrain_lm
@@ -117,19 +144,7 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
                 yield {"input_ids": ids_, "attention_mask": mask, "labels": ids_.clone()}
 
     def validate(m) -> dict[str, float]:
-        total, count = 0.0, 0
-        for start in range(0, len(valid_pairs), batch_size):
-            batch = collate(valid_pairs[start : start + batch_size], True, pad) if seq2seq else None
-            if batch is None:
-                ids_, mask = pad_right([b for _, b in valid_pairs[start : start + batch_size]], pad)
-                batch = {"input_ids": ids_, "attention_mask": mask, "labels": ids_.clone()}
-            batch = {k: v.to(next(m.parameters()).device) for k, v in batch.items()}
-            logits = m(**{k: v for k, v in batch.items() if k != "labels"}).logits.float()
-            labels = batch["labels"]
-            if not seq2seq:
-                logits, labels = logits[:, :-1], labels[:, 1:]
-            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE, reduction="sum")
-            total, count = total + float(loss), count + int((labels != IGNORE).sum())
+        total, count = lm_loss(m, valid_pairs, seq2seq, pad, batch_size)
         ppl = math.exp(total / max(count, 1))
         return {"perplexity": ppl, SCORE_KEY: -ppl}
 

@@ -65,3 +65,16 @@ def test_all_stages_train_resume_and_evaluate(data_dir, tmp_path):
     assert 0 < conv["gold"]["distinct2_ratio"] <= 1
     assert "Sample replies: tiny" in (tmp_path / "report" / "report.md").read_text()
     assert metrics["rec"]["tiny"]["standard"]["count"] == metrics["rec"]["popularity"]["standard"]["count"] > 0
+
+
+def test_package_halves_an_older_fp32_recommender_file(tmp_path):
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from train.package import halve_recommender
+
+    save_file({"w": torch.ones(3, dtype=torch.float32), "ids": torch.arange(3)}, str(tmp_path / "recommender.safetensors"))
+    assert halve_recommender(tmp_path)
+    weights = load_file(str(tmp_path / "recommender.safetensors"))
+    assert weights["w"].dtype == torch.float16 and weights["ids"].dtype == torch.int64 and weights["w"].tolist() == [1, 1, 1]
+    assert not halve_recommender(tmp_path)  # already fp16: left alone

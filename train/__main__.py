@@ -66,6 +66,20 @@ def main(argv: list[str] | None = None) -> None:
             continue
         metrics = run_stage(stage, ctx, progress=not args.quiet)
         print(json.dumps({stage.value: {k: v for k, v in metrics.items() if k != "history"}}, indent=2, default=str))
+    if args.stage == ALL and needs_package(ctx):
+        logger.info("the checkpoint predates the generator stages' outputs: attaching them")
+        package.run(ctx, progress=not args.quiet)
+
+
+def needs_package(ctx: StageContext) -> bool:
+    """True when the rec stage was skipped and its checkpoint lacks the generator parts this run trained."""
+    checkpoint = ctx.checkpoint_dir
+    trained = (ctx.output_dir / Stage.CONV_FIXED_PROMPT.value / "done.json").is_file()
+    if not trained or not (checkpoint / "config.json").is_file():
+        return False
+    done = (ctx.output_dir / Stage.CONV_FIXED_PROMPT.value / "done.json").stat().st_mtime
+    generator = checkpoint / "generator" / "config.json"
+    return not generator.is_file() or generator.stat().st_mtime < done
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ import logging
 import shutil
 from pathlib import Path
 
+import torch
 from omegaconf import OmegaConf
+from safetensors.torch import load_file, save_file
 
 from crs.conversation import GENERATOR_DIR, TOKENIZER_DIR, load_model
 from crs.io import atomic_dir, atomic_write_text
@@ -52,6 +54,18 @@ def add_generator(ctx: StageContext, folder: Path) -> list[str]:
     return added
 
 
+def halve_recommender(checkpoint: Path) -> bool:
+    """Re-save ``recommender.safetensors`` with fp16 floats if it holds wider ones (older checkpoints)."""
+    path = checkpoint / "recommender.safetensors"
+    weights = load_file(str(path))
+    if all(t.dtype != torch.float32 for t in weights.values()):
+        return False
+    tmp = path.with_name(".recommender.tmp.safetensors")
+    save_file({k: t.half() if t.is_floating_point() else t for k, t in weights.items()}, str(tmp))
+    tmp.replace(path)
+    return True
+
+
 def run(ctx: StageContext, progress: bool = True) -> dict:
     checkpoint = ctx.checkpoint_dir
     config_file = checkpoint / "config.json"
@@ -72,5 +86,7 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
     for section in ("tokenizer", "generator", "pretrain_lm", "conv"):
         meta["crs_config"][section] = config[section]
     atomic_write_text(config_file, json.dumps(meta, indent=2))
+    if halve_recommender(checkpoint):
+        logger.info("%s: recommender weights re-saved in fp16", STAGE)
     logger.info("%s: %s now holds %s", STAGE, checkpoint, ", ".join(added) or "no generator parts (none trained)")
     return {"added": added}

@@ -25,19 +25,10 @@ NO_ZERO_SHOT_CODE_NOTE = "No language model in this checkpoint: the zero-shot ra
 
 
 def load_pipeline(checkpoint: str | Path) -> "CRS":
-    """:meth:`CRS.from_pretrained`, or the recommender with template replies while the generator
-    code (:mod:`crs.conversation`) is not installed."""
+    """:meth:`CRS.from_pretrained` (a checkpoint without ``generator/`` chats with template replies)."""
     from crs.pipeline import CRS
 
-    try:
-        return CRS.from_pretrained(checkpoint)
-    except ModuleNotFoundError as error:
-        if error.name != "crs.conversation":
-            raise
-        from crs.kg_recommender import KGTextRecommender
-
-        logger.warning("crs.conversation is not installed: the chat answers with template replies")
-        return CRS(KGTextRecommender.from_pretrained(checkpoint))
+    return CRS.from_pretrained(checkpoint)
 
 
 def load_zero_shot(checkpoint: str | Path) -> tuple[Any, str]:

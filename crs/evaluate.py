@@ -209,6 +209,10 @@ def conv_pipeline(spec: str, model):
     from crs.conversation import ReplyGenerator
     from crs.pipeline import CRS
 
+    from crs.kg_recommender import KGTextRecommender
+
+    if not isinstance(model, KGTextRecommender):  # baselines and the zero-shot ranker write no replies
+        return None
     path = Path(spec.rpartition("=")[2])
     generator = getattr(model, "generator", None)
     if generator is None and path.is_dir() and ReplyGenerator.present(path):

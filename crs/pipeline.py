@@ -16,6 +16,7 @@ movies are linked in every turn. The recommender scores the catalogue (with the 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -23,6 +24,7 @@ from typing import Iterable
 from crs.data.catalogue import Catalogue, Movie
 from crs.data.redial import RECOMMENDER, SEEKER, Turn
 from crs.kg_recommender import KGTextRecommender
+from crs.conversation import Steps
 from crs.recommender import DialogueContext
 from crs.tokenization import REC_TOKEN, escape_control_tokens
 from kg.graph import KnowledgeGraph
@@ -131,9 +133,16 @@ class CRS:
         mentioned = list(context.mentioned_movies)
         if self.generator is not None:
             generated = self.generator.generate([context], [ranking], self.catalogue)[0]
+            if generated.goal != "recommend" and ranking and asks_for_recommendation(context):
+                # The user asked, or named a movie: answer with a recommendation whatever goal the
+                # generator predicted (ReDial's first recommender turns are mostly greetings).
+                steps = Steps("recommend", generated.topics, self.catalogue.by_id(ranking[0][0]).display_name)
+                generated = self.generator.generate([context], [ranking], self.catalogue, forced=[steps])[0]
             goal, topics, template = generated.goal, generated.topics, generated.reply
             if not template.strip():  # an untrained or derailed generator: say something useful
                 template = FALLBACK_RECOMMEND if ranking else FALLBACK_NOTHING
+            elif goal == "recommend" and ranking and REC_TOKEN not in template:
+                template = f"{template} {FALLBACK_RECOMMEND}"
         else:
             goal = "recommend" if ranking else "ask_preference"
             topics = []
@@ -141,6 +150,19 @@ class CRS:
         text, items = fill_slots(template, ranking, self.catalogue)
         return Reply(text=text, items=items, goal=goal, topics=topics, linked=linked[::-1], ranking=ranking,
                      template=template, mentioned=mentioned)
+
+
+_REQUEST_RE = re.compile(
+    r"\b(recommend|recommendations?|suggest|suggestions?|similar|something like|anything like|movies? like|"
+    r"what should i (watch|see)|any ideas|looking for|in the mood for)\b", re.I)
+
+
+def asks_for_recommendation(context: DialogueContext) -> bool:
+    """Whether the user's last turn asks for a movie or names one (a linked movie)."""
+    if not context.turns or context.turns[-1].role != SEEKER:
+        return False
+    last = context.turns[-1]
+    return bool(last.movies) or bool(_REQUEST_RE.search(last.text))
 
 
 def fill_slots(template: str, ranking: list[tuple[int, float]], catalogue: Catalogue) -> tuple[str, list[int]]:

@@ -242,3 +242,16 @@ def test_pretrain_lm_loss_falls_for_both_backbones(tokenizer, backbone):
     model.eval()
     after = lm_loss(model, pairs, seq2seq, tokenizer.pad_token_id, 8)
     assert before[1] == after[1] > 0 and after[0] < before[0] * 0.8
+
+
+def test_requests_for_a_movie_are_recognised():
+    from crs.pipeline import asks_for_recommendation
+    from crs.recommender import DialogueContext
+
+    def asks(text: str, movies=()) -> bool:
+        return asks_for_recommendation(DialogueContext([Turn(SEEKER, text, list(movies))]))
+
+    assert asks("I loved The Matrix, anything similar?") and asks("Can you recommend a comedy?")
+    assert asks("I watched it yesterday", movies=[1])  # a named movie counts as a request
+    assert not asks("hello there") and not asks("thanks, bye")
+    assert not asks_for_recommendation(DialogueContext([Turn(RECOMMENDER, "any suggestions?", [])]))

@@ -318,7 +318,10 @@ def explain_movie(pipeline: "CRS", movie_id: int, liked: list[int], max_paths: i
         allowed_movies = {movie_id, *liked, *duplicates(catalogue, [movie_id, *liked])}
         allowed_entities = fact_entities | set(sources) | ({target} if target is not None else set())
         bad = unsupported_entities(pipeline, generated, allowed_entities, allowed_movies)
-        if bad:
+        stated = {e.entity for e in pipeline.linker.link(generated)} & (fact_entities - {target})
+        if not bad and not stated:
+            note = f"{note} The generated sentence stated none of the facts; a sentence built from them is shown instead.".strip()
+        elif bad:
             rejected = (f"The generated sentence named {', '.join(bad)}, which these facts do not support; "
                         "a sentence built from the facts is shown instead.")
             note = f"{note} {rejected}".strip()

@@ -6,7 +6,8 @@ Contexts are test-split recommender turns (the dialogue so far, rendered as the 
 it). Two timings per context, batch of one, KV cache on:
 
 * ``reply``: the reply alone (at most 40 new tokens) after given prompt steps;
-* ``turn``: the whole two-phase turn (goal and topic steps, then the reply), as the chat runs it.
+* ``turn``: the whole two-phase turn (goal and topic steps, then the reply), as the chat runs it;
+* ``full``: exactly 40 reply tokens (stop tokens ignored), the worst case of the reply phase.
 
 Prints p50/p95/mean in milliseconds and the mean number of tokens decoded.
 """
@@ -53,7 +54,8 @@ def main() -> None:
     texts = [render_context(DialogueContext.from_sample(s), titles) for s in samples[: args.contexts]]
     steps = Steps("recommend", [], "The Matrix (1999)")
     generator.generate_texts(texts[:2], ["The Matrix (1999)"] * 2)  # warm-up
-    reply, turn, tokens = [], [], []
+    reply, turn, full, tokens = [], [], [], []
+    prefix = generator.encode(steps.render(), generator.config.max_target_tokens)
     for text in texts:
         started = time.perf_counter()
         out = generator.generate_texts([text], ["The Matrix (1999)"], forced=[steps])[0]
@@ -62,10 +64,14 @@ def main() -> None:
         started = time.perf_counter()
         generator.generate_texts([text], ["The Matrix (1999)"])
         turn.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        generator._greedy([generator.context_ids(text)], [prefix], stop=set(), max_new=REPLY_TOKENS)
+        full.append(time.perf_counter() - started)
     params = generator.model.num_parameters() / 1e6
     print(f"{generator.backbone} generator, {params:.1f}M parameters, {args.threads} threads, {len(texts)} test contexts")
     print(f"reply (<= {REPLY_TOKENS} tokens, {np.mean(tokens):.1f} on average): {percentiles(reply)}")
     print(f"whole turn (steps + reply): {percentiles(turn)}")
+    print(f"exactly {REPLY_TOKENS} reply tokens: {percentiles(full)}")
 
 
 if __name__ == "__main__":

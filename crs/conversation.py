@@ -337,7 +337,8 @@ class ReplyGenerator:
     def _greedy(self, contexts: list[list[int]], prefixes: list[list[int]], stop: set[int], max_new: int) -> list[list[int]]:
         """Greedy continuation of each (context, prefix) until a stop id; returns the new ids (stop id included)."""
         if self.is_seq2seq:
-            enc_ids, enc_mask = pad_right(contexts or [[self.eos_id]], self.pad_id)
+            # An empty context (the recommender opens the dialogue) is one <pad>, as in training (collate).
+            enc_ids, enc_mask = pad_right([c or [self.pad_id] for c in contexts] or [[self.pad_id]], self.pad_id)
             encoder_out = self.model.get_encoder()(input_ids=enc_ids.to(self.device), attention_mask=enc_mask.to(self.device))
             # Decoder prefixes of different lengths: left-pad and let the mask hide the padding
             # (T5's position bias is relative, so left padding does not move the tokens).

@@ -255,3 +255,13 @@ def test_requests_for_a_movie_are_recognised():
     assert asks("I watched it yesterday", movies=[1])  # a named movie counts as a request
     assert not asks("hello there") and not asks("thanks, bye")
     assert not asks_for_recommendation(DialogueContext([Turn(RECOMMENDER, "any suggestions?", [])]))
+
+
+def test_t5_decodes_an_empty_context(tokenizer):
+    """The recommender may open a dialogue: the context is empty (alone and beside others in a batch)."""
+    torch.manual_seed(0)
+    model = load_backbone(GeneratorConfig(backbone="t5", init="scratch-tiny", max_length=128), tokenizer)
+    generator = ReplyGenerator(tokenizer, model, "t5", ConvConfig(max_context_tokens=32, max_target_tokens=40, max_new_tokens=30))
+    alone = generator.generate_texts([""], ["none"])
+    together = generator.generate_texts(["", "[seeker] hi"], ["none", "none"])
+    assert alone[0] == together[0]

@@ -34,7 +34,7 @@ def stage_rows(run: Path) -> list[str]:
         if stage == "pretrain-kg" and "test" in metrics:
             note = f"held-out test MRR {metrics['test'].get('mrr', float('nan')):.3f}"
         elif stage == "pretrain-lm":
-            note = f"perplexity {metrics.get('valid_perplexity', float('nan')):.1f} ({metrics.get('objective')}, {metrics.get('train_tokens', 0):,} tokens)"
+            note = f"perplexity {metrics.get('valid_perplexity', float('nan')):.1f} ({metrics.get('objective')}; training set {metrics.get('train_tokens', 0):,} tokens)"
         elif stage == "conv-fixed-prompt":
             note = f"reply perplexity {metrics.get('valid_reply_perplexity', float('nan')):.1f} ({metrics.get('train_turns', 0):,} turns)"
         elif stage == "rec":
@@ -50,7 +50,8 @@ def stage_rows(run: Path) -> list[str]:
 def model_card(run: Path, report: Path, checkpoint: Path, command: str, hardware: str) -> str:
     meta = json.loads((checkpoint / "config.json").read_text(encoding="utf-8"))
     config = meta["crs_config"]
-    data_dir = Path(config["data"]["data_dir"]) if config["data"].get("data_dir") else None
+    raw = config["data"].get("data_dir") or os.environ.get("CRS_DATA_DIR", "")
+    data_dir = Path(raw) if raw else None
     files = dict(meta.get("data_sha256", {}))
     if data_dir is not None and config["data"].get("use_approx") and (data_dir / "redial" / "train_approx.jsonl").is_file():
         files.setdefault("train_approx.jsonl", sha256(data_dir / "redial" / "train_approx.jsonl"))
@@ -81,7 +82,8 @@ def model_card(run: Path, report: Path, checkpoint: Path, command: str, hardware
         "",
         "## Evaluation (ReDial official test split)",
         "",
-        (report / "report.md").read_text(encoding="utf-8").strip(),
+        "\n".join(line for line in (report / "report.md").read_text(encoding="utf-8").strip().splitlines()
+                  if not line.startswith("![")).replace("# Evaluation on ReDial test", "### Harness report"),
         "",
         "## Limits",
         "",
@@ -100,13 +102,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--report", required=True, type=Path, help="a crs.evaluate report folder")
     parser.add_argument("--checkpoint", type=Path, default=None, help="default: RUN/checkpoint")
     parser.add_argument("--command", default=DEFAULT_COMMAND)
+    parser.add_argument("--note", default="", help="a sentence on how the run went (resumed, shared cores, ...)")
     parser.add_argument("--hardware", default=f"{platform.machine()} CPU, {os.cpu_count()} cores, no GPU")
     args = parser.parse_args(argv)
     checkpoint = args.checkpoint or args.run / "checkpoint"
     for path in (checkpoint / "config.json", args.report / "report.md"):
         if not path.is_file():
             raise SystemExit(f"{path} not found")
-    atomic_write_text(checkpoint / "MODEL_CARD.md", model_card(args.run, args.report, checkpoint, args.command, args.hardware))
+    card = model_card(args.run, args.report, checkpoint, args.command, args.hardware)
+    if args.note:
+        card = card.replace("## Data (SHA-256)", f"{args.note}\n\n## Data (SHA-256)", 1)
+    atomic_write_text(checkpoint / "MODEL_CARD.md", card)
     print(f"wrote {checkpoint / 'MODEL_CARD.md'}")
 
 

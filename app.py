@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 from functools import partial
 from pathlib import Path
 
@@ -215,6 +216,17 @@ def build_demo(checkpoint: Path = DEFAULT_CHECKPOINT, models: Models | None = No
                 evaluate_tab(models)
         api_endpoints(models)
     return demo
+
+
+def serve_in_background(models: Models) -> tuple[gr.Blocks, str]:
+    """The app for ``models`` on a free 127.0.0.1 port, served from a background thread (tests,
+    benchmarks); returns the app (``close()`` it) and its URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    demo = build_demo(models=models)
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    return demo, url
 
 
 def parse_auth(value: str | None) -> tuple[str, str] | None:

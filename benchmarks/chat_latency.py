@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import socket
 import time
 from pathlib import Path
 
@@ -102,11 +101,7 @@ def main() -> None:
         models = Models.load(args.checkpoint or DEFAULT_CHECKPOINT)
         if models.pipeline is None:
             raise SystemExit(models.note)
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        demo = app.build_demo(models=models)
-        _, url, _ = demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+        demo, url = app.serve_in_background(models)
     try:
         chat = bench_chat(Client(url, verbose=False), args.turns)
         first, final = bench_stream(url, args.turns)

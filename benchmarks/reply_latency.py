@@ -48,10 +48,9 @@ def main() -> None:
     generator = ReplyGenerator.from_pretrained(args.checkpoint)
     generator.config.max_new_tokens = REPLY_TOKENS + 20  # the reply phase decodes max_new_tokens - 20
     catalogue = Catalogue.read(f"{args.checkpoint}/kg/catalogue.json")
-    titles = {m.movie_id: m.display_name for m in catalogue.movies}
     samples = build_samples(load_split(config.data, "test"))
     random.Random(0).shuffle(samples)
-    texts = [render_context(DialogueContext.from_sample(s), titles) for s in samples[: args.contexts]]
+    texts = [render_context(DialogueContext.from_sample(s), catalogue.titles) for s in samples[: args.contexts]]
     steps = Steps("recommend", [], "The Matrix (1999)")
     generator.generate_texts(texts[:2], ["The Matrix (1999)"] * 2)  # warm-up
     reply, turn, full, tokens = [], [], [], []

@@ -70,21 +70,19 @@ def evaluate_conversation(pipeline: CRS, dialogues: list[Dialogue], name: str, p
     if pipeline.generator is None:
         raise ValueError(f"model {name} has no generator")
     catalogue, rec, generator = pipeline.catalogue, pipeline.recommender, pipeline.generator
-    titles = {movie.movie_id: movie.display_name for movie in catalogue.movies}
     samples, examples, golds = [], [], []
     for dialogue in dialogues:
-        dialogue_titles = ChainMap(titles, dialogue.movie_mentions)
-        samples += dialogue_samples(dialogue)
-        examples += dialogue_examples(dialogue, titles, pipeline.linker)
-        golds += [render_mentions(s.response.text, dialogue_titles) for s in dialogue_samples(dialogue)]
+        turns = dialogue_samples(dialogue)
+        samples += turns
+        examples += dialogue_examples(dialogue, catalogue.titles, pipeline.linker, turns)
+        titles = ChainMap(catalogue.titles, dialogue.movie_mentions)
+        golds += [render_mentions(s.response.text, titles) for s in turns]
     rows = []
     bar = tqdm(total=len(samples), desc=f"conv {name}", unit="turn", disable=not progress)
     for start in range(0, len(samples), batch_size):
         chunk = samples[start : start + batch_size]
         contexts = [DialogueContext.from_sample(s) for s in chunk]
-        features = [rec.featurizer.features(c) for c in contexts]
-        scores = rec.score_features(features, rec.rec_state(contexts))
-        rankings = [rec.best_of(scores[i], rec._mentioned(c, f), TOP_K) for i, (c, f) in enumerate(zip(contexts, features))]
+        rankings = rec.top_k_batch(contexts, TOP_K)
         generated = generator.generate(contexts, rankings, catalogue)
         for offset, (sample, ranking, g) in enumerate(zip(chunk, rankings, generated)):
             example = examples[start + offset]

@@ -32,9 +32,9 @@ from typing import Iterable, Mapping, Sequence
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, PreTrainedModel
 
-from crs.config import ConvConfig, GeneratorConfig
+from crs.config import ConvConfig
 from crs.data.catalogue import Catalogue
-from crs.data.redial import RECOMMENDER, SEEKER, Dialogue, Turn, render_mentions
+from crs.data.redial import SEEKER, Dialogue, Turn, render_mentions
 from crs.data.samples import Sample, dialogue_samples
 from crs.recommender import DialogueContext
 from crs.tokenization import (
@@ -143,14 +143,12 @@ def render_context(context: DialogueContext, titles: Mapping[int, str]) -> str:
     return render_turns(context.turns, titles)
 
 
-def dialogue_examples(dialogue: Dialogue, titles: Mapping[int, str], linker) -> list[ConvExample]:
-    """One example per recommender turn of ``dialogue``."""
+def dialogue_examples(dialogue: Dialogue, titles: Mapping[int, str], linker,
+                      samples: Sequence[Sample] | None = None) -> list[ConvExample]:
+    """One example per recommender turn of ``dialogue`` (``samples``: its samples, when already built)."""
     titles = ChainMap(titles, dialogue.movie_mentions)
-    samples = dialogue_samples(dialogue)
-    examples = []
-    for position, sample in enumerate(samples):
-        examples.append(sample_example(sample, titles, linker, position, len(samples)))
-    return examples
+    samples = dialogue_samples(dialogue) if samples is None else samples
+    return [sample_example(sample, titles, linker, position, len(samples)) for position, sample in enumerate(samples)]
 
 
 def sample_example(sample: Sample, titles: Mapping[int, str], linker, recommender_turn: int, recommender_turns: int) -> ConvExample:
@@ -169,8 +167,7 @@ def sample_example(sample: Sample, titles: Mapping[int, str], linker, recommende
 
 
 def build_examples(dialogues: Iterable[Dialogue], catalogue: Catalogue, linker) -> list[ConvExample]:
-    titles = {movie.movie_id: movie.display_name for movie in catalogue.movies}
-    return [example for dialogue in dialogues for example in dialogue_examples(dialogue, titles, linker)]
+    return [example for dialogue in dialogues for example in dialogue_examples(dialogue, catalogue.titles, linker)]
 
 
 def goal_distribution(examples: Sequence[ConvExample]) -> dict[str, float]:
@@ -244,12 +241,7 @@ class ReplyGenerator:
     def save_pretrained(self, folder: str | Path, half: bool = False) -> None:
         """``generator/`` (safetensors; fp16 when ``half``) and ``tokenizer/`` into an existing folder."""
         folder = Path(folder)
-        model = self.model
-        if half:
-            model = type(model)(model.config)
-            model.load_state_dict(self.model.state_dict())
-            model = model.half()
-        model.save_pretrained(str(folder / GENERATOR_DIR))
+        save_model(self.model, folder / GENERATOR_DIR, half)
         self.tokenizer.save_pretrained(str(folder / TOKENIZER_DIR))
 
     # ------------------------------------------------------------------ tokenisation
@@ -274,8 +266,7 @@ class ReplyGenerator:
 
     @torch.no_grad()
     def rec_state(self, contexts: Sequence[DialogueContext], catalogue: Catalogue) -> torch.Tensor:
-        titles = {movie.movie_id: movie.display_name for movie in catalogue.movies}
-        return self.rec_state_texts([render_context(c, titles) for c in contexts])
+        return self.rec_state_texts([render_context(c, catalogue.titles) for c in contexts])
 
     @torch.no_grad()
     def rec_state_texts(self, contexts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
@@ -298,9 +289,8 @@ class ReplyGenerator:
     @torch.no_grad()
     def generate(self, contexts: Sequence[DialogueContext], rankings: Sequence[Sequence[tuple[int, float]]], catalogue: Catalogue,
                  forced: Sequence[Steps | None] | None = None, batch_size: int = 64) -> list[Generated]:
-        titles = {movie.movie_id: movie.display_name for movie in catalogue.movies}
-        texts = [render_context(c, titles) for c in contexts]
-        tops = [catalogue.by_id(r[0][0]).display_name if r else NONE for r in rankings]
+        texts = [render_context(c, catalogue.titles) for c in contexts]
+        tops = [catalogue.titles[r[0][0]] if r else NONE for r in rankings]
         return self.generate_texts(texts, tops, forced, batch_size)
 
     @torch.no_grad()
@@ -393,19 +383,13 @@ class ReplyGenerator:
                 target = (steps + self.encode(example.reply, self.config.max_target_tokens))[: self.config.max_target_tokens - 1] + [self.eos_id]
                 pairs.append((self.context_ids(example.context), target))
                 spans.append(min(len(steps), len(target) - 1))
-            batch = {k: v.to(self.device) for k, v in self.collate(pairs).items()}
-            labels = batch.pop("labels")
-            if self.is_seq2seq:  # decoder inputs from the whole target, before the steps are masked out
-                batch["decoder_input_ids"] = self.model._shift_right(labels)
+            batch = self.collate(pairs)
+            scored = batch["labels"].clone()
             for row, skip in enumerate(spans):  # score the reply only, not the steps
-                positions = torch.nonzero(labels[row] != IGNORE).flatten()
-                labels[row, positions[:skip]] = IGNORE
-            logits = self.model(**batch).logits.float()
-            if not self.is_seq2seq:
-                logits, labels = logits[:, :-1], labels[:, 1:]
-            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE, reduction="sum")
-            total += float(loss)
-            count += int((labels != IGNORE).sum())
+                positions = torch.nonzero(scored[row] != IGNORE).flatten()
+                scored[row, positions[:skip]] = IGNORE
+            loss, tokens = summed_nll(self.model, batch, self.is_seq2seq, scored)
+            total, count = total + loss, count + tokens
         return total, count
 
 
@@ -422,23 +406,52 @@ def load_model(folder: str | Path) -> PreTrainedModel:
     return auto.from_pretrained(str(folder), dtype=torch.float32)
 
 
+def save_model(model: PreTrainedModel, folder: str | Path, half: bool = False) -> None:
+    """``save_pretrained`` (safetensors); with ``half``, fp16 weights from a copy, the model itself untouched."""
+    if half:
+        copy = type(model)(model.config)
+        copy.load_state_dict(model.state_dict())
+        model = copy.half()
+    model.save_pretrained(str(folder))
+
+
+@torch.no_grad()
+def summed_nll(model: PreTrainedModel, batch: dict[str, torch.Tensor], seq2seq: bool,
+               scored: torch.Tensor | None = None) -> tuple[float, int]:
+    """Summed negative log-likelihood of a :func:`collate` batch and its number of tokens.
+
+    ``scored`` (default: the batch's labels) picks the tokens counted; the model's inputs, T5's
+    decoder inputs included, come from the whole batch."""
+    device = next(model.parameters()).device
+    batch = {k: v.to(device) for k, v in batch.items()}
+    labels = batch.pop("labels")
+    scored = labels if scored is None else scored.to(device)
+    if seq2seq:
+        batch["decoder_input_ids"] = model._shift_right(labels)
+    logits = model(**batch).logits.float()
+    if not seq2seq:  # position t predicts token t + 1
+        logits, scored = logits[:, :-1], scored[:, 1:]
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), scored.reshape(-1), ignore_index=IGNORE, reduction="sum")
+    return float(loss), int((scored != IGNORE).sum())
+
+
 def pad_right(rows: Sequence[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-        mask[i, : len(row)] = 1
-    return ids, mask
+    return _pad(rows, pad, left=False)
 
 
 def pad_left(rows: Sequence[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return _pad(rows, pad, left=True)
+
+
+def _pad(rows: Sequence[list[int]], pad: int, left: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, attention mask) of ``rows`` padded with ``pad`` to the longest, on the left or the right."""
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, row in enumerate(rows):
-        ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
-        mask[i, width - len(row) :] = 1
+        span = slice(width - len(row), width) if left else slice(0, len(row))
+        ids[i, span] = torch.tensor(row, dtype=torch.long)
+        mask[i, span] = 1
     return ids, mask
 
 
@@ -457,9 +470,3 @@ def collate(pairs: Sequence[tuple[list[int], list[int]]], seq2seq: bool, pad: in
         labels[i, len(c) : len(c) + len(t)] = torch.tensor(t, dtype=torch.long)
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
-
-def generator_config_of(folder: str | Path) -> GeneratorConfig:
-    from crs.config import config_from_dict
-
-    meta = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
-    return config_from_dict(meta["crs_config"]).generator

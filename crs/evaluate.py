@@ -222,14 +222,12 @@ def conv_pipeline(spec: str, model):
 
 def last_turn(sample: Sample, catalogue: Catalogue, limit: int = 160) -> str:
     """The turn before a recommender turn, titles in place of ``@id``, shortened (for sample listings)."""
-    from collections import ChainMap
-
     from crs.data.redial import render_mentions
 
     if not sample.context:
         return "(start of dialogue)"
     turn = sample.context[-1]
-    text = render_mentions(turn.text, {m.movie_id: m.display_name for m in catalogue.movies})
+    text = render_mentions(turn.text, catalogue.titles)
     return f"{turn.role}: {text[:limit]}{'…' if len(text) > limit else ''}"
 
 

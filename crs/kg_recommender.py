@@ -15,7 +15,7 @@ import json
 import logging
 import platform
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -129,11 +129,22 @@ class KGTextRecommender(BaseRecommender):
     def _mentioned(self, context: DialogueContext, features: ContextFeatures) -> list[int]:
         return sorted(set(super().mentioned_items(context)) | set(features.mention_items))
 
-    def top_k(self, context: DialogueContext, k: int = 10, exclude_mentioned: bool = True) -> list[tuple[int, float]]:
+    def top_k(self, context: DialogueContext, k: int = 10, exclude_mentioned: bool = True,
+              exclude: Iterable[int] = ()) -> list[tuple[int, float]]:
         """As the base class, but linking and featurising the context once for scores and exclusions."""
-        features = self.featurizer.features(context)
-        excluded = self._mentioned(context, features) if exclude_mentioned else []
-        return self.best_of(self.score_features([features], self.rec_state([context]))[0], excluded, k)
+        return self.top_k_batch([context], k, exclude_mentioned, [exclude])[0]
+
+    def top_k_batch(self, contexts: list[DialogueContext], k: int = 10, exclude_mentioned: bool = True,
+                    exclude: list[Iterable[int]] | None = None) -> list[list[tuple[int, float]]]:
+        """:meth:`top_k` of each context, scored in one batch; ``exclude[i]``: more movie ids to leave out."""
+        features = [self.featurizer.features(c) for c in contexts]
+        scores = self.score_features(features, self.rec_state(contexts))
+        rankings = []
+        for row, (context, f) in enumerate(zip(contexts, features)):
+            excluded = set(self._mentioned(context, f)) if exclude_mentioned else set()
+            excluded |= {self.catalogue.index(m) for m in (exclude[row] if exclude else ()) if m in self.catalogue}
+            rankings.append(self.best_of(scores[row], sorted(excluded), k))
+        return rankings
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         """Context embeddings. The frozen encoder memoises them itself; with tuned top layers they

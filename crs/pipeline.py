@@ -117,12 +117,7 @@ class CRS:
 
     def rank(self, context: DialogueContext, rejected: Iterable[int] = (), k: int = TOP_K) -> list[tuple[int, float]]:
         """The recommender's k best movies, mentioned and rejected ones left out."""
-        rec = self.recommender
-        features = rec.featurizer.features(context)
-        scores = rec.score_features([features], rec_state=rec.rec_state([context]))[0]
-        excluded = set(rec._mentioned(context, features))
-        excluded |= {self.catalogue.index(m) for m in rejected if m in self.catalogue}
-        return rec.best_of(scores, sorted(excluded), k)
+        return self.recommender.top_k(context, k, exclude=rejected)
 
     def respond(self, history: Iterable[dict], rejected: Iterable[int] = ()) -> Reply:
         """The next recommender turn after ``history`` (whose last message is the user's)."""

@@ -84,7 +84,7 @@ class Featurizer:
         self.cooccurrence = cooccurrence.coalesce()
         self.log_cooccurrence = torch.sparse_coo_tensor(self.cooccurrence.indices(), torch.log1p(self.cooccurrence.values()), self.cooccurrence.shape, check_invariants=True).coalesce()
         self.max_context_entities = max_context_entities
-        self.titles = {movie.movie_id: movie.display_name for movie in catalogue.movies}
+        self.titles = catalogue.titles
         self._turn_cache: dict[str, tuple[list[int], list[int]]] = {}
 
     def _link_turn(self, turn: Turn) -> tuple[list[int], list[int]]:

@@ -132,7 +132,7 @@ def build_corpus(train_dialogues: Iterable[Dialogue], catalogue: Catalogue,
     Movie mentions are rendered with the catalogue's "Title (Year)", or the record's own title for
     the few ids missing from the catalogue.
     """
-    titles = {movie.movie_id: movie.display_name for movie in catalogue.movies}
+    titles = catalogue.titles
     for dialogue in train_dialogues:
         yield render_dialogue(dialogue, ChainMap(titles, dialogue.movie_mentions))
     for movie in catalogue.movies:

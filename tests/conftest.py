@@ -87,15 +87,9 @@ def pipeline(models):
 @pytest.fixture(scope="session")
 def live_app(models):
     """The UI served on a free 127.0.0.1 port for the whole session; yields its URL."""
-    import socket
-
     import app
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    demo = app.build_demo(models=models)
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    demo, url = app.serve_in_background(models)
     try:
         yield url
     finally:

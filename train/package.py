@@ -9,7 +9,6 @@ generator's ``[REC]`` state, since a new generator would not fit it: rerun ``rec
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import shutil
@@ -19,7 +18,7 @@ import torch
 from omegaconf import OmegaConf
 from safetensors.torch import load_file, save_file
 
-from crs.conversation import GENERATOR_DIR, TOKENIZER_DIR, load_model
+from crs.conversation import GENERATOR_DIR, TOKENIZER_DIR, load_model, save_model
 from crs.io import atomic_dir, atomic_write_text
 from train import conv, pretrain_lm
 from train.common import StageContext
@@ -32,8 +31,7 @@ LM_DIR = "lm"
 
 def save_half(source: Path, target: Path) -> None:
     """A saved backbone re-saved with fp16 weights (loaded back as float32 by crs.conversation.load_model)."""
-    model = copy.deepcopy(load_model(source)).half()
-    model.save_pretrained(str(target))
+    save_model(load_model(source), target, half=True)
 
 
 def add_generator(ctx: StageContext, folder: Path) -> list[str]:

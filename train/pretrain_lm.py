@@ -22,7 +22,7 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from crs.conversation import IGNORE, collate, pad_right
+from crs.conversation import collate, summed_nll
 from crs.generator import load_backbone, save_backbone
 from crs.io import atomic_dir
 from crs.tokenization import NUM_SENTINELS, build_corpus, load_tokenizer
@@ -69,30 +69,13 @@ def blocks_of(ids: list[list[int]], size: int, eos: int) -> list[list[int]]:
     return [stream[start : start + size] for start in range(0, len(stream) - size + 1, size)]
 
 
-@torch.no_grad()
 def lm_loss(model, pairs: list[tuple[list[int], list[int]]], seq2seq: bool, pad: int, batch_size: int) -> tuple[float, int]:
     """Summed token loss and token count of (inputs, targets) pairs: span corruption for seq2seq;
-    for a causal model the targets alone are the sequence (next-token prediction)."""
+    for a causal model the inputs are empty and the targets are the sequence (next-token prediction)."""
     total, count = 0.0, 0
-    device = next(model.parameters()).device
     for start in range(0, len(pairs), batch_size):
-        chunk = pairs[start : start + batch_size]
-        if seq2seq:
-            batch = collate(chunk, True, pad)
-        else:
-            ids_, mask = pad_right([b for _, b in chunk], pad)
-            labels_ = ids_.clone()
-            labels_[mask == 0] = IGNORE
-            batch = {"input_ids": ids_, "attention_mask": mask, "labels": labels_}
-        batch = {k: v.to(device) for k, v in batch.items()}
-        labels = batch.pop("labels")
-        if seq2seq:
-            batch["decoder_input_ids"] = model._shift_right(labels)
-        logits = model(**batch).logits.float()
-        if not seq2seq:
-            logits, labels = logits[:, :-1], labels[:, 1:]
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE, reduction="sum")
-        total, count = total + float(loss), count + int((labels != IGNORE).sum())
+        loss, tokens = summed_nll(model, collate(pairs[start : start + batch_size], seq2seq, pad), seq2seq)
+        total, count = total + loss, count + tokens
     return total, count
 
 
@@ -137,11 +120,10 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
         for start in range(0, len(order), batch_size):
             chosen = [train_blocks[i] for i in order[start : start + batch_size]]
             if seq2seq:
-                pairs = [span_corrupt(b, settings.noise_density, settings.mean_span_length, epoch_rng, sentinels, eos) for b in chosen]
-                yield collate(pairs, True, pad)
+                yield collate([span_corrupt(b, settings.noise_density, settings.mean_span_length, epoch_rng, sentinels, eos)
+                               for b in chosen], True, pad)
             else:
-                ids_, mask = pad_right(chosen, pad)
-                yield {"input_ids": ids_, "attention_mask": mask, "labels": ids_.clone()}
+                yield collate([([], b) for b in chosen], False, pad)
 
     def validate(m) -> dict[str, float]:
         total, count = lm_loss(m, valid_pairs, seq2seq, pad, batch_size)

@@ -51,7 +51,7 @@ def validation_metrics(recommender: KGTextRecommender, samples) -> dict[str, flo
 def train_sentiment(ctx: StageContext, encoder: TextEncoder, train_dialogues, progress: bool) -> tuple[SentimentScorer, dict]:
     """Fit the liked/disliked classifier on the training split, report it on validation, and return
     a scorer primed with every evidence text of the training and validation dialogues."""
-    titles = {m.movie_id: m.display_name for m in ctx.catalogue.movies}
+    titles = ctx.catalogue.titles
     dialogues = train_dialogues + ctx.splits.valid
     texts = all_evidence_texts(dialogues, titles)
     train_examples, valid_examples = liked_examples(train_dialogues, titles), liked_examples(ctx.splits.valid, titles)
@@ -113,8 +113,7 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
     if config.rec.use_rec_state and ReplyGenerator.present(ctx.output_dir / conv.STAGE):
         generator = conv.load_generator(ctx)
         config.rec.rec_state_dim = generator.hidden_size
-        titles = {movie.movie_id: movie.display_name for movie in catalogue.movies}
-        contexts = [render_context(DialogueContext.from_sample(s), titles) for s in train_samples]
+        contexts = [render_context(DialogueContext.from_sample(s), catalogue.titles) for s in train_samples]
         states = torch.cat([generator.rec_state_texts(contexts[i : i + 512]) for i in
                             tqdm(range(0, len(contexts), 512), desc="[REC] states", disable=not progress, leave=False)])
         logger.info("%s: the generator's [REC] state (%d dims) feeds the recommender", STAGE, generator.hidden_size)

@@ -51,7 +51,7 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
     logger.info("%s: %d corpus lines (%d training dialogues)", STAGE, len(lines), len(ctx.splits.train))
     with atomic_dir(ctx.output_dir / STAGE) as folder:
         tokenizer = train_tokenizer(lines, folder, config.vocab_size, config.model_type, config.max_lines)
-        titles = {movie.movie_id: movie.display_name for movie in ctx.catalogue.movies}
+        titles = ctx.catalogue.titles
         train_texts = utterances(ctx.splits.train, titles)
         valid_texts = utterances(ctx.splits.valid, titles)
         train_pieces, train_unknown = piece_counts(tokenizer, train_texts, progress, f"{STAGE} train utterances")

@@ -12,6 +12,7 @@ import json
 import logging
 import re
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from crs.data.redial import normalise_text
@@ -60,6 +61,11 @@ class Catalogue:
         self._index = {movie.movie_id: i for i, movie in enumerate(movies)}
         if len(self._index) != len(movies):
             raise ValueError("catalogue has repeated movie ids")
+
+    @cached_property
+    def titles(self) -> dict[int, str]:
+        """Movie id → "Title (Year)", the form in which movies are written into text."""
+        return {movie.movie_id: movie.display_name for movie in self.movies}
 
     def __len__(self) -> int:
         return len(self.movies)

@@ -1,6 +1,6 @@
 """The crs web UI: ``python app.py [--checkpoint DIR] [--host 127.0.0.1] [--port 7860] [--share]``.
 
-A thin Gradio shell: every handler is an importable pure function in :mod:`crs.chat` and
+A thin Gradio shell: every handler is an importable pure function in :mod:`crs.ui.chat` and
 :mod:`crs.tasks`; this file only lays out components and wires events. Tabs: Chat, Next movie,
 Explain, Zero-shot, Liked?, Evaluate. Named API endpoints (``gradio_client``): ``/chat``,
 ``/next_movie``, ``/explain``, ``/zero_shot``, ``/liked``; see the README.
@@ -17,11 +17,11 @@ from pathlib import Path
 
 import gradio as gr
 
-from crs.chat import DEFAULT_CHECKPOINT, EMPTY_NOTICE, ChatState, cards_html, record_feedback, stream_turn
-from crs.tasks import api, views
-from crs.tasks.evaluation import HEADERS as METRIC_HEADERS
-from crs.tasks.models import Models
-from crs.tasks.zero_shot import default_template, named_templates
+from crs.ui.chat import DEFAULT_CHECKPOINT, EMPTY_NOTICE, ChatState, cards_html, record_feedback, stream_turn
+from crs.ui import api, views
+from crs.ui.evaluation import HEADERS as METRIC_HEADERS
+from crs.serve.models import Models
+from crs.ui.zero_shot import default_template, named_templates
 
 TITLE = "crs — movie recommender"
 TEST_DIALOGUES = 1342  # dialogues in ReDial's official test split

@@ -95,8 +95,8 @@ def main() -> None:
     url = args.url
     if url is None:
         import app
-        from crs.chat import DEFAULT_CHECKPOINT
-        from crs.tasks.models import Models
+        from crs.ui.chat import DEFAULT_CHECKPOINT
+        from crs.serve.models import Models
 
         models = Models.load(args.checkpoint or DEFAULT_CHECKPOINT)
         if models.pipeline is None:

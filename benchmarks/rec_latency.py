@@ -20,8 +20,8 @@ import torch
 from crs.config import load_config
 from crs.data.samples import build_samples
 from crs.data.splits import load_split
-from crs.kg_recommender import KGTextRecommender
-from crs.recommender import DialogueContext
+from crs.rec.kg_text import KGTextRecommender
+from crs.rec.model import DialogueContext
 
 
 def main() -> None:

@@ -22,11 +22,11 @@ import numpy as np
 import torch
 
 from crs.config import load_config
-from crs.conversation import ReplyGenerator, Steps, render_context
+from crs.gen.conversation import ReplyGenerator, Steps, render_context
 from crs.data.catalogue import Catalogue
 from crs.data.samples import build_samples
 from crs.data.splits import load_split
-from crs.recommender import DialogueContext
+from crs.rec.model import DialogueContext
 
 REPLY_TOKENS = 40
 

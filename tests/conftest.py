@@ -71,7 +71,7 @@ def checkpoint_dir() -> Path:
 @pytest.fixture(scope="session")
 def models(checkpoint_dir):
     """Everything the UI serves, loaded once per test session."""
-    from crs.tasks.models import Models
+    from crs.serve.models import Models
 
     loaded = Models.load(checkpoint_dir)
     if loaded.pipeline is None:

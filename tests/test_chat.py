@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from crs.chat import (
+from crs.ui.chat import (
     EMPTY_NOTICE,
     MAX_MESSAGE_CHARS,
     REASONING_TITLE,
@@ -24,7 +24,7 @@ from crs.chat import (
     stream_turn,
     with_cards,
 )
-from crs.tasks.models import duplicates, resolve_movie
+from crs.serve.models import duplicates, resolve_movie
 from tests.bad_inputs import BAD_INPUTS, CONTROL_TOKENS
 
 def first_user_matrix(pipeline):

@@ -1,4 +1,4 @@
-"""The generator's task (crs.conversation): goal rules, prompt steps, examples, decoding, [REC] state."""
+"""The generator's task (crs.gen.conversation): goal rules, prompt steps, examples, decoding, [REC] state."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from crs.config import ConvConfig, GeneratorConfig
-from crs.conversation import (
+from crs.gen.conversation import (
     IGNORE,
     ConvExample,
     ReplyGenerator,
@@ -22,9 +22,9 @@ from crs.conversation import (
 from crs.data.catalogue import Catalogue, Movie
 from crs.data.redial import RECOMMENDER, SEEKER, Turn
 from crs.data.samples import Sample
-from crs.generator import load_backbone
-from crs.pipeline import fill_slots
-from crs.tokenization import NUM_SENTINELS, train_tokenizer
+from crs.gen.backbone import load_backbone
+from crs.serve.pipeline import fill_slots
+from crs.text.tokenizer import NUM_SENTINELS, train_tokenizer
 from train.pretrain_lm import blocks_of, span_corrupt
 
 
@@ -210,7 +210,7 @@ def test_missing_generator_parts_are_named(tmp_path):
 
 
 def test_topic_f1_is_micro_averaged():
-    from crs.conv_eval import topic_f1
+    from crs.eval.conv import topic_f1
 
     # tp = 1 + 1, predicted 3, gold 4: P 2/3, R 1/2, F1 4/7
     assert topic_f1([["a", "b"], ["c"]], [["a", "x"], ["c", "y"]]) == pytest.approx(4 / 7)
@@ -245,8 +245,8 @@ def test_pretrain_lm_loss_falls_for_both_backbones(tokenizer, backbone):
 
 
 def test_requests_for_a_movie_are_recognised():
-    from crs.pipeline import asks_for_recommendation
-    from crs.recommender import DialogueContext
+    from crs.serve.pipeline import asks_for_recommendation
+    from crs.rec.model import DialogueContext
 
     def asks(text: str, movies=()) -> bool:
         return asks_for_recommendation(DialogueContext([Turn(SEEKER, text, list(movies))]))

@@ -3,12 +3,12 @@ import json
 import numpy as np
 import pytest
 
-from crs.baselines import PopularityRecommender, RepeatContextRecommender
+from crs.rec.baselines import PopularityRecommender, RepeatContextRecommender
 from crs.config import load_config
 from crs.data import Catalogue, Dialogue, Movie, Turn
 from crs.data.samples import build_samples
-from crs.evaluate import evaluate_recommender, run
-from crs.recommender import DialogueContext
+from crs.eval.harness import evaluate_recommender, run
+from crs.rec.model import DialogueContext
 
 
 @pytest.fixture

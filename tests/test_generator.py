@@ -1,4 +1,4 @@
-"""The generator's tokenizer (crs.tokenization), its backbones (crs.generator) and their config keys."""
+"""The generator's tokenizer (crs.text.tokenizer), its backbones (crs.gen.backbone) and their config keys."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from crs.config import GENERATOR_SCRATCH_INITS, ConfigError, DataConfig, GeneratorConfig, load_config
 from crs.data import Catalogue, Movie, load_split, load_splits, render_mentions
 from crs.data.redial import parse_dialogue
-from crs.generator import SCRATCH_SIZES, load_backbone, save_backbone
+from crs.gen.backbone import SCRATCH_SIZES, load_backbone, save_backbone
 from kg.graph import KnowledgeGraph
-from crs.tokenization import (
+from crs.text.tokenizer import (
     MOVIE_TOKEN,
     NUM_SENTINELS,
     REC_TOKEN,

@@ -1,4 +1,4 @@
-"""Tests for crs.metrics on small hand-computed cases (arithmetic in the comments)."""
+"""Tests for crs.eval.metrics on small hand-computed cases (arithmetic in the comments)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from crs.metrics import (
+from crs.eval.metrics import (
     RankingAccumulator,
     bleu,
     distinct_n,

@@ -4,9 +4,9 @@ import torch
 
 from crs.config import load_config
 from crs.data import Catalogue, Dialogue, Movie, Turn
-from crs.kg_recommender import KGTextRecommender, build_model
-from crs.rec_features import Featurizer, cooccurrence_matrix, movie_text
-from crs.recommender import AttentionPooling, DialogueContext
+from crs.rec.kg_text import KGTextRecommender, build_model
+from crs.rec.features import Featurizer, cooccurrence_matrix, movie_text
+from crs.rec.model import AttentionPooling, DialogueContext
 from kg.graph import GENRE, MOVIE, PERSON, KnowledgeGraph
 from kg.linking import EntityLinker
 

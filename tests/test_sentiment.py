@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from crs.data import Dialogue, MovieFeedback, Turn
-from crs.sentiment import LikedClassifier, classification_report, evidence_turns, liked_examples
+from crs.text.sentiment import LikedClassifier, classification_report, evidence_turns, liked_examples
 
 TURNS = [
     Turn("seeker", "I loved @1", [1]),

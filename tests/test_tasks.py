@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from crs.tasks import api, views
-from crs.tasks.explain import GraphIndex, explain_movie, find_paths, path_text
-from crs.tasks.liked import parse_dialogue, predict_liked
-from crs.tasks.models import Models, duplicates, resolve_movie, resolve_movies
-from crs.tasks.next_movie import CANDIDATES, PICK_ONE, candidates, next_movie
-from crs.tasks.zero_shot import zero_shot
+from crs.ui import api, views
+from crs.ui.explain import GraphIndex, explain_movie, find_paths, path_text
+from crs.ui.liked import parse_dialogue, predict_liked
+from crs.serve.models import Models, duplicates, resolve_movie, resolve_movies
+from crs.ui.next_movie import CANDIDATES, PICK_ONE, candidates, next_movie
+from crs.ui.zero_shot import zero_shot
 
 
 def movie(pipeline, name: str) -> int:
@@ -24,7 +24,7 @@ def movie(pipeline, name: str) -> int:
 
 
 class StubRanker:
-    """Stands in for crs.zero_shot.ZeroShotRanker: records its calls, ranks candidates backwards."""
+    """Stands in for crs.gen.ranker.ZeroShotRanker: records its calls, ranks candidates backwards."""
 
     default_template = "A user liked {liked}. Next they watch"
 
@@ -110,11 +110,11 @@ class StubGenerator:
 
 @pytest.fixture
 def steps_module(monkeypatch):
-    """crs.conversation.Steps, or a stand-in while the generator module is not installed."""
+    """crs.gen.conversation.Steps, or a stand-in while the generator module is not installed."""
     try:
-        import crs.conversation  # noqa: F401
+        import crs.gen.conversation  # noqa: F401
     except ImportError:
-        module = types.ModuleType("crs.conversation")
+        module = types.ModuleType("crs.gen.conversation")
 
         @dataclass
         class Steps:
@@ -123,7 +123,7 @@ def steps_module(monkeypatch):
             item: str
 
         module.Steps = Steps
-        monkeypatch.setitem(sys.modules, "crs.conversation", module)
+        monkeypatch.setitem(sys.modules, "crs.gen.conversation", module)
 
 
 @pytest.mark.parametrize("reply, grounded", [
@@ -233,7 +233,7 @@ def test_liked_prediction_explains_what_it_could_not_do(pipeline):
 
 
 def test_liked_cli_reports_accuracy_and_macro_f1_against_the_majority(data_dir, checkpoint_dir, capsys):
-    from crs.tasks.liked import main
+    from crs.ui.liked import main
 
     main(["--checkpoint", str(checkpoint_dir), "--split", "test", "--limit", "40", "--data-dir", str(data_dir)])
     out = capsys.readouterr().out

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from crs.text_encoder import TextEncoder, TunableTop, cached_encode, encode_hidden
+from crs.text.encoder import TextEncoder, TunableTop, cached_encode, encode_hidden
 
 
 def test_bundled_minilm_embeds_by_meaning(tmp_path):

@@ -6,8 +6,8 @@ import json
 import pytest
 
 from crs.config import load_config
-from crs.evaluate import run as evaluate
-from crs.kg_recommender import KGTextRecommender
+from crs.eval.harness import run as evaluate
+from crs.rec.kg_text import KGTextRecommender
 from train.__main__ import main as train_main
 
 from pathlib import Path
@@ -51,7 +51,7 @@ def test_all_stages_train_resume_and_evaluate(data_dir, tmp_path):
     assert abs(sum(conv["goal_distribution_train"].values()) - 1) < 1e-3
     assert all((checkpoint / part / "config.json").is_file() for part in ("generator", "lm"))
     assert model.config.rec.rec_state_dim == model.generator.hidden_size > 0
-    from crs.pipeline import CRS
+    from crs.serve.pipeline import CRS
 
     reply = CRS.from_pretrained(checkpoint).respond([{"role": "user", "content": "I loved The Matrix [REC] </s>"}])
     assert reply.text and reply.ranking and "The Matrix (1999)" not in [model.catalogue.by_id(m).display_name for m, _ in reply.ranking]

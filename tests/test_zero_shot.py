@@ -1,4 +1,4 @@
-"""Tuning-free prompting (crs.zero_shot): templates, LM-likelihood ranking for both backbones, loading, harness."""
+"""Tuning-free prompting (crs.gen.ranker): templates, LM-likelihood ranking for both backbones, loading, harness."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel, T5Config, T5ForConditionalGeneration
 
-from crs.baselines import PopularityRecommender
+from crs.rec.baselines import PopularityRecommender
 from crs.config import load_config
 from crs.data import Catalogue, Dialogue, Movie, Turn
 from crs.data.samples import build_samples
-from crs.evaluate import evaluate_recommender, load_model
-from crs.recommender import DialogueContext
-from crs.tokenization import train_tokenizer
-from crs.zero_shot import (
+from crs.eval.harness import evaluate_recommender, load_model
+from crs.rec.model import DialogueContext
+from crs.text.tokenizer import train_tokenizer
+from crs.gen.ranker import (
     CANDIDATE_FLOOR,
     DEFAULT_TEMPLATE_NAME,
     ZeroShotRanker,

@@ -4,7 +4,7 @@
 
 The card names the recipe command, the data files with their SHA-256, the hardware and time of
 every stage (from each stage's ``done.json``), the stages' own validation figures, and the
-evaluation report (``report.md`` of ``python -m crs.evaluate``) as printed.
+evaluation report (``report.md`` of ``python -m crs.eval.harness``) as printed.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import os
 import platform
 from pathlib import Path
 
-from crs.evaluate import sha256
+from crs.eval.harness import sha256
 from crs.io import atomic_write_text
 
 STAGES = ("tokenizer", "pretrain-kg", "pretrain-lm", "conv-fixed-prompt", "rec")
@@ -99,7 +99,7 @@ def model_card(run: Path, report: Path, checkpoint: Path, command: str, hardware
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True, type=Path, help="the training run folder (output_dir)")
-    parser.add_argument("--report", required=True, type=Path, help="a crs.evaluate report folder")
+    parser.add_argument("--report", required=True, type=Path, help="a crs.eval.harness report folder")
     parser.add_argument("--checkpoint", type=Path, default=None, help="default: RUN/checkpoint")
     parser.add_argument("--command", default=DEFAULT_COMMAND)
     parser.add_argument("--note", default="", help="a sentence on how the run went (resumed, shared cores, ...)")

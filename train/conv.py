@@ -1,4 +1,4 @@
-"""Stage ``conv-fixed-prompt``: fixed-prompt PTM tuning of the generator (crs.conversation).
+"""Stage ``conv-fixed-prompt``: fixed-prompt PTM tuning of the generator (crs.gen.conversation).
 
 Every recommender turn of the training split becomes one example: the context, then
 ``[goal] … [topic] … [item] … [recommender] reply</s>`` as the target; all generator weights are
@@ -20,10 +20,10 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from crs.conversation import GENERATOR_DIR, TOKENIZER_DIR, ReplyGenerator, build_examples, goal_distribution, load_model
-from crs.generator import load_backbone
+from crs.gen.conversation import GENERATOR_DIR, TOKENIZER_DIR, ReplyGenerator, build_examples, goal_distribution, load_model
+from crs.gen.backbone import load_backbone
 from crs.io import atomic_dir
-from crs.tokenization import load_tokenizer
+from crs.text.tokenizer import load_tokenizer
 from kg.linking import EntityLinker
 from train import pretrain_lm
 from train.common import StageContext

@@ -1,7 +1,7 @@
 """Stage ``pretrain-lm``: pre-train the generator as a language model on the tokenizer's corpus.
 
 The corpus is the one the tokenizer was trained on (training dialogues with speaker tokens, movie
-descriptions, verbalised KG facts: :func:`crs.tokenization.build_corpus`). Lines are tokenized,
+descriptions, verbalised KG facts: :func:`crs.text.tokenizer.build_corpus`). Lines are tokenized,
 joined with ``</s>`` and cut into blocks. The objective follows the backbone (the survey's
 "pre-training objectives"): ``dialogpt`` predicts the next token (auto-regressive, "AM");
 ``t5`` restores corrupted spans (Raffel et al. 2020, §3.1.4: 15% of tokens in spans of mean
@@ -22,10 +22,10 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from crs.conversation import collate, summed_nll
-from crs.generator import load_backbone, save_backbone
+from crs.gen.conversation import collate, summed_nll
+from crs.gen.backbone import load_backbone, save_backbone
 from crs.io import atomic_dir
-from crs.tokenization import NUM_SENTINELS, build_corpus, load_tokenizer
+from crs.text.tokenizer import NUM_SENTINELS, build_corpus, load_tokenizer
 from train.common import StageContext
 from train.loop import run_loop
 

@@ -1,4 +1,4 @@
-"""Stage ``rec``: train the KG + text recommender (:class:`crs.recommender.KGTextRecModel`).
+"""Stage ``rec``: train the KG + text recommender (:class:`crs.rec.model.KGTextRecModel`).
 
 One training instance per (recommender turn, movie it mentions), cross-entropy over the whole
 catalogue. Validation: the new-items protocol on the validation split, early stopping on
@@ -17,14 +17,14 @@ import torch
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
-from crs.conversation import ReplyGenerator, render_context
-from crs.evaluate import evaluate_recommender, sha256
-from crs.kg_recommender import KGTextRecommender, build_model, item_texts
+from crs.gen.conversation import ReplyGenerator, render_context
+from crs.eval.harness import evaluate_recommender, sha256
+from crs.rec.kg_text import KGTextRecommender, build_model, item_texts
 from crs.data.samples import build_samples
-from crs.rec_features import Featurizer, cooccurrence_matrix
-from crs.recommender import DialogueContext
-from crs.sentiment import LikedClassifier, SentimentScorer, all_evidence_texts, classification_report, liked_examples
-from crs.text_encoder import TextEncoder, cached_encode, encode_hidden
+from crs.rec.features import Featurizer, cooccurrence_matrix
+from crs.rec.model import DialogueContext
+from crs.text.sentiment import LikedClassifier, SentimentScorer, all_evidence_texts, classification_report, liked_examples
+from crs.text.encoder import TextEncoder, cached_encode, encode_hidden
 from kg.linking import EntityLinker
 from train import conv, package, pretrain_kg
 from train.common import StageContext

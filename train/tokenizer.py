@@ -1,9 +1,9 @@
-"""Stage ``tokenizer``: train the generator's SentencePiece tokenizer (crs.tokenization).
+"""Stage ``tokenizer``: train the generator's SentencePiece tokenizer (crs.text.tokenizer).
 
 The corpus is the training split's dialogues, the catalogue's movie descriptions and the extended
 KG's facts; validation and test dialogues never reach it. The tokenizer is written to
 ``<output_dir>/tokenizer/`` (``spiece.model``, ``tokenizer.json``, ``tokenizer_config.json``);
-load it with :func:`crs.tokenization.load_tokenizer`.
+load it with :func:`crs.text.tokenizer.load_tokenizer`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from crs.data.redial import Dialogue, render_mentions
 from crs.io import atomic_dir, write_json
-from crs.tokenization import build_corpus, train_tokenizer
+from crs.text.tokenizer import build_corpus, train_tokenizer
 from train.common import StageContext
 
 logger = logging.getLogger(__name__)

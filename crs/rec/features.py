@@ -8,7 +8,7 @@ For one context:
   placeholders replaced by titles, for the sentence encoder (truncated from the left);
 * ``mentions`` — for every catalogue movie mentioned so far: mentioned by the seeker, by the
   recommender, how recently (1 for the latest mention, decaying by half per later movie), and
-  the seeker's inferred sentiment towards it (2 p(liked) - 1, see :mod:`crs.sentiment`; 0 when
+  the seeker's inferred sentiment towards it (2 p(liked) - 1, see :mod:`crs.text.sentiment`; 0 when
   nothing the seeker said is about it);
 * ``entity_sentiment`` — the same sentiment for the movie entities among ``entities``, 0 for others;
 * ``co-occurrence`` — for every catalogue movie, log(1 + the number of training dialogues that
@@ -25,8 +25,8 @@ import torch
 
 from crs.data.catalogue import Catalogue, Movie
 from crs.data.redial import RECOMMENDER, SEEKER, Dialogue, Turn, render_mentions
-from crs.recommender import DialogueContext
-from crs.sentiment import evidence_text, evidence_turns
+from crs.rec.model import DialogueContext
+from crs.text.sentiment import evidence_text, evidence_turns
 from kg.graph import KnowledgeGraph
 from kg.linking import EntityLinker
 

@@ -1,14 +1,14 @@
-"""What the UI tabs show: the API's answers (:mod:`crs.tasks.api`) as escaped Markdown and table rows.
+"""What the UI tabs show: the API's answers (:mod:`crs.ui.api`) as escaped Markdown and table rows.
 
 No Gradio imports: ``app.py`` only puts these values into components.
 """
 
 from __future__ import annotations
 
-from crs.chat import plain_markdown
-from crs.tasks import api
-from crs.tasks.evaluation import HEADERS, evaluate_first, metrics_rows, no_data_message, recall_figure
-from crs.tasks.models import Models
+from crs.ui.chat import plain_markdown
+from crs.ui import api
+from crs.ui.evaluation import HEADERS, evaluate_first, metrics_rows, no_data_message, recall_figure
+from crs.serve.models import Models
 
 RANKING_HEADERS = ["#", "title", "year", "score"]
 FACT_HEADERS = ["head", "relation", "tail"]

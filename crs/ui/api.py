@@ -1,9 +1,9 @@
 """What the named API endpoints return: plain JSON-able dicts, one function per endpoint.
 
-Each takes the loaded :class:`~crs.tasks.models.Models` and the client's arguments as they came
+Each takes the loaded :class:`~crs.serve.models.Models` and the client's arguments as they came
 (strings, ids, lists or junk): bad input gives a dict whose ``note`` says what was wrong, never an
 exception. Without a model every endpoint answers with ``note`` saying no model is installed.
-Each holds ``models.lock`` while it runs (see :class:`~crs.tasks.models.Models`).
+Each holds ``models.lock`` while it runs (see :class:`~crs.serve.models.Models`).
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from __future__ import annotations
 from functools import wraps
 from typing import Callable
 
-from crs.chat import chat_api
-from crs.tasks.explain import GraphIndex, explain_movie, path_text
-from crs.tasks.liked import predict_liked
-from crs.tasks.models import Models, resolve_movie, resolve_movies
-from crs.tasks.next_movie import next_movie, ranking_json
-from crs.tasks.zero_shot import zero_shot
+from crs.ui.chat import chat_api
+from crs.ui.explain import GraphIndex, explain_movie, path_text
+from crs.ui.liked import predict_liked
+from crs.serve.models import Models, resolve_movie, resolve_movies
+from crs.ui.next_movie import next_movie, ranking_json
+from crs.ui.zero_shot import zero_shot
 
 
 def titles(models: Models, ids: list[int]) -> list[dict]:
@@ -36,7 +36,7 @@ def locked(function: Callable[..., dict]) -> Callable[..., dict]:
 
 @locked
 def chat(models: Models, message: object, history: object = None) -> dict:
-    """``{"reply", "history", "movies", "notice"}`` (see :func:`crs.chat.chat_api`)."""
+    """``{"reply", "history", "movies", "notice"}`` (see :func:`crs.ui.chat.chat_api`)."""
     return chat_api(models.pipeline, message, history, models.checkpoint)
 
 

@@ -2,7 +2,7 @@
 
 The liked movies become a one-turn dialogue ("I liked @id and @id."), which the recommender ranks
 the catalogue for; its top :data:`CANDIDATES` are also ranked by the checkpoint's pre-trained
-language model under a hard prompt, with no task tuning (``crs.zero_shot.ZeroShotRanker``), so
+language model under a hard prompt, with no task tuning (``crs.gen.ranker.ZeroShotRanker``), so
 the two columns compare a trained ranker with tuning-free prompting on the same candidates.
 """
 
@@ -12,10 +12,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from crs.tasks.models import NO_LM_NOTE, duplicates, liked_context, resolve_movies
+from crs.serve.models import NO_LM_NOTE, duplicates, liked_context, resolve_movies
 
 if TYPE_CHECKING:
-    from crs.pipeline import CRS
+    from crs.serve.pipeline import CRS
 
 logger = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
 """Did the seeker like a movie they mentioned? Rating-style prediction from a dialogue.
 
-The checkpoint's liked classifier (:class:`crs.sentiment.LikedClassifier` over MiniLM embeddings of
+The checkpoint's liked classifier (:class:`crs.text.sentiment.LikedClassifier` over MiniLM embeddings of
 the evidence: the seeker's turn about the movie, or their reaction to it) gives p(liked).
 
-    python -m crs.tasks.liked --checkpoint DIR [--split test] [--data-dir DIR] [--limit N]
+    python -m crs.ui.liked --checkpoint DIR [--split test] [--data-dir DIR] [--limit N]
 
 reports accuracy and macro F1 on a split's questionnaire answers beside the majority class.
 """
@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from crs.data.redial import RECOMMENDER, SEEKER, Turn
-from crs.sentiment import classification_report, evidence_text, evidence_turns, liked_examples
-from crs.tasks.models import duplicates, resolve_movie
-from crs.tokenization import escape_control_tokens
+from crs.text.sentiment import classification_report, evidence_text, evidence_turns, liked_examples
+from crs.serve.models import duplicates, resolve_movie
+from crs.text.tokenizer import escape_control_tokens
 
 if TYPE_CHECKING:
-    from crs.pipeline import CRS
+    from crs.serve.pipeline import CRS
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def split_report(checkpoint: str, split: str, data_dir: str = "", limit: int | N
     from dataclasses import replace
 
     from crs.data.splits import load_split
-    from crs.kg_recommender import KGTextRecommender
+    from crs.rec.kg_text import KGTextRecommender
 
     recommender = KGTextRecommender.from_pretrained(checkpoint)
     scorer = recommender.featurizer.sentiment
@@ -147,7 +147,7 @@ def format_report(report: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m crs.tasks.liked", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m crs.ui.liked", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="checkpoint folder with liked.safetensors")
     parser.add_argument("--split", default="test", choices=("train", "valid", "test"))
     parser.add_argument("--data-dir", default="", help="folder with redial/ (default: $CRS_DATA_DIR)")

@@ -32,7 +32,7 @@ dialogues 60-300, 871 new-items instances, the one-epoch scratch-small dialogpt 
 0.029. The four templates of ``prompts/zero_shot.yaml`` differed by less than the noise there
 (Recall@10 0.063-0.067), so the default stays the plainest one.
 
-The harness (:mod:`crs.evaluate`) ranks the whole catalogue, so :meth:`ZeroShotRanker.score_items`
+The harness (:mod:`crs.eval.harness`) ranks the whole catalogue, so :meth:`ZeroShotRanker.score_items`
 re-ranks only a candidate set and keeps every other movie in a finite, ordered tail:
 
 * candidates: the candidate recommender's (default: popularity on the training dialogues) top
@@ -43,7 +43,7 @@ re-ranks only a candidate set and keeps every other movie in a finite, ordered t
   speaker, in order of first mention), the last ``max_liked`` of them; ``seeker_only=True`` keeps
   the seeker's own mentions only;
 * every non-candidate scores ``CANDIDATE_FLOOR - p``, with ``p`` its position in the candidate
-  recommender's order: far below any LM score, finite (no ``-inf`` for :func:`crs.metrics.rank_of`),
+  recommender's order: far below any LM score, finite (no ``-inf`` for :func:`crs.eval.metrics.rank_of`),
   and ordered, so Recall@k beyond the candidate set is the candidate recommender's;
 * a context with no liked movie has nothing to condition the prompt on: its candidates keep the
   candidate recommender's order (the LM is not asked).
@@ -62,19 +62,19 @@ import yaml
 
 from crs.data.catalogue import Catalogue
 from crs.data.redial import SEEKER
-from crs.recommender import BaseRecommender, DialogueContext, Recommender
+from crs.rec.model import BaseRecommender, DialogueContext, Recommender
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEMPLATES_PATH = REPO_ROOT / "prompts" / "zero_shot.yaml"
 DEFAULT_TEMPLATE_NAME = "watch_next"
 LIKED_FIELD = "liked"
 BACKBONES = ("dialogpt", "t5")
-# Evaluation specs (crs.evaluate.load_model): "zero-shot=LM_DIR" (popularity candidates) and
+# Evaluation specs (crs.eval.harness.load_model): "zero-shot=LM_DIR" (popularity candidates) and
 # "zero-shot-rec=LM_DIR+REC_DIR" (the KGTextRecommender checkpoint REC_DIR's candidates).
 SPEC_KINDS = ("zero-shot", "zero-shot-rec")
 NUM_CANDIDATES = 100
@@ -202,7 +202,7 @@ class ZeroShotRanker(BaseRecommender):
         """
         from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
-        from crs.tokenization import load_tokenizer
+        from crs.text.tokenizer import load_tokenizer
 
         folder = Path(folder)
         missing = cls.missing_parts(folder, need_catalogue=catalogue is None)
@@ -377,7 +377,7 @@ class ZeroShotRanker(BaseRecommender):
         """(len(contexts), num_items): LM scores on the candidates, the candidate recommender's order below."""
         if self.candidate_recommender is None:
             raise ValueError("ZeroShotRanker.score_items needs a candidate_recommender "
-                             "(e.g. crs.baselines.PopularityRecommender.fit(train_dialogues, catalogue))")
+                             "(e.g. crs.rec.baselines.PopularityRecommender.fit(train_dialogues, catalogue))")
         if not contexts:
             return np.zeros((0, len(self.catalogue)))
         base = np.asarray(self.candidate_recommender.score_batch(contexts), dtype=np.float64)  # (B, N)
@@ -427,11 +427,11 @@ def load_zero_shot(kind: str, target: str, catalogue: Catalogue, train_dialogues
     if kind == "zero-shot":
         if rec_dir:
             raise ValueError(f"zero-shot={target}: candidates from a checkpoint need zero-shot-rec=LM_DIR+REC_DIR")
-        from crs.baselines import PopularityRecommender
+        from crs.rec.baselines import PopularityRecommender
 
         candidates = PopularityRecommender.fit(train_dialogues, catalogue)
     else:
-        from crs.kg_recommender import KGTextRecommender
+        from crs.rec.kg_text import KGTextRecommender
 
         rec_dir = rec_dir or lm_dir
         candidates = KGTextRecommender.from_pretrained(rec_dir, encoders=encoders)

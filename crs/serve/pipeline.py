@@ -1,7 +1,7 @@
 """The whole system behind one chat turn: ``CRS.from_pretrained(folder).respond(history)``.
 
-A checkpoint folder holds the recommender (see :mod:`crs.kg_recommender`) and, when the generator
-stages have run, ``tokenizer/`` and ``generator/`` (see :mod:`crs.conversation`). Without a
+A checkpoint folder holds the recommender (see :mod:`crs.rec.kg_text`) and, when the generator
+stages have run, ``tokenizer/`` and ``generator/`` (see :mod:`crs.gen.conversation`). Without a
 generator the reply is a fixed template around the recommender's choice, so a recommender-only
 checkpoint still chats.
 
@@ -23,10 +23,10 @@ from typing import Iterable
 
 from crs.data.catalogue import Catalogue, Movie
 from crs.data.redial import RECOMMENDER, SEEKER, Turn
-from crs.kg_recommender import KGTextRecommender
-from crs.conversation import Steps
-from crs.recommender import DialogueContext
-from crs.tokenization import REC_TOKEN, escape_control_tokens
+from crs.rec.kg_text import KGTextRecommender
+from crs.gen.conversation import Steps
+from crs.rec.model import DialogueContext
+from crs.text.tokenizer import REC_TOKEN, escape_control_tokens
 from kg.graph import KnowledgeGraph
 from kg.linking import EntityLinker, LinkedEntity
 
@@ -82,7 +82,7 @@ class CRS:
 
     def __init__(self, recommender: KGTextRecommender, generator=None):
         self.recommender = recommender
-        self.generator = generator  # crs.conversation.ReplyGenerator or None
+        self.generator = generator  # crs.gen.conversation.ReplyGenerator or None
 
     @property
     def catalogue(self) -> Catalogue:
@@ -98,7 +98,7 @@ class CRS:
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, device: str = "cpu") -> "CRS":
-        from crs.conversation import ReplyGenerator
+        from crs.gen.conversation import ReplyGenerator
 
         folder = Path(folder)
         recommender = KGTextRecommender.from_pretrained(folder)

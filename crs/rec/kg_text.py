@@ -1,4 +1,4 @@
-"""The trained recommender as a :class:`crs.recommender.Recommender`: featurise, encode, score.
+"""The trained recommender as a :class:`crs.rec.model.Recommender`: featurise, encode, score.
 
 A checkpoint folder holds everything scoring needs, with no dataset present:
 
@@ -26,10 +26,10 @@ from crs import __version__
 from crs.config import CRSConfig
 from crs.data.catalogue import Catalogue
 from crs.io import atomic_dir
-from crs.rec_features import ContextFeatures, Featurizer, movie_text
-from crs.recommender import BaseRecommender, DialogueContext, KGTextRecModel
-from crs.sentiment import LikedClassifier, SentimentScorer
-from crs.text_encoder import TextEncoder, TunableTop, encode_hidden
+from crs.rec.features import ContextFeatures, Featurizer, movie_text
+from crs.rec.model import BaseRecommender, DialogueContext, KGTextRecModel
+from crs.text.sentiment import LikedClassifier, SentimentScorer
+from crs.text.encoder import TextEncoder, TunableTop, encode_hidden
 from kg.graph import KnowledgeGraph, read_kg, save_kg
 from kg.linking import EntityLinker
 from kg.rgcn import message_passing_graph
@@ -70,7 +70,7 @@ class KGTextRecommender(BaseRecommender):
         self._hidden_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         # contexts -> (B, rec_state_dim): the generator's [REC] state, when the model takes one.
         self.state_source: Callable[[list[DialogueContext]], torch.Tensor] | None = None
-        self.generator = None  # the crs.conversation.ReplyGenerator behind state_source, if any
+        self.generator = None  # the crs.gen.conversation.ReplyGenerator behind state_source, if any
 
     def rec_state(self, contexts: list[DialogueContext]) -> torch.Tensor | None:
         """The generator's ``[REC]`` state for ``contexts`` when the model was trained with it."""
@@ -256,7 +256,7 @@ class KGTextRecommender(BaseRecommender):
         featurizer = Featurizer(catalogue, kg, linker, cooc, config.rec.max_context_entities, sentiment)
         recommender = cls(config, model, featurizer, text_encoder, name=meta.get("name", "kg-text"), liked=liked)
         if config.rec.rec_state_dim:
-            from crs.conversation import ReplyGenerator
+            from crs.gen.conversation import ReplyGenerator
 
             if not ReplyGenerator.present(folder):
                 raise FileNotFoundError(f"checkpoint {folder} is incomplete: missing generator/ (the recommender takes its [REC] state)")

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
 
 from crs.data.catalogue import Catalogue
-from crs.tasks.models import duplicates, liked_context
+from crs.serve.models import duplicates, liked_context
 from kg.graph import KnowledgeGraph, base_name
 
 if TYPE_CHECKING:
-    from crs.pipeline import CRS
+    from crs.serve.pipeline import CRS
 
 logger = logging.getLogger(__name__)
 
@@ -284,8 +284,8 @@ def generated_sentence(pipeline: "CRS", movie_id: int, liked: list[int], topics:
     ``[topic]`` step forced to the facts' entities; None without a generator or on empty output."""
     if pipeline.generator is None:
         return None
-    from crs.conversation import Steps
-    from crs.pipeline import fill_slots
+    from crs.gen.conversation import Steps
+    from crs.serve.pipeline import fill_slots
 
     movie = pipeline.movie(movie_id)
     steps = Steps(goal="recommend", topics=topics, item=movie.display_name)

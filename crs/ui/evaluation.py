@@ -1,6 +1,6 @@
 """The scripted evaluation of the loaded recommender on the first N test dialogues, for the UI.
 
-:func:`crs.evaluate.evaluate_recommender` replays the dialogues (its tqdm bar is what the UI's
+:func:`crs.eval.harness.evaluate_recommender` replays the dialogues (its tqdm bar is what the UI's
 progress bar tracks); this module turns the result into a table and a Recall@k plot.
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 from crs.config import DataConfig
 from crs.data.samples import build_samples
 from crs.data.splits import load_split
-from crs.evaluate import PROTOCOLS, RecResult, evaluate_recommender
+from crs.eval.harness import PROTOCOLS, RecResult, evaluate_recommender
 
 KS = (1, 10, 50)
 MAX_DIALOGUES = 2000
@@ -34,7 +34,7 @@ def no_data_message(error: Exception) -> str:
 
 
 class LockedRecommender:
-    """A recommender whose every batch is scored while holding ``lock`` (see crs.tasks.models.Models)."""
+    """A recommender whose every batch is scored while holding ``lock`` (see crs.serve.models.Models)."""
 
     def __init__(self, model, lock: ContextManager):
         self.model, self.lock = model, lock

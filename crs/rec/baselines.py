@@ -15,7 +15,7 @@ import numpy as np
 
 from crs.data.catalogue import Catalogue
 from crs.data.redial import Dialogue
-from crs.recommender import BaseRecommender, DialogueContext
+from crs.rec.model import BaseRecommender, DialogueContext
 
 
 def mention_counts(dialogues: list[Dialogue], catalogue: Catalogue) -> np.ndarray:

@@ -7,10 +7,10 @@ down and the thumbs given; the UI keeps one per browser session (``gr.State``). 
    an empty message gets a notice and changes nothing.
 2. A message such as "I've seen that" or "something else" (:func:`is_rejection`) rejects the movies
    of the last reply: they are never recommended again in this conversation.
-3. :meth:`crs.pipeline.CRS.respond` ranks the catalogue (mentioned, rejected and duplicate entries
+3. :meth:`crs.serve.pipeline.CRS.respond` ranks the catalogue (mentioned, rejected and duplicate entries
    of those films left out) and writes the reply.
 4. The reasoning shown with the reply: goal, topics, linked entities, the top ten with scores, and a
-   knowledge-graph path to the top movie (:mod:`crs.tasks.explain`).
+   knowledge-graph path to the top movie (:mod:`crs.ui.explain`).
 
 Everything shown in the chat goes through :func:`plain_markdown`, so no message is ever rendered as
 HTML or Markdown markup; the reply's template never contains control tokens typed by the user
@@ -28,14 +28,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ContextManager, Iterator
 
 from crs.data.catalogue import Catalogue, Movie
-from crs.tasks.explain import GraphIndex, find_paths, path_text
-from crs.tasks.models import duplicates
-from crs.tokenization import escape_control_tokens
+from crs.ui.explain import GraphIndex, find_paths, path_text
+from crs.serve.models import duplicates
+from crs.text.tokenizer import escape_control_tokens
 
 if TYPE_CHECKING:
-    from crs.pipeline import CRS, Reply
+    from crs.serve.pipeline import CRS, Reply
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "default"
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "default"
 MAX_MESSAGE_CHARS = 2000
 MAX_HISTORY_MESSAGES = 40  # the API reads at most this many earlier messages
 STREAM_DELAY = 0.02  # seconds between streamed words

@@ -1,6 +1,6 @@
 """Recommenders: a dialogue context in, one score per catalogue movie out.
 
-Every recommender — the baselines in :mod:`crs.baselines`, the KG-enhanced model, a whole CRS —
+Every recommender — the baselines in :mod:`crs.rec.baselines`, the KG-enhanced model, a whole CRS —
 answers :meth:`Recommender.score_items`, and the evaluation harness asks nothing else of it. Scores
 are indexed by catalogue item index (:meth:`crs.data.Catalogue.index`); higher is better.
 """
@@ -125,7 +125,7 @@ class KGTextRecModel(nn.Module):
                  item_entities: torch.Tensor, item_text: torch.Tensor | None, text_top: nn.Module | None = None,
                  tune_lr: float = 5e-5):
         super().__init__()
-        from crs.rec_features import NUM_MENTION_FEATURES
+        from crs.rec.features import NUM_MENTION_FEATURES
         from kg.rgcn import RGCNEncoder
 
         self.config = config
@@ -145,7 +145,7 @@ class KGTextRecModel(nn.Module):
             self.context_projection = nn.Linear(text_dim, dim)
             self.item_projection = nn.Linear(text_dim, dim)
             self.text_similarity_weight = nn.Parameter(torch.tensor(5.0))
-            # The sentence encoder's top layers when they are tuned (crs.text_encoder.TunableTop).
+            # The sentence encoder's top layers when they are tuned (crs.text.encoder.TunableTop).
             self.text_top = text_top
             self.tune_lr = tune_lr
         if config.rec_state_dim:

@@ -14,27 +14,27 @@ from typing import TYPE_CHECKING, Any, Iterable
 from crs.data.catalogue import Catalogue
 
 if TYPE_CHECKING:
-    from crs.pipeline import CRS
-    from crs.recommender import DialogueContext
+    from crs.serve.pipeline import CRS
+    from crs.rec.model import DialogueContext
 
 logger = logging.getLogger(__name__)
 
 NO_MODEL_NOTE = "No trained model is installed: {checkpoint} has no config.json. The README explains how to train one."
 NO_LM_NOTE = "No language model in this checkpoint (it has no lm/ folder), so there is no tuning-free ranking."
-NO_ZERO_SHOT_CODE_NOTE = "No language model in this checkpoint: the zero-shot ranker (crs.zero_shot) is not part of this installation."
+NO_ZERO_SHOT_CODE_NOTE = "No language model in this checkpoint: the zero-shot ranker (crs.gen.ranker) is not part of this installation."
 
 
 def load_pipeline(checkpoint: str | Path) -> "CRS":
     """:meth:`CRS.from_pretrained` (a checkpoint without ``generator/`` chats with template replies)."""
-    from crs.pipeline import CRS
+    from crs.serve.pipeline import CRS
 
     return CRS.from_pretrained(checkpoint)
 
 
 def load_zero_shot(checkpoint: str | Path) -> tuple[Any, str]:
-    """The checkpoint's tuning-free ranker (``crs.zero_shot.ZeroShotRanker``), or None and why not."""
+    """The checkpoint's tuning-free ranker (``crs.gen.ranker.ZeroShotRanker``), or None and why not."""
     try:
-        from crs.zero_shot import ZeroShotRanker
+        from crs.gen.ranker import ZeroShotRanker
     except ImportError:
         return None, NO_ZERO_SHOT_CODE_NOTE
     if not ZeroShotRanker.present(checkpoint):
@@ -57,7 +57,7 @@ class Models:
 
     checkpoint: Path
     pipeline: "CRS | None" = None
-    ranker: Any = None  # crs.zero_shot.ZeroShotRanker
+    ranker: Any = None  # crs.gen.ranker.ZeroShotRanker
     note: str = ""  # why ``pipeline`` is None
     ranker_note: str = NO_LM_NOTE  # why ``ranker`` is None
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
@@ -152,7 +152,7 @@ def liked_context(liked: list[int], text: str = "I liked {movies}. What should I
     """A one-turn dialogue in which the seeker says they liked these movies (ReDial's ``@id`` form,
     which the entity linker reads back exactly), with the movies marked as mentioned."""
     from crs.data.redial import SEEKER, Turn
-    from crs.recommender import DialogueContext
+    from crs.rec.model import DialogueContext
 
     placeholders = [f"@{m}" for m in liked]
     movies = " and ".join([", ".join(placeholders[:-1]), placeholders[-1]]) if len(placeholders) > 1 else "".join(placeholders)

@@ -1,7 +1,7 @@
 """Tuning-free prompting: the pre-trained language model ranks movies under an editable hard prompt.
 
-The template (``{liked}`` is where the liked movies go) is scored by ``crs.zero_shot.ZeroShotRanker``
-for each candidate, the recommender's top :data:`crs.tasks.next_movie.CANDIDATES` for those liked
+The template (``{liked}`` is where the liked movies go) is scored by ``crs.gen.ranker.ZeroShotRanker``
+for each candidate, the recommender's top :data:`crs.ui.next_movie.CANDIDATES` for those liked
 movies; no weight is tuned for the task.
 """
 
@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from crs.tasks.models import NO_LM_NOTE, resolve_movies
-from crs.tasks.next_movie import PICK_ONE, candidates, clamp_k, lm_ranking
+from crs.serve.models import NO_LM_NOTE, resolve_movies
+from crs.ui.next_movie import PICK_ONE, candidates, clamp_k, lm_ranking
 
 if TYPE_CHECKING:
-    from crs.pipeline import CRS
+    from crs.serve.pipeline import CRS
 
 MAX_TEMPLATE_CHARS = 2000
 
@@ -31,7 +31,7 @@ class ZeroShotResult:
 def named_templates() -> dict[str, str]:
     """The templates of prompts/zero_shot.yaml by name ({} when the zero-shot code or file is missing)."""
     try:
-        from crs.zero_shot import load_templates
+        from crs.gen.ranker import load_templates
 
         return load_templates()
     except (ImportError, FileNotFoundError, ValueError):

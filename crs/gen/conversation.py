@@ -36,8 +36,8 @@ from crs.config import ConvConfig
 from crs.data.catalogue import Catalogue
 from crs.data.redial import SEEKER, Dialogue, Turn, render_mentions
 from crs.data.samples import Sample, dialogue_samples
-from crs.recommender import DialogueContext
-from crs.tokenization import (
+from crs.rec.model import DialogueContext
+from crs.text.tokenizer import (
     GOAL_TOKEN,
     ITEM_TOKEN,
     REC_TOKEN,

@@ -1,0 +1,319 @@
+"""Scripted evaluation: replay dialogues turn by turn and score every recommender turn.
+
+    python -m crs.eval.harness --model popularity,repeat-context --split test [--limit N]
+                           [--tasks rec,conv] [--out DIR] [--data-dir DIR]
+
+For each recommender turn the model sees the earlier turns and scores the whole catalogue.
+Recall@k follows two protocols (DESIGN.md):
+
+* ``standard`` (CRSLab/UniCRS): one instance per (recommender turn, mentioned movie), ranked
+  against the whole catalogue;
+* ``new_items``: only movies not mentioned earlier in the dialogue, with the earlier-mentioned
+  movies removed from the ranking.
+
+The report folder gets ``metrics.json``, ``report.md`` (our rows beside the published anchors),
+``per_turn.jsonl`` and PNG plots. Nothing random and no clock enters the files: the same inputs
+give byte-identical reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from crs import __version__
+from crs.eval.anchors import anchors_for
+from crs.rec.baselines import BASELINES
+from crs.config import CRSConfig, add_config_arguments, config_from_args
+from crs.eval.conv import conv_markdown, evaluate_conversation
+from crs.data.catalogue import Catalogue
+from crs.data.samples import Sample, build_samples
+from crs.data.splits import SPLITS, load_splits
+from crs.eval.metrics import RankingAccumulator, rank_of
+from crs.rec.model import DialogueContext, Recommender
+
+logger = logging.getLogger(__name__)
+
+PROTOCOLS = ("standard", "new_items")
+TASKS = ("rec", "conv")
+BATCH_SIZE = 64
+TOP_LOGGED = 10  # movies per turn written to per_turn.jsonl
+CURVE_MAX_K = 100
+
+
+@dataclass
+class RecResult:
+    """Ranks of one model on one split, under both protocols."""
+
+    model: str
+    ks: tuple[int, ...]
+    accumulators: dict[str, RankingAccumulator] = field(default_factory=dict)
+    turns: list[dict] = field(default_factory=list)
+    skipped_gold: int = 0  # gold movies outside the catalogue
+
+    def __post_init__(self) -> None:
+        self.accumulators = {protocol: RankingAccumulator(self.ks) for protocol in PROTOCOLS}
+
+    def summary(self) -> dict:
+        return {protocol: acc.summary() for protocol, acc in self.accumulators.items()} | {"skipped_gold_movies": self.skipped_gold}
+
+
+def evaluate_recommender(model: Recommender, samples: list[Sample], ks: tuple[int, ...], progress: bool = True) -> RecResult:
+    """Rank every gold movie of every recommender turn that mentions one."""
+    catalogue = model.catalogue
+    result = RecResult(model=model.name, ks=ks)
+    scored = [s for s in samples if s.movies]
+    bar = tqdm(total=len(scored), desc=f"rec {model.name}", unit="turn", disable=not progress)
+    for start in range(0, len(scored), BATCH_SIZE):
+        batch = scored[start : start + BATCH_SIZE]
+        scores = np.asarray(model.score_batch([DialogueContext.from_sample(s) for s in batch]), dtype=np.float64)
+        for sample, row in zip(batch, scores):
+            context = [catalogue.index(m) for m in sample.context_movies if m in catalogue]
+            ranks: dict[str, dict[int, int]] = {protocol: {} for protocol in PROTOCOLS}
+            for movie in sample.movies:
+                if movie not in catalogue:
+                    result.skipped_gold += 1
+                    continue
+                target = catalogue.index(movie)
+                ranks["standard"][movie] = rank_of(row, target)
+                if movie in sample.new_movies:
+                    ranks["new_items"][movie] = rank_of(row, target, exclude=context)
+            for protocol, protocol_ranks in ranks.items():
+                for rank in protocol_ranks.values():
+                    result.accumulators[protocol].add(rank)
+            top = np.lexsort((np.arange(len(row)), -row))[:TOP_LOGGED]
+            result.turns.append(
+                {
+                    "model": model.name,
+                    "conversation_id": sample.conversation_id,
+                    "turn_index": sample.turn_index,
+                    "context_movies": sample.context_movies,
+                    "gold": sample.movies,
+                    "new_gold": sample.new_movies,
+                    "top": [catalogue[i].movie_id for i in top],
+                    "ranks": {p: {str(m): r for m, r in pr.items()} for p, pr in ranks.items()},
+                }
+            )
+        bar.update(len(batch))
+    bar.close()
+    return result
+
+
+def load_model(spec: str, config: CRSConfig, catalogue: Catalogue, train_dialogues, encoders: dict | None = None) -> Recommender:
+    """A baseline by name (fitted on the training split), or a checkpoint folder as ``PATH`` or ``LABEL=PATH``.
+
+    ``[LABEL=]zero-shot=LM_DIR`` and ``[LABEL=]zero-shot-rec=LM_DIR+REC_DIR`` build the tuning-free
+    ranker of :mod:`crs.gen.ranker` (candidates from popularity or from the checkpoint ``REC_DIR``).
+    """
+    label, _, path = spec.rpartition("=")
+    if spec in BASELINES:
+        return BASELINES[spec].fit(train_dialogues, catalogue)
+    zero_shot_label, _, kind = label.rpartition("=")
+    if kind in ("zero-shot", "zero-shot-rec"):
+        from crs.gen.ranker import load_zero_shot
+
+        return load_zero_shot(kind, path, catalogue, train_dialogues, name=zero_shot_label or None, encoders=encoders)
+    if Path(path).is_dir():
+        from crs.rec.kg_text import KGTextRecommender
+
+        model = KGTextRecommender.from_pretrained(path, encoders=encoders)
+        if model.catalogue.movie_ids != catalogue.movie_ids:
+            raise ValueError(f"checkpoint {path} was trained on another movie catalogue than {config.data.resolve_data_dir()}")
+        model.name = label or model_label(path)
+        return model
+    raise ValueError(f"unknown model {spec!r}: choose a baseline ({', '.join(BASELINES)}) or a checkpoint folder")
+
+
+def model_label(spec: str) -> str:
+    """A short row name for a checkpoint folder: its last two path parts ("runs/full/checkpoint" → "full/checkpoint")."""
+    parts = Path(spec).resolve().parts
+    return "/".join(parts[-2:])
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def report_markdown(results: list[RecResult], meta: dict) -> str:
+    ks = results[0].ks if results else (1, 10, 50)
+    lines = [
+        f"# Evaluation on ReDial {meta['split']}",
+        "",
+        f"Dialogues: {meta['dialogues']:,}; recommender turns with a movie: {meta['rec_turns']:,}; "
+        f"catalogue: {meta['catalogue_size']:,} movies. Baselines are fitted on {meta['train_file']} "
+        f"({meta['train_dialogues']:,} training dialogues after the validation carve-out); checkpoints were "
+        "trained on the data their config.json names.",
+        "",
+        "Published anchors were trained on the complete ReDial train split (10,006 dialogues); our rows "
+        "train on what the data folder holds.",
+    ]
+    for protocol in PROTOCOLS:
+        title = "Standard protocol (CRSLab/UniCRS)" if protocol == "standard" else "New-items protocol (mentioned movies removed)"
+        header = " | ".join(f"R@{k}" for k in ks)
+        lines += ["", f"## {title}", "", f"| model | {header} | NDCG@10 | MRR | instances |", "|---" * (len(ks) + 4) + "|"]
+        for result in results:
+            s = result.accumulators[protocol].summary()
+            recall = " | ".join(_fmt(s[f"recall@{k}"]) for k in ks)
+            lines.append(f"| **{result.model}** (ours) | {recall} | {_fmt(s.get('ndcg@10', 0.0))} | {_fmt(s['mrr'])} | {s['count']:,} |")
+        for anchor in anchors_for(protocol):
+            recall = " | ".join(_fmt(anchor.recall[k]) if k in anchor.recall else "–" for k in ks)
+            lines.append(f"| {anchor.name} (published: {anchor.source}) | {recall} | – | – | – |")
+    lines += ["", "![Recall@k curves](recall_curve.png)", ""]
+    return "\n".join(lines)
+
+
+def plot_curves(results: list[RecResult], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ks = np.arange(1, CURVE_MAX_K + 1)
+    fig, axes = plt.subplots(1, len(PROTOCOLS), figsize=(11, 4), sharey=True)
+    for axis, protocol in zip(axes, PROTOCOLS):
+        for result in results:
+            ranks = np.asarray(result.accumulators[protocol].ranks)
+            curve = [(ranks <= k).mean() if ranks.size else 0.0 for k in ks]
+            axis.plot(ks, curve, label=result.model)
+        for anchor in anchors_for(protocol):
+            axis.scatter(list(anchor.recall), list(anchor.recall.values()), marker="x", label=f"{anchor.name} (published)")
+        axis.set_xscale("log")
+        axis.set_xlabel("k")
+        axis.set_title(protocol.replace("_", "-"))
+        axis.grid(True, alpha=0.3)
+        axis.legend(fontsize=7, loc="upper left")
+    axes[0].set_ylabel("Recall@k")
+    fig.tight_layout()
+    fig.savefig(out / "recall_curve.png", dpi=110, metadata={"Software": None})
+    plt.close(fig)
+
+
+def conv_pipeline(spec: str, model):
+    """The chat pipeline of a checkpoint whose folder holds a generator, else None."""
+    from crs.gen.conversation import ReplyGenerator
+    from crs.serve.pipeline import CRS
+
+    from crs.rec.kg_text import KGTextRecommender
+
+    if not isinstance(model, KGTextRecommender):  # baselines and the zero-shot ranker write no replies
+        return None
+    path = Path(spec.rpartition("=")[2])
+    generator = getattr(model, "generator", None)
+    if generator is None and path.is_dir() and ReplyGenerator.present(path):
+        generator = ReplyGenerator.from_pretrained(path)
+    return CRS(model, generator) if generator is not None else None
+
+
+def last_turn(sample: Sample, catalogue: Catalogue, limit: int = 160) -> str:
+    """The turn before a recommender turn, titles in place of ``@id``, shortened (for sample listings)."""
+    from crs.data.redial import render_mentions
+
+    if not sample.context:
+        return "(start of dialogue)"
+    turn = sample.context[-1]
+    text = render_mentions(turn.text, catalogue.titles)
+    return f"{turn.role}: {text[:limit]}{'…' if len(text) > limit else ''}"
+
+
+def write_report(out: Path, results: list[RecResult], meta: dict, conv_results: list | None = None,
+                 contexts: dict | None = None) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    conv_results = conv_results or []
+    metrics = {"meta": meta, "rec": {r.model: r.summary() for r in results}}
+    if conv_results:
+        metrics["conv"] = {r.model: r.summary for r in conv_results}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    with (out / "per_turn.jsonl").open("w", encoding="utf-8") as handle:
+        for result in results:
+            for row in result.turns:
+                handle.write(json.dumps(row, sort_keys=True) + "\n")
+    report = report_markdown(results, meta)
+    if conv_results:
+        report = report.rstrip("\n") + "\n\n" + conv_markdown(conv_results, contexts)
+        with (out / "conv_turns.jsonl").open("w", encoding="utf-8") as handle:
+            for result in conv_results:
+                for row in result.rows:
+                    handle.write(json.dumps({"model": result.model, **row}, sort_keys=True) + "\n")
+    (out / "report.md").write_text(report, encoding="utf-8")
+    plot_curves(results, out)
+
+
+def run(config: CRSConfig, models: list[str], split: str, tasks: list[str], out: Path, progress: bool = True) -> list[RecResult]:
+    data_dir = config.data.resolve_data_dir()
+    catalogue = Catalogue.load(data_dir)
+    splits = load_splits(config.data, with_test=(split == "test"))
+    dialogues = splits[split]
+    if config.eval.limit:
+        dialogues = dialogues[: config.eval.limit]
+    samples = build_samples(dialogues)
+    results, conv_results = [], []
+    encoders: dict = {}  # checkpoints with the same sentence encoder share it, and its memo of contexts
+    for spec in models:
+        model = load_model(spec, config, catalogue, splits.train, encoders)
+        if "rec" in tasks:
+            results.append(evaluate_recommender(model, samples, tuple(config.eval.ks), progress))
+        if "conv" in tasks:
+            pipeline = conv_pipeline(spec, model)
+            if pipeline is None:
+                logger.warning("model %s has no generator: conv task skipped", spec)
+            else:
+                conv_results.append(evaluate_conversation(pipeline, dialogues, model.name, progress))
+    train_file = splits.reports[0].path
+    meta = {
+        "crs_version": __version__,
+        "split": split,
+        "limit": config.eval.limit,
+        "dialogues": len(dialogues),
+        "rec_turns": sum(1 for s in samples if s.movies),
+        "catalogue_size": len(catalogue),
+        "train_file": Path(train_file).name,
+        "train_dialogues": len(splits.train),
+        "data_sha256": {Path(r.path).name: sha256(Path(r.path)) for r in splits.reports},
+        "tasks": tasks,
+    }
+    contexts = {(s.conversation_id, s.turn_index): last_turn(s, catalogue) for s in samples}
+    write_report(out, results, meta, conv_results, contexts)
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m crs.eval.harness", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help=f"comma-separated baselines ({', '.join(BASELINES)}) or checkpoint folders (PATH or LABEL=PATH)")
+    parser.add_argument("--split", default="test", choices=SPLITS)
+    parser.add_argument("--limit", type=int, default=None, help="evaluate the first N dialogues only")
+    parser.add_argument("--tasks", default="rec", help="comma-separated: rec, conv")
+    parser.add_argument("--out", default=None, help="report folder (default reports/<split>)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_config_arguments(parser)
+    args = parser.parse_intermixed_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    config = config_from_args(args, f"eval.limit={args.limit}" if args.limit is not None else "")
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    unknown = sorted(set(tasks) - set(TASKS))
+    if unknown:
+        parser.error(f"unknown tasks {unknown}; choose from {TASKS}")
+    out = Path(args.out or f"reports/{args.split}")
+    started = time.perf_counter()
+    run(config, [m.strip() for m in args.model.split(",") if m.strip()], args.split, tasks, out, progress=not args.quiet)
+    print((out / "report.md").read_text(encoding="utf-8"))
+    print(f"report written to {out}/ in {time.perf_counter() - started:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

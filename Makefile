@@ -32,7 +32,7 @@ test: $(STAMP)
 
 stats: $(STAMP)
 	$(VENV)/bin/python -m crs.data stats
-	$(VENV)/bin/python -m kg stats
+	$(VENV)/bin/python -m crs.data.kg_stats
 
 clean-venv:
 	rm -rf $(VENV)

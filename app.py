@@ -17,10 +17,11 @@ from pathlib import Path
 
 import gradio as gr
 
-from crs.ui.chat import DEFAULT_CHECKPOINT, EMPTY_NOTICE, ChatState, cards_html, record_feedback, stream_turn
-from crs.ui import api, views
-from crs.ui.evaluation import HEADERS as METRIC_HEADERS
+from crs.serve.chat import DEFAULT_CHECKPOINT, EMPTY_NOTICE, ChatState, record_feedback
 from crs.serve.models import Models
+from crs.ui import api, views
+from crs.ui.chat import cards_html, stream_turn
+from crs.ui.evaluation import HEADERS as METRIC_HEADERS
 from crs.ui.zero_shot import default_template, named_templates
 
 TITLE = "crs — movie recommender"

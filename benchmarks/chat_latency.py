@@ -95,7 +95,7 @@ def main() -> None:
     url = args.url
     if url is None:
         import app
-        from crs.ui.chat import DEFAULT_CHECKPOINT
+        from crs.serve.chat import DEFAULT_CHECKPOINT
         from crs.serve.models import Models
 
         models = Models.load(args.checkpoint or DEFAULT_CHECKPOINT)

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 from crs.config import load_config
+from crs.data.context import DialogueContext
 from crs.data.samples import build_samples
 from crs.data.splits import load_split
 from crs.rec.kg_text import KGTextRecommender
-from crs.rec.model import DialogueContext
 
 
 def main() -> None:

@@ -22,11 +22,12 @@ import numpy as np
 import torch
 
 from crs.config import load_config
-from crs.gen.conversation import ReplyGenerator, Steps, render_context
 from crs.data.catalogue import Catalogue
+from crs.data.context import DialogueContext
 from crs.data.samples import build_samples
 from crs.data.splits import load_split
-from crs.rec.model import DialogueContext
+from crs.gen.reply import ReplyGenerator
+from crs.gen.steps import Steps, render_context
 
 REPLY_TOKENS = 40
 

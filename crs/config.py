@@ -17,16 +17,11 @@ from typing import Sequence
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+# The knowledge graph's own configs (and the ConfigError every check raises) live in kg.config:
+# kg imports nothing from crs; crs re-exports them so that every key is reached from here.
+from kg.config import ConfigError, KGConfig, LinkingConfig, _check
+
 DATA_DIR_ENV = "CRS_DATA_DIR"
-
-
-class ConfigError(ValueError):
-    """A configuration key is unknown, mistyped or out of range."""
-
-
-def _check(condition: bool, key: str, message: str, value: object) -> None:
-    if not condition:
-        raise ConfigError(f"{key}: {message} (got {value!r})")
 
 
 @dataclass
@@ -55,67 +50,6 @@ class DataConfig:
         if not (path / "redial").is_dir():
             raise FileNotFoundError(f"data directory {path} has no redial/ folder (is {DATA_DIR_ENV} right?)")
         return path
-
-
-@dataclass
-class KGConfig:
-    # Give every catalogue movie metadata edges (genre, director, writer, star) from
-    # movie_info.json, not only the movies missing from the DBpedia subgraph.
-    enrich_linked_movies: bool = True
-    # False: movies missing from DBpedia still get a node, but no metadata edges at all
-    # (the "without the metadata-extended KG" ablation).
-    metadata_edges: bool = True
-
-
-@dataclass
-class LinkingConfig:
-    # rapidfuzz score (0-100) a fuzzy title/name match must reach.
-    fuzzy_cutoff: float = 90.0
-    # Spans shorter than this (characters) are only linked on an exact, case-sensitive match
-    # (or with a year or quotes around them); they are never fuzzy-matched.
-    min_fuzzy_chars: int = 6
-    # Fuzzy matching tries word n-grams up to this many words long.
-    max_fuzzy_words: int = 6
-    # A title of at least this many words, one of them not a common word, links in any case
-    # ("the matrix", "black panther"); shorter or all-common titles need evidence (case, year, quotes).
-    caseless_min_words: int = 2
-    # Titles made of common words only ("It", "Up", "Get Out", "Love Actually") need a year or quotes,
-    # or Title Case if they have at least this many words ("Get Out" but not "It").
-    common_title_case_min_words: int = 2
-    # A word used in at least this many catalogue plot synopses is ordinary English ("american",
-    # "game"): titles made of such words ("The American") need Title Case, a year or quotes.
-    common_word_min_plots: int = 20
-    # A one-word title that is the first name of at least this many people in the graph ("Jack",
-    # "Amy", "Ted") needs a year or quotes, like a common word.
-    first_name_min_people: int = 10
-    # A year after a title picks the movie of that year, or one at most this many years off.
-    year_tolerance: int = 1
-    # People link by their full name; names with fewer words than this are not linked.
-    person_min_words: int = 2
-    # A person's name beats a movie of the same title (without a year or quotes) when the person has
-    # at least this many graph edges ("Emma Stone"); some DBpedia "people" are works ("Star Wars").
-    person_over_title_min_edges: int = 10
-    # Ambiguous genre words ("family", "war", "funny") link only with a movie word ("movie", "genre",
-    # "something", ...) or another genre at most this many words away.
-    genre_context_window: int = 2
-    # search_titles drops titles scoring below this (rapidfuzz ratio against a title or its prefix, 0-100).
-    search_cutoff: float = 60.0
-
-    def __post_init__(self) -> None:
-        _check(0.0 <= self.fuzzy_cutoff <= 100.0, "linking.fuzzy_cutoff", "must lie in [0, 100]", self.fuzzy_cutoff)
-        _check(self.min_fuzzy_chars >= 1, "linking.min_fuzzy_chars", "must be >= 1", self.min_fuzzy_chars)
-        _check(self.max_fuzzy_words >= 1, "linking.max_fuzzy_words", "must be >= 1", self.max_fuzzy_words)
-        _check(self.caseless_min_words >= 1, "linking.caseless_min_words", "must be >= 1", self.caseless_min_words)
-        _check(self.common_title_case_min_words >= 1, "linking.common_title_case_min_words", "must be >= 1",
-               self.common_title_case_min_words)
-        _check(self.common_word_min_plots >= 1, "linking.common_word_min_plots", "must be >= 1", self.common_word_min_plots)
-        _check(self.first_name_min_people >= 1, "linking.first_name_min_people", "must be >= 1", self.first_name_min_people)
-        _check(self.year_tolerance >= 0, "linking.year_tolerance", "must be >= 0", self.year_tolerance)
-        _check(self.person_min_words >= 1, "linking.person_min_words", "must be >= 1", self.person_min_words)
-        _check(self.person_over_title_min_edges >= 0, "linking.person_over_title_min_edges", "must be >= 0",
-               self.person_over_title_min_edges)
-        _check(self.genre_context_window >= 0, "linking.genre_context_window", "must be >= 0", self.genre_context_window)
-        _check(0.0 <= self.search_cutoff <= 100.0, "linking.search_cutoff", "must lie in [0, 100]", self.search_cutoff)
 
 
 @dataclass
@@ -214,13 +148,14 @@ class RecConfig:
     use_text: bool = True
     # Co-mention counts of movie pairs in the training dialogues, as one more scored feature.
     use_cooccurrence: bool = True
-    # Infer the seeker's sentiment towards each mentioned movie (crs.sentiment) and use it.
+    # Infer the seeker's sentiment towards each mentioned movie (crs.text.sentiment) and use it.
     use_sentiment: bool = True
     # Start the R-GCN from the pretrain-kg stage's weights (when that stage has run).
     use_kg_pretraining: bool = True
     # Feed the generator's [REC] hidden state into the fusion when the conv-fixed-prompt stage has
-    # run (the rec stage then sets rec_state_dim to the generator's hidden size).
-    use_rec_state: bool = True
+    # run (the rec stage then sets rec_state_dim to the generator's hidden size). Off in the default
+    # recipe: it lowered validation Recall with the small generator trained so far (README).
+    use_rec_state: bool = False
     # Size of the generator's [REC] hidden state fed into the fusion (0: no such input).
     rec_state_dim: int = 0
     # Context entities kept for attention pooling (the most recent).
@@ -243,7 +178,7 @@ TOKENIZER_MODEL_TYPES = ("unigram",)
 
 @dataclass
 class TokenizerConfig:
-    """The generator's SentencePiece tokenizer (stage ``tokenizer``, crs.tokenization)."""
+    """The generator's SentencePiece tokenizer (stage ``tokenizer``, crs.text.tokenizer)."""
 
     # Pieces, special tokens included; the 100 T5 sentinels come on top.
     vocab_size: int = 8000
@@ -259,13 +194,13 @@ class TokenizerConfig:
 
 
 GENERATOR_BACKBONES = ("dialogpt", "t5")
-# Randomly initialised sizes; the table of their dimensions is crs.generator.SCRATCH_SIZES.
+# Randomly initialised sizes; the table of their dimensions is crs.gen.backbone.SCRATCH_SIZES.
 GENERATOR_SCRATCH_INITS = ("scratch-tiny", "scratch-small", "scratch-base")
 
 
 @dataclass
 class GeneratorConfig:
-    """The reply generator's backbone (crs.generator)."""
+    """The reply generator's backbone (crs.gen.backbone)."""
 
     # "dialogpt": a GPT-2 family decoder (DialoGPT, Zhang et al. 2020); "t5": an encoder-decoder (Raffel et al. 2020).
     backbone: str = "dialogpt"
@@ -288,7 +223,8 @@ class PretrainLMConfig:
     """Stage ``pretrain-lm``: the generator's language-model pre-training on the tokenizer's corpus
     (next-token prediction for dialogpt, T5 span corruption for t5)."""
 
-    loop: TrainLoopConfig = field(default_factory=lambda: TrainLoopConfig(epochs=1, batch_size=32, lr=1e-3, patience=1))
+    # Capped by optimizer steps on 2 CPU cores (the default recipe); on a GPU, lift the cap (max_steps=0).
+    loop: TrainLoopConfig = field(default_factory=lambda: TrainLoopConfig(epochs=1, batch_size=32, lr=1e-3, patience=1, max_steps=150))
     # Share of the corpus's token blocks held out for validation perplexity.
     holdout_fraction: float = 0.02
     # T5 span corruption (Raffel et al. 2020): share of tokens masked, mean span length.
@@ -310,12 +246,12 @@ class PretrainLMConfig:
 @dataclass
 class ConvConfig:
     """Stage ``conv-fixed-prompt``: the generator tuned on recommender turns written as
-    ``[goal] … [topic] … [item] … [recommender] reply`` after the dialogue context (crs.conversation)."""
+    ``[goal] … [topic] … [item] … [recommender] reply`` after the dialogue context (crs.gen.steps, crs.gen.reply)."""
 
-    loop: TrainLoopConfig = field(default_factory=lambda: TrainLoopConfig(epochs=3, batch_size=32, lr=5e-4, patience=1))
+    loop: TrainLoopConfig = field(default_factory=lambda: TrainLoopConfig(epochs=1, batch_size=32, lr=7e-4, patience=1))
     # Context tokens kept (the most recent), and target tokens (prompt steps + reply).
-    max_context_tokens: int = 128
-    max_target_tokens: int = 64
+    max_context_tokens: int = 64
+    max_target_tokens: int = 48
     # Start from the pretrain-lm weights when that stage has run.
     use_lm_pretraining: bool = True
     # Greedy decoding: at most this many new tokens (prompt steps + reply).

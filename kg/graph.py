@@ -19,7 +19,7 @@ from urllib.parse import unquote
 
 import torch
 
-from crs.data.catalogue import Catalogue
+from kg.types import CatalogueLike
 
 logger = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ def load_kg(data_dir: str | Path) -> KnowledgeGraph:
     )
 
 
-def extend_with_metadata(kg: KnowledgeGraph, catalogue: Catalogue, enrich_linked_movies: bool = True,
+def extend_with_metadata(kg: KnowledgeGraph, catalogue: CatalogueLike, enrich_linked_movies: bool = True,
                          metadata_edges: bool = True) -> KnowledgeGraph:
     """A new graph in which every catalogue movie is a node with its metadata edges.
 
@@ -251,9 +251,9 @@ def extend_with_metadata(kg: KnowledgeGraph, catalogue: Catalogue, enrich_linked
     )
 
 
-def load_extended_kg(data_dir: str | Path, catalogue: Catalogue | None = None, enrich_linked_movies: bool = True,
+def load_extended_kg(data_dir: str | Path, catalogue: CatalogueLike, enrich_linked_movies: bool = True,
                      metadata_edges: bool = True) -> KnowledgeGraph:
-    catalogue = catalogue or Catalogue.load(data_dir)
+    """The subgraph in ``data_dir/kg`` extended with ``catalogue``'s metadata (:func:`extend_with_metadata`)."""
     return extend_with_metadata(load_kg(data_dir), catalogue, enrich_linked_movies, metadata_edges)
 
 

@@ -16,6 +16,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+def pytest_collection_modifyitems(items):
+    """Every test that takes ``data_dir`` (directly or through another fixture) carries the
+    ``data`` marker, so ``-m "not data"`` runs exactly the tests that need no shared files."""
+    for item in items:
+        if "data_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.data)
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     raw = os.environ.get("CRS_DATA_DIR", "")

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from crs.ui.chat import MAX_MESSAGE_CHARS, clean_message, respond_without_model
+from crs.serve.chat import MAX_MESSAGE_CHARS, clean_message, respond_without_model
 
 
 def test_clean_message_drops_control_characters_and_caps_length():

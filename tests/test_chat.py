@@ -6,26 +6,22 @@ import re
 
 import pytest
 
-from crs.ui.chat import (
+from crs.serve.chat import (
     EMPTY_NOTICE,
     MAX_MESSAGE_CHARS,
-    REASONING_TITLE,
     TRUNCATED_NOTICE,
     ChatState,
-    cards_html,
     chat_api,
     chat_turn,
-    display_messages,
     history_messages,
     is_rejection,
     movie_card,
-    plain_markdown,
     record_feedback,
-    stream_turn,
-    with_cards,
 )
 from crs.serve.models import duplicates, resolve_movie
+from crs.ui.chat import REASONING_TITLE, cards_html, display_messages, plain_markdown, reasoning_markdown, stream_turn, with_cards
 from tests.bad_inputs import BAD_INPUTS, CONTROL_TOKENS
+
 
 def first_user_matrix(pipeline):
     return resolve_movie(pipeline, "The Matrix (1999)")
@@ -80,7 +76,7 @@ def test_a_turn_leaves_the_old_state_unchanged(pipeline):
 
 
 def test_reasoning_names_goal_entities_top_ten_and_a_kg_path(pipeline):
-    result = chat_turn(pipeline, "I loved The Matrix, anything similar?")
+    result = chat_turn(pipeline, "I loved The Matrix, anything similar?", reasoning=reasoning_markdown)
     reasoning = result.state.turns[-1].reasoning
     assert f"**Goal:** {plain_markdown(result.details.goal)}" in reasoning and result.details.goal
     assert "The Matrix (movie)" in reasoning  # the linked entity with its KG name

@@ -1,4 +1,4 @@
-"""The generator's task (crs.gen.conversation): goal rules, prompt steps, examples, decoding, [REC] state."""
+"""The generator's task (crs.gen.reply): goal rules, prompt steps, examples, decoding, [REC] state."""
 
 from __future__ import annotations
 
@@ -8,21 +8,12 @@ import pytest
 import torch
 
 from crs.config import ConvConfig, GeneratorConfig
-from crs.gen.conversation import (
-    IGNORE,
-    ConvExample,
-    ReplyGenerator,
-    Steps,
-    collate,
-    derive_goal,
-    goal_distribution,
-    parse_steps,
-    sample_example,
-)
 from crs.data.catalogue import Catalogue, Movie
 from crs.data.redial import RECOMMENDER, SEEKER, Turn
 from crs.data.samples import Sample
-from crs.gen.backbone import load_backbone
+from crs.gen.backbone import IGNORE, collate, load_backbone
+from crs.gen.reply import ReplyGenerator
+from crs.gen.steps import ConvExample, Steps, derive_goal, goal_distribution, parse_steps, sample_example
 from crs.serve.pipeline import fill_slots
 from crs.text.tokenizer import NUM_SENTINELS, train_tokenizer
 from train.pretrain_lm import blocks_of, span_corrupt
@@ -245,8 +236,8 @@ def test_pretrain_lm_loss_falls_for_both_backbones(tokenizer, backbone):
 
 
 def test_requests_for_a_movie_are_recognised():
+    from crs.data.context import DialogueContext
     from crs.serve.pipeline import asks_for_recommendation
-    from crs.rec.model import DialogueContext
 
     def asks(text: str, movies=()) -> bool:
         return asks_for_recommendation(DialogueContext([Turn(SEEKER, text, list(movies))]))

@@ -3,12 +3,12 @@ import json
 import numpy as np
 import pytest
 
-from crs.rec.baselines import PopularityRecommender, RepeatContextRecommender
 from crs.config import load_config
 from crs.data import Catalogue, Dialogue, Movie, Turn
+from crs.data.context import DialogueContext
 from crs.data.samples import build_samples
 from crs.eval.harness import evaluate_recommender, run
-from crs.rec.model import DialogueContext
+from crs.rec.baselines import PopularityRecommender, RepeatContextRecommender
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from crs.config import GENERATOR_SCRATCH_INITS, ConfigError, DataConfig, GeneratorConfig, load_config
 from crs.data import Catalogue, Movie, load_split, load_splits, render_mentions
 from crs.data.redial import parse_dialogue
-from crs.gen.backbone import SCRATCH_SIZES, load_backbone, save_backbone
-from kg.graph import KnowledgeGraph
+from crs.gen.backbone import SCRATCH_SIZES, load_backbone, save_model
+from crs.text.render import render_turns
 from crs.text.tokenizer import (
     MOVIE_TOKEN,
     NUM_SENTINELS,
@@ -19,9 +19,9 @@ from crs.text.tokenizer import (
     build_corpus,
     escape_control_tokens,
     load_tokenizer,
-    render_dialogue,
     train_tokenizer,
 )
+from kg.graph import KnowledgeGraph
 from train.__main__ import Stage
 from train.common import StageContext
 
@@ -93,7 +93,7 @@ def test_round_trip_on_real_utterances(real_tokenizer, train_utterances, train_d
         assert folded(decoded) == folded(text)
     # Whole dialogues with speaker tokens and movie slots: the spaces around them survive exactly.
     for dialogue in train_dialogues[:10]:
-        text = render_dialogue(dialogue, {movie: MOVIE_TOKEN for movie in dialogue.movie_mentions})
+        text = render_turns(dialogue.turns, {movie: MOVIE_TOKEN for movie in dialogue.movie_mentions}, "corpus")
         assert real_tokenizer.decode(real_tokenizer(text)["input_ids"], skip_special_tokens=True) == text
 
 
@@ -180,7 +180,7 @@ def test_tokenizer_stage_trains_on_the_training_split_only(data_dir, tmp_path):
     corpus = "\n".join(tokenizer_stage.stage_corpus(ctx))
     titles = {movie.movie_id: movie.display_name for movie in ctx.catalogue.movies}
     first = ctx.splits.train[0]
-    assert render_dialogue(first, {**first.movie_mentions, **titles}) + "\n" in corpus  # dialogue lines
+    assert render_turns(first.turns, {**first.movie_mentions, **titles}, "corpus") + "\n" in corpus  # dialogue lines
     assert "Toy Story 2 (1999). Genres: animation" in corpus  # movie lines
     assert "Casino Royale (2006) starring Mads Mikkelsen." in corpus  # KG facts
     assert "self loop" not in corpus
@@ -235,7 +235,7 @@ def test_scratch_backbone_learns_and_survives_save_and_load(synthetic_tokenizer,
         last = model(**batch).loss
     assert last < first
 
-    save_backbone(model, tmp_path / "generator")
+    save_model(model, tmp_path / "generator")
     assert (tmp_path / "generator" / "model.safetensors").is_file()
     assert not list((tmp_path / "generator").glob("*.bin"))
     saved = GeneratorConfig(backbone=backbone, init=str(tmp_path / "generator"), max_length=64)
@@ -247,7 +247,7 @@ def test_scratch_backbone_learns_and_survives_save_and_load(synthetic_tokenizer,
 
 def test_checkpoint_embeddings_grow_with_the_tokenizer(synthetic_tokenizer, tmp_path):
     tiny = GeneratorConfig(init="scratch-tiny", max_length=32)
-    save_backbone(load_backbone(tiny, synthetic_tokenizer), tmp_path / "g")
+    save_model(load_backbone(tiny, synthetic_tokenizer), tmp_path / "g")
     bigger = load_tokenizer(synthetic_tokenizer.name_or_path)
     bigger.add_tokens(["[new1]", "[new2]"])
     model = load_backbone(GeneratorConfig(init=str(tmp_path / "g"), max_length=32), bigger)
@@ -262,11 +262,11 @@ def test_bad_inits_fail_clearly(synthetic_tokenizer, tmp_path):
     with pytest.raises(FileNotFoundError, match="no_such_folder"):
         load_backbone(GeneratorConfig(init=str(tmp_path / "no_such_folder")), synthetic_tokenizer)
     t5 = GeneratorConfig(backbone="t5", init="scratch-tiny")
-    save_backbone(load_backbone(t5, synthetic_tokenizer), tmp_path / "t5")
+    save_model(load_backbone(t5, synthetic_tokenizer), tmp_path / "t5")
     with pytest.raises(ValueError, match="not a dialogpt backbone"):
         load_backbone(GeneratorConfig(backbone="dialogpt", init=str(tmp_path / "t5")), synthetic_tokenizer)
     short = GeneratorConfig(init="scratch-tiny", max_length=32)
-    save_backbone(load_backbone(short, synthetic_tokenizer), tmp_path / "gpt")
+    save_model(load_backbone(short, synthetic_tokenizer), tmp_path / "gpt")
     with pytest.raises(ValueError, match="exceeds the 32 positions"):
         load_backbone(GeneratorConfig(init=str(tmp_path / "gpt"), max_length=64), synthetic_tokenizer)
 

@@ -4,11 +4,12 @@ import torch
 
 from crs.config import load_config
 from crs.data import Catalogue, Dialogue, Movie, Turn
-from crs.rec.kg_text import KGTextRecommender, build_model
+from crs.data.context import DialogueContext
 from crs.rec.features import Featurizer, cooccurrence_matrix, movie_text
-from crs.rec.model import AttentionPooling, DialogueContext
+from crs.rec.kg_text import KGTextRecommender, build_model
+from crs.rec.model import AttentionPooling
 from kg.graph import GENRE, MOVIE, PERSON, KnowledgeGraph
-from kg.linking import EntityLinker
+from kg.linker import EntityLinker
 
 MOVIES = [
     Movie(101, "The Matrix", 1999, 50, genres=("sci-fi", "action"), directors=("Lana Wachowski",), stars=("Keanu Reeves",)),

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 
 import pytest
 
-from crs.ui import api, views
-from crs.ui.explain import GraphIndex, explain_movie, find_paths, path_text
-from crs.ui.liked import parse_dialogue, predict_liked
 from crs.serve.models import Models, duplicates, resolve_movie, resolve_movies
+from crs.ui import api, views
+from crs.ui.explain import explain_movie
+from crs.ui.liked import parse_dialogue, predict_liked
 from crs.ui.next_movie import CANDIDATES, PICK_ONE, candidates, next_movie
 from crs.ui.zero_shot import zero_shot
+from kg.paths import find_paths, path_text
 
 
 def movie(pipeline, name: str) -> int:
@@ -57,7 +58,7 @@ def test_movies_resolve_from_ids_names_and_searches(pipeline):
 
 
 def test_kg_paths_are_made_of_real_triples(pipeline):
-    index = GraphIndex.for_graph(pipeline.kg, pipeline.catalogue)
+    index = pipeline.graph_index
     triples = set(pipeline.kg.triples())
     matrix, wick = movie(pipeline, "The Matrix (1999)"), movie(pipeline, "John Wick (2014)")
     source, target = pipeline.kg.movie_to_entity[matrix], pipeline.kg.movie_to_entity[wick]
@@ -110,11 +111,11 @@ class StubGenerator:
 
 @pytest.fixture
 def steps_module(monkeypatch):
-    """crs.gen.conversation.Steps, or a stand-in while the generator module is not installed."""
+    """crs.gen.reply.Steps, or a stand-in while the generator module is not installed."""
     try:
-        import crs.gen.conversation  # noqa: F401
+        import crs.gen.reply  # noqa: F401
     except ImportError:
-        module = types.ModuleType("crs.gen.conversation")
+        module = types.ModuleType("crs.gen.reply")
 
         @dataclass
         class Steps:
@@ -123,7 +124,7 @@ def steps_module(monkeypatch):
             item: str
 
         module.Steps = Steps
-        monkeypatch.setitem(sys.modules, "crs.gen.conversation", module)
+        monkeypatch.setitem(sys.modules, "crs.gen.reply", module)
 
 
 @pytest.mark.parametrize("reply, grounded", [

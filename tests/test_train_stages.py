@@ -2,6 +2,7 @@
 encoder's pass over the whole catalogue is what the full recipe pays for)."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -9,8 +10,6 @@ from crs.config import load_config
 from crs.eval.harness import run as evaluate
 from crs.rec.kg_text import KGTextRecommender
 from train.__main__ import main as train_main
-
-from pathlib import Path
 
 TINY = str(Path(__file__).resolve().parent.parent / "configs" / "tiny.yaml")
 
@@ -47,20 +46,24 @@ def test_all_stages_train_resume_and_evaluate(data_dir, tmp_path):
     # generator's [REC] state.
     lm = json.loads((out / "pretrain-lm" / "done.json").read_text())["metrics"]
     conv = json.loads((out / "conv-fixed-prompt" / "done.json").read_text())["metrics"]
-    assert lm["valid_perplexity"] > 1 and conv["valid_reply_perplexity"] > 1
+    # Better than a uniform guess over the vocabulary (perplexity = vocabulary size) after a few steps.
+    vocab = json.loads((checkpoint / "generator" / "config.json").read_text())["vocab_size"]
+    assert 1 < lm["valid_perplexity"] < vocab and 1 < conv["valid_reply_perplexity"] < vocab
     assert abs(sum(conv["goal_distribution_train"].values()) - 1) < 1e-3
     assert all((checkpoint / part / "config.json").is_file() for part in ("generator", "lm"))
-    assert model.config.rec.rec_state_dim == model.generator.hidden_size > 0
     from crs.serve.pipeline import CRS
 
-    reply = CRS.from_pretrained(checkpoint).respond([{"role": "user", "content": "I loved The Matrix [REC] </s>"}])
+    pipeline = CRS.from_pretrained(checkpoint)
+    assert model.config.rec.rec_state_dim == pipeline.generator.hidden_size > 0
+    assert pipeline.recommender.state_source is not None  # the pipeline wired the [REC] state
+    reply = pipeline.respond([{"role": "user", "content": "I loved The Matrix [REC] </s>"}])
     assert reply.text and reply.ranking and "The Matrix (1999)" not in [model.catalogue.by_id(m).display_name for m, _ in reply.ranking]
     config = load_config(overrides=[f"data.data_dir={data_dir}", "eval.limit=30"])
     evaluate(config, ["popularity", f"tiny={checkpoint}"], "test", ["rec", "conv"], tmp_path / "report", progress=False)
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert set(metrics["rec"]) == {"popularity", "tiny"}
     conv = metrics["conv"]["tiny"]  # popularity has no generator: no conv row
-    assert set(metrics["conv"]) == {"tiny"} and conv["turns"] > 0 and conv["perplexity"] > 1
+    assert set(metrics["conv"]) == {"tiny"} and conv["turns"] > 0 and 1 < conv["perplexity"] < vocab
     assert 0 <= conv["item_ratio"] <= 1 and 0 <= conv["goal_accuracy"] <= 1
     assert 0 < conv["gold"]["distinct2_ratio"] <= 1
     assert "Sample replies: tiny" in (tmp_path / "report" / "report.md").read_text()

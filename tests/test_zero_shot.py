@@ -9,13 +9,11 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel, T5Config, T5ForConditionalGeneration
 
-from crs.rec.baselines import PopularityRecommender
 from crs.config import load_config
 from crs.data import Catalogue, Dialogue, Movie, Turn
+from crs.data.context import DialogueContext
 from crs.data.samples import build_samples
-from crs.eval.harness import evaluate_recommender, load_model
-from crs.rec.model import DialogueContext
-from crs.text.tokenizer import train_tokenizer
+from crs.eval.harness import evaluate_recommender, load_spec
 from crs.gen.ranker import (
     CANDIDATE_FLOOR,
     DEFAULT_TEMPLATE_NAME,
@@ -23,6 +21,8 @@ from crs.gen.ranker import (
     join_titles,
     load_templates,
 )
+from crs.rec.baselines import PopularityRecommender
+from crs.text.tokenizer import train_tokenizer
 
 TEMPLATE = "A user liked {liked}. Next they may want to watch"
 TITLES = ["Red Planet", "Blue Ocean", "Green Forest", "Dark Night", "Silver Moon", "Golden Sun"]
@@ -249,15 +249,15 @@ def test_score_items_reranks_the_candidates_and_keeps_the_rest_in_order(trained,
     assert list(np.argsort(-empty)) == [5, 4, 3, 2, 1, 0]
 
 
-def test_harness_load_model_builds_and_evaluates_it(trained, tokenizer, catalogue, tmp_path):
+def test_harness_load_spec_builds_and_evaluates_it(trained, tokenizer, catalogue, tmp_path):
     folder = save_folder(tmp_path / "pretrain-lm", tokenizer, trained["t5"])  # no catalogue: the harness's is used
     turns = [Turn("seeker", "I liked @100", [100]), Turn("recommender", "try @101", [101])]
     train = [Dialogue("a", 1, 2, {100: "x", 101: "y"}, {}, {}, turns, 2)]
     config = load_config()
-    model = load_model(f"zero-shot={folder}", config, catalogue, train)
-    assert isinstance(model, ZeroShotRanker) and model.name.startswith("zero-shot:")
-    assert load_model(f"zs-t5=zero-shot={folder}", config, catalogue, train).name == "zs-t5"
+    model, pipeline = load_spec(f"zero-shot={folder}", config, catalogue, train)
+    assert isinstance(model, ZeroShotRanker) and model.name.startswith("zero-shot:") and pipeline is None
+    assert load_spec(f"zs-t5=zero-shot={folder}", config, catalogue, train)[0].name == "zs-t5"
     with pytest.raises(FileNotFoundError, match="missing lm/config.json"):
-        load_model(f"zero-shot={tmp_path / 'nothing'}", config, catalogue, train)
+        load_spec(f"zero-shot={tmp_path / 'nothing'}", config, catalogue, train)
     result = evaluate_recommender(model, build_samples(train), ks=(1, 3), progress=False)
     assert result.accumulators["new_items"].ranks == [1]  # Red Planet → Blue Ocean, learned above

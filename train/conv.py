@@ -1,4 +1,4 @@
-"""Stage ``conv-fixed-prompt``: fixed-prompt PTM tuning of the generator (crs.gen.conversation).
+"""Stage ``conv-fixed-prompt``: fixed-prompt PTM tuning of the generator (crs.gen.reply).
 
 Every recommender turn of the training split becomes one example: the context, then
 ``[goal] … [topic] … [item] … [recommender] reply</s>`` as the target; all generator weights are
@@ -20,11 +20,12 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from crs.gen.conversation import GENERATOR_DIR, TOKENIZER_DIR, ReplyGenerator, build_examples, goal_distribution, load_model
-from crs.gen.backbone import load_backbone
+from crs.gen.backbone import load_backbone, load_model
+from crs.gen.reply import GENERATOR_DIR, TOKENIZER_DIR, ReplyGenerator
+from crs.gen.steps import build_examples, goal_distribution
 from crs.io import atomic_dir
 from crs.text.tokenizer import load_tokenizer
-from kg.linking import EntityLinker
+from kg.linker import EntityLinker
 from train import pretrain_lm
 from train.common import StageContext
 from train.loop import run_loop

@@ -18,7 +18,8 @@ import torch
 from omegaconf import OmegaConf
 from safetensors.torch import load_file, save_file
 
-from crs.gen.conversation import GENERATOR_DIR, TOKENIZER_DIR, load_model, save_model
+from crs.gen.backbone import load_model, save_model
+from crs.gen.reply import GENERATOR_DIR, TOKENIZER_DIR
 from crs.io import atomic_dir, atomic_write_text
 from train import conv, pretrain_lm
 from train.common import StageContext
@@ -30,7 +31,7 @@ LM_DIR = "lm"
 
 
 def save_half(source: Path, target: Path) -> None:
-    """A saved backbone re-saved with fp16 weights (loaded back as float32 by crs.gen.conversation.load_model)."""
+    """A saved backbone re-saved with fp16 weights (loaded back as float32 by crs.gen.reply.load_model)."""
     save_model(load_model(source), target, half=True)
 
 

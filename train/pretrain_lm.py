@@ -22,8 +22,7 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from crs.gen.conversation import collate, summed_nll
-from crs.gen.backbone import load_backbone, save_backbone
+from crs.gen.backbone import collate, load_backbone, save_model, summed_nll
 from crs.io import atomic_dir
 from crs.text.tokenizer import NUM_SENTINELS, build_corpus, load_tokenizer
 from train.common import StageContext
@@ -132,7 +131,7 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
 
     result = run_loop(model, batches, validate, SCORE_KEY, settings.loop, out / "loop", desc=STAGE, seed=config.seed, progress=progress)
     with atomic_dir(out / LM_DIR) as folder:
-        save_backbone(model, folder)
+        save_model(model, folder)
     best = result.history[result.best_epoch - 1] if result.best_epoch else {}
     metrics = {
         "backbone": config.generator.backbone,

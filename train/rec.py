@@ -12,20 +12,23 @@ import logging
 import random
 import time
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
-from crs.gen.conversation import ReplyGenerator, render_context
-from crs.eval.harness import evaluate_recommender, sha256
-from crs.rec.kg_text import KGTextRecommender, build_model, item_texts
+from crs.data.context import DialogueContext
 from crs.data.samples import build_samples
+from crs.eval.harness import evaluate_recommender, sha256
+from crs.gen.reply import ReplyGenerator
+from crs.gen.steps import render_context
 from crs.rec.features import Featurizer, cooccurrence_matrix
-from crs.rec.model import DialogueContext
-from crs.text.sentiment import LikedClassifier, SentimentScorer, all_evidence_texts, classification_report, liked_examples
+from crs.rec.kg_text import KGTextRecommender, build_model, item_texts
 from crs.text.encoder import TextEncoder, cached_encode, encode_hidden
-from kg.linking import EntityLinker
+from crs.text.sentiment import LikedClassifier, SentimentScorer, all_evidence_texts, classification_report, liked_examples
+from kg.linker import EntityLinker
 from train import conv, package, pretrain_kg
 from train.common import StageContext
 from train.loop import run_loop
@@ -112,7 +115,8 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
     states = generator = None
     if config.rec.use_rec_state and ReplyGenerator.present(ctx.output_dir / conv.STAGE):
         generator = conv.load_generator(ctx)
-        config.rec.rec_state_dim = generator.hidden_size
+        # A new config for this run's recommender: the stage's shared config is never changed in place.
+        config = replace(config, rec=replace(config.rec, rec_state_dim=generator.hidden_size))
         contexts = [render_context(DialogueContext.from_sample(s), catalogue.titles) for s in train_samples]
         states = torch.cat([generator.rec_state_texts(contexts[i : i + 512]) for i in
                             tqdm(range(0, len(contexts), 512), desc="[REC] states", disable=not progress, leave=False)])
@@ -130,7 +134,6 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
     recommender = KGTextRecommender(config, model, featurizer, encoder, liked=sentiment.classifier if sentiment else None)
     if generator is not None:
         recommender.state_source = lambda contexts: generator.rec_state(contexts, catalogue)
-        recommender.generator = generator
     if text is not None:
         recommender.remember_texts([f.text for f in train_features + valid_features], text.numpy())
 

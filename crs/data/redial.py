@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from kg.text import MENTION_RE  # defined in kg (kg imports nothing from crs); re-exported here
+
 logger = logging.getLogger(__name__)
 
 SEEKER = "seeker"  # ReDial's initiator
 RECOMMENDER = "recommender"  # ReDial's respondent
 
-MENTION_RE = re.compile(r"@(\d+)")
 _SPACE_RE = re.compile(r"\s+")
 _MAX_REPORTED_ERRORS = 20
 

@@ -2,7 +2,7 @@
 
 For each recommender turn of the split, the pipeline sees the earlier turns (as the recommender
 task does), ranks the catalogue, and generates a reply (greedy, two-phase, ``[REC]`` slots filled
-with its best unmentioned movies: :mod:`crs.gen.conversation`). Scores, all on the shared tokenisation
+with its best unmentioned movies: :mod:`crs.gen.reply`). Scores, all on the shared tokenisation
 of :func:`crs.eval.metrics.tokenize`:
 
 * Distinct-2/3/4 under both published formulas (``per_reply``: unique n-grams / replies, as
@@ -14,7 +14,7 @@ of :func:`crs.eval.metrics.tokenize`:
 * item ratio: share of replies that recommend a movie (a filled ``[REC]`` slot);
 * end-to-end recall: among turns where the human recommended a new movie, the share whose reply
   recommends one of them;
-* goal accuracy against the rule-derived goal (:func:`crs.gen.conversation.derive_goal`), and topic
+* goal accuracy against the rule-derived goal (:func:`crs.gen.reply.derive_goal`), and topic
   micro-F1 against the topics linked in the human reply.
 """
 
@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
 
-from crs.gen.conversation import GOALS, dialogue_examples
+from crs.data.context import DialogueContext
 from crs.data.redial import Dialogue, render_mentions
 from crs.data.samples import dialogue_samples
 from crs.eval.metrics import bleu, distinct_n, end_to_end_recall, item_ratio
+from crs.gen.steps import GOALS, dialogue_examples
 from crs.serve.pipeline import CRS, fill_slots
-from crs.rec.model import DialogueContext
 
 NS = (2, 3, 4)
 SAMPLE_SEED = 0

@@ -1,6 +1,6 @@
 """Scripted evaluation: replay dialogues turn by turn and score every recommender turn.
 
-    python -m crs.eval.harness --model popularity,repeat-context --split test [--limit N]
+    python -m crs.evaluate --model popularity,repeat-context --split test [--limit N]
                            [--tasks rec,conv] [--out DIR] [--data-dir DIR]
 
 For each recommender turn the model sees the earlier turns and scores the whole catalogue.
@@ -30,15 +30,18 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from crs import __version__
-from crs.eval.anchors import anchors_for
-from crs.rec.baselines import BASELINES
 from crs.config import CRSConfig, add_config_arguments, config_from_args
-from crs.eval.conv import conv_markdown, evaluate_conversation
 from crs.data.catalogue import Catalogue
+from crs.data.context import DialogueContext
 from crs.data.samples import Sample, build_samples
 from crs.data.splits import SPLITS, load_splits
+from crs.eval.anchors import anchors_for
+from crs.eval.conv import conv_markdown, evaluate_conversation
 from crs.eval.metrics import RankingAccumulator, rank_of
-from crs.rec.model import DialogueContext, Recommender
+from crs.gen.ranker import ZeroShotRanker
+from crs.rec.baselines import BASELINES
+from crs.rec.interface import Recommender
+from crs.serve.pipeline import CRS
 
 logger = logging.getLogger(__name__)
 
@@ -107,29 +110,59 @@ def evaluate_recommender(model: Recommender, samples: list[Sample], ks: tuple[in
     return result
 
 
-def load_model(spec: str, config: CRSConfig, catalogue: Catalogue, train_dialogues, encoders: dict | None = None) -> Recommender:
-    """A baseline by name (fitted on the training split), or a checkpoint folder as ``PATH`` or ``LABEL=PATH``.
+def load_spec(spec: str, config: CRSConfig, catalogue: Catalogue, train_dialogues, encoders: dict | None = None,
+              with_generator: bool = False) -> tuple[Recommender, CRS | None]:
+    """The model of one ``--model`` entry and, for a checkpoint, its chat pipeline.
 
-    ``[LABEL=]zero-shot=LM_DIR`` and ``[LABEL=]zero-shot-rec=LM_DIR+REC_DIR`` build the tuning-free
-    ranker of :mod:`crs.gen.ranker` (candidates from popularity or from the checkpoint ``REC_DIR``).
+    A baseline by name (fitted on the training split); a checkpoint folder as ``PATH`` or
+    ``LABEL=PATH`` (loaded once by :meth:`crs.serve.pipeline.CRS.from_pretrained`, the generator
+    only ``with_generator`` or when the recommender takes its ``[REC]`` state); or
+    ``[LABEL=]zero-shot=LM_DIR`` / ``[LABEL=]zero-shot-rec=LM_DIR+REC_DIR``, the tuning-free ranker
+    of :mod:`crs.gen.ranker` with candidates from popularity or from the checkpoint ``REC_DIR``.
+    The pipeline is None for baselines and the zero-shot ranker, which write no replies.
     """
     label, _, path = spec.rpartition("=")
     if spec in BASELINES:
-        return BASELINES[spec].fit(train_dialogues, catalogue)
+        return BASELINES[spec].fit(train_dialogues, catalogue), None
     zero_shot_label, _, kind = label.rpartition("=")
-    if kind in ("zero-shot", "zero-shot-rec"):
-        from crs.gen.ranker import load_zero_shot
-
-        return load_zero_shot(kind, path, catalogue, train_dialogues, name=zero_shot_label or None, encoders=encoders)
+    if kind in ZERO_SHOT_SPECS:
+        return load_zero_shot_spec(kind, path, catalogue, train_dialogues, zero_shot_label or None, encoders), None
     if Path(path).is_dir():
-        from crs.rec.kg_text import KGTextRecommender
-
-        model = KGTextRecommender.from_pretrained(path, encoders=encoders)
+        pipeline = CRS.from_pretrained(path, encoders=encoders, with_generator=with_generator)
+        model = pipeline.recommender
         if model.catalogue.movie_ids != catalogue.movie_ids:
             raise ValueError(f"checkpoint {path} was trained on another movie catalogue than {config.data.resolve_data_dir()}")
         model.name = label or model_label(path)
-        return model
+        return model, pipeline
     raise ValueError(f"unknown model {spec!r}: choose a baseline ({', '.join(BASELINES)}) or a checkpoint folder")
+
+
+ZERO_SHOT_SPECS = ("zero-shot", "zero-shot-rec")
+
+
+def load_zero_shot_spec(kind: str, target: str, catalogue: Catalogue, train_dialogues, name: str | None = None,
+                        encoders: dict | None = None, template: str | None = None) -> Recommender:
+    """The ranker of an evaluation spec ``[LABEL=]zero-shot=LM_DIR`` or ``[LABEL=]zero-shot-rec=LM_DIR+REC_DIR``.
+
+    ``zero-shot`` takes candidates from popularity on ``train_dialogues``; ``zero-shot-rec`` from the
+    recommender of checkpoint ``REC_DIR`` (``zero-shot-rec=DIR`` alone: one folder holding both).
+    """
+    if kind not in ZERO_SHOT_SPECS:
+        raise ValueError(f"unknown zero-shot spec {kind!r}; choose from {ZERO_SHOT_SPECS}")
+    lm_dir, _, rec_dir = target.partition("+")
+    if kind == "zero-shot":
+        if rec_dir:
+            raise ValueError(f"zero-shot={target}: candidates from a checkpoint need zero-shot-rec=LM_DIR+REC_DIR")
+        candidates = BASELINES["popularity"].fit(train_dialogues, catalogue)
+    else:
+        rec_dir = rec_dir or lm_dir
+        candidates = CRS.from_pretrained(rec_dir, encoders=encoders, with_generator=False).recommender
+        if candidates.catalogue.movie_ids != catalogue.movie_ids:
+            raise ValueError(f"checkpoint {rec_dir} was trained on another movie catalogue")
+    ranker = ZeroShotRanker.from_pretrained(lm_dir, template=template, candidate_recommender=candidates,
+                                            catalogue=catalogue)
+    ranker.name = name or f"{kind}:{'/'.join(Path(lm_dir).resolve().parts[-2:])}"
+    return ranker
 
 
 def model_label(spec: str) -> str:
@@ -204,22 +237,6 @@ def plot_curves(results: list[RecResult], out: Path) -> None:
     plt.close(fig)
 
 
-def conv_pipeline(spec: str, model):
-    """The chat pipeline of a checkpoint whose folder holds a generator, else None."""
-    from crs.gen.conversation import ReplyGenerator
-    from crs.serve.pipeline import CRS
-
-    from crs.rec.kg_text import KGTextRecommender
-
-    if not isinstance(model, KGTextRecommender):  # baselines and the zero-shot ranker write no replies
-        return None
-    path = Path(spec.rpartition("=")[2])
-    generator = getattr(model, "generator", None)
-    if generator is None and path.is_dir() and ReplyGenerator.present(path):
-        generator = ReplyGenerator.from_pretrained(path)
-    return CRS(model, generator) if generator is not None else None
-
-
 def last_turn(sample: Sample, catalogue: Catalogue, limit: int = 160) -> str:
     """The turn before a recommender turn, titles in place of ``@id``, shortened (for sample listings)."""
     from crs.data.redial import render_mentions
@@ -265,12 +282,11 @@ def run(config: CRSConfig, models: list[str], split: str, tasks: list[str], out:
     results, conv_results = [], []
     encoders: dict = {}  # checkpoints with the same sentence encoder share it, and its memo of contexts
     for spec in models:
-        model = load_model(spec, config, catalogue, splits.train, encoders)
+        model, pipeline = load_spec(spec, config, catalogue, splits.train, encoders, with_generator="conv" in tasks)
         if "rec" in tasks:
             results.append(evaluate_recommender(model, samples, tuple(config.eval.ks), progress))
         if "conv" in tasks:
-            pipeline = conv_pipeline(spec, model)
-            if pipeline is None:
+            if pipeline is None or pipeline.generator is None:
                 logger.warning("model %s has no generator: conv task skipped", spec)
             else:
                 conv_results.append(evaluate_conversation(pipeline, dialogues, model.name, progress))
@@ -293,7 +309,7 @@ def run(config: CRSConfig, models: list[str], split: str, tasks: list[str], out:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m crs.eval.harness", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m crs.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help=f"comma-separated baselines ({', '.join(BASELINES)}) or checkpoint folders (PATH or LABEL=PATH)")
     parser.add_argument("--split", default="test", choices=SPLITS)
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N dialogues only")

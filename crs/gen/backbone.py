@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Sequence
 
+import torch
 from transformers import (
     AutoConfig,
     AutoModelForCausalLM,
@@ -24,9 +26,12 @@ from transformers import (
     T5Config,
 )
 
-from crs.config import GeneratorConfig
+from crs.config import GENERATOR_BACKBONES, GeneratorConfig
 
 logger = logging.getLogger(__name__)
+
+BACKBONES = GENERATOR_BACKBONES  # "dialogpt" (causal decoder), "t5" (encoder-decoder)
+IGNORE = -100  # label of tokens without loss
 
 # Scratch sizes: GPT2Config / T5Config arguments. GPT-2's feed-forward is 4 x n_embd wide;
 # "small" with an 8k vocabulary has about 5M parameters, the size that trained best in quick trials.
@@ -91,9 +96,9 @@ def load_backbone(config: GeneratorConfig, tokenizer: PreTrainedTokenizerBase) -
     Raises ValueError for an unknown scratch size or a checkpoint of the other backbone, and
     FileNotFoundError for a folder or hub id that cannot be found.
     """
-    auto = AutoModelForSeq2SeqLM if config.backbone == "t5" else AutoModelForCausalLM
     if is_scratch(config.init):
-        model = auto.from_config(scratch_config(config, tokenizer))
+        model_config = scratch_config(config, tokenizer)
+        model = model_class(model_config).from_config(model_config)
     else:
         source, model_config = _checkpoint_source(config.init)
         if bool(model_config.is_encoder_decoder) != (config.backbone == "t5"):
@@ -103,7 +108,7 @@ def load_backbone(config: GeneratorConfig, tokenizer: PreTrainedTokenizerBase) -
         if config.backbone == "dialogpt" and positions is not None and config.max_length > positions:
             raise ValueError(f"generator.max_length {config.max_length} exceeds the {positions} positions "
                              f"of {config.init!r}")
-        model = auto.from_pretrained(source)
+        model = model_class(model_config).from_pretrained(source)
         vocab = model.get_input_embeddings().num_embeddings
         if len(tokenizer) > vocab:
             logger.info("resizing %s's embeddings from %d to %d tokens", config.init, vocab, len(tokenizer))
@@ -112,6 +117,87 @@ def load_backbone(config: GeneratorConfig, tokenizer: PreTrainedTokenizerBase) -
     return model
 
 
-def save_backbone(model: PreTrainedModel, folder: str | Path) -> None:
-    """``save_pretrained`` into ``folder``: ``config.json`` and safetensors weights, never pickle."""
+def model_class(model_config: PretrainedConfig) -> type:
+    """The transformers auto class of a backbone config: seq2seq for an encoder-decoder, else causal.
+
+    The one place that branches on ``is_encoder_decoder``."""
+    return AutoModelForSeq2SeqLM if model_config.is_encoder_decoder else AutoModelForCausalLM
+
+
+def backbone_name(model_config: PretrainedConfig) -> str:
+    """``t5`` for an encoder-decoder, ``dialogpt`` for a causal decoder."""
+    return "t5" if model_config.is_encoder_decoder else "dialogpt"
+
+
+def load_model(folder: str | Path) -> PreTrainedModel:
+    """A saved backbone (causal or seq2seq, read from its config), in float32."""
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"{folder} has no config.json (not a saved generator)")
+    config = AutoConfig.from_pretrained(str(folder))
+    return model_class(config).from_pretrained(str(folder), dtype=torch.float32)
+
+
+def save_model(model: PreTrainedModel, folder: str | Path, half: bool = False) -> None:
+    """``save_pretrained`` (safetensors); with ``half``, fp16 weights from a copy, the model itself untouched."""
+    if half:
+        copy = type(model)(model.config)
+        copy.load_state_dict(model.state_dict())
+        model = copy.half()
     model.save_pretrained(str(folder))
+
+
+@torch.no_grad()
+def summed_nll(model: PreTrainedModel, batch: dict[str, torch.Tensor], seq2seq: bool,
+               scored: torch.Tensor | None = None) -> tuple[float, int]:
+    """Summed negative log-likelihood of a :func:`collate` batch and its number of tokens.
+
+    ``scored`` (default: the batch's labels) picks the tokens counted; the model's inputs, T5's
+    decoder inputs included, come from the whole batch."""
+    device = next(model.parameters()).device
+    batch = {k: v.to(device) for k, v in batch.items()}
+    labels = batch.pop("labels")
+    scored = labels if scored is None else scored.to(device)
+    if seq2seq:
+        batch["decoder_input_ids"] = model._shift_right(labels)
+    logits = model(**batch).logits.float()
+    if not seq2seq:  # position t predicts token t + 1
+        logits, scored = logits[:, :-1], scored[:, 1:]
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), scored.reshape(-1), ignore_index=IGNORE, reduction="sum")
+    return float(loss), int((scored != IGNORE).sum())
+
+
+def pad_right(rows: Sequence[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return _pad(rows, pad, left=False)
+
+
+def pad_left(rows: Sequence[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return _pad(rows, pad, left=True)
+
+
+def _pad(rows: Sequence[list[int]], pad: int, left: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, attention mask) of ``rows`` padded with ``pad`` to the longest, on the left or the right."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        span = slice(width - len(row), width) if left else slice(0, len(row))
+        ids[i, span] = torch.tensor(row, dtype=torch.long)
+        mask[i, span] = 1
+    return ids, mask
+
+
+def collate(pairs: Sequence[tuple[list[int], list[int]]], seq2seq: bool, pad: int) -> dict[str, torch.Tensor]:
+    """Right-padded batch. Causal: context + target in one sequence, labels on the target only;
+    seq2seq: the context is the encoder input and the target the labels."""
+    if seq2seq:
+        ids, mask = pad_right([c or [pad] for c, _ in pairs], pad)
+        labels, label_mask = pad_right([t for _, t in pairs], pad)
+        labels[label_mask == 0] = IGNORE
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    rows = [c + t for c, t in pairs]
+    ids, mask = pad_right(rows, pad)
+    labels = torch.full_like(ids, IGNORE)
+    for i, (c, t) in enumerate(pairs):
+        labels[i, len(c) : len(c) + len(t)] = torch.tensor(t, dtype=torch.long)
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}

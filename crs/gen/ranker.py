@@ -61,8 +61,11 @@ import torch
 import yaml
 
 from crs.data.catalogue import Catalogue
+from crs.data.context import DialogueContext
 from crs.data.redial import SEEKER
-from crs.rec.model import BaseRecommender, DialogueContext, Recommender
+from crs.gen.backbone import BACKBONES, backbone_name, load_model
+from crs.rec.interface import BaseRecommender, Recommender
+from crs.text.tokenizer import load_tokenizer
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -73,10 +76,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEMPLATES_PATH = REPO_ROOT / "prompts" / "zero_shot.yaml"
 DEFAULT_TEMPLATE_NAME = "watch_next"
 LIKED_FIELD = "liked"
-BACKBONES = ("dialogpt", "t5")
-# Evaluation specs (crs.eval.harness.load_model): "zero-shot=LM_DIR" (popularity candidates) and
-# "zero-shot-rec=LM_DIR+REC_DIR" (the KGTextRecommender checkpoint REC_DIR's candidates).
-SPEC_KINDS = ("zero-shot", "zero-shot-rec")
 NUM_CANDIDATES = 100
 MAX_LIKED = 5
 MAX_SPAN_TOKENS = 32  # longer titles are cut (a handful in ReDial)
@@ -200,10 +199,6 @@ class ZeroShotRanker(BaseRecommender):
         stage layout). ``catalogue``, when given, stands in for a missing ``kg/catalogue.json``
         and must list the same movies as one that is present. ``options`` go to the constructor.
         """
-        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
-
-        from crs.text.tokenizer import load_tokenizer
-
         folder = Path(folder)
         missing = cls.missing_parts(folder, need_catalogue=catalogue is None)
         if missing:
@@ -214,13 +209,11 @@ class ZeroShotRanker(BaseRecommender):
                 raise ValueError(f"zero-shot LM folder {folder} was built on another movie catalogue")
             catalogue = own
         tokenizer = load_tokenizer(_tokenizer_dir(folder))
-        config = AutoConfig.from_pretrained(str(folder / LM_DIR))
-        auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
-        model = auto.from_pretrained(str(folder / LM_DIR)).float()
+        model = load_model(folder / LM_DIR)
         if model.get_input_embeddings().num_embeddings < len(tokenizer):
             raise ValueError(f"{folder / LM_DIR} has {model.get_input_embeddings().num_embeddings} embeddings, "
                              f"fewer than the tokenizer's {len(tokenizer)} ids")
-        backbone = "t5" if config.is_encoder_decoder else "dialogpt"
+        backbone = backbone_name(model.config)
         return cls(tokenizer, model, catalogue, backbone, template, candidate_recommender, **options)
 
     @staticmethod
@@ -409,35 +402,3 @@ def _tokenizer_dir(folder: Path) -> Path | None:
         if candidate.is_dir():
             return candidate
     return None
-
-
-# --------------------------------------------------------------------------- evaluation specs
-
-
-def load_zero_shot(kind: str, target: str, catalogue: Catalogue, train_dialogues, name: str | None = None,
-                   encoders: dict | None = None, template: str | None = None) -> ZeroShotRanker:
-    """The ranker of an evaluation spec ``[LABEL=]zero-shot=LM_DIR`` or ``[LABEL=]zero-shot-rec=LM_DIR+REC_DIR``.
-
-    ``zero-shot`` takes candidates from popularity on ``train_dialogues``; ``zero-shot-rec`` from the
-    KGTextRecommender checkpoint ``REC_DIR`` (``zero-shot-rec=DIR`` alone: one folder holding both).
-    """
-    if kind not in SPEC_KINDS:
-        raise ValueError(f"unknown zero-shot spec {kind!r}; choose from {SPEC_KINDS}")
-    lm_dir, _, rec_dir = target.partition("+")
-    if kind == "zero-shot":
-        if rec_dir:
-            raise ValueError(f"zero-shot={target}: candidates from a checkpoint need zero-shot-rec=LM_DIR+REC_DIR")
-        from crs.rec.baselines import PopularityRecommender
-
-        candidates = PopularityRecommender.fit(train_dialogues, catalogue)
-    else:
-        from crs.rec.kg_text import KGTextRecommender
-
-        rec_dir = rec_dir or lm_dir
-        candidates = KGTextRecommender.from_pretrained(rec_dir, encoders=encoders)
-        if candidates.catalogue.movie_ids != catalogue.movie_ids:
-            raise ValueError(f"checkpoint {rec_dir} was trained on another movie catalogue")
-    ranker = ZeroShotRanker.from_pretrained(lm_dir, template=template, candidate_recommender=candidates,
-                                            catalogue=catalogue)
-    ranker.name = name or f"{kind}:{'/'.join(Path(lm_dir).resolve().parts[-2:])}"
-    return ranker

@@ -14,8 +14,9 @@ from collections import Counter
 import numpy as np
 
 from crs.data.catalogue import Catalogue
+from crs.data.context import DialogueContext
 from crs.data.redial import Dialogue
-from crs.rec.model import BaseRecommender, DialogueContext
+from crs.rec.interface import BaseRecommender
 
 
 def mention_counts(dialogues: list[Dialogue], catalogue: Catalogue) -> np.ndarray:

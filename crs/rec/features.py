@@ -20,19 +20,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
 import torch
 
 from crs.data.catalogue import Catalogue, Movie
-from crs.data.redial import RECOMMENDER, SEEKER, Dialogue, Turn, render_mentions
-from crs.rec.model import DialogueContext
+from crs.data.context import DialogueContext
+from crs.data.redial import RECOMMENDER, SEEKER, Dialogue, Turn
+from crs.text.render import render_turns
 from crs.text.sentiment import evidence_text, evidence_turns
 from kg.graph import KnowledgeGraph
-from kg.linking import EntityLinker
+from kg.linker import EntityLinker
 
 NUM_MENTION_FEATURES = 4  # by seeker, by recommender, recency, seeker sentiment
 RECENCY_DECAY = 0.5
-SPEAKER = {SEEKER: "Seeker", RECOMMENDER: "Recommender"}
 
 
 def movie_text(movie: Movie) -> str:
@@ -91,20 +90,25 @@ class Featurizer:
         """(entities, catalogue movie ids) of one turn, in text order."""
         cached = self._turn_cache.get(turn.text)
         if cached is None:
-            linked = self.linker.link(turn.text)
-            movies = [e.movie_id for e in linked if e.movie_id is not None and e.movie_id in self.catalogue]
-            cached = ([e.entity for e in linked], movies)
+            cached = self._from_linked(self.linker.link(turn.text))
             if len(self._turn_cache) > 200_000:
                 self._turn_cache.clear()
             self._turn_cache[turn.text] = cached
         return cached
 
+    def _from_linked(self, linked: list) -> tuple[list[int], list[int]]:
+        """(entities, catalogue movie ids) of a turn its caller linked already."""
+        return [e.entity for e in linked], [e.movie_id for e in linked if e.movie_id is not None and e.movie_id in self.catalogue]
+
     def features(self, context: DialogueContext) -> ContextFeatures:
         entities: list[int] = []
         by_role: dict[int, set[str]] = {}
         order: list[int] = []  # catalogue item indices in order of mention (repeats kept)
-        for turn in context.turns:
-            turn_entities, turn_movies = self._link_turn(turn)
+        for position, turn in enumerate(context.turns):
+            if context.linked is not None:
+                turn_entities, turn_movies = self._from_linked(context.linked[position])
+            else:
+                turn_entities, turn_movies = self._link_turn(turn)
             entities.extend(turn_entities)
             for movie in turn_movies:
                 item = self.catalogue.index(movie)
@@ -121,7 +125,7 @@ class Featurizer:
         items = list(by_role)
         polarity = self._polarity(context.turns)
         values = [[float(SEEKER in by_role[i]), float(RECOMMENDER in by_role[i]), recency[i], polarity.get(i, 0.0)] for i in items]
-        text = " ".join(f"{SPEAKER.get(t.role, t.role)}: {render_mentions(t.text, self.titles)}" for t in context.turns)
+        text = render_turns(context.turns, self.titles, "plain")
         entities = entities[-self.max_context_entities :]
         entity_polarity = {self.kg.movie_to_entity[self.catalogue[i].movie_id]: p for i, p in polarity.items()}
         return ContextFeatures(entities, text, items, values, [entity_polarity.get(e, 0.0) for e in entities])

@@ -25,13 +25,15 @@ from safetensors.torch import load_file, save_file
 from crs import __version__
 from crs.config import CRSConfig
 from crs.data.catalogue import Catalogue
+from crs.data.context import DialogueContext
 from crs.io import atomic_dir
 from crs.rec.features import ContextFeatures, Featurizer, movie_text
-from crs.rec.model import BaseRecommender, DialogueContext, KGTextRecModel
-from crs.text.sentiment import LikedClassifier, SentimentScorer
+from crs.rec.interface import BaseRecommender
+from crs.rec.model import KGTextRecModel
 from crs.text.encoder import TextEncoder, TunableTop, encode_hidden
+from crs.text.sentiment import LikedClassifier, SentimentScorer
 from kg.graph import KnowledgeGraph, read_kg, save_kg
-from kg.linking import EntityLinker
+from kg.linker import EntityLinker
 from kg.rgcn import message_passing_graph
 
 logger = logging.getLogger(__name__)
@@ -68,9 +70,9 @@ class KGTextRecommender(BaseRecommender):
         self._entity_embeddings: torch.Tensor | None = None
         self._text_cache: dict[str, np.ndarray] = {}
         self._hidden_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        # contexts -> (B, rec_state_dim): the generator's [REC] state, when the model takes one.
+        # contexts -> (B, rec_state_dim): the generator's [REC] state, when the model takes one
+        # (attached by whoever loads the generator too: crs.serve.pipeline.CRS.from_pretrained).
         self.state_source: Callable[[list[DialogueContext]], torch.Tensor] | None = None
-        self.generator = None  # the crs.gen.conversation.ReplyGenerator behind state_source, if any
 
     def rec_state(self, contexts: list[DialogueContext]) -> torch.Tensor | None:
         """The generator's ``[REC]`` state for ``contexts`` when the model was trained with it."""
@@ -255,14 +257,6 @@ class KGTextRecommender(BaseRecommender):
             sentiment = SentimentScorer(text_encoder, liked)
         featurizer = Featurizer(catalogue, kg, linker, cooc, config.rec.max_context_entities, sentiment)
         recommender = cls(config, model, featurizer, text_encoder, name=meta.get("name", "kg-text"), liked=liked)
-        if config.rec.rec_state_dim:
-            from crs.gen.conversation import ReplyGenerator
-
-            if not ReplyGenerator.present(folder):
-                raise FileNotFoundError(f"checkpoint {folder} is incomplete: missing generator/ (the recommender takes its [REC] state)")
-            generator = ReplyGenerator.from_pretrained(folder)
-            recommender.state_source = lambda contexts: generator.rec_state(contexts, catalogue)
-            recommender.generator = generator
         return recommender
 
 

@@ -1,86 +1,18 @@
-"""Recommenders: a dialogue context in, one score per catalogue movie out.
-
-Every recommender — the baselines in :mod:`crs.rec.baselines`, the KG-enhanced model, a whole CRS —
-answers :meth:`Recommender.score_items`, and the evaluation harness asks nothing else of it. Scores
-are indexed by catalogue item index (:meth:`crs.data.Catalogue.index`); higher is better.
-"""
+"""The learned KG + text recommender network (:class:`KGTextRecModel`): scores for the whole catalogue."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 from torch import nn
 
-from crs.data.catalogue import Catalogue
-from crs.data.redial import Turn
-from crs.data.samples import Sample
+from crs.rec.features import NUM_MENTION_FEATURES
+from kg.rgcn import RGCNEncoder
 
 if TYPE_CHECKING:
     from crs.config import RecConfig, RGCNConfig
-
-
-@dataclass
-class DialogueContext:
-    """What a recommender may look at: the turns so far and the movies mentioned in them."""
-
-    turns: list[Turn]
-    mentioned_movies: list[int] = field(default_factory=list)  # ReDial ids, order of first mention
-    conversation_id: str = ""
-
-    @classmethod
-    def from_sample(cls, sample: Sample) -> "DialogueContext":
-        return cls(turns=sample.context, mentioned_movies=list(sample.context_movies), conversation_id=sample.conversation_id)
-
-
-@runtime_checkable
-class Recommender(Protocol):
-    name: str
-    catalogue: Catalogue
-
-    def score_items(self, context: DialogueContext) -> np.ndarray:
-        """Scores of shape (num_items,), float, higher = better."""
-        ...
-
-    def score_batch(self, contexts: list[DialogueContext]) -> np.ndarray:
-        """Scores of shape (len(contexts), num_items)."""
-        ...
-
-
-class BaseRecommender:
-    """Shared plumbing: batch scoring by looping, and top-k with masking of given movies."""
-
-    name = "base"
-
-    def __init__(self, catalogue: Catalogue):
-        self.catalogue = catalogue
-
-    def score_items(self, context: DialogueContext) -> np.ndarray:
-        raise NotImplementedError
-
-    def score_batch(self, contexts: list[DialogueContext]) -> np.ndarray:
-        return np.stack([self.score_items(context) for context in contexts]) if contexts else np.zeros((0, len(self.catalogue)))
-
-    def mentioned_items(self, context: DialogueContext) -> list[int]:
-        """Catalogue indices of the movies the context mentions."""
-        return [self.catalogue.index(m) for m in context.mentioned_movies if m in self.catalogue]
-
-    def top_k(self, context: DialogueContext, k: int = 10, exclude_mentioned: bool = True) -> list[tuple[int, float]]:
-        """The k best movies as (movie id, score); movies already mentioned left out unless told otherwise."""
-        excluded = self.mentioned_items(context) if exclude_mentioned else []
-        return self.best_of(self.score_items(context), excluded, k)
-
-    def best_of(self, scores: np.ndarray, excluded: list[int], k: int) -> list[tuple[int, float]]:
-        """The k best (movie id, score) of a score vector, catalogue indices in ``excluded`` left out."""
-        scores = np.asarray(scores, dtype=np.float64).copy()
-        scores[excluded] = -np.inf
-        order = np.lexsort((np.arange(len(scores)), -scores))[:k]  # ties: lower index first, as metrics.rank_of
-        return [(self.catalogue[i].movie_id, float(scores[i])) for i in order if np.isfinite(scores[i])]
-
-
-# --------------------------------------------------------------------------- the learned model
 
 
 @dataclass
@@ -125,8 +57,6 @@ class KGTextRecModel(nn.Module):
                  item_entities: torch.Tensor, item_text: torch.Tensor | None, text_top: nn.Module | None = None,
                  tune_lr: float = 5e-5):
         super().__init__()
-        from crs.rec.features import NUM_MENTION_FEATURES
-        from kg.rgcn import RGCNEncoder
 
         self.config = config
         num_items = int(item_entities.shape[0])

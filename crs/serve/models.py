@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Iterable
 from crs.data.catalogue import Catalogue
 
 if TYPE_CHECKING:
+    from crs.data.context import DialogueContext
     from crs.serve.pipeline import CRS
-    from crs.rec.model import DialogueContext
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def load_pipeline(checkpoint: str | Path) -> "CRS":
     return CRS.from_pretrained(checkpoint)
 
 
-def load_zero_shot(checkpoint: str | Path) -> tuple[Any, str]:
+def load_ranker(checkpoint: str | Path) -> tuple[Any, str]:
     """The checkpoint's tuning-free ranker (``crs.gen.ranker.ZeroShotRanker``), or None and why not."""
     try:
         from crs.gen.ranker import ZeroShotRanker
@@ -74,7 +74,7 @@ class Models:
         except Exception as error:
             logger.exception("could not load the checkpoint %s", checkpoint)
             return cls(checkpoint, note=f"The model in {checkpoint} could not be loaded: {error}")
-        ranker, ranker_note = load_zero_shot(checkpoint) if with_ranker else (None, NO_LM_NOTE)
+        ranker, ranker_note = load_ranker(checkpoint) if with_ranker else (None, NO_LM_NOTE)
         return cls(checkpoint, pipeline, ranker, "", ranker_note)
 
 
@@ -151,8 +151,8 @@ def resolve_movies(pipeline: "CRS", values: object) -> tuple[list[int], list[str
 def liked_context(liked: list[int], text: str = "I liked {movies}. What should I watch next?") -> "DialogueContext":
     """A one-turn dialogue in which the seeker says they liked these movies (ReDial's ``@id`` form,
     which the entity linker reads back exactly), with the movies marked as mentioned."""
+    from crs.data.context import DialogueContext
     from crs.data.redial import SEEKER, Turn
-    from crs.rec.model import DialogueContext
 
     placeholders = [f"@{m}" for m in liked]
     movies = " and ".join([", ".join(placeholders[:-1]), placeholders[-1]]) if len(placeholders) > 1 else "".join(placeholders)

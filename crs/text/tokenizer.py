@@ -24,10 +24,9 @@ from __future__ import annotations
 import logging
 import os
 import re
-import unicodedata
 from collections import ChainMap
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping
+from typing import Iterable, Iterator
 
 import sentencepiece as spm
 from tokenizers import decoders, pre_tokenizers
@@ -35,22 +34,22 @@ from transformers import T5Tokenizer
 
 from crs.config import TOKENIZER_MODEL_TYPES
 from crs.data.catalogue import Catalogue, Movie
-from crs.data.redial import SEEKER, Dialogue, render_mentions
+from crs.data.redial import Dialogue
+from crs.text.render import render_turns
+from crs.text.tokens import (  # noqa: F401  (the tokenizer's tokens, importable from here too)
+    GOAL_TOKEN,
+    ITEM_TOKEN,
+    MOVIE_TOKEN,
+    REC_TOKEN,
+    RECOMMENDER_TOKEN,
+    SEEKER_TOKEN,
+    SPECIAL_TOKENS,
+    TOPIC_TOKEN,
+    escape_control_tokens,
+)
 from kg.graph import KnowledgeGraph, base_name
 
 logger = logging.getLogger(__name__)
-
-# Hard prompt tokens (the generator's [goal] [topic] [item] steps, and the recommendation state).
-GOAL_TOKEN = "[goal]"
-TOPIC_TOKEN = "[topic]"
-ITEM_TOKEN = "[item]"
-REC_TOKEN = "[REC]"
-# Speaker tokens that open each turn of a rendered dialogue.
-SEEKER_TOKEN = "[seeker]"
-RECOMMENDER_TOKEN = "[recommender]"
-# A movie slot in a generated reply, filled with a title by the recommender.
-MOVIE_TOKEN = "[MOVIE]"
-SPECIAL_TOKENS = (GOAL_TOKEN, TOPIC_TOKEN, ITEM_TOKEN, REC_TOKEN, SEEKER_TOKEN, RECOMMENDER_TOKEN, MOVIE_TOKEN)
 
 # T5's id layout; SentencePiece writes these pieces at these ids.
 PAD_ID, EOS_ID, UNK_ID = 0, 1, 2
@@ -60,36 +59,8 @@ SPIECE_FILE = "spiece.model"
 MAX_LINE_BYTES = 1 << 16
 _SPACE = "▁"
 
-_CONTROL_RE = re.compile(
-    "|".join([re.escape(token) for token in SPECIAL_TOKENS + ("</s>", "<pad>", "<unk>", "<s>")] + [r"<extra_id_\d+>"]),
-    re.IGNORECASE,
-)
-_BRACKETS = str.maketrans("[]<>", "()()")
-_KEEP_CONTROL_CHARS = frozenset("\t\n\r")
 _FILM_YEAR_RE = re.compile(r"\s*\((\d{4}) film\)$")
 _CAMEL_RE = re.compile(r"(?<=[a-z])(?=[A-Z])")
-
-
-def escape_control_tokens(text: str) -> str:
-    """User text rewritten so that no part of it can tokenize to a control token.
-
-    The rule: normalise to NFKC and drop control characters (so that "［REC］" or "[RE\\x01C]" cannot
-    become "[REC]" inside the tokenizer's own normaliser), then, in every occurrence of a special
-    token, ``</s>``, ``<pad>``, ``<unk>``, ``<s>`` or a sentinel ``<extra_id_N>``, in any case,
-    replace the brackets by parentheses: "[REC]" → "(REC)", "</s>" → "(/s)". Removing brackets
-    cannot create a new occurrence, so one pass suffices; other text is left as it is.
-    """
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(ch for ch in text if ch in _KEEP_CONTROL_CHARS or unicodedata.category(ch) != "Cc")
-    return _CONTROL_RE.sub(lambda match: match.group(0).translate(_BRACKETS), text)
-
-
-def render_dialogue(dialogue: Dialogue, titles: Mapping[int, str]) -> str:
-    """``"[seeker] text [recommender] text ..."`` with ``@id`` placeholders replaced by titles."""
-    return " ".join(
-        f"{SEEKER_TOKEN if turn.role == SEEKER else RECOMMENDER_TOKEN} {render_mentions(turn.text, titles)}"
-        for turn in dialogue.turns
-    )
 
 
 def describe_movie(movie: Movie) -> str:
@@ -134,7 +105,7 @@ def build_corpus(train_dialogues: Iterable[Dialogue], catalogue: Catalogue,
     """
     titles = catalogue.titles
     for dialogue in train_dialogues:
-        yield render_dialogue(dialogue, ChainMap(titles, dialogue.movie_mentions))
+        yield render_turns(dialogue.turns, ChainMap(titles, dialogue.movie_mentions), "corpus")
     for movie in catalogue.movies:
         yield describe_movie(movie)
     if kg is not None:

@@ -11,12 +11,13 @@ from __future__ import annotations
 from functools import wraps
 from typing import Callable
 
-from crs.ui.chat import chat_api
-from crs.ui.explain import GraphIndex, explain_movie, path_text
-from crs.ui.liked import predict_liked
+from crs.serve.chat import chat_api
 from crs.serve.models import Models, resolve_movie, resolve_movies
+from crs.ui.explain import explain_movie
+from crs.ui.liked import predict_liked
 from crs.ui.next_movie import next_movie, ranking_json
 from crs.ui.zero_shot import zero_shot
+from kg.paths import path_text
 
 
 def titles(models: Models, ids: list[int]) -> list[dict]:
@@ -36,7 +37,7 @@ def locked(function: Callable[..., dict]) -> Callable[..., dict]:
 
 @locked
 def chat(models: Models, message: object, history: object = None) -> dict:
-    """``{"reply", "history", "movies", "notice"}`` (see :func:`crs.ui.chat.chat_api`)."""
+    """``{"reply", "history", "movies", "notice"}`` (see :func:`crs.serve.chat.chat_api`)."""
     return chat_api(models.pipeline, message, history, models.checkpoint)
 
 
@@ -69,7 +70,7 @@ def explain_json(models: Models, movie: object, liked: object = None) -> dict:
         return empty | {"note": "Name the movie to explain (a catalogue title or id)."}
     liked_ids, unknown = resolve_movies(pipeline, liked)
     result = explain_movie(pipeline, movie_id, liked_ids)
-    index = GraphIndex.for_graph(pipeline.kg, pipeline.catalogue)
+    index = pipeline.graph_index
     facts = [{"head": result.labels[f.head], "relation": pipeline.kg.relation_names[f.relation], "tail": result.labels[f.tail],
               "text": text} for f, text in zip(result.facts, result.fact_texts)]
     note = " ".join(([f"Not found in the catalogue: {', '.join(unknown)}."] if unknown else []) + ([result.note] if result.note else []))

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from crs.data.redial import RECOMMENDER, SEEKER, Turn
-from crs.text.sentiment import classification_report, evidence_text, evidence_turns, liked_examples
 from crs.serve.models import duplicates, resolve_movie
+from crs.text.sentiment import classification_report, evidence_text, evidence_turns, liked_examples
 from crs.text.tokenizer import escape_control_tokens
 
 if TYPE_CHECKING:

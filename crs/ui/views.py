@@ -5,10 +5,10 @@ No Gradio imports: ``app.py`` only puts these values into components.
 
 from __future__ import annotations
 
-from crs.ui.chat import plain_markdown
-from crs.ui import api
-from crs.ui.evaluation import HEADERS, evaluate_first, metrics_rows, no_data_message, recall_figure
 from crs.serve.models import Models
+from crs.ui import api
+from crs.ui.chat import plain_markdown
+from crs.ui.evaluation import HEADERS, evaluate_first, metrics_rows, no_data_message, recall_figure
 
 RANKING_HEADERS = ["#", "title", "year", "score"]
 FACT_HEADERS = ["head", "relation", "tail"]

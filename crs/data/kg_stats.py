@@ -1,4 +1,8 @@
-"""``python -m kg stats [--data-dir DIR]``: knowledge-graph counts before and after the metadata extension."""
+"""``python -m crs.data.kg_stats [--data-dir DIR]``: knowledge-graph counts before and after the metadata extension.
+
+The graph code lives in kg/, which imports nothing from crs; this command joins it to the ReDial
+catalogue and the config, so it lives on the crs side.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,7 @@ from kg.graph import extend_with_metadata, load_kg
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m kg", description=__doc__)
-    parser.add_argument("command", choices=["stats"])
+    parser = argparse.ArgumentParser(prog="python -m crs.data.kg_stats", description=__doc__.splitlines()[0])
     add_config_arguments(parser)
     args = parser.parse_intermixed_args(argv)
     data = config_from_args(args).data

@@ -1,42 +1,30 @@
-"""The reply generator's task: prompt steps, training examples, decoding and the ``[REC]`` state.
+"""The reply generator: decoding in two phases, the ``[REC]`` state, and reply perplexity.
 
-Fixed-prompt PTM tuning (the survey's term; UniMIND, BARCOR and RecInDial do the same): one
-generator, all weights tuned, learns to write every recommender turn as
-
-    <context> [goal] recommend [topic] comedy, Jim Carrey [item] The Mask (1994) [recommender] have you seen [REC]?</s>
-
-after the dialogue context ``[seeker] … [recommender] … [seeker] …``. The hard prompt tokens mark
-the sub-tasks: ``[goal]`` the turn's goal (:func:`derive_goal`, ReDial has no goal labels),
-``[topic]`` the non-movie KG entities the turn talks about (:func:`turn_topics`), ``[item]`` the
-movie it recommends, and ``[REC]`` each place in the reply where a new movie is recommended. Movies
-already mentioned in the dialogue keep their titles in the reply.
-
-Serving decodes in two phases: the generator writes the goal and topics; when the goal is to
-recommend, the ``[item]`` step is set to the recommender's best movie (so the reply is written
-about the movie that fills its ``[REC]`` slot); then it writes the reply. The coupling the other way:
-:meth:`ReplyGenerator.rec_state` is the generator's last hidden state at a ``[REC]`` token after the
-context, which the recommender takes as one more input (``rec.rec_state_dim``).
+Serving decodes in two phases: the generator writes the goal and topics (:mod:`crs.gen.steps`);
+when the goal is to recommend, the ``[item]`` step is set to the recommender's best movie (so the
+reply is written about the movie that fills its ``[REC]`` slot); then it writes the reply. The
+coupling the other way: :meth:`ReplyGenerator.rec_state` is the generator's last hidden state at a
+``[REC]`` token after the context, which the recommender takes as one more input
+(``rec.rec_state_dim``). A checkpoint holds the generator in ``generator/`` and its tokenizer in
+``tokenizer/``; :meth:`ReplyGenerator.from_pretrained` is the one place that reads them.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import math
-import re
-from collections import ChainMap, Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Sequence
 
 import torch
-from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, PreTrainedModel
+from transformers import PreTrainedModel
 
 from crs.config import ConvConfig
 from crs.data.catalogue import Catalogue
-from crs.data.redial import SEEKER, Dialogue, Turn, render_mentions
-from crs.data.samples import Sample, dialogue_samples
-from crs.rec.model import DialogueContext
+from crs.data.context import DialogueContext
+from crs.gen.backbone import IGNORE, collate, load_model, pad_left, pad_right, save_model, summed_nll
+from crs.gen.steps import NONE, ConvExample, Steps, parse_steps, render_context
 from crs.text.tokenizer import (
     GOAL_TOKEN,
     ITEM_TOKEN,
@@ -44,147 +32,10 @@ from crs.text.tokenizer import (
     RECOMMENDER_TOKEN,
     SEEKER_TOKEN,
     TOPIC_TOKEN,
-    escape_control_tokens,
     load_tokenizer,
 )
 
-logger = logging.getLogger(__name__)
-
 GENERATOR_DIR, TOKENIZER_DIR = "generator", "tokenizer"
-NONE = "none"
-MAX_TOPICS = 3
-IGNORE = -100
-
-# --------------------------------------------------------------------------- goal rules
-
-GOALS = ("recommend", "discuss", "ask_preference", "greet", "farewell", "chat")
-_GREETING_RE = re.compile(r"\b(hi|hello|hey|hiya|howdy|good (morning|afternoon|evening))\b", re.I)
-_FAREWELL_RE = re.compile(r"\b(bye|goodbye|good bye|have a (good|great|nice)|enjoy|take care|see you|nice (talking|chatting))\b", re.I)
-_PREFERENCE_RE = re.compile(
-    r"\b(what (kind|kinds|type|types|sort|genre|genres)|which (kind|type|genre)|what (do|would) you (like|enjoy|prefer|want)|"
-    r"favou?rite|looking for|in the mood|do you (like|enjoy|prefer)|are you (into|a fan)|what movies?|any (particular|specific))\b",
-    re.I,
-)
-
-
-def derive_goal(response: Turn, new_movies: Sequence[int], recommender_turn: int, recommender_turns: int) -> str:
-    """The goal of a recommender turn, by the first rule that applies:
-
-    1. ``recommend``: the turn mentions a movie not mentioned earlier in the dialogue;
-    2. ``discuss``: it mentions only movies mentioned before;
-    3. ``ask_preference``: a question ("?") about tastes ("what kind of", "favorite", "looking for", "do you like", …);
-    4. ``farewell``: one of the last two recommender turns, with a farewell phrase ("bye", "enjoy", "have a good …");
-    5. ``greet``: one of the first two recommender turns, with a greeting ("hi", "hello", "hey", "good morning");
-    6. ``chat``: anything else (thanks, small talk, answers).
-
-    ``recommender_turn`` counts from 0; ``recommender_turns`` is the dialogue's number of recommender turns.
-    """
-    text = response.text
-    if new_movies:
-        return "recommend"
-    if response.movies:
-        return "discuss"
-    if "?" in text and _PREFERENCE_RE.search(text):
-        return "ask_preference"
-    if recommender_turn >= recommender_turns - 2 and _FAREWELL_RE.search(text):
-        return "farewell"
-    if recommender_turn < 2 and _GREETING_RE.search(text):
-        return "greet"
-    return "chat"
-
-
-def turn_topics(text: str, linker) -> list[str]:
-    """The non-movie KG entities (genres, people) linked in ``text``: readable names, first mention first, at most 3."""
-    names = []
-    for entity in linker.link(text):
-        if entity.kind != "movie" and entity.name not in names:
-            names.append(entity.name)
-    return names[:MAX_TOPICS]
-
-
-# --------------------------------------------------------------------------- text layout
-
-
-@dataclass
-class Steps:
-    """The prompt steps of one recommender turn."""
-
-    goal: str
-    topics: list[str]
-    item: str  # the recommended movie's "Title (Year)", or "none"
-
-    def render(self) -> str:
-        topics = ", ".join(self.topics) if self.topics else NONE
-        return f"{GOAL_TOKEN} {self.goal} {TOPIC_TOKEN} {topics} {ITEM_TOKEN} {self.item or NONE} {RECOMMENDER_TOKEN}"
-
-
-@dataclass
-class ConvExample:
-    context: str  # "[seeker] … [recommender] …"
-    steps: Steps
-    reply: str  # the recommender turn, new movies as [REC], others as titles
-    movies: list[int]  # gold new movies of the turn (ReDial ids)
-    conversation_id: str = ""
-
-    @property
-    def target(self) -> str:
-        return f"{self.steps.render()} {self.reply}"
-
-
-def render_turns(turns: Sequence[Turn], titles: Mapping[int, str]) -> str:
-    """``[seeker] text [recommender] text …``: text escaped, ``@id`` mentions as titles."""
-    return " ".join(
-        f"{SEEKER_TOKEN if turn.role == SEEKER else RECOMMENDER_TOKEN} {render_mentions(escape_control_tokens(turn.text), titles)}"
-        for turn in turns
-    )
-
-
-def render_context(context: DialogueContext, titles: Mapping[int, str]) -> str:
-    return render_turns(context.turns, titles)
-
-
-def dialogue_examples(dialogue: Dialogue, titles: Mapping[int, str], linker,
-                      samples: Sequence[Sample] | None = None) -> list[ConvExample]:
-    """One example per recommender turn of ``dialogue`` (``samples``: its samples, when already built)."""
-    titles = ChainMap(titles, dialogue.movie_mentions)
-    samples = dialogue_samples(dialogue) if samples is None else samples
-    return [sample_example(sample, titles, linker, position, len(samples)) for position, sample in enumerate(samples)]
-
-
-def sample_example(sample: Sample, titles: Mapping[int, str], linker, recommender_turn: int, recommender_turns: int) -> ConvExample:
-    goal = derive_goal(sample.response, sample.new_movies, recommender_turn, recommender_turns)
-    slotted = ChainMap({movie: REC_TOKEN for movie in sample.new_movies}, titles)
-    reply = render_mentions(escape_control_tokens(sample.response.text), slotted)
-    plain = render_mentions(sample.response.text, titles)
-    item = titles.get(sample.new_movies[0], NONE) if sample.new_movies else NONE
-    return ConvExample(
-        context=render_turns(sample.context, titles),
-        steps=Steps(goal, turn_topics(plain, linker), item),
-        reply=reply,
-        movies=list(sample.new_movies),
-        conversation_id=sample.conversation_id,
-    )
-
-
-def build_examples(dialogues: Iterable[Dialogue], catalogue: Catalogue, linker) -> list[ConvExample]:
-    return [example for dialogue in dialogues for example in dialogue_examples(dialogue, catalogue.titles, linker)]
-
-
-def goal_distribution(examples: Sequence[ConvExample]) -> dict[str, float]:
-    counts = Counter(example.steps.goal for example in examples)
-    return {goal: round(counts[goal] / max(len(examples), 1), 4) for goal in GOALS}
-
-
-def parse_steps(text: str) -> tuple[str, list[str]]:
-    """(goal, topics) from a decoded ``"[goal] g [topic] a, b [item]"`` prefix; unknown parts read as "chat"/[]."""
-    goal_part = text.split(GOAL_TOKEN, 1)[-1].split(TOPIC_TOKEN, 1)[0].strip()
-    topic_part = text.split(TOPIC_TOKEN, 1)[1].split(ITEM_TOKEN, 1)[0].strip() if TOPIC_TOKEN in text else ""
-    goal = goal_part if goal_part in GOALS else "chat"
-    topics = [t.strip() for t in topic_part.split(",") if t.strip() and t.strip() != NONE]
-    return goal, list(dict.fromkeys(topics))[:MAX_TOPICS]
-
-
-# --------------------------------------------------------------------------- the generator
 
 
 @dataclass
@@ -391,82 +242,3 @@ class ReplyGenerator:
             loss, tokens = summed_nll(self.model, batch, self.is_seq2seq, scored)
             total, count = total + loss, count + tokens
         return total, count
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def load_model(folder: str | Path) -> PreTrainedModel:
-    """A saved backbone (causal or seq2seq, read from its config), in float32."""
-    folder = Path(folder)
-    if not (folder / "config.json").is_file():
-        raise FileNotFoundError(f"{folder} has no config.json (not a saved generator)")
-    config = AutoConfig.from_pretrained(str(folder))
-    auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
-    return auto.from_pretrained(str(folder), dtype=torch.float32)
-
-
-def save_model(model: PreTrainedModel, folder: str | Path, half: bool = False) -> None:
-    """``save_pretrained`` (safetensors); with ``half``, fp16 weights from a copy, the model itself untouched."""
-    if half:
-        copy = type(model)(model.config)
-        copy.load_state_dict(model.state_dict())
-        model = copy.half()
-    model.save_pretrained(str(folder))
-
-
-@torch.no_grad()
-def summed_nll(model: PreTrainedModel, batch: dict[str, torch.Tensor], seq2seq: bool,
-               scored: torch.Tensor | None = None) -> tuple[float, int]:
-    """Summed negative log-likelihood of a :func:`collate` batch and its number of tokens.
-
-    ``scored`` (default: the batch's labels) picks the tokens counted; the model's inputs, T5's
-    decoder inputs included, come from the whole batch."""
-    device = next(model.parameters()).device
-    batch = {k: v.to(device) for k, v in batch.items()}
-    labels = batch.pop("labels")
-    scored = labels if scored is None else scored.to(device)
-    if seq2seq:
-        batch["decoder_input_ids"] = model._shift_right(labels)
-    logits = model(**batch).logits.float()
-    if not seq2seq:  # position t predicts token t + 1
-        logits, scored = logits[:, :-1], scored[:, 1:]
-    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), scored.reshape(-1), ignore_index=IGNORE, reduction="sum")
-    return float(loss), int((scored != IGNORE).sum())
-
-
-def pad_right(rows: Sequence[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    return _pad(rows, pad, left=False)
-
-
-def pad_left(rows: Sequence[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    return _pad(rows, pad, left=True)
-
-
-def _pad(rows: Sequence[list[int]], pad: int, left: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """(ids, attention mask) of ``rows`` padded with ``pad`` to the longest, on the left or the right."""
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        span = slice(width - len(row), width) if left else slice(0, len(row))
-        ids[i, span] = torch.tensor(row, dtype=torch.long)
-        mask[i, span] = 1
-    return ids, mask
-
-
-def collate(pairs: Sequence[tuple[list[int], list[int]]], seq2seq: bool, pad: int) -> dict[str, torch.Tensor]:
-    """Right-padded batch. Causal: context + target in one sequence, labels on the target only;
-    seq2seq: the context is the encoder input and the target the labels."""
-    if seq2seq:
-        ids, mask = pad_right([c or [pad] for c, _ in pairs], pad)
-        labels, label_mask = pad_right([t for _, t in pairs], pad)
-        labels[label_mask == 0] = IGNORE
-        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
-    rows = [c + t for c, t in pairs]
-    ids, mask = pad_right(rows, pad)
-    labels = torch.full_like(ids, IGNORE)
-    for i, (c, t) in enumerate(pairs):
-        labels[i, len(c) : len(c) + len(t)] = torch.tensor(t, dtype=torch.long)
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
-

@@ -6,56 +6,24 @@
 2. The text is normalised (accents and case folded, apostrophes dropped, other punctuation turned
    into spaces) with a map back to the original characters, and one pass of a pyahocorasick
    automaton finds every alias of every movie, person and genre at word boundaries.
-3. Each match must bring the evidence its alias needs (see below); movies sharing an alias are told
-   apart by a year written after the title, else by how often ReDial mentions them.
+3. Each match must bring the evidence its alias needs (the rules of :mod:`kg.evidence`); movies sharing
+   an alias are told apart by a year written after the title, else by how often ReDial mentions them.
 4. rapidfuzz scores the word n-grams left over that contain an unknown word (a likely misspelling)
    against the aliases of compatible length and the same first letter; matches scoring at least
    ``fuzzy_cutoff`` join the candidates and need the same evidence as exact ones.
 5. Overlaps are resolved greedily: placeholders, then longer spans, then exact before fuzzy matches.
 
-:meth:`EntityLinker.search_titles` ranks titles for autocomplete. Command line (tune with
-``--split train``, report on the default official test split)::
-
-    python -m kg.linking eval [--data-dir DIR] [--split train|valid|test] [--limit N] [--no-year | --both]
-                              [--show-errors N] [--set linking.KEY=VALUE ...]
-    python -m kg.linking link "I loved The Matrix, anything with Keanu Reeves?"
-
-Evidence rules (thresholds in :class:`crs.config.LinkingConfig`). A word is *common* when it is in
-``COMMON_WORDS``: English function words plus the most frequent words of ReDial's training messages
-("it", "up", "her", "fun", "date", "night", "scary", "movie", ...). A word is *plain* when it is
-common or used in at least ``common_word_min_plots`` of the catalogue's plot synopses ("american",
-"president", "game").
-
-* Titles made of common words only ("It", "Up", "Her", "Get Out", "Date Night", "Scary Movie"), and
-  one-word titles that are the first name of at least ``first_name_min_people`` people in the graph
-  ("Jack", "Amy", "Ted") link only with a year after them ("Up (2009)") or in quotes, or, if they
-  have at least ``common_title_case_min_words`` words, in Title Case ("Get Out", not "It").
-* Titles of one word, shorter than ``min_fuzzy_chars`` or made of plain words ("Heat", "Signs",
-  "Frozen", "The American") need a year, quotes or Title Case (a capitalised word that does not
-  start the sentence; a shouted, mostly upper-case message gives no case evidence).
-* Other titles of at least ``caseless_min_words`` words ("the matrix", "black panther") link in any case.
-* Movies sharing the alias: a year after the title picks that year's movie (within
-  ``year_tolerance``); then a title spelled exactly as written; then the lowest alias rank (title,
-  variant, partial title); then the most ReDial mentions.
-* People link by full name (at least ``person_min_words`` words) in any case, unless every word is
-  common. The full name of a person with at least ``person_over_title_min_edges`` graph edges beats
-  a movie of the same name ("Emma Stone"), as does any person's name a partial title ("Kevin Hart"
-  for "Kevin Hart: Laugh at My Pain"), unless a year or quotes mark the movie. (Some DBpedia
-  "people" are works, "Star Wars" among them: they rarely have many edges.)
-* Genres link by their words ("comedy", "comedies", "sci-fi", "romantic"); ambiguous ones
-  ("family", "war", "funny") need a movie word ("movies", "genre", "something") or another genre
-  within ``genre_context_window`` words.
+:meth:`EntityLinker.search_titles` ranks titles for autocomplete. Word lists are in :mod:`kg.lexicon`,
+text folding in :mod:`kg.text`, thresholds in :class:`kg.config.LinkingConfig`. The evaluation on ReDial
+dialogues and the command line (``python -m crs.eval.linking eval|link``) are in ``crs.eval.linking``.
 """
 
 from __future__ import annotations
 
-import argparse
 import bisect
-import json
 import logging
 import re
 import time
-import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Iterator
@@ -65,158 +33,36 @@ import numpy as np
 from rapidfuzz import fuzz, process
 from tqdm import tqdm
 
-from crs.config import DataConfig, LinkingConfig, add_config_arguments, config_from_args
-from crs.data.catalogue import Catalogue, split_title
-from crs.data.redial import MENTION_RE, normalise_text
-from crs.data.splits import APPROX_TRAIN_FILE, SPLITS, TEST_FILE, load_split, train_path
-from kg.graph import (
-    GENRE,
-    GENRE_ALIASES,
-    GENRE_RELATION,
-    MOVIE,
-    PERSON,
-    KnowledgeGraph,
-    base_name,
-    load_extended_kg,
-    name_key,
+from kg.config import LinkingConfig
+from kg.evidence import (
+    COMMON,
+    DISTINCTIVE,
+    inside_compound,
+    is_quoted,
+    is_shouting,
+    is_title_cased,
+    name_strength,
+    plot_words,
+    title_strength,
+    year_after,
 )
+from kg.graph import GENRE, GENRE_ALIASES, GENRE_RELATION, MOVIE, PERSON, KnowledgeGraph, base_name, name_key
+from kg.lexicon import (
+    AMBIGUOUS_GENRE_WORDS,
+    ARABIC_TO_ROMAN,
+    ARTICLES,
+    COMMON_WORDS,
+    GENRE_CONTEXT_WORDS,
+    GENRE_WORDS,
+    ROMAN_TO_ARABIC,
+)
+from kg.text import MENTION_RE, normalise_key, normalise_with_offsets
+from kg.types import CatalogueLike
 
 logger = logging.getLogger(__name__)
 
-# English function words and the ~600 most frequent words of ReDial train_subset.jsonl messages
-# (placeholders removed, names of people and franchises taken out). Tuned on train only.
-COMMON_WORDS = frozenset(
-    """
-    80s 90s a able about above absolutely action actor actors actually add adult adults adventure after afternoon
-    again against ago agree ah all almost along alot already alright also although always am amazing an and animated
-    animation another any anything appreciate are arent around as asking at awesome back bad based be because been
-    before being believe below best bet better between big bit black book books both boy british bro but by bye
-    called came can cant care catch chance chat chatting check children childrens choice choices choose christmas
-    classic classics come comedies comedy comes comic coming consider cool could couldnt couple course crazy creepy
-    crime cry cute d dark date daughter day days decent definitely did didnt different director do documentary does
-    doesnt doing don done dont down drama dramas during each either else end enjoy enjoyed enough entertaining
-    especially even evening ever every everyone everything exactly excellent except excited familiar family fan
-    fantastic fantasy far fav favorite favorites feel few fi fiction film films find fine first flick flicks for
-    forget forgot forward found franchise friend friendly friends from full fun funny further gave genre genres get
-    gets getting girl girls give glad go goes going good goodbye gory got great guess guy guys ha had haha hahaha
-    happy hard has hasnt have havent having he hear heard hello help helped helpful her here hero hers herself hes
-    hey hi high highly hilarious him himself his historical hmm hmmm home honestly hope hopefully hoping horror how
-    hows huge humor husband i id idea ideas if ill im in intense interest interested interesting into is isnt it its
-    itself ive job just keep kid kids kind kinda kinds king know last lately later laugh least let lets life like
-    liked likes line lines list little live lol long look looking looks lot lots love loved loves made main make
-    makes man many may maybe me mean meant mentioned might mind mine modern mood more morning most movie movies much
-    music musical musicals must my myself mystery name need never new newer next nice night no nope nor not nothing
-    now of off oh ohh ok okay old older on once one ones only ooh open opinion or original other others our ours
-    ourselves out over own packed part particular past people perfect perhaps pick plays please plot popular prefer
-    pretty probably problem psychological put quite rated re read real really recent recently recommend
-    recommendation recommendations related remake remember reminds rent rest reviews rewatch right rock romance
-    romantic s sad said same saw say scary scenes school sci science second see seeing seem seems seen sequel
-    sequels series serious set she shes should shouldnt show silly similar since so some something son soon sorry
-    sort sound sounds space specific sports star starring stars start still stories story stuff style such suggest
-    suggestion suggestions super superhero supposed sure suspense sweet t take talking taste teens tell than thank
-    thanks that thats the theater theaters their theirs them themselves then there theres these they theyre thing
-    things think thinking this those though thought three thriller thrillers through time times to today together
-    tonight too top totally trailer true try trying twist two type types u under until up us used usually version
-    very wait want wanted wanting war was wasnt watch watched watching way we week weekend weird welcome well were
-    werent western weve what whats when where which while who whole whom why will with won wonderful wont work world
-    worth would wouldnt wow wrong ya yea yeah year years yep yes yet you youd youll young your youre yours yourself
-    yourselves youve yup
-    monday tuesday wednesday thursday friday saturday sunday january february march april june july august
-    september october november december holiday holidays
-    """.split()
-)
-# Words Title Case leaves in lower case ("The Lord of the Rings").
-MINOR_WORDS = frozenset("a an and as at but by for from in nor of on or the to vs with".split())
-ARTICLES = frozenset({"the", "a", "an"})
-QUOTES = frozenset("\"'“”‘’«»")
-SENTENCE_END = frozenset(".!?:;\n")
-ROMAN_TO_ARABIC = {"ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6", "vii": "7", "viii": "8", "ix": "9"}
-ARABIC_TO_ROMAN = {arabic: roman for roman, arabic in ROMAN_TO_ARABIC.items()}
-_APOSTROPHES = frozenset("'’‘`´")
-# "(1995)" after a title, maybe after its final punctuation ("Airplane! (1980)"), or a bare "1995".
-_YEAR_AFTER_RE = re.compile(
-    r"(?:[.!?…]*\s*[(\[]\s*(?P<paren>(?:18|19|20)\d\d)\s*[)\]]|\s*(?P<bare>(?:19|20)\d\d)\b)"
-)
-
-# Genre words in text, keyed by the genre they mean: a ReDial (IMDb) genre, looked up in the graph as
-# kg.graph's metadata extension does (GENRE_ALIASES, "<genre> (genre)" nodes), or another KG genre.
-GENRE_WORDS: dict[str, tuple[str, ...]] = {
-    "action": ("action",),
-    "adventure": ("adventure", "adventures"),
-    "animation": ("animation", "animated", "cartoon", "cartoons"),
-    "biography": ("biography", "biographies", "biographical", "biopic", "biopics"),
-    "comedy": ("comedy", "comedies", "comedic", "funny"),
-    "crime": ("crime",),
-    "documentary": ("documentary", "documentaries"),
-    "drama": ("drama", "dramas", "dramatic"),
-    "family": ("family", "family friendly"),
-    "fantasy": ("fantasy", "fantasies"),
-    "film-noir": ("film noir", "noir"),
-    "history": ("history", "historical"),
-    "horror": ("horror", "horrors", "scary", "slasher", "slashers"),
-    "music": ("music",),
-    "musical": ("musical", "musicals"),
-    "mystery": ("mystery", "mysteries"),
-    "romance": ("romance", "romances", "romantic", "romcom", "romcoms", "rom com", "rom coms"),
-    "sci-fi": ("sci fi", "scifi", "science fiction"),
-    "sport": ("sport", "sports"),
-    "thriller": ("thriller", "thrillers", "suspense", "suspenseful"),
-    "war": ("war",),
-    "western": ("western", "westerns"),
-    "superhero": ("superhero", "superheroes", "super hero", "super heroes"),
-    "martial arts": ("martial arts", "kung fu"),
-}
-# Genre words that are often not about a genre ("my family", "that's funny").
-AMBIGUOUS_GENRE_WORDS = frozenset(
-    "family history historical music sport sports war funny scary dramatic musical western crime mystery".split()
-)
-# Words that make a nearby ambiguous genre word mean the genre ("family movies", "something scary").
-GENRE_CONTEXT_WORDS = frozenset(
-    "movie movies film films flick flicks genre genres show shows series something anything stuff kind kinds "
-    "type types ones fan fans".split()
-)
-
 # search_titles: weight of a prefix match ("the godf" → "the godfather") against a whole-title match.
 PREFIX_WEIGHT = 0.95
-
-# How much evidence an alias needs.
-DISTINCTIVE = "distinctive"  # links in any case
-CASED = "cased"  # needs Title Case, a year or quotes
-COMMON = "common"  # needs a year or quotes (or Title Case, for titles of common_title_case_min_words words)
-
-
-def normalise_with_offsets(text: str) -> tuple[str, list[int]]:
-    """Fold ``text`` for matching, keeping for each output character the index it came from.
-
-    Accents are stripped and case folded, apostrophes dropped ("Schindler's" → "schindlers"), "&"
-    becomes "and", every other non-alphanumeric run becomes one space; no space at either end.
-    """
-    chars: list[str] = []
-    offsets: list[int] = []
-    for index, char in enumerate(text):
-        if char in _APOSTROPHES:
-            continue
-        if char == "&":
-            pieces = " and "
-        else:
-            decomposed = unicodedata.normalize("NFKD", char)
-            pieces = "".join(piece for piece in decomposed if not unicodedata.combining(piece)).casefold()
-        for piece in pieces:
-            if piece.isalnum():
-                chars.append(piece)
-                offsets.append(index)
-            elif chars and chars[-1] != " ":
-                chars.append(" ")
-                offsets.append(index)
-    if chars and chars[-1] == " ":
-        chars.pop()
-        offsets.pop()
-    return "".join(chars), offsets
-
-
-def normalise_key(text: str) -> str:
-    """The folded form aliases are stored and matched under: ``"Spider-Man: Homecoming"`` → ``"spider man homecoming"``."""
-    return normalise_with_offsets(text)[0]
 
 
 def title_variants(title: str) -> dict[str, int]:
@@ -361,7 +207,7 @@ class EntityLinker:
     # ------------------------------------------------------------------ building
 
     @classmethod
-    def build(cls, kg: KnowledgeGraph, catalogue: Catalogue, config: LinkingConfig | None = None) -> "EntityLinker":
+    def build(cls, kg: KnowledgeGraph, catalogue: CatalogueLike, config: LinkingConfig | None = None) -> "EntityLinker":
         """Collect the aliases of every catalogue movie, KG person and genre, and index them.
 
         Pass the extended graph (:func:`kg.graph.load_extended_kg`) so that every catalogue movie has
@@ -415,11 +261,11 @@ class EntityLinker:
             alias.genres.append(target)
             alias.genre_needs_context = ambiguous
 
-        plain_words = _plot_words(catalogue, config.common_word_min_plots)
+        plain_words = plot_words(catalogue, config.common_word_min_plots)
         common_first_names = {word for word, count in first_names.items() if count >= config.first_name_min_people}
         for key, alias in aliases.items():
-            alias.movie_strength = _title_strength(key, config, plain_words, common_first_names)
-            alias.person_strength = _name_strength(key, config)
+            alias.movie_strength = title_strength(key, config, plain_words, common_first_names)
+            alias.person_strength = name_strength(key, config)
         linker = cls(aliases, movies, config)
         logger.info(
             "entity linker: %d aliases (%d movies, %d people, %d genres) in %.1fs",
@@ -438,7 +284,7 @@ class EntityLinker:
             tokens = [(m.start(), m.end()) for m in re.finditer(r"\S+", norm)]
             spans = [(offsets[start], offsets[end - 1] + 1) for start, end in tokens]
             words = [norm[start:end] for start, end in tokens]
-            shouting = _is_shouting(text)
+            shouting = is_shouting(text)
             matches = list(self._exact_matches(norm, offsets, tokens))
             candidates += self._accept_exact(text, matches, words, shouting)
             covered = [any(start < c.end and c.start < end for c in candidates) for start, end in spans]
@@ -541,7 +387,7 @@ class EntityLinker:
         Where the alias is also the name of a person with at least ``person_over_title_min_edges`` edges
         (or the movies' title is only partial), the movie needs a year or quotes to win.
         """
-        if _inside_compound(text, start, end):
+        if inside_compound(text, start, end):
             return None
         person = max(alias.people, key=lambda t: t.popularity) if alias.people else None
         if person is None or (
@@ -572,18 +418,18 @@ class EntityLinker:
         """
         if not alias.movies:
             return None
-        year, year_end = _year_after(text, end)
+        year, year_end = year_after(text, end)
         if year is not None and not any(
             m.year is not None and abs(m.year - year) <= self.config.year_tolerance for m in alias.movies
         ):
             year, year_end = None, end  # a number that is no year of these movies
         strength = alias.movie_strength
         written_words = text[start:end].split()
-        marked = year is not None or _is_quoted(text, start, (end, year_end))
+        marked = year is not None or is_quoted(text, start, (end, year_end))
         if not marked and (
             marked_only
             or strength == COMMON and len(written_words) < self.config.common_title_case_min_words
-            or strength != DISTINCTIVE and not _is_title_cased(text, start, end, shouting)
+            or strength != DISTINCTIVE and not is_title_cased(text, start, end, shouting)
         ):
             return None
         return _Candidate(start, year_end, self._pick_movie(alias.movies, year, text[start:end]), score, exact)
@@ -592,7 +438,7 @@ class EntityLinker:
         self, text: str, start: int, end: int, alias: _Alias, score: float, exact: bool, shouting: bool
     ) -> _Candidate | None:
         if alias.person_strength != DISTINCTIVE and not (
-            _is_quoted(text, start, (end,)) or _is_title_cased(text, start, end, shouting)
+            is_quoted(text, start, (end,)) or is_title_cased(text, start, end, shouting)
         ):
             return None
         return _Candidate(start, end, max(alias.people, key=lambda t: t.popularity), score, exact)
@@ -679,45 +525,6 @@ class EntityLinker:
 # ---------------------------------------------------------------------- helpers
 
 
-def _title_strength(key: str, config: LinkingConfig, plain_words: set[str], first_names: set[str]) -> str:
-    """How much evidence a movie alias needs (see the module docstring).
-
-    A lone letter is read with the next word ("x men" is one word, "xmen"), and counts as common
-    when it stands alone ("G", "M").
-    """
-    words: list[str] = []
-    for word in reversed(key.split()):
-        if len(word) == 1 and word.isalpha() and word not in COMMON_WORDS and words:
-            words[-1] = word + words[-1]
-        else:
-            words.append(word)
-    if all(word in COMMON_WORDS or word.isdigit() or len(word) == 1 for word in words):
-        return COMMON
-    if len(words) == 1 and words[0] in first_names:
-        return COMMON
-    if all(word in COMMON_WORDS or word in plain_words or word.isdigit() for word in words):
-        return CASED
-    if len(words) < config.caseless_min_words or len(key) < config.min_fuzzy_chars:
-        return CASED
-    return DISTINCTIVE
-
-
-def _plot_words(catalogue: Catalogue, min_plots: int) -> set[str]:
-    """Words used in at least ``min_plots`` plot synopses of the catalogue: ordinary words, not names."""
-    counts: Counter[str] = Counter()
-    for movie in catalogue.movies:
-        if movie.plot:
-            counts.update(set(re.findall(r"[^\W_]+", movie.plot.casefold().replace("'", "").replace("’", ""))))
-    return {word for word, count in counts.items() if count >= min_plots}
-
-
-def _name_strength(key: str, config: LinkingConfig) -> str:
-    """How much evidence a person's name needs: none, unless it is short or made of common words."""
-    if all(word in COMMON_WORDS for word in key.split()):
-        return COMMON
-    return CASED if len(key) < config.min_fuzzy_chars else DISTINCTIVE
-
-
 def _degrees(kg: KnowledgeGraph) -> np.ndarray:
     """Edges per entity, self-loops left out."""
     heads, tails = kg.edge_index
@@ -776,226 +583,3 @@ def _resolve(candidates: list[_Candidate]) -> list[_Candidate]:
         if not any(candidate.overlaps(other) for other in chosen):
             chosen.append(candidate)
     return sorted(chosen, key=lambda c: c.start)
-
-
-def _year_after(text: str, end: int) -> tuple[int | None, int]:
-    """A year written right after position ``end`` ("Heat (1995)", "Heat 1995"), and where it ends."""
-    match = _YEAR_AFTER_RE.match(text, end)
-    if match is None:
-        return None, end
-    return int(match.group("paren") or match.group("bare")), match.end()
-
-
-def _is_quoted(text: str, start: int, ends: tuple[int, ...]) -> bool:
-    """Whether a quote mark sits right before ``start`` and right after one of ``ends``."""
-    if start == 0 or text[start - 1] not in QUOTES:
-        return False
-    return any(end < len(text) and text[end] in QUOTES for end in ends)
-
-
-def _inside_compound(text: str, start: int, end: int) -> bool:
-    """Whether ``text[start:end]`` is only part of a hyphenated word ("Men" in "X-Men")."""
-    before = start >= 2 and text[start - 1] in "-‐" and text[start - 2].isalnum()
-    after = end + 1 < len(text) and text[end] in "-‐" and text[end + 1].isalnum()
-    return before or after
-
-
-def _is_sentence_start(text: str, start: int) -> bool:
-    prefix = text[:start].rstrip(" \t\"'“”‘’«»*_([")
-    return not prefix or prefix[-1] in SENTENCE_END
-
-
-def _is_shouting(text: str) -> bool:
-    """Mostly upper-case text, whose capitals say nothing about titles."""
-    letters = [char for char in text if char.isalpha()]
-    return len(letters) >= 12 and sum(char.isupper() for char in letters) >= 0.7 * len(letters)
-
-
-def _is_title_cased(text: str, start: int, end: int, shouting: bool) -> bool:
-    """Whether ``text[start:end]`` is written in Title Case, with a capital that does not start the sentence."""
-    if shouting:
-        return False
-    sentence_start = _is_sentence_start(text, start)
-    evidence = False
-    for position, chunk in enumerate(text[start:end].split()):
-        letters = [char for char in chunk if char.isalnum()]
-        if not letters or letters[0].isdigit() or "".join(letters).casefold() in MINOR_WORDS:
-            continue
-        if not letters[0].isupper():
-            return False
-        evidence = evidence or position > 0 or not sentence_start
-    return evidence
-
-
-# ---------------------------------------------------------------------- evaluation
-
-
-@dataclass
-class LinkingScores:
-    """Movie-linking counts over a set of messages (micro-averaged)."""
-
-    messages: int = 0
-    gold: int = 0  # movies mentioned, summed over messages
-    linked: int = 0  # movies linked, summed over messages
-    correct: int = 0
-    seconds: float = 0.0  # time spent in EntityLinker.link_movies
-
-    @property
-    def recall(self) -> float:
-        return self.correct / self.gold if self.gold else 0.0
-
-    @property
-    def precision(self) -> float:
-        return self.correct / self.linked if self.linked else 0.0
-
-    @property
-    def f1(self) -> float:
-        total = self.recall + self.precision
-        return 2 * self.recall * self.precision / total if total else 0.0
-
-    @property
-    def ms_per_message(self) -> float:
-        return 1000 * self.seconds / self.messages if self.messages else 0.0
-
-
-def iter_messages(data: DataConfig, split: str, limit: int = 0) -> Iterator[tuple[str, dict[int, str]]]:
-    """(normalised text with ``@<movieId>`` placeholders, the dialogue's movieMentions) for every message.
-
-    Messages are read one by one from the raw file (the loader merges a speaker's consecutive
-    messages into turns); ``limit`` keeps the first N dialogues of the split.
-    """
-    dialogues = load_split(data, split)
-    if limit:
-        dialogues = dialogues[:limit]
-    pending = {dialogue.conversation_id: dialogue.movie_mentions for dialogue in dialogues}
-    redial = data.resolve_data_dir() / "redial"
-    paths = [redial / TEST_FILE] if split == "test" else [train_path(data)]
-    if split != "test" and data.use_approx:
-        paths.append(redial / APPROX_TRAIN_FILE)
-    for path in paths:
-        with path.open(encoding="utf-8", errors="replace") as lines:
-            for line in lines:
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                titles = pending.pop(str(record.get("conversationId")), None) if isinstance(record, dict) else None
-                if titles is None:
-                    continue
-                for message in record.get("messages") or []:
-                    text = message.get("text") if isinstance(message, dict) else None
-                    if isinstance(text, str) and text.strip():
-                        yield normalise_text(text), titles
-
-
-def render_message(text: str, titles: dict[int, str], with_year: bool = True) -> tuple[str, set[int]]:
-    """``text`` with each ``@<movieId>`` replaced by its title, and the ids replaced (the gold movies).
-
-    Titles are the dialogue's movieMentions ("Title (Year)"); ``with_year=False`` drops the year.
-    A placeholder without a title is removed, so it can be neither found nor missed.
-    """
-    gold: set[int] = set()
-
-    def title(match: re.Match[str]) -> str:
-        movie_id = int(match.group(1))
-        name = titles.get(movie_id, "")
-        if not name:
-            return ""
-        gold.add(movie_id)
-        return name if with_year else split_title(name)[0]
-
-    return MENTION_RE.sub(title, text), gold
-
-
-def evaluate(
-    linker: EntityLinker,
-    messages: list[tuple[str, dict[int, str]]],
-    with_year: bool = True,
-    errors: list[str] | None = None,
-) -> LinkingScores:
-    """Recall and precision of :meth:`EntityLinker.link_movies` on rendered messages.
-
-    Gold movies are those whose placeholder was in the message; any other linked movie is a false
-    positive. With ``errors`` given, a line per missed or wrongly linked movie is appended to it.
-    """
-    scores = LinkingScores()
-    for text, titles in tqdm(messages, desc="linking", unit="msg", leave=False, disable=None):
-        rendered, gold = render_message(text, titles, with_year)
-        started = time.perf_counter()
-        linked = set(linker.link_movies(rendered))
-        scores.seconds += time.perf_counter() - started
-        scores.messages += 1
-        scores.gold += len(gold)
-        scores.linked += len(linked)
-        scores.correct += len(gold & linked)
-        if errors is not None and gold != linked:
-            errors.append(f"missed {sorted(gold - linked)} wrong {sorted(linked - gold)} | {rendered}")
-    return scores
-
-
-def scores_table(rows: dict[str, LinkingScores]) -> str:
-    lines = [
-        "| setting | messages | gold movies | linked movies | recall | precision | F1 | ms/message |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for name, s in rows.items():
-        lines.append(
-            f"| {name} | {s.messages:,} | {s.gold:,} | {s.linked:,} | {s.recall:.3f} | {s.precision:.3f} "
-            f"| {s.f1:.3f} | {s.ms_per_message:.2f} |"
-        )
-    return "\n".join(lines)
-
-
-# ---------------------------------------------------------------------- command line
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m kg.linking",
-        description="eval: movie-linking recall/precision on a ReDial split; link: print the entities of a text.",
-    )
-    parser.add_argument("command", choices=["eval", "link"])
-    parser.add_argument("text", nargs="?", default="", help="text to link (link command)")
-    add_config_arguments(parser, overrides=False)
-    parser.add_argument("--split", default="test", choices=SPLITS, help="eval split (default: the official test split)")
-    parser.add_argument("--limit", type=int, default=0, help="evaluate the first N dialogues only")
-    parser.add_argument("--no-year", action="store_true", help="render titles without their year")
-    parser.add_argument("--both", action="store_true", help="evaluate with and without years")
-    parser.add_argument("--show-errors", type=int, default=0, metavar="N", help="print N misses / false positives")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="config override, e.g. --set linking.fuzzy_cutoff=92 (repeatable)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-
-    config = config_from_args(args)
-    data_dir = config.data.resolve_data_dir()
-    started = time.perf_counter()
-    catalogue = Catalogue.load(data_dir)
-    kg = load_extended_kg(data_dir, catalogue, config.kg.enrich_linked_movies, config.kg.metadata_edges)
-    loaded = time.perf_counter()
-    linker = EntityLinker.build(kg, catalogue, config.linking)
-    built = time.perf_counter()
-    print(f"catalogue + extended KG loaded in {loaded - started:.1f}s, linker built in {built - loaded:.1f}s")
-
-    if args.command == "link":
-        print("| span | surface | kind | name | movie id | score |\n|---|---|---|---|---:|---:|")
-        for e in linker.link(args.text):
-            print(f"| {e.start}-{e.end} | {e.surface} | {e.kind} | {e.name} | {e.movie_id or ''} | {e.score:.1f} |")
-        return
-
-    messages = list(iter_messages(config.data, args.split, args.limit))
-    settings = [True, False] if args.both else [not args.no_year]
-    rows: dict[str, LinkingScores] = {}
-    for with_year in settings:
-        errors: list[str] | None = [] if args.show_errors else None
-        name = f"{args.split}, {'with year' if with_year else 'no year'}"
-        rows[name] = evaluate(linker, messages, with_year, errors)
-        for line in (errors or [])[: args.show_errors]:
-            print(line)
-    dialogues = args.limit or "all"
-    print(f"\nsplit {args.split} ({dialogues} dialogues), {len(messages):,} messages; build {built - loaded:.1f}s")
-    print(scores_table(rows))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,94 @@
+"""Word lists of entity linking: common words, Title Case minor words, quotes, sequel numbers, genre words.
+
+Constants only; :mod:`kg.evidence` and :mod:`kg.linker` decide what they mean for a match.
+"""
+
+from __future__ import annotations
+
+# English function words and the ~600 most frequent words of ReDial train_subset.jsonl messages
+# (placeholders removed, names of people and franchises taken out). Tuned on train only.
+COMMON_WORDS = frozenset(
+    """
+    80s 90s a able about above absolutely action actor actors actually add adult adults adventure after afternoon
+    again against ago agree ah all almost along alot already alright also although always am amazing an and animated
+    animation another any anything appreciate are arent around as asking at awesome back bad based be because been
+    before being believe below best bet better between big bit black book books both boy british bro but by bye
+    called came can cant care catch chance chat chatting check children childrens choice choices choose christmas
+    classic classics come comedies comedy comes comic coming consider cool could couldnt couple course crazy creepy
+    crime cry cute d dark date daughter day days decent definitely did didnt different director do documentary does
+    doesnt doing don done dont down drama dramas during each either else end enjoy enjoyed enough entertaining
+    especially even evening ever every everyone everything exactly excellent except excited familiar family fan
+    fantastic fantasy far fav favorite favorites feel few fi fiction film films find fine first flick flicks for
+    forget forgot forward found franchise friend friendly friends from full fun funny further gave genre genres get
+    gets getting girl girls give glad go goes going good goodbye gory got great guess guy guys ha had haha hahaha
+    happy hard has hasnt have havent having he hear heard hello help helped helpful her here hero hers herself hes
+    hey hi high highly hilarious him himself his historical hmm hmmm home honestly hope hopefully hoping horror how
+    hows huge humor husband i id idea ideas if ill im in intense interest interested interesting into is isnt it its
+    itself ive job just keep kid kids kind kinda kinds king know last lately later laugh least let lets life like
+    liked likes line lines list little live lol long look looking looks lot lots love loved loves made main make
+    makes man many may maybe me mean meant mentioned might mind mine modern mood more morning most movie movies much
+    music musical musicals must my myself mystery name need never new newer next nice night no nope nor not nothing
+    now of off oh ohh ok okay old older on once one ones only ooh open opinion or original other others our ours
+    ourselves out over own packed part particular past people perfect perhaps pick plays please plot popular prefer
+    pretty probably problem psychological put quite rated re read real really recent recently recommend
+    recommendation recommendations related remake remember reminds rent rest reviews rewatch right rock romance
+    romantic s sad said same saw say scary scenes school sci science second see seeing seem seems seen sequel
+    sequels series serious set she shes should shouldnt show silly similar since so some something son soon sorry
+    sort sound sounds space specific sports star starring stars start still stories story stuff style such suggest
+    suggestion suggestions super superhero supposed sure suspense sweet t take talking taste teens tell than thank
+    thanks that thats the theater theaters their theirs them themselves then there theres these they theyre thing
+    things think thinking this those though thought three thriller thrillers through time times to today together
+    tonight too top totally trailer true try trying twist two type types u under until up us used usually version
+    very wait want wanted wanting war was wasnt watch watched watching way we week weekend weird welcome well were
+    werent western weve what whats when where which while who whole whom why will with won wonderful wont work world
+    worth would wouldnt wow wrong ya yea yeah year years yep yes yet you youd youll young your youre yours yourself
+    yourselves youve yup
+    monday tuesday wednesday thursday friday saturday sunday january february march april june july august
+    september october november december holiday holidays
+    """.split()
+)
+# Words Title Case leaves in lower case ("The Lord of the Rings").
+MINOR_WORDS = frozenset("a an and as at but by for from in nor of on or the to vs with".split())
+ARTICLES = frozenset({"the", "a", "an"})
+QUOTES = frozenset("\"'“”‘’«»")
+SENTENCE_END = frozenset(".!?:;\n")
+ROMAN_TO_ARABIC = {"ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6", "vii": "7", "viii": "8", "ix": "9"}
+ARABIC_TO_ROMAN = {arabic: roman for roman, arabic in ROMAN_TO_ARABIC.items()}
+
+# Genre words in text, keyed by the genre they mean: a ReDial (IMDb) genre, looked up in the graph as
+# kg.graph's metadata extension does (GENRE_ALIASES, "<genre> (genre)" nodes), or another KG genre.
+GENRE_WORDS: dict[str, tuple[str, ...]] = {
+    "action": ("action",),
+    "adventure": ("adventure", "adventures"),
+    "animation": ("animation", "animated", "cartoon", "cartoons"),
+    "biography": ("biography", "biographies", "biographical", "biopic", "biopics"),
+    "comedy": ("comedy", "comedies", "comedic", "funny"),
+    "crime": ("crime",),
+    "documentary": ("documentary", "documentaries"),
+    "drama": ("drama", "dramas", "dramatic"),
+    "family": ("family", "family friendly"),
+    "fantasy": ("fantasy", "fantasies"),
+    "film-noir": ("film noir", "noir"),
+    "history": ("history", "historical"),
+    "horror": ("horror", "horrors", "scary", "slasher", "slashers"),
+    "music": ("music",),
+    "musical": ("musical", "musicals"),
+    "mystery": ("mystery", "mysteries"),
+    "romance": ("romance", "romances", "romantic", "romcom", "romcoms", "rom com", "rom coms"),
+    "sci-fi": ("sci fi", "scifi", "science fiction"),
+    "sport": ("sport", "sports"),
+    "thriller": ("thriller", "thrillers", "suspense", "suspenseful"),
+    "war": ("war",),
+    "western": ("western", "westerns"),
+    "superhero": ("superhero", "superheroes", "super hero", "super heroes"),
+    "martial arts": ("martial arts", "kung fu"),
+}
+# Genre words that are often not about a genre ("my family", "that's funny").
+AMBIGUOUS_GENRE_WORDS = frozenset(
+    "family history historical music sport sports war funny scary dramatic musical western crime mystery".split()
+)
+# Words that make a nearby ambiguous genre word mean the genre ("family movies", "something scary").
+GENRE_CONTEXT_WORDS = frozenset(
+    "movie movies film films flick flicks genre genres show shows series something anything stuff kind kinds "
+    "type types ones fan fans".split()
+)

@@ -115,6 +115,10 @@ class TrainLoopConfig:
     lr_decay: float = 1.0
     # Stop after this many optimizer steps (0: no limit); for smoke tests.
     max_steps: int = 0
+    # Arithmetic of the forward and backward passes: "fp32"; "bf16" (autocast, fp32 master
+    # weights); "auto": bf16 where the device supports it (CUDA with bf16, a CPU with AVX512-BF16
+    # or AMX), else fp32.
+    precision: str = "fp32"
 
     def check(self, prefix: str) -> None:
         """Range checks, called by the owning stage config so that errors carry the full key."""
@@ -124,6 +128,7 @@ class TrainLoopConfig:
         _check(self.patience >= 1, f"{prefix}.patience", "must be >= 1", self.patience)
         _check(self.max_steps >= 0, f"{prefix}.max_steps", "must be >= 0", self.max_steps)
         _check(0.0 < self.lr_decay <= 1.0, f"{prefix}.lr_decay", "must lie in (0, 1]", self.lr_decay)
+        _check(self.precision in ("fp32", "bf16", "auto"), f"{prefix}.precision", "must be one of fp32, bf16, auto", self.precision)
 
 
 @dataclass

@@ -8,6 +8,9 @@ from the last finished epoch, and a finished stage is not trained again.
 
 Files in ``run_dir``: ``best.safetensors`` (best weights), ``state/`` (last epoch's weights,
 optimizer, loop counters), ``history.json`` (per-epoch loss and validation metrics).
+
+``config.precision`` picks the arithmetic: fp32, or bf16 autocast through accelerate (the weights
+and optimizer stay fp32, so saved weights are fp32; validation runs under the same autocast).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Callable, Iterable
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from accelerate.utils import send_to_device, set_seed
 from safetensors.torch import load_model, save_model
 from tqdm.auto import tqdm
@@ -67,6 +71,38 @@ def _load_state(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Op
     return LoopState(**json.loads((state_dir / "loop.json").read_text()))
 
 
+def bf16_supported() -> bool:
+    """Whether bf16 autocast runs natively here: a CUDA device with bf16, else a CPU with AVX512-BF16 or AMX."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    cpu = torch.cpu
+    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):  # private torch probes; absent: unknown
+        if getattr(cpu, probe, lambda: False)():
+            return True
+    return torch.backends.cpu.get_cpu_capability().upper().startswith("AMX")
+
+
+def resolve_precision(precision: str) -> str:
+    """``fp32`` or ``bf16``: ``auto`` becomes bf16 where :func:`bf16_supported`."""
+    if precision == "auto":
+        return "bf16" if bf16_supported() else "fp32"
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be fp32, bf16 or auto (got {precision!r})")
+    return precision
+
+
+def make_accelerator(config: TrainLoopConfig) -> Accelerator:
+    """The accelerator of a loop config: bf16 autocast (fp32 master weights) or plain fp32.
+
+    accelerate keeps one process-wide state whose precision cannot change once set; stages of one
+    process (``python -m train all``) may differ, so a state of another precision is reset first
+    (the device and process group, PartialState, are kept)."""
+    mixed = "bf16" if resolve_precision(config.precision) == "bf16" else "no"
+    if AcceleratorState._shared_state and AcceleratorState().mixed_precision != mixed:
+        AcceleratorState._reset_state()
+    return Accelerator(mixed_precision=mixed)
+
+
 def run_loop(
     model: torch.nn.Module,
     batches: Callable[[int], Iterable[dict]],
@@ -82,11 +118,12 @@ def run_loop(
     """Train ``model`` in place; on return it holds the best validation weights."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    accelerator = accelerator or Accelerator()
+    accelerator = accelerator or make_accelerator(config)
     # A model may ask for parameter groups of its own (e.g. a smaller rate for pretrained layers).
     groups = model.param_groups(config.lr) if hasattr(model, "param_groups") else [{"params": [p for p in model.parameters() if p.requires_grad]}]
     optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     model, optimizer = accelerator.prepare(model, optimizer)
+    logger.info("%s: training on %s, mixed precision %s", desc, accelerator.device, accelerator.mixed_precision)
     state = _load_state(run_dir, accelerator.unwrap_model(model), optimizer) or LoopState()
     for group in optimizer.param_groups:  # saved with the optimizer state, so a resumed run keeps it
         group.setdefault("base_lr", group["lr"])

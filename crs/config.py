@@ -212,7 +212,7 @@ class GeneratorConfig:
     # A scratch size (GENERATOR_SCRATCH_INITS), or a checkpoint folder or hub id to start from.
     init: str = "scratch-small"
     # Tokens per training sequence (the scratch GPT-2's position table has this many rows).
-    max_length: int = 256
+    max_length: int = 320
 
     def __post_init__(self) -> None:
         _check(self.backbone in GENERATOR_BACKBONES, "generator.backbone", f"must be one of {GENERATOR_BACKBONES}",
@@ -228,8 +228,8 @@ class PretrainLMConfig:
     """Stage ``pretrain-lm``: the generator's language-model pre-training on the tokenizer's corpus
     (next-token prediction for dialogpt, T5 span corruption for t5)."""
 
-    # Capped by optimizer steps on 2 CPU cores (the default recipe); on a GPU, lift the cap (max_steps=0).
-    loop: TrainLoopConfig = field(default_factory=lambda: TrainLoopConfig(epochs=1, batch_size=32, lr=1e-3, patience=1, max_steps=150))
+    # One full pass over the corpus in bf16 autocast where the CPU supports it (the default recipe).
+    loop: TrainLoopConfig = field(default_factory=lambda: TrainLoopConfig(epochs=1, batch_size=32, lr=1e-3, patience=1, precision="auto"))
     # Share of the corpus's token blocks held out for validation perplexity.
     holdout_fraction: float = 0.02
     # T5 span corruption (Raffel et al. 2020): share of tokens masked, mean span length.
@@ -248,27 +248,53 @@ class PretrainLMConfig:
         _check(self.max_lines >= 0, "pretrain_lm.max_lines", "must be >= 0", self.max_lines)
 
 
+DECODINGS = ("greedy", "norepeat", "rerank")
+
+
 @dataclass
 class ConvConfig:
     """Stage ``conv-fixed-prompt``: the generator tuned on recommender turns written as
     ``[goal] … [topic] … [item] … [recommender] reply`` after the dialogue context (crs.gen.steps, crs.gen.reply)."""
 
-    loop: TrainLoopConfig = field(default_factory=lambda: TrainLoopConfig(epochs=1, batch_size=32, lr=7e-4, patience=1))
+    # Epochs while validation reply perplexity improves, bf16 autocast where the CPU supports it.
+    loop: TrainLoopConfig = field(default_factory=lambda: TrainLoopConfig(epochs=2, batch_size=32, lr=7e-4, patience=1, precision="auto"))
     # Context tokens kept (the most recent), and target tokens (prompt steps + reply).
-    max_context_tokens: int = 64
+    max_context_tokens: int = 128
     max_target_tokens: int = 48
+    # Retrieved exemplars in the prompt: the recommender replies after the k most similar training
+    # contexts of other dialogues (crs.gen.exemplars; 0: none), each cut to max_exemplar_tokens.
+    exemplars: int = 1
+    max_exemplar_tokens: int = 40
     # Start from the pretrain-lm weights when that stage has run.
     use_lm_pretraining: bool = True
-    # Greedy decoding: at most this many new tokens (prompt steps + reply).
+    # Decoding: at most this many new tokens (prompt steps + reply).
     max_new_tokens: int = 60
+    # How the reply is decoded (the steps are always greedy), chosen on validation (README):
+    # "greedy"; "norepeat" (greedy, no repeated word 3-gram, at least min_reply_tokens tokens);
+    # "rerank" (sample_candidates nucleus samples, the best by LM score, overlap with the context and
+    # exemplar, and a penalty on the most common training n-grams).
+    decoding: str = "norepeat"
+    # The topic step keeps only KG neighbours of the recommended movie and entities the seeker named,
+    # and a recommending turn whose topic step said "none" is asked again with "none" barred.
+    kg_topics: bool = True
+    min_reply_tokens: int = 6
+    sample_candidates: int = 6
+    top_p: float = 0.9
+    temperature: float = 0.8
     # Validation turns scored for perplexity per epoch (0: all).
     eval_turns: int = 2000
 
     def __post_init__(self) -> None:
         self.loop.check("conv.loop")
         _check(self.max_context_tokens >= 8, "conv.max_context_tokens", "must be >= 8", self.max_context_tokens)
+        _check(self.exemplars >= 0, "conv.exemplars", "must be >= 0", self.exemplars)
+        _check(self.max_exemplar_tokens >= 1, "conv.max_exemplar_tokens", "must be >= 1", self.max_exemplar_tokens)
         _check(self.max_target_tokens >= 8, "conv.max_target_tokens", "must be >= 8", self.max_target_tokens)
         _check(self.max_new_tokens >= 1, "conv.max_new_tokens", "must be >= 1", self.max_new_tokens)
+        _check(self.decoding in DECODINGS, "conv.decoding", f"must be one of {DECODINGS}", self.decoding)
+        _check(self.sample_candidates >= 1, "conv.sample_candidates", "must be >= 1", self.sample_candidates)
+        _check(0.0 < self.top_p <= 1.0, "conv.top_p", "must lie in (0, 1]", self.top_p)
+        _check(self.temperature > 0.0, "conv.temperature", "must be > 0", self.temperature)
 
 
 @dataclass

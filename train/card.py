@@ -4,7 +4,7 @@
 
 The card names the recipe command, the data files with their SHA-256, the hardware and time of
 every stage (from each stage's ``done.json``), the stages' own validation figures, and the
-evaluation report (``report.md`` of ``python -m crs.eval.harness``) as printed.
+evaluation report (``report.md`` of ``python -m crs.evaluate``) as printed.
 """
 
 from __future__ import annotations
@@ -88,11 +88,14 @@ def model_card(run: Path, report: Path, checkpoint: Path, command: str, hardware
         "## Limits",
         "",
         "Trained on the ReDial training subset (35% of the official train split) plus its approximate "
-        "extension; the generator is small and trained for a capped number of steps on 2 CPU cores, so "
-        "its replies are short and often generic. Movie plots were used for language-model training only; "
-        "no plot text is stored in the checkpoint.",
+        "extension; the generator is small and trained on 2 CPU cores, so its replies are shorter and "
+        "plainer than people's. Movie plots were used for language-model training only; no plot text is "
+        "stored in the checkpoint.",
         "",
     ]
+    if (checkpoint / "exemplars").is_dir():
+        lines[-1:-1] = ["The exemplar index (`exemplars/`) stores the recommender replies of the ReDial training "
+                        "dialogues (Li et al., NeurIPS 2018; CC BY 4.0) with movie mentions replaced by `[REC]`.", ""]
     return "\n".join(lines)
 
 

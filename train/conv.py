@@ -21,10 +21,12 @@ import torch
 from tqdm.auto import tqdm
 
 from crs.gen.backbone import load_backbone, load_model
+from crs.gen.exemplars import INDEX_DIR, ExemplarIndex
 from crs.gen.reply import GENERATOR_DIR, TOKENIZER_DIR, ReplyGenerator
 from crs.gen.steps import build_examples, goal_distribution
 from crs.io import atomic_dir
 from crs.text.tokenizer import load_tokenizer
+from crs.text.tokens import EXEMPLAR_TOKEN
 from kg.linker import EntityLinker
 from train import pretrain_lm
 from train.common import StageContext
@@ -47,10 +49,11 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
     config = ctx.config
     settings = config.conv
     started = time.perf_counter()
-    needed = settings.max_context_tokens + settings.max_target_tokens + settings.max_new_tokens
+    exemplar_tokens = settings.exemplars * (settings.max_exemplar_tokens + 1)
+    needed = settings.max_context_tokens + exemplar_tokens + settings.max_target_tokens + settings.max_new_tokens
     if config.generator.backbone == "dialogpt" and needed > config.generator.max_length:
-        raise ValueError(f"conv.max_context_tokens + conv.max_target_tokens + conv.max_new_tokens = {needed} exceed "
-                         f"generator.max_length {config.generator.max_length} (the GPT-2 positions)")
+        raise ValueError(f"conv.max_context_tokens + exemplar tokens + conv.max_target_tokens + conv.max_new_tokens = {needed} "
+                         f"exceed generator.max_length {config.generator.max_length} (the GPT-2 positions)")
     out = ctx.stage_dir(STAGE)
     tokenizer = load_tokenizer(ctx.output_dir / "tokenizer")
     linker = EntityLinker.build(ctx.kg, ctx.catalogue, config.linking)
@@ -71,7 +74,20 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
             logger.warning("%s: %s not found, the generator starts from scratch (run pretrain-lm first)", STAGE, lm)
         model = load_backbone(config.generator, tokenizer)
     generator = ReplyGenerator(tokenizer, model, config.generator.backbone, settings)
-    pairs = [(generator.context_ids(e.context), generator.target_ids(e.target)) for e in
+    if settings.exemplars and generator.exemplar_id is not None:
+        # The index holds every training turn; a training turn never retrieves from its own dialogue.
+        generator.exemplar_index = ExemplarIndex.build([e.key for e in train_examples], [e.exemplar for e in train_examples],
+                                                       [e.conversation_id for e in train_examples])
+        found = generator.retrieve([e.key for e in train_examples], exclude=[e.conversation_id for e in train_examples])
+        for example, exemplars in zip(train_examples, found):
+            example.exemplars = exemplars
+        for example, exemplars in zip(valid_examples, generator.retrieve([e.key for e in valid_examples])):
+            example.exemplars = exemplars
+        logger.info("%s: exemplar index of %d turns; %.1f%% of training turns got an exemplar", STAGE, len(generator.exemplar_index),
+                    100 * sum(bool(e.exemplars) for e in train_examples) / max(len(train_examples), 1))
+    elif settings.exemplars:
+        logger.warning("%s: the tokenizer has no %s token (trained before exemplars existed): no exemplars", STAGE, EXEMPLAR_TOKEN)
+    pairs = [(generator.context_ids(e.context, e.exemplars or ()), generator.target_ids(e.target)) for e in
              tqdm(train_examples, desc=f"{STAGE} tokenize", disable=not progress, leave=False)]
     batch_size = settings.loop.batch_size
 
@@ -100,6 +116,9 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
         model.save_pretrained(str(folder))
     with atomic_dir(out / TOKENIZER_DIR) as folder:
         tokenizer.save_pretrained(str(folder))
+    if generator.exemplar_index is not None:
+        with atomic_dir(out / INDEX_DIR) as folder:
+            generator.exemplar_index.save(folder)
     best = result.history[result.best_epoch - 1] if result.best_epoch else {}
     metrics = {
         "backbone": config.generator.backbone,
@@ -108,6 +127,7 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
         "train_turns": len(train_examples),
         "valid_turns": len(valid_examples),
         "goal_distribution_train": distribution,
+        "exemplars": settings.exemplars if generator.exemplar_index is not None else 0,
         "valid_reply_perplexity": best.get("reply_perplexity"),
         "best_epoch": result.best_epoch,
         "train_seconds": round(time.perf_counter() - started, 1),

@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 from safetensors.torch import load_file, save_file
 
 from crs.gen.backbone import load_model, save_model
+from crs.gen.exemplars import INDEX_DIR
 from crs.gen.reply import GENERATOR_DIR, TOKENIZER_DIR
 from crs.io import atomic_dir, atomic_write_text
 from train import conv, pretrain_lm
@@ -44,6 +45,9 @@ def add_generator(ctx: StageContext, folder: Path) -> list[str]:
         save_half(conv_dir / GENERATOR_DIR, folder / GENERATOR_DIR)
         shutil.copytree(conv_dir / TOKENIZER_DIR, folder / TOKENIZER_DIR, dirs_exist_ok=True)
         added += [GENERATOR_DIR, TOKENIZER_DIR]
+        if (conv_dir / INDEX_DIR).is_dir():  # the retrieved-exemplar index the generator was tuned with
+            shutil.copytree(conv_dir / INDEX_DIR, folder / INDEX_DIR, dirs_exist_ok=True)
+            added.append(INDEX_DIR)
     if (lm_dir / "config.json").is_file():
         save_half(lm_dir, folder / LM_DIR)
         if TOKENIZER_DIR not in added:

@@ -23,14 +23,14 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from crs import __version__
-from crs.config import CRSConfig, add_config_arguments, config_from_args
+from crs.config import DECODINGS, CRSConfig, add_config_arguments, config_from_args
 from crs.data.catalogue import Catalogue
 from crs.data.context import DialogueContext
 from crs.data.samples import Sample, build_samples
@@ -271,7 +271,10 @@ def write_report(out: Path, results: list[RecResult], meta: dict, conv_results: 
     plot_curves(results, out)
 
 
-def run(config: CRSConfig, models: list[str], split: str, tasks: list[str], out: Path, progress: bool = True) -> list[RecResult]:
+def run(config: CRSConfig, models: list[str], split: str, tasks: list[str], out: Path, progress: bool = True,
+        generation: dict | None = None) -> list[RecResult]:
+    """Evaluate each model on ``split``; ``generation``: conv settings (``decoding``, ``exemplars``)
+    that replace the checkpoints' own for this evaluation."""
     data_dir = config.data.resolve_data_dir()
     catalogue = Catalogue.load(data_dir)
     splits = load_splits(config.data, with_test=(split == "test"))
@@ -286,6 +289,9 @@ def run(config: CRSConfig, models: list[str], split: str, tasks: list[str], out:
         if "rec" in tasks:
             results.append(evaluate_recommender(model, samples, tuple(config.eval.ks), progress))
         if "conv" in tasks:
+            if pipeline is not None and pipeline.generator is not None and generation:
+                pipeline.generator.config = replace(pipeline.generator.config, **generation)
+                model.name = f"{model.name} ({', '.join(f'{k} {v}' for k, v in generation.items())})"
             if pipeline is None or pipeline.generator is None:
                 logger.warning("model %s has no generator: conv task skipped", spec)
             else:
@@ -316,6 +322,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tasks", default="rec", help="comma-separated: rec, conv")
     parser.add_argument("--out", default=None, help="report folder (default reports/<split>)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--decoding", choices=DECODINGS, default=None, help="reply decoding for the conv task (default: the checkpoint's)")
+    parser.add_argument("--exemplars", type=int, default=None, help="retrieved exemplars per turn for the conv task (0: none; default: the checkpoint's)")
+    parser.add_argument("--kg-topics", choices=("on", "off"), default=None, help="KG-constrained topic step for the conv task (default: the checkpoint's)")
     add_config_arguments(parser)
     args = parser.parse_intermixed_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -326,7 +335,11 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"unknown tasks {unknown}; choose from {TASKS}")
     out = Path(args.out or f"reports/{args.split}")
     started = time.perf_counter()
-    run(config, [m.strip() for m in args.model.split(",") if m.strip()], args.split, tasks, out, progress=not args.quiet)
+    kg_topics = None if args.kg_topics is None else args.kg_topics == "on"
+    generation = {key: value for key, value in (("decoding", args.decoding), ("exemplars", args.exemplars), ("kg_topics", kg_topics))
+                  if value is not None}
+    run(config, [m.strip() for m in args.model.split(",") if m.strip()], args.split, tasks, out, progress=not args.quiet,
+        generation=generation)
     print((out / "report.md").read_text(encoding="utf-8"))
     print(f"report written to {out}/ in {time.perf_counter() - started:.1f} s")
 

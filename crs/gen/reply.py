@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import zlib
+from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from transformers import PreTrainedModel
@@ -24,8 +28,10 @@ from crs.config import ConvConfig
 from crs.data.catalogue import Catalogue
 from crs.data.context import DialogueContext
 from crs.gen.backbone import IGNORE, collate, load_model, pad_left, pad_right, save_model, summed_nll
+from crs.gen.exemplars import INDEX_DIR, ExemplarIndex, context_key
 from crs.gen.steps import NONE, ConvExample, Steps, parse_steps, render_context
 from crs.text.tokenizer import (
+    EXEMPLAR_TOKEN,
     GOAL_TOKEN,
     ITEM_TOKEN,
     REC_TOKEN,
@@ -36,6 +42,31 @@ from crs.text.tokenizer import (
 )
 
 GENERATOR_DIR, TOKENIZER_DIR = "generator", "tokenizer"
+GENERIC_NGRAMS = 200  # the most common training-reply bigrams, penalised when reranking
+_WORD_RE = re.compile(r"[a-z0-9']+")
+
+
+def _words(text: str) -> list[str]:
+    return _WORD_RE.findall(text.lower())
+
+
+def _bigrams(text: str) -> list[tuple[str, str]]:
+    words = _words(text)
+    return list(zip(words, words[1:]))
+
+
+def rerank_bonus(reply: str, reference: str, generic: frozenset) -> float:
+    """What reranking adds to a candidate's mean token log-probability: the share of its words found
+    in ``reference`` (the user's last turn and the exemplars), minus the share of its bigrams among
+    the ``generic`` ones; an empty candidate loses."""
+    words = _words(reply)
+    if not words:
+        return -math.inf
+    known = set(_words(reference))
+    overlap = sum(w in known for w in words) / len(words)
+    grams = list(zip(words, words[1:]))
+    common = sum(g in generic for g in grams) / len(grams) if grams else 1.0
+    return overlap - common
 
 
 @dataclass
@@ -59,6 +90,9 @@ class ReplyGenerator:
         self.goal_id, self.topic_id, self.item_id, self.rec_id = ids([GOAL_TOKEN, TOPIC_TOKEN, ITEM_TOKEN, REC_TOKEN])
         self.seeker_id, self.recommender_id = ids([SEEKER_TOKEN, RECOMMENDER_TOKEN])
         self.eos_id, self.pad_id = tokenizer.eos_token_id, tokenizer.pad_token_id
+        # The [exemplar] token and the index it draws from (None for generators trained without them).
+        self.exemplar_id: int | None = tokenizer.get_vocab().get(EXEMPLAR_TOKEN)
+        self.exemplar_index: ExemplarIndex | None = None
 
     @property
     def is_seq2seq(self) -> bool:
@@ -87,13 +121,34 @@ class ReplyGenerator:
         config = config_from_dict(meta["crs_config"])
         tokenizer = load_tokenizer(folder / TOKENIZER_DIR)
         model = load_model(folder / GENERATOR_DIR)
-        return cls(tokenizer, model, config.generator.backbone, config.conv, device)
+        generator = cls(tokenizer, model, config.generator.backbone, config.conv, device)
+        if ExemplarIndex.present(folder / INDEX_DIR):
+            generator.exemplar_index = ExemplarIndex.load(folder / INDEX_DIR)
+        return generator
 
     def save_pretrained(self, folder: str | Path, half: bool = False) -> None:
-        """``generator/`` (safetensors; fp16 when ``half``) and ``tokenizer/`` into an existing folder."""
+        """``generator/`` (safetensors; fp16 when ``half``), ``tokenizer/`` and, when there is one, the
+        exemplar index ``exemplars/`` into an existing folder."""
         folder = Path(folder)
         save_model(self.model, folder / GENERATOR_DIR, half)
         self.tokenizer.save_pretrained(str(folder / TOKENIZER_DIR))
+        if self.exemplar_index is not None:
+            self.exemplar_index.save(folder / INDEX_DIR)
+
+    # ------------------------------------------------------------------ exemplars
+
+    @property
+    def uses_exemplars(self) -> bool:
+        return self.exemplar_id is not None and self.exemplar_index is not None and self.config.exemplars > 0
+
+    def retrieve(self, keys: Sequence[str], exclude: Sequence[str] | None = None) -> list[list[str]]:
+        """The exemplars of each context key (:func:`crs.gen.exemplars.context_key`); [] without an index."""
+        if not self.uses_exemplars:
+            return [[] for _ in keys]
+        return self.exemplar_index.query(keys, self.config.exemplars, exclude)
+
+    def context_exemplars(self, contexts: Sequence[DialogueContext], catalogue: Catalogue) -> list[list[str]]:
+        return self.retrieve([context_key(c.turns, catalogue.titles) for c in contexts])
 
     # ------------------------------------------------------------------ tokenisation
 
@@ -103,8 +158,14 @@ class ReplyGenerator:
             ids = ids[-limit:] if keep == "left" else ids[:limit]
         return ids
 
-    def context_ids(self, context: str) -> list[int]:
-        return self.encode(context, self.config.max_context_tokens, keep="left")
+    def context_ids(self, context: str, exemplars: Sequence[str] = ()) -> list[int]:
+        """The context's last ``max_context_tokens`` ids, then ``[exemplar] reply`` for each exemplar
+        (each cut to ``max_exemplar_tokens``) when this generator takes them."""
+        ids = self.encode(context, self.config.max_context_tokens, keep="left")
+        if self.exemplar_id is not None:
+            for exemplar in exemplars:
+                ids += [self.exemplar_id] + self.encode(exemplar, self.config.max_exemplar_tokens, keep="right")
+        return ids
 
     def target_ids(self, target: str) -> list[int]:
         return self.encode(target, self.config.max_target_tokens - 1, keep="right") + [self.eos_id]
@@ -139,44 +200,104 @@ class ReplyGenerator:
 
     @torch.no_grad()
     def generate(self, contexts: Sequence[DialogueContext], rankings: Sequence[Sequence[tuple[int, float]]], catalogue: Catalogue,
-                 forced: Sequence[Steps | None] | None = None, batch_size: int = 64) -> list[Generated]:
+                 forced: Sequence[Steps | None] | None = None, batch_size: int = 64,
+                 topic_filter: Callable[[int, list[str]], list[str]] | None = None) -> list[Generated]:
         texts = [render_context(c, catalogue.titles) for c in contexts]
         tops = [catalogue.titles[r[0][0]] if r else NONE for r in rankings]
-        return self.generate_texts(texts, tops, forced, batch_size)
+        return self.generate_texts(texts, tops, forced, batch_size, self.context_exemplars(contexts, catalogue), topic_filter)
 
     @torch.no_grad()
     def generate_texts(self, contexts: Sequence[str], top_items: Sequence[str], forced: Sequence[Steps | None] | None = None,
-                       batch_size: int = 64) -> list[Generated]:
+                       batch_size: int = 64, exemplars: Sequence[Sequence[str]] | None = None,
+                       topic_filter: Callable[[int, list[str]], list[str]] | None = None) -> list[Generated]:
         """Greedy two-phase decoding (see the module docstring). ``top_items[i]`` fills the ``[item]``
-        step when the predicted goal is to recommend; ``forced[i]`` gives all steps instead."""
+        step when the predicted goal is to recommend; ``forced[i]`` gives all steps instead;
+        ``exemplars[i]``: the retrieved exemplars of context i. With ``topic_filter(i, topics)`` (the
+        topics of row i it allows, e.g. KG neighbours of the recommended movie), a recommending turn
+        whose topic step said "none" has it decoded again with "none" barred, and every topic
+        step keeps only what the filter allows."""
+        exemplars = list(exemplars) if exemplars is not None else [()] * len(contexts)
         forced = list(forced) if forced is not None else [None] * len(contexts)
         results: list[Generated | None] = [None] * len(contexts)
         for start in range(0, len(contexts), batch_size):
             chunk = range(start, min(start + batch_size, len(contexts)))
-            ctx_ids = {i: self.context_ids(contexts[i]) for i in chunk}
+            ctx_ids = {i: self.context_ids(contexts[i], exemplars[i]) for i in chunk}
             # Phase 1: the goal and topic steps, up to the [item] token.
             free = [i for i in chunk if forced[i] is None]
             steps: dict[int, Steps] = {i: forced[i] for i in chunk if forced[i] is not None}
             if free:
                 prefixes = [[self.goal_id] for _ in free]
                 outs = self._greedy([ctx_ids[i] for i in free], prefixes, stop={self.item_id, self.eos_id, self.seeker_id}, max_new=24)
-                for i, new in zip(free, outs):
-                    goal, topics = parse_steps(self.tokenizer.decode([self.goal_id] + new, skip_special_tokens=False))
+                parsed = {i: parse_steps(self.tokenizer.decode([self.goal_id] + new, skip_special_tokens=False))
+                          for i, new in zip(free, outs)}
+                if topic_filter is not None:
+                    parsed.update(self._topics_again([i for i in free if parsed[i] == ("recommend", [])], ctx_ids))
+                    parsed = {i: (goal, topic_filter(i, topics) if topics else []) for i, (goal, topics) in parsed.items()}
+                for i, (goal, topics) in parsed.items():
                     item = top_items[i] if goal == "recommend" and top_items[i] != NONE else NONE
                     steps[i] = Steps(goal, topics, item)
             # Phase 2: the reply after "[goal] … [item] title [recommender]".
-            prefixes = [self.encode(steps[i].render(), self.config.max_target_tokens) for i in chunk]
-            outs = self._greedy([ctx_ids[i] for i in chunk], prefixes, stop={self.eos_id, self.seeker_id, self.recommender_id},
-                                max_new=max(1, self.config.max_new_tokens - 20))
-            for i, new in zip(chunk, outs):
-                reply = self.tokenizer.decode([t for t in new if t not in (self.eos_id, self.seeker_id, self.recommender_id)],
-                                              skip_special_tokens=False)
-                reply = reply.replace("<pad>", "").replace("</s>", "").strip()
-                results[i] = Generated(steps[i].goal, steps[i].topics, steps[i].item, reply)
+            prefixes = {i: self.encode(steps[i].render(), self.config.max_target_tokens) for i in chunk}
+            replies = self._replies(list(chunk), ctx_ids, prefixes, contexts, exemplars)
+            for i in chunk:
+                results[i] = Generated(steps[i].goal, steps[i].topics, steps[i].item, replies[i])
         return results  # type: ignore[return-value]
 
-    def _greedy(self, contexts: list[list[int]], prefixes: list[list[int]], stop: set[int], max_new: int) -> list[list[int]]:
-        """Greedy continuation of each (context, prefix) until a stop id; returns the new ids (stop id included)."""
+    def _topics_again(self, rows: list[int], ctx_ids: dict[int, list[int]]) -> dict[int, tuple[str, list[str]]]:
+        """The topic step of recommending rows decoded with "none" barred as its first word."""
+        if not rows:
+            return {}
+        prefix = self.encode(f"{GOAL_TOKEN} recommend {TOPIC_TOKEN}", 16)
+        outs = self._greedy([ctx_ids[i] for i in rows], [prefix] * len(rows), stop={self.item_id, self.eos_id, self.seeker_id},
+                            max_new=20, ban_first=self.none_ids)
+        return {i: parse_steps(self.tokenizer.decode(prefix + new, skip_special_tokens=False)) for i, new in zip(rows, outs)}
+
+    @cached_property
+    def none_ids(self) -> frozenset[int]:
+        """The first token of the topic step's "none"."""
+        return frozenset(self.encode(f"{TOPIC_TOKEN} {NONE}", 8)[1:2])
+
+    def _replies(self, rows: list[int], ctx_ids: dict[int, list[int]], prefixes: dict[int, list[int]], contexts: Sequence[str],
+                 exemplars: Sequence[Sequence[str]]) -> dict[int, str]:
+        """Phase 2 for ``rows``, decoded as ``config.decoding`` says."""
+        stop = {self.eos_id, self.seeker_id, self.recommender_id}
+        max_new = max(1, self.config.max_new_tokens - 20)
+        mode = self.config.decoding
+        if mode in ("greedy", "norepeat"):
+            options = {"no_repeat": 3, "min_new": self.config.min_reply_tokens} if mode == "norepeat" else {}
+            outs = self._greedy([ctx_ids[i] for i in rows], [prefixes[i] for i in rows], stop=stop, max_new=max_new, **options)
+            return {i: self._text(new) for i, new in zip(rows, outs)}
+        # rerank: n nucleus samples per row, all rows in one batch (seeded by the contexts, so a
+        # reply is reproducible), then each row's best candidate.
+        n = self.config.sample_candidates
+        sampler = torch.Generator().manual_seed(zlib.crc32("\n".join(contexts[i] for i in rows).encode("utf-8")))
+        scores: list[float] = []
+        outs = self._greedy([ctx_ids[i] for i in rows for _ in range(n)], [prefixes[i] for i in rows for _ in range(n)], stop=stop,
+                            max_new=max_new, no_repeat=3, min_new=self.config.min_reply_tokens, sampler=sampler, scores=scores)
+        best: dict[int, str] = {}
+        for position, i in enumerate(rows):
+            span = range(position * n, (position + 1) * n)
+            candidates = [(self._text(outs[j]), scores[j] / max(len(outs[j]), 1)) for j in span]
+            reference = f"{contexts[i].rsplit(SEEKER_TOKEN, 1)[-1]} {' '.join(exemplars[i])}"
+            best[i] = max(candidates, key=lambda c: c[1] + rerank_bonus(c[0], reference, self.generic_ngrams))[0]
+        return best
+
+    def _text(self, new: list[int]) -> str:
+        reply = self.tokenizer.decode([t for t in new if t not in (self.eos_id, self.seeker_id, self.recommender_id)],
+                                      skip_special_tokens=False)
+        return reply.replace("<pad>", "").replace("</s>", "").strip()
+
+    @cached_property
+    def generic_ngrams(self) -> frozenset[tuple[str, str]]:
+        """The most common word bigrams of the training replies (the exemplar index's): what generic replies are made of."""
+        if self.exemplar_index is None:
+            return frozenset()
+        counts = Counter(gram for reply in self.exemplar_index.replies for gram in _bigrams(reply))
+        return frozenset(gram for gram, _ in counts.most_common(GENERIC_NGRAMS))
+
+    def _greedy(self, contexts: list[list[int]], prefixes: list[list[int]], stop: set[int], max_new: int, **options) -> list[list[int]]:
+        """Continuation of each (context, prefix) until a stop id (greedy unless ``options`` ask for
+        sampling, see :meth:`_loop`); returns the new ids (stop id included)."""
         if self.is_seq2seq:
             # An empty context (the recommender opens the dialogue) is one <pad>, as in training (collate).
             enc_ids, enc_mask = pad_right([c or [self.pad_id] for c in contexts] or [[self.pad_id]], self.pad_id)
@@ -186,20 +307,29 @@ class ReplyGenerator:
             rows = [[self.pad_id] + prefix for prefix in prefixes]  # decoder start token is <pad>
             dec_ids, dec_mask = pad_left(rows, self.pad_id)
             # The decoder start <pad> must stay visible: pad_left masks by length, so it is.
-            return self._loop(dec_ids, dec_mask, stop, max_new, encoder_out=encoder_out, enc_mask=enc_mask.to(self.device))
+            return self._loop(dec_ids, dec_mask, stop, max_new, encoder_out=encoder_out, enc_mask=enc_mask.to(self.device), **options)
         rows = [ctx + prefix for ctx, prefix in zip(contexts, prefixes)]
         ids, mask = pad_left(rows, self.pad_id)
-        return self._loop(ids, mask, stop, max_new)
+        return self._loop(ids, mask, stop, max_new, **options)
 
-    def _loop(self, ids: torch.Tensor, mask: torch.Tensor, stop: set[int], max_new: int, encoder_out=None, enc_mask=None) -> list[list[int]]:
+    def _loop(self, ids: torch.Tensor, mask: torch.Tensor, stop: set[int], max_new: int, encoder_out=None, enc_mask=None,
+              no_repeat: int = 0, min_new: int = 0, sampler: torch.Generator | None = None,
+              scores: list[float] | None = None, ban_first: frozenset[int] = frozenset()) -> list[list[int]]:
+        """Continue each row until a stop id: greedy, or nucleus sampling with ``sampler``.
+
+        ``no_repeat``: never repeat a token n-gram of this length among the new tokens; ``min_new``:
+        no stop id before this many new tokens; ``scores`` (filled when given): each row's summed
+        log-probability of its new tokens under the model's own distribution."""
         ids, mask = ids.to(self.device), mask.to(self.device)
         batch = ids.size(0)
         positions = (mask.cumsum(1) - 1).clamp(min=0)
         past = None
         done = torch.zeros(batch, dtype=torch.bool, device=self.device)
         new: list[list[int]] = [[] for _ in range(batch)]
+        totals = [0.0] * batch
+        stop_ids = torch.tensor(sorted(stop), dtype=torch.long, device=self.device) if stop else None
         step_ids, step_pos = ids, positions
-        for _ in range(max_new):
+        for step in range(max_new):
             if encoder_out is not None:
                 out = self.model(encoder_outputs=encoder_out, attention_mask=enc_mask, decoder_input_ids=step_ids,
                                  decoder_attention_mask=mask, past_key_values=past, use_cache=True)
@@ -208,17 +338,45 @@ class ReplyGenerator:
             past = out.past_key_values
             logits = out.logits[:, -1].float()
             logits[:, self.pad_id] = -math.inf
-            token = logits.argmax(-1)
+            log_probs = torch.log_softmax(logits, dim=-1)
+            if step < min_new and stop_ids is not None:
+                logits[:, stop_ids] = -math.inf
+            if step == 0 and ban_first:
+                logits[:, sorted(ban_first)] = -math.inf
+            if no_repeat > 1 and step >= no_repeat - 1:
+                for row in torch.nonzero(~done).flatten().tolist():
+                    tail = tuple(new[row][len(new[row]) - no_repeat + 1 :])
+                    banned = [new[row][j + no_repeat - 1] for j in range(len(new[row]) - no_repeat + 1)
+                              if tuple(new[row][j : j + no_repeat - 1]) == tail]
+                    if banned:
+                        logits[row, banned] = -math.inf
+            if sampler is None:
+                token = logits.argmax(-1)
+            else:
+                token = self._nucleus(logits, sampler)
             token = torch.where(done, torch.full_like(token, self.pad_id), token)
+            chosen = log_probs.gather(1, token.unsqueeze(1)).squeeze(1).tolist()
             for row in torch.nonzero(~done).flatten().tolist():
                 new[row].append(int(token[row]))
+                totals[row] += chosen[row]
             done |= torch.tensor([int(t) in stop for t in token.tolist()], device=self.device)
             if bool(done.all()):
                 break
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
             step_pos = step_pos[:, -1:] + 1
             step_ids = token.unsqueeze(1)
+        if scores is not None:
+            scores[:] = totals
         return new
+
+    def _nucleus(self, logits: torch.Tensor, sampler: torch.Generator) -> torch.Tensor:
+        """One token per row from the smallest set of tokens holding ``top_p`` of the probability."""
+        probs = torch.softmax(logits / self.config.temperature, dim=-1)
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        keep = sorted_probs.cumsum(-1) - sorted_probs < self.config.top_p
+        sorted_probs = torch.where(keep, sorted_probs, torch.zeros_like(sorted_probs))
+        picked = torch.multinomial(sorted_probs.cpu(), 1, generator=sampler).to(order.device)
+        return order.gather(1, picked).squeeze(1)
 
     # ------------------------------------------------------------------ perplexity
 
@@ -227,12 +385,15 @@ class ReplyGenerator:
         """Summed negative log-likelihood of the gold replies (the tokens after ``[recommender]``,
         ``</s>`` included) given the context and the gold prompt steps, and the number of tokens."""
         total, count = 0.0, 0
+        missing = [e for e in examples if e.exemplars is None]
+        for example, found in zip(missing, self.retrieve([e.key for e in missing])):
+            example.exemplars = found
         for start in range(0, len(examples), batch_size):
             pairs, spans = [], []
             for example in examples[start : start + batch_size]:
                 steps = self.encode(example.steps.render(), self.config.max_target_tokens - 1)
                 target = (steps + self.encode(example.reply, self.config.max_target_tokens))[: self.config.max_target_tokens - 1] + [self.eos_id]
-                pairs.append((self.context_ids(example.context), target))
+                pairs.append((self.context_ids(example.context, example.exemplars or ()), target))
                 spans.append(min(len(steps), len(target) - 1))
             batch = self.collate(pairs)
             scored = batch["labels"].clone()

@@ -23,6 +23,7 @@ from crs.data.catalogue import Catalogue
 from crs.data.context import DialogueContext
 from crs.data.redial import Dialogue, Turn, render_mentions
 from crs.data.samples import Sample, dialogue_samples
+from crs.gen.exemplars import context_key
 from crs.text.render import render_turns
 from crs.text.tokenizer import GOAL_TOKEN, ITEM_TOKEN, REC_TOKEN, RECOMMENDER_TOKEN, TOPIC_TOKEN, escape_control_tokens
 
@@ -99,6 +100,9 @@ class ConvExample:
     reply: str  # the recommender turn, new movies as [REC], others as titles
     movies: list[int]  # gold new movies of the turn (ReDial ids)
     conversation_id: str = ""
+    key: str = ""  # the last turns of the context as plain text: what exemplar retrieval compares
+    exemplar: str = ""  # this turn as another turn's exemplar: every movie written [REC]
+    exemplars: list[str] | None = None  # retrieved for this turn (None: not retrieved yet)
 
     @property
     def target(self) -> str:
@@ -127,7 +131,19 @@ def sample_example(sample: Sample, titles: Mapping[int, str], linker, recommende
         reply=reply,
         movies=list(sample.new_movies),
         conversation_id=sample.conversation_id,
+        key=context_key(sample.context, titles),
+        exemplar=render_mentions(escape_control_tokens(sample.response.text), _EVERY_MOVIE_SLOTTED),
     )
+
+
+class _EverySlot(dict):
+    """A title mapping that writes every ``@id`` mention as ``[REC]``."""
+
+    def get(self, key, default=None):
+        return REC_TOKEN
+
+
+_EVERY_MOVIE_SLOTTED = _EverySlot()
 
 
 def build_examples(dialogues: Iterable[Dialogue], catalogue: Catalogue, linker) -> list[ConvExample]:

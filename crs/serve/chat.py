@@ -150,8 +150,9 @@ def chat_turn(pipeline: "CRS | None", message: object, state: ChatState | None =
         new = replace(state, history=history + [{"role": "assistant", "content": reply}], last_items=[],
                       turns=state.turns + [TurnInfo([], "")])
         return ChatResult(state=new, reply=reply, items=[], notice=notice)
-    rejected = list(dict.fromkeys(state.rejected + (state.last_items if is_rejection(text) else [])))
-    details = respond(pipeline, history, rejected)
+    turned_down = is_rejection(text)
+    rejected = list(dict.fromkeys(state.rejected + (state.last_items if turned_down else [])))
+    details = respond(pipeline, history, rejected, wants_movie=turned_down)
     new = replace(
         state,
         history=history + [{"role": "assistant", "content": details.text}],
@@ -163,11 +164,12 @@ def chat_turn(pipeline: "CRS | None", message: object, state: ChatState | None =
     return ChatResult(state=new, reply=details.text, items=list(details.items), notice=notice, details=details)
 
 
-def respond(pipeline: "CRS", history: list[dict], rejected: list[int]) -> "Reply":
-    """:meth:`CRS.respond`, with the other catalogue entries of mentioned and rejected films left out too."""
+def respond(pipeline: "CRS", history: list[dict], rejected: list[int], wants_movie: bool = False) -> "Reply":
+    """:meth:`CRS.respond`, with the other catalogue entries of mentioned and rejected films left out too;
+    ``wants_movie``: the user turned the last suggestion down, so the reply suggests another."""
     context = pipeline.context(history)
     excluded = list(dict.fromkeys(rejected + duplicates(pipeline.catalogue, list(context[0].mentioned_movies) + rejected)))
-    return pipeline.respond(history, rejected=excluded, context=context)
+    return pipeline.respond(history, rejected=excluded, context=context, wants_movie=wants_movie)
 
 
 def record_feedback(state: ChatState, index: object, liked: bool | str | None) -> ChatState:

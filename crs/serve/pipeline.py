@@ -11,6 +11,11 @@ movies are linked in every turn. The recommender scores the catalogue (with the 
 ``[REC]`` state when the recommender was trained with it); the generator writes
 ``[goal] … [topic] … [item] … [recommender] reply`` with ``[REC]`` where a movie goes; each
 ``[REC]`` is filled with the next best movie that is neither mentioned nor rejected.
+
+The generated reply is then cleaned up (:func:`polish_template`, :func:`drop_ungrounded`): a greeting
+is kept only in the first reply or when the user greets, spacing and capitals are tidied, a sentence
+naming a person or genre that is neither a KG neighbour of the recommended movie nor said by the user
+is dropped, and a reply left empty becomes the fixed fallback sentence.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ logger = logging.getLogger(__name__)
 ROLES = {"user": SEEKER, "assistant": RECOMMENDER}
 TOP_K = 10
 LINK_MEMO_SIZE = 4096  # texts whose linked entities a pipeline remembers
+# The fixed sentences: a reply that is empty after clean-up, and the sentence added when the goal is
+# to recommend but the reply names no movie.
 FALLBACK_RECOMMEND = f"How about {REC_TOKEN}? I think you would like it."
 FALLBACK_NOTHING = "Tell me about a movie you enjoyed, and I will find you something similar."
 
@@ -53,8 +60,9 @@ class Reply:
     topics: list[str]  # the topic step: non-movie KG entities the reply is about
     linked: list[LinkedEntity]  # entities linked in the whole conversation, last turn first
     ranking: list[tuple[int, float]]  # the recommender's top movies (id, score), mentioned and rejected left out
-    template: str = ""  # the generated reply before slot filling
+    template: str = ""  # the reply before slot filling (cleaned up: see polish_template)
     mentioned: list[int] = field(default_factory=list)  # movies mentioned so far (ids)
+    generated: str = ""  # the generator's reply as written (before clean-up), "" without a generator
 
 
 def history_turns(history: Iterable[dict], link: Callable[[str], list[LinkedEntity]]) -> tuple[list[Turn], list[LinkedEntity]]:
@@ -165,37 +173,94 @@ class CRS:
         return self.recommender.top_k(context, k, exclude=rejected)
 
     def respond(self, history: Iterable[dict], rejected: Iterable[int] = (),
-                context: tuple[DialogueContext, list[LinkedEntity]] | None = None) -> Reply:
+                context: tuple[DialogueContext, list[LinkedEntity]] | None = None, wants_movie: bool = False) -> Reply:
         """The next recommender turn after ``history`` (whose last message is the user's);
-        ``context``: :meth:`context` of ``history`` when the caller has it already."""
+        ``context``: :meth:`context` of ``history`` when the caller has it already; ``wants_movie``:
+        the user asked for another movie (turned the last one down), so the reply recommends one."""
         context, linked = context or self.context(list(history))
         rejected = list(rejected)
         ranking = self.rank(context, rejected)
         mentioned = list(context.mentioned_movies)
+        generated_text = ""
         if self.generator is not None:
-            generated = self.generator.generate([context], [ranking], self.catalogue)[0]
-            if generated.goal != "recommend" and ranking and asks_for_recommendation(context):
+            generated = self.generator.generate([context], [ranking], self.catalogue,
+                                                topic_filter=self.topic_filter([context], [ranking]))[0]
+            if generated.goal != "recommend" and ranking and (wants_movie or asks_for_recommendation(context)):
                 # The user asked, or named a movie: answer with a recommendation whatever goal the
                 # generator predicted (ReDial's first recommender turns are mostly greetings).
                 steps = Steps("recommend", generated.topics, self.catalogue.by_id(ranking[0][0]).display_name)
                 generated = self.generator.generate([context], [ranking], self.catalogue, forced=[steps])[0]
-            goal, topics, template = generated.goal, generated.topics, generated.reply
-            if not template.strip():  # an untrained or derailed generator: say something useful
-                template = FALLBACK_RECOMMEND if ranking else FALLBACK_NOTHING
+            goal, topics, generated_text = generated.goal, generated.topics, generated.reply
+            template = polish_template(generated_text, keep_greeting=may_greet(context))
+            if not has_words(template) or (REC_TOKEN in template and not ranking):
+                template = None  # an untrained or derailed generator, a bare greeting or title, no movie left
             elif goal == "recommend" and ranking and REC_TOKEN not in template:
-                template = f"{template} {FALLBACK_RECOMMEND}"
+                template = join_sentences(template, FALLBACK_RECOMMEND)
         else:
+            goal, topics, template = "", [], None
+        text, items = fill_slots(template, ranking, self.catalogue) if template else ("", [])
+        if template:
+            text, items = self.ground(text, items, context, goal)
+        if not has_words(text):
             goal = "recommend" if ranking else "ask_preference"
-            topics = []
             template = FALLBACK_RECOMMEND if ranking else FALLBACK_NOTHING
-        text, items = fill_slots(template, ranking, self.catalogue)
+            text, items = fill_slots(template, ranking, self.catalogue)
         return Reply(text=text, items=items, goal=goal, topics=topics, linked=linked[::-1], ranking=ranking,
-                     template=template, mentioned=mentioned)
+                     template=template, mentioned=mentioned, generated=generated_text)
+
+    def topic_filter(self, contexts: list[DialogueContext], rankings: list[list[tuple[int, float]]]):
+        """For :meth:`ReplyGenerator.generate`: the topics of row i that are KG neighbours of its best
+        movie or entities the seeker named (None when ``conv.kg_topics`` is off)."""
+        config = getattr(self.generator, "config", None)
+        if config is None or not getattr(config, "kg_topics", False):
+            return None
+
+        def allowed(row: int, topics: list[str]) -> list[str]:
+            ranking, context = rankings[row], contexts[row]
+            entity = self.kg.movie_to_entity.get(ranking[0][0]) if ranking else None
+            ok = kg_neighbours(self.graph_index, [entity]) if entity is not None else set()
+            for position, turn in enumerate(context.turns):
+                if turn.role == SEEKER:
+                    linked = context.linked[position] if context.linked is not None else self.link(turn.text)
+                    ok |= {e.entity for e in linked if e.kind != "movie"}
+            keep = []
+            for name in topics:
+                found = [e for e in self.link(name) if e.kind != "movie"]
+                if found and found[0].entity in ok:
+                    keep.append(name)
+            return keep
+
+        return allowed
+
+    def ground(self, text: str, items: list[int], context: DialogueContext, goal: str) -> tuple[str, list[int]]:
+        """``text`` (slots filled with ``items``) without the sentences that name a person or genre
+        that is neither a KG neighbour of a recommended movie nor said by the user in this
+        conversation; the movies still named. A recommendation whose sentence went is made again
+        with :data:`FALLBACK_RECOMMEND` (the movie was fine, the claim about it was not)."""
+        names = {m: self.movie(m).display_name for m in items}
+        user_turns = [i for i, turn in enumerate(context.turns) if turn.role == SEEKER]
+        said = {e.entity for i in user_turns
+                for e in (context.linked[i] if context.linked else self.link(context.turns[i].text))}
+        movie_entities = [self.kg.movie_to_entity[m] for m in items if m in self.kg.movie_to_entity]
+        allowed = said | kg_neighbours(self.graph_index, movie_entities)
+        for _ in range(3):  # re-link what is left: dropping a sentence can change what the linker sees
+            grounded = drop_ungrounded(text, self.link(text), allowed, title_spans(text, names.values()))
+            if grounded == text:
+                break
+            text = grounded
+        kept = [m for m in items if names[m] in text]
+        if goal == "recommend" and items and not kept and has_words(text):
+            again, kept = fill_slots(FALLBACK_RECOMMEND, [(items[0], 0.0)], self.catalogue)
+            text = join_sentences(text, again)
+        return text, kept
 
 
 _REQUEST_RE = re.compile(
     r"\b(recommend|recommendations?|suggest|suggestions?|similar|something like|anything like|movies? like|"
-    r"what should i (watch|see)|any ideas|looking for|in the mood for)\b", re.I)
+    r"what should i (watch|see)|any ideas|looking for|in the mood for|"
+    r"(any|some|good|great|a) (movies?|films?) (with|starring|by|about|from)|"
+    r"what (should|can|could) i (watch|see)|(something|what) to (watch|see)|"
+    r"(want|need|wanna|would like|[’']d like)( to (watch|see))? (a|an|some|something))\b", re.I)
 
 
 def asks_for_recommendation(context: DialogueContext) -> bool:
@@ -223,3 +288,109 @@ def fill_slots(template: str, ranking: list[tuple[int, float]], catalogue: Catal
         out.append(part)
     return "".join(out).strip(), items
 
+
+# ---------------------------------------------------------------------- cleaning up a generated reply
+
+_GREETING = r"(?:hi|hello|hey|hiya|howdy|good\s+(?:morning|afternoon|evening))(?:\s+there)?"
+# A reply's opening greeting and the punctuation and spaces after it ("Hi there! ", "Hey, ").
+_LEADING_GREETING_RE = re.compile(rf"\s*{_GREETING}(?=[\s,.!?;:~\-–—]|$)[\s,.!?;:~\-–—]*", re.IGNORECASE)
+# A user's greeting: at the start of the message or of a sentence or clause in it.
+_USER_GREETING_RE = re.compile(rf"(?:^|[.!?,;:]\s*)\s*(?:{_GREETING}|greetings|good\s+day)(?![\w'’])", re.IGNORECASE)
+_SPACE_BEFORE_PUNCT_RE = re.compile(r"\s+(?=[,.!?;:](?:\W|$))")
+_LEADING_PUNCT_RE = re.compile(r"^[\s,.!?;:~\-–—]+")
+_SENTENCE_END_RE = re.compile(r"[.!?]+(?=\s|$)")
+
+
+def strip_greeting(text: str) -> str:
+    """``text`` without the greeting it opens with ("Hi there! How about…" → "How about…"),
+    the rest capitalised; ``text`` itself when it does not open with one; "" when it is all greeting."""
+    rest = text
+    while (match := _LEADING_GREETING_RE.match(rest)) and match.end():
+        rest = rest[match.end():]
+    if rest is text:
+        return text
+    rest = rest.strip()
+    return rest[:1].upper() + rest[1:]
+
+
+def greets(text: str) -> bool:
+    """Whether a message greets ("Hi!", "hello there, …", "Thanks. Good morning")."""
+    return bool(_USER_GREETING_RE.search(text.strip()))
+
+
+def may_greet(context: DialogueContext) -> bool:
+    """A reply may open with a greeting in the conversation's first reply or when the user greets."""
+    first_reply = not any(turn.role == RECOMMENDER for turn in context.turns)
+    user = context.turns[-1] if context.turns and context.turns[-1].role == SEEKER else None
+    return first_reply or (user is not None and greets(user.text))
+
+
+def polish_template(template: str, keep_greeting: bool = True) -> str:
+    """A generated reply (with ``[REC]`` slots) as tidy text: one space between words, none before
+    punctuation, no leading greeting unless ``keep_greeting``, no leading punctuation, a capital first
+    and a full stop last where the reply ends in a word."""
+    text = _SPACE_BEFORE_PUNCT_RE.sub("", " ".join(template.split()))
+    if not keep_greeting:
+        text = strip_greeting(text)
+    text = _LEADING_PUNCT_RE.sub("", text)
+    if text and (text[-1].isalnum() or text.endswith((")", REC_TOKEN))):
+        text += "."
+    return text[:1].upper() + text[1:]
+
+
+def has_words(text: str | None) -> bool:
+    """Whether ``text`` says something besides ``[REC]`` slots, spaces and punctuation."""
+    return bool(text) and any(ch.isalnum() for ch in text.replace(REC_TOKEN, ""))
+
+
+def join_sentences(first: str, second: str) -> str:
+    """Two pieces of text as consecutive sentences (a full stop added where the first lacks one)."""
+    first = first.rstrip()
+    if first and first[-1] not in ".!?":
+        first += "."
+    return f"{first} {second}".strip()
+
+
+def kg_neighbours(index: GraphIndex, entities: Iterable[int]) -> set[int]:
+    """The entities that share a triple with any of ``entities`` (their KG facts' other ends)."""
+    return {fact.other(entity) for entity in entities for fact in index.incident.get(entity, ())}
+
+
+def title_spans(text: str, titles: Iterable[str]) -> list[tuple[int, int]]:
+    """Where each title occurs in ``text`` (character spans)."""
+    spans = []
+    for title in set(titles):
+        start = text.find(title) if title else -1
+        while start >= 0:
+            spans.append((start, start + len(title)))
+            start = text.find(title, start + len(title))
+    return spans
+
+
+def sentence_spans(text: str, protected: Iterable[tuple[int, int]] = ()) -> list[tuple[int, int]]:
+    """``text`` split after each run of . ! ? followed by a space or the end, never inside a
+    ``protected`` span (a movie title such as "Airplane! (1980)")."""
+    protected = list(protected)
+    spans, start = [], 0
+    for match in _SENTENCE_END_RE.finditer(text):
+        if any(a <= match.start() < b for a, b in protected):
+            continue
+        spans.append((start, match.end()))
+        start = match.end()
+    if text[start:].strip():
+        spans.append((start, len(text)))
+    return spans
+
+
+def drop_ungrounded(text: str, named: Iterable[LinkedEntity], allowed: set[int],
+                    protected: Iterable[tuple[int, int]] = ()) -> str:
+    """``text`` without the sentences that name a person or genre (``named``: the entities linked in
+    ``text``) not in ``allowed``; entities inside a ``protected`` span (a movie title) do not count."""
+    protected = list(protected)
+    offending = [e.start for e in named if e.kind != "movie" and e.entity not in allowed
+                 and not any(a <= e.start < b for a, b in protected)]
+    if not offending:
+        return text
+    kept = [text[a:b].strip() for a, b in sentence_spans(text, protected)
+            if not any(a <= position < b for position in offending)]
+    return " ".join(sentence for sentence in kept if sentence)

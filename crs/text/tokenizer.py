@@ -37,9 +37,11 @@ from crs.data.catalogue import Catalogue, Movie
 from crs.data.redial import Dialogue
 from crs.text.render import render_turns
 from crs.text.tokens import (  # noqa: F401  (the tokenizer's tokens, importable from here too)
+    EXEMPLAR_TOKEN,
     GOAL_TOKEN,
     ITEM_TOKEN,
     MOVIE_TOKEN,
+    OPTIONAL_TOKENS,
     REC_TOKEN,
     RECOMMENDER_TOKEN,
     SEEKER_TOKEN,
@@ -128,6 +130,8 @@ def check_tokenizer(tokenizer: T5Tokenizer) -> None:
     """Fail unless each special token is one id, the T5 ids are in place and the sentinels exist."""
     for token in SPECIAL_TOKENS:
         ids = tokenizer(token, add_special_tokens=False)["input_ids"]
+        if token in OPTIONAL_TOKENS and token not in tokenizer.get_vocab():
+            continue
         if len(ids) != 1 or ids[0] == tokenizer.unk_token_id:
             raise ValueError(f"special token {token!r} does not map to one id: {ids}")
     found = (tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.unk_token_id)

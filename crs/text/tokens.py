@@ -15,7 +15,11 @@ SEEKER_TOKEN = "[seeker]"
 RECOMMENDER_TOKEN = "[recommender]"
 # A movie slot in a generated reply, filled with a title by the recommender.
 MOVIE_TOKEN = "[MOVIE]"
-SPECIAL_TOKENS = (GOAL_TOKEN, TOPIC_TOKEN, ITEM_TOKEN, REC_TOKEN, SEEKER_TOKEN, RECOMMENDER_TOKEN, MOVIE_TOKEN)
+# Opens each retrieved exemplar (a training reply after a similar context) in the generator's prompt.
+EXEMPLAR_TOKEN = "[exemplar]"
+SPECIAL_TOKENS = (GOAL_TOKEN, TOPIC_TOKEN, ITEM_TOKEN, REC_TOKEN, SEEKER_TOKEN, RECOMMENDER_TOKEN, MOVIE_TOKEN, EXEMPLAR_TOKEN)
+# Tokens a tokenizer trained before they existed may lack (its generator then takes no exemplars).
+OPTIONAL_TOKENS = (EXEMPLAR_TOKEN,)
 
 _CONTROL_RE = re.compile(
     "|".join([re.escape(token) for token in SPECIAL_TOKENS + ("</s>", "<pad>", "<unk>", "<s>")] + [r"<extra_id_\d+>"]),

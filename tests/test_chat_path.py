@@ -1,0 +1,317 @@
+"""The chat path's clean-up of generated replies (crs.serve.pipeline) and the scripted chats (crs.eval.chats).
+
+Pure functions are tested on hand-made strings and a tiny graph; the rest on the bundled checkpoint,
+once with a scripted generator (deterministic replies, the real recommender, linker and KG) and once
+with the real generator on the ten openers of prompts/chat_openers.txt.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from crs.data.context import DialogueContext
+from crs.data.redial import RECOMMENDER, SEEKER, Turn
+from crs.eval.chats import DEFAULT_OPENERS, ChatLine, load_openers, play, transcript_markdown
+from crs.gen.reply import Generated
+from crs.serve.pipeline import (
+    CRS,
+    FALLBACK_NOTHING,
+    FALLBACK_RECOMMEND,
+    drop_ungrounded,
+    greets,
+    has_words,
+    join_sentences,
+    kg_neighbours,
+    may_greet,
+    polish_template,
+    sentence_spans,
+    strip_greeting,
+    title_spans,
+)
+from kg.graph import GENRE, MOVIE, PERSON, KnowledgeGraph
+from kg.linker import LinkedEntity
+from kg.paths import GraphIndex
+
+# ---------------------------------------------------------------------- greetings
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Hi, how about [REC]?", "How about [REC]?"),
+    ("Hello there! Have you seen [REC]?", "Have you seen [REC]?"),
+    ("hey there, i think you would like it", "I think you would like it"),
+    ("Hiya!! [REC] is great.", "[REC] is great."),
+    ("Good evening. What do you like?", "What do you like?"),
+    ("HEY - what kind of movies?", "What kind of movies?"),
+    ("Hi! Hello! ", ""),
+    ("Howdy", ""),
+    ("Highlander is great.", "Highlander is great."),
+    ("History buffs love [REC].", "History buffs love [REC]."),
+    ("Good movies are rare.", "Good movies are rare."),
+    ("Heyday of westerns.", "Heyday of westerns."),
+    ("Oh hi, [REC]!", "Oh hi, [REC]!"),  # only an opening greeting goes
+])
+def test_strip_greeting(text, expected):
+    assert strip_greeting(text) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Hi!", True), ("hello there, any comedies?", True), ("Thanks. Good morning!", True), ("hey", True),
+    ("Hey! I liked Hitch", True), ("I liked Hitch", False), ("This is it", False), ("", False),
+    ("Say hello to my little friend", False), ("I love The Shining", False), ("something else?", False),
+])
+def test_greets(text, expected):
+    assert greets(text) is expected
+
+
+def test_a_greeting_is_allowed_in_the_first_reply_or_after_a_greeting():
+    first = [Turn(SEEKER, "I like comedies", [])]
+    later = [Turn(SEEKER, "hi", []), Turn(RECOMMENDER, "Hi! What do you like?", []), Turn(SEEKER, "I like comedies", [])]
+    greeted = later[:2] + [Turn(SEEKER, "Hello again, I like comedies", [])]
+    assert may_greet(DialogueContext(first)) and may_greet(DialogueContext([]))
+    assert not may_greet(DialogueContext(later))
+    assert may_greet(DialogueContext(greeted))
+
+
+# ---------------------------------------------------------------------- fluent text
+
+
+@pytest.mark.parametrize("template, keep, expected", [
+    ("Hi, how about [REC] ?", False, "How about [REC]?"),
+    ("  hi ,  how   about [REC] ?  ", True, "Hi, how about [REC]?"),
+    ("inception is also a good one", True, "Inception is also a good one."),
+    (", [REC] maybe", True, "[REC] maybe."),
+    ("How about [REC]", True, "How about [REC]."),
+    ("wait ... what ?", True, "Wait... what?"),
+    ("Hi!", False, ""),
+    ("Hi!", True, "Hi!"),
+    ("", True, ""),
+])
+def test_polish_template(template, keep, expected):
+    assert polish_template(template, keep_greeting=keep) == expected
+
+
+def test_has_words_and_join_sentences():
+    assert not has_words("") and not has_words(None) and not has_words(" ?! ") and not has_words("[REC] [REC]!")
+    assert has_words("[REC] is fun") and has_words("Hi")
+    assert join_sentences("I can help you find a movie", "How about X?") == "I can help you find a movie. How about X?"
+    assert join_sentences("Great!", "How about X?") == "Great! How about X?"
+    assert join_sentences("", "How about X?") == "How about X?"
+
+
+def test_fallback_sentences_read_as_english():
+    for sentence in (FALLBACK_RECOMMEND.replace("[REC]", "Heat (1995)"), FALLBACK_NOTHING):
+        assert sentence[0].isupper() and sentence.endswith((".", "?", "!")) and "  " not in sentence
+        assert polish_template(sentence, keep_greeting=False) == sentence
+
+
+# ---------------------------------------------------------------------- topics grounded in the KG
+
+
+def tiny_index() -> GraphIndex:
+    # 0 movie "Sunny Days", 1 person "Pat Smith", 2 genre comedy, 3 person "Quinn Jones", 4 genre horror,
+    # 5 movie "Dark Night"; Sunny Days stars Pat Smith and is a comedy, Dark Night stars Quinn Jones.
+    kg = KnowledgeGraph(
+        entity_names=["Sunny Days (film)", "Pat Smith", "Comedy", "Quinn Jones", "Horror", "Dark Night (film)"],
+        entity_uris=[None] * 6,
+        entity_types=[MOVIE, PERSON, GENRE, PERSON, GENRE, MOVIE],
+        relation_names=["starring", "genre", "self_loop"],
+        edge_index=torch.tensor([[0, 0, 0, 5, 5, 5], [0, 1, 2, 3, 4, 5]]),
+        edge_type=torch.tensor([2, 0, 1, 0, 1, 2]),
+        movie_to_entity={10: 0, 11: 5},
+        self_loop_relation=2,
+    )
+    return GraphIndex(kg, {0: "Sunny Days (2000)", 5: "Dark Night (2001)"})
+
+
+KINDS = {1: "person", 2: "genre", 3: "person", 4: "genre", 5: "movie"}
+
+
+def linked(text: str, surfaces: dict[str, int]) -> list[LinkedEntity]:
+    """Every occurrence of each surface in ``text`` as a linked entity (the linker stubbed)."""
+    out = []
+    for surface, entity in surfaces.items():
+        for match in re.finditer(re.escape(surface), text):
+            out.append(LinkedEntity(match.start(), match.end(), surface, entity, KINDS[entity], surface, None, 100.0))
+    return out
+
+
+SURFACES = {"Pat Smith": 1, "comedy": 2, "Quinn Jones": 3, "horror": 4, "Horror": 4, "Dark Night": 5}
+
+
+def test_kg_neighbours_are_the_other_ends_of_a_movies_triples():
+    index = tiny_index()
+    assert kg_neighbours(index, [0]) == {1, 2}
+    assert kg_neighbours(index, [0, 5]) == {1, 2, 3, 4}
+    assert kg_neighbours(index, []) == set()
+
+
+def test_sentences_naming_what_the_movie_lacks_are_dropped():
+    index = tiny_index()
+    text = ("Sunny Days (2000) is a fun comedy. It also stars Pat Smith. Quinn Jones is in it too! "
+            "Is it horror? Better than Dark Night. Enjoy")
+    allowed = kg_neighbours(index, [0])
+    protected = title_spans(text, ["Sunny Days (2000)"])
+    assert drop_ungrounded(text, linked(text, SURFACES), allowed, protected) == (
+        "Sunny Days (2000) is a fun comedy. It also stars Pat Smith. Better than Dark Night. Enjoy")
+    # What the user said may be named, whatever the movie's facts.
+    assert drop_ungrounded(text, linked(text, SURFACES), allowed | {4}, protected) == (
+        "Sunny Days (2000) is a fun comedy. It also stars Pat Smith. Is it horror? Better than Dark Night. Enjoy")
+    # Nothing grounded: nothing left (the pipeline then uses the fallback).
+    assert drop_ungrounded("Quinn Jones rocks.", linked("Quinn Jones rocks.", SURFACES), allowed) == ""
+    assert drop_ungrounded("Nothing named here.", [], set()) == "Nothing named here."
+
+
+def test_a_title_is_never_split_nor_its_words_counted():
+    text = "Try Horror Show! (2001). It stars Pat Smith."
+    protected = title_spans(text, ["Horror Show! (2001)"])
+    assert protected == [(4, 23)]
+    assert [text[a:b].strip() for a, b in sentence_spans(text, protected)] == ["Try Horror Show! (2001).", "It stars Pat Smith."]
+    assert drop_ungrounded(text, linked(text, SURFACES), {1}, protected) == text  # "Horror" is part of the title
+    assert drop_ungrounded(text, linked(text, SURFACES), set(), protected) == "Try Horror Show! (2001)."
+
+
+# ---------------------------------------------------------------------- the scripted chats
+
+
+def test_openers_file_holds_ten_varied_chats_with_a_follow_up():
+    chats = load_openers(DEFAULT_OPENERS)
+    assert len(chats) == 10 and len({c[0] for c in chats}) == 10
+    assert all(len(c) == 2 for c in chats)
+    assert sum(greets(c[0]) for c in chats) >= 1  # one opener only greets
+    assert not any(greets(c[1]) for c in chats)  # the follow-ups never greet
+
+
+def test_load_openers_and_markdown(tmp_path):
+    path = tmp_path / "openers.txt"
+    path.write_text("# a comment\n\nHi ||  seen it \nJust one\n", encoding="utf-8")
+    assert load_openers(path) == [["Hi", "seen it"], ["Just one"]]
+    markdown = transcript_markdown([[ChatLine("I like Heat", "How about Ronin (1998)?", [7], ["Ronin (1998)"], "recommend")]], "T")
+    assert markdown.startswith("# T") and "## 1. I like Heat" in markdown
+    assert "- **User:** I like Heat" in markdown and "- **Assistant:** How about Ronin (1998)?" in markdown
+    assert "Ronin (1998) (id 7)" in markdown
+
+
+# ---------------------------------------------------------------------- the real checkpoint, scripted generator
+
+
+class ScriptedGenerator:
+    """Writes the same reply (with its goal) whatever the context."""
+
+    def __init__(self, reply: str, goal: str = "recommend"):
+        self.reply, self.goal = reply, goal
+
+    def generate(self, contexts, rankings, catalogue, forced=None, batch_size=64, topic_filter=None):
+        goal = forced[0].goal if forced and forced[0] is not None else self.goal
+        return [Generated(goal, [], "none", self.reply) for _ in contexts]
+
+
+def scripted(pipeline: CRS, reply: str, goal: str = "recommend") -> CRS:
+    crs = CRS(pipeline.recommender, ScriptedGenerator(reply, goal))
+    crs.__dict__["graph_index"] = pipeline.graph_index  # built once per session
+    crs._link_memo = pipeline._link_memo
+    return crs
+
+
+MATRIX = [{"role": "user", "content": "I loved The Matrix, anything similar?"}]
+SECOND = MATRIX + [{"role": "assistant", "content": "Sure!"}, {"role": "user", "content": "I like Keanu Reeves."}]
+
+
+def title_of(pipeline, history, position=0):
+    context, _ = pipeline.context(history)
+    ranking = pipeline.rank(context)
+    return ranking[position][0], pipeline.movie(ranking[position][0]).display_name
+
+
+def test_scripted_replies_are_cleaned_up(pipeline):
+    movie, title = title_of(pipeline, SECOND)
+    fallback = FALLBACK_RECOMMEND.replace("[REC]", title)
+
+    def say(reply, history=SECOND, goal="recommend"):
+        return scripted(pipeline, reply, goal).respond(history)
+
+    assert say("Hi there! How about [REC] ?").text == f"How about {title}?"
+    greeted = say("Hello!", goal="greet")
+    assert greeted.text == fallback and greeted.items == [movie] and greeted.goal == "recommend"
+    first_title = title_of(pipeline, MATRIX)[1]
+    assert say("Hi! How about [REC] ?", MATRIX).text == f"Hi! How about {first_title}?"  # the first reply may greet
+    hello = SECOND[:-1] + [{"role": "user", "content": "Hello again! I like Keanu Reeves."}]
+    assert say("Hi! [REC] is fun", hello).text.startswith("Hi! ")  # so may a reply to a greeting
+    assert say("I can help you find a movie").text == f"I can help you find a movie. {fallback}"
+    for derailed in ("", "  ", "?!", "[REC]", "[REC] !", "Hi!"):
+        reply = say(derailed)
+        assert reply.text == fallback and reply.items == [movie], derailed
+
+
+def test_scripted_claims_must_be_kg_facts_of_the_movie(pipeline):
+    movie, title = title_of(pipeline, MATRIX)
+    index, entity = pipeline.graph_index, pipeline.kg.movie_to_entity[movie]
+    neighbours = kg_neighbours(index, [entity])
+
+    def links(name: str) -> set[int]:
+        return {e.entity for e in pipeline.link(f"It stars {name}.")}
+
+    stranger = next(name for name in ("Meryl Streep", "Tom Hanks", "Julia Roberts") if links(name) and not links(name) & neighbours)
+    star = next(index.label(f.tail) for f in index.incident[entity]
+                if f.head == entity and index.relation(f) == "starring" and links(index.label(f.tail)) == {f.tail})
+    fallback = FALLBACK_RECOMMEND.replace("[REC]", title)
+
+    def say(reply, history=MATRIX):
+        return scripted(pipeline, reply).respond(history)
+
+    assert say(f"[REC] is great. It also stars {stranger}. It also stars {star}!").text == f"{title} is great. It also stars {star}!"
+    assert say(f"Great choice! [REC] stars {stranger}.").text == f"Great choice! {fallback}"
+    only = say(f"[REC] stars {stranger}.")
+    assert only.text == fallback and only.items == [movie]
+    # A person the user named may be named back.
+    asked = [{"role": "user", "content": f"I loved The Matrix. Anything similar, maybe with {stranger}?"}]
+    asked_title = title_of(pipeline, asked)[1]
+    assert say(f"[REC] is great. {stranger} fans love it too.", asked).text == f"{asked_title} is great. {stranger} fans love it too."
+
+
+# ---------------------------------------------------------------------- the real checkpoint, real generator
+
+
+@pytest.fixture(scope="module")
+def transcripts(pipeline):
+    """The ten scripted chats of prompts/chat_openers.txt, two user turns each."""
+    return [play(pipeline, messages, 2) for messages in load_openers(DEFAULT_OPENERS)]
+
+
+def test_no_greeting_after_the_first_reply_unless_the_user_greets(pipeline, transcripts):
+    histories = [
+        [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hi! What kind of movies do you like?"},
+         {"role": "user", "content": text}]
+        for text in ("I like comedies", "not sure, something fun", "I loved The Matrix")
+    ]
+    replies = [pipeline.respond(history).text for history in histories]
+    replies += [lines[1].reply for lines in transcripts]
+    for reply in replies:
+        assert strip_greeting(reply) == reply, reply
+
+
+def test_every_reply_is_clean_text(transcripts):
+    for lines in transcripts:
+        for line in lines:
+            reply = line.reply
+            assert reply.strip() and has_words(reply), line
+            starts_with_title = any(reply.startswith(t) for t in line.titles)
+            assert starts_with_title or not re.match(r"[\s,.;:!?]", reply), reply
+            assert "  " not in reply and not any(token in reply for token in ("[REC]", "</s>", "<pad>")), reply
+            assert all(t in reply for t in line.titles)
+
+
+def test_named_people_and_genres_are_facts_of_the_recommended_movie_or_said_by_the_user(pipeline, transcripts):
+    for lines in transcripts:
+        said: set[int] = set()
+        for line in lines:
+            said |= {e.entity for e in pipeline.link(line.user)}
+            movies = [pipeline.kg.movie_to_entity[m] for m in line.items if m in pipeline.kg.movie_to_entity]
+            allowed = said | kg_neighbours(pipeline.graph_index, movies)
+            titles = title_spans(line.reply, line.titles)
+            for entity in pipeline.link(line.reply):
+                inside_title = any(a <= entity.start < b for a, b in titles)
+                if entity.kind != "movie" and not inside_title:
+                    assert entity.entity in allowed, (line.reply, entity.surface)

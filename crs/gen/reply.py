@@ -92,7 +92,20 @@ class ReplyGenerator:
         self.eos_id, self.pad_id = tokenizer.eos_token_id, tokenizer.pad_token_id
         # The [exemplar] token and the index it draws from (None for generators trained without them).
         self.exemplar_id: int | None = tokenizer.get_vocab().get(EXEMPLAR_TOKEN)
-        self.exemplar_index: ExemplarIndex | None = None
+        self._exemplar_index: ExemplarIndex | None = None
+        self._index_folder: Path | None = None  # a checkpoint's exemplars/, read on first use
+
+    @property
+    def exemplar_index(self) -> ExemplarIndex | None:
+        """The retrieval index: built by training, or a checkpoint's, read when first needed (a
+        generator served without exemplars never reads it)."""
+        if self._exemplar_index is None and self._index_folder is not None:
+            self._exemplar_index = ExemplarIndex.load(self._index_folder)
+        return self._exemplar_index
+
+    @exemplar_index.setter
+    def exemplar_index(self, index: ExemplarIndex | None) -> None:
+        self._exemplar_index, self._index_folder = index, None
 
     @property
     def is_seq2seq(self) -> bool:
@@ -123,7 +136,7 @@ class ReplyGenerator:
         model = load_model(folder / GENERATOR_DIR)
         generator = cls(tokenizer, model, config.generator.backbone, config.conv, device)
         if ExemplarIndex.present(folder / INDEX_DIR):
-            generator.exemplar_index = ExemplarIndex.load(folder / INDEX_DIR)
+            generator._index_folder = folder / INDEX_DIR
         return generator
 
     def save_pretrained(self, folder: str | Path, half: bool = False) -> None:
@@ -139,7 +152,7 @@ class ReplyGenerator:
 
     @property
     def uses_exemplars(self) -> bool:
-        return self.exemplar_id is not None and self.exemplar_index is not None and self.config.exemplars > 0
+        return self.config.exemplars > 0 and self.exemplar_id is not None and self.exemplar_index is not None
 
     def retrieve(self, keys: Sequence[str], exclude: Sequence[str] | None = None) -> list[list[str]]:
         """The exemplars of each context key (:func:`crs.gen.exemplars.context_key`); [] without an index."""
@@ -338,7 +351,7 @@ class ReplyGenerator:
             past = out.past_key_values
             logits = out.logits[:, -1].float()
             logits[:, self.pad_id] = -math.inf
-            log_probs = torch.log_softmax(logits, dim=-1)
+            log_probs = torch.log_softmax(logits, dim=-1) if scores is not None else None
             if step < min_new and stop_ids is not None:
                 logits[:, stop_ids] = -math.inf
             if step == 0 and ban_first:
@@ -355,7 +368,7 @@ class ReplyGenerator:
             else:
                 token = self._nucleus(logits, sampler)
             token = torch.where(done, torch.full_like(token, self.pad_id), token)
-            chosen = log_probs.gather(1, token.unsqueeze(1)).squeeze(1).tolist()
+            chosen = log_probs.gather(1, token.unsqueeze(1)).squeeze(1).tolist() if log_probs is not None else [0.0] * batch
             for row in torch.nonzero(~done).flatten().tolist():
                 new[row].append(int(token[row]))
                 totals[row] += chosen[row]

@@ -221,7 +221,7 @@ SECOND = MATRIX + [{"role": "assistant", "content": "Sure!"}, {"role": "user", "
 
 def title_of(pipeline, history, position=0):
     context, _ = pipeline.context(history)
-    ranking = pipeline.rank(context)
+    ranking = pipeline.rank(context, state=pipeline.request_state(context))  # as respond() ranks: honouring the request
     return ranking[position][0], pipeline.movie(ranking[position][0]).display_name
 
 

@@ -34,6 +34,8 @@ from crs.data.redial import RECOMMENDER, SEEKER, Turn
 from crs.gen.reply import ReplyGenerator
 from crs.gen.steps import Steps
 from crs.rec.kg_text import KGTextRecommender
+from crs.rec.request import MovieFacts, RequestReader, RequestState, honour, relaxation_sentence
+from crs.serve.answers import answer_question
 from crs.text.tokenizer import REC_TOKEN, escape_control_tokens
 from kg.graph import KnowledgeGraph
 from kg.linker import EntityLinker, LinkedEntity
@@ -63,6 +65,8 @@ class Reply:
     template: str = ""  # the reply before slot filling (cleaned up: see polish_template)
     mentioned: list[int] = field(default_factory=list)  # movies mentioned so far (ids)
     generated: str = ""  # the generator's reply as written (before clean-up), "" without a generator
+    request: RequestState | None = None  # what the user asked for so far (crs.rec.request), as the ranking honoured it
+    answer: str = ""  # the answer to a factual question about a movie, from KG facts ("" when none was asked)
 
 
 def history_turns(history: Iterable[dict], link: Callable[[str], list[LinkedEntity]]) -> tuple[list[Turn], list[LinkedEntity]]:
@@ -168,9 +172,35 @@ class CRS:
         # Each turn's entities go down with the context, so the recommender does not link it again.
         return DialogueContext(turns=turns, mentioned_movies=mentioned, linked=[self.link(t.text) for t in turns]), linked
 
-    def rank(self, context: DialogueContext, rejected: Iterable[int] = (), k: int = TOP_K) -> list[tuple[int, float]]:
-        """The recommender's k best movies, mentioned and rejected ones left out."""
-        return self.recommender.top_k(context, k, exclude=rejected)
+    @cached_property
+    def facts(self) -> MovieFacts:
+        """Each catalogue movie's people by role, genres, year and franchise (built on first use)."""
+        return MovieFacts(self.kg, self.catalogue)
+
+    @cached_property
+    def reader(self) -> RequestReader:
+        return RequestReader(self.facts, self.link)
+
+    def request_state(self, context: DialogueContext, rejected: Iterable[int] = ()) -> RequestState:
+        """What the user asked for in the conversation so far (:mod:`crs.rec.request`)."""
+        user_turns = [(turn.text, context.linked[i] if context.linked is not None else self.link(turn.text))
+                      for i, turn in enumerate(context.turns) if turn.role == SEEKER]
+        return self.reader.read(user_turns, rejected)
+
+    def rank(self, context: DialogueContext, rejected: Iterable[int] = (), k: int = TOP_K,
+             state: RequestState | None = None) -> list[tuple[int, float]]:
+        """The recommender's k best movies, mentioned and rejected ones left out; with ``state``,
+        ordered to honour the user's request (:func:`crs.rec.request.honour`)."""
+        return self.rank_request(context, state, rejected, k)[0]
+
+    def rank_request(self, context: DialogueContext, state: RequestState | None, rejected: Iterable[int] = (),
+                     k: int = TOP_K) -> tuple[list[tuple[int, float]], RequestState | None]:
+        """:meth:`rank` and the state with the constraints it had to relax."""
+        rejected = list(rejected)
+        if state is None or state.empty:
+            return self.recommender.top_k(context, k, exclude=rejected), state
+        full = self.recommender.top_k(context, len(self.catalogue), exclude=rejected)
+        return honour(self.facts, full, state, k)
 
     def respond(self, history: Iterable[dict], rejected: Iterable[int] = (),
                 context: tuple[DialogueContext, list[LinkedEntity]] | None = None, wants_movie: bool = False) -> Reply:
@@ -179,9 +209,16 @@ class CRS:
         the user asked for another movie (turned the last one down), so the reply recommends one."""
         context, linked = context or self.context(list(history))
         rejected = list(rejected)
-        ranking = self.rank(context, rejected)
+        state = self.request_state(context, rejected)
+        ranking, state = self.rank_request(context, state, rejected)
         mentioned = list(context.mentioned_movies)
+        answer = self.answer(context)
+        if answer is not None and not (wants_movie or state.asked or explicit_request(context)):
+            # A question about a movie, and nothing else asked: the answer from KG facts is the reply.
+            return Reply(text=answer.text, items=[], goal="discuss", topics=[], linked=linked[::-1], ranking=ranking,
+                         template=answer.text, mentioned=mentioned, request=state, answer=answer.text)
         generated_text = ""
+        wants_movie = wants_movie or state.asked or answer is not None
         if self.generator is not None:
             generated = self.generator.generate([context], [ranking], self.catalogue,
                                                 topic_filter=self.topic_filter([context], [ranking]))[0]
@@ -200,13 +237,29 @@ class CRS:
             goal, topics, template = "", [], None
         text, items = fill_slots(template, ranking, self.catalogue) if template else ("", [])
         if template:
-            text, items = self.ground(text, items, context, goal)
+            text, items = self.ground(text, items, context, goal, state)
         if not has_words(text):
             goal = "recommend" if ranking else "ask_preference"
             template = FALLBACK_RECOMMEND if ranking else FALLBACK_NOTHING
             text, items = fill_slots(template, ranking, self.catalogue)
+        elif wants_movie and ranking and not items:  # asked for a movie, and the reply named none
+            again, items = fill_slots(FALLBACK_RECOMMEND, ranking, self.catalogue)
+            text, goal = join_sentences(text, again), "recommend"
+        relaxed = relaxation_sentence(state) if items and state is not None else ""
+        prefix = " ".join(part for part in (answer.text if answer else "", relaxed) if part)
+        if prefix:
+            text = join_sentences(prefix, strip_greeting(text))
         return Reply(text=text, items=items, goal=goal, topics=topics, linked=linked[::-1], ranking=ranking,
-                     template=template, mentioned=mentioned, generated=generated_text)
+                     template=template, mentioned=mentioned, generated=generated_text, request=state,
+                     answer=answer.text if answer else "")
+
+    def answer(self, context: DialogueContext):
+        """The answer to a factual question in the user's last turn (:mod:`crs.serve.answers`), or None."""
+        if not context.turns or context.turns[-1].role != SEEKER:
+            return None
+        last = context.turns[-1]
+        linked = context.linked[-1] if context.linked is not None else self.link(last.text)
+        return answer_question(last.text, linked, self.facts)
 
     def topic_filter(self, contexts: list[DialogueContext], rankings: list[list[tuple[int, float]]]):
         """For :meth:`ReplyGenerator.generate`: the topics of row i that are KG neighbours of its best
@@ -232,7 +285,8 @@ class CRS:
 
         return allowed
 
-    def ground(self, text: str, items: list[int], context: DialogueContext, goal: str) -> tuple[str, list[int]]:
+    def ground(self, text: str, items: list[int], context: DialogueContext, goal: str,
+               state: RequestState | None = None) -> tuple[str, list[int]]:
         """``text`` (slots filled with ``items``) without the sentences that name a person or genre
         that is neither a KG neighbour of a recommended movie nor said by the user in this
         conversation; the movies still named. A recommendation whose sentence went is made again
@@ -241,6 +295,8 @@ class CRS:
         user_turns = [i for i, turn in enumerate(context.turns) if turn.role == SEEKER]
         said = {e.entity for i in user_turns
                 for e in (context.linked[i] if context.linked else self.link(context.turns[i].text))}
+        if state is not None:  # what the user turned down is no reason to talk about it
+            said -= {c.value for c in state.unwanted if c.kind in ("person", "genre")}
         movie_entities = [self.kg.movie_to_entity[m] for m in items if m in self.kg.movie_to_entity]
         allowed = said | kg_neighbours(self.graph_index, movie_entities)
         for _ in range(3):  # re-link what is left: dropping a sentence can change what the linker sees
@@ -261,6 +317,11 @@ _REQUEST_RE = re.compile(
     r"(any|some|good|great|a) (movies?|films?) (with|starring|by|about|from)|"
     r"what (should|can|could) i (watch|see)|(something|what) to (watch|see)|"
     r"(want|need|wanna|would like|[’']d like)( to (watch|see))? (a|an|some|something))\b", re.I)
+
+
+def explicit_request(context: DialogueContext) -> bool:
+    """Whether the user's last turn asks for a movie in words ("recommend", "something like", …)."""
+    return bool(context.turns) and context.turns[-1].role == SEEKER and bool(_REQUEST_RE.search(context.turns[-1].text))
 
 
 def asks_for_recommendation(context: DialogueContext) -> bool:

@@ -80,8 +80,9 @@ def cards_html(catalogue: Catalogue, items: list[int]) -> str:
 
 
 def reasoning_markdown(pipeline: "CRS", reply: "Reply", history: list[dict], rejected: list[int] = ()) -> str:
-    """The reasoning behind a reply, as escaped Markdown: goal, topics, linked entities, the top ten
-    with scores, and a knowledge-graph path from what the user said to the top movie."""
+    """The reasoning behind a reply, as escaped Markdown: goal, topics, linked entities, the request
+    state (wanted, not wanted, turned down, relaxed), the top ten with scores, and a knowledge-graph
+    path from what the user said to the top movie."""
     e = plain_markdown
     lines = [f"**Goal:** {e(reply.goal or '–')}", "", f"**Topics:** {e(', '.join(reply.topics)) if reply.topics else '–'}", ""]
     linked = list({(x.surface, x.kind, x.name): x for x in reply.linked}.values())
@@ -89,6 +90,15 @@ def reasoning_markdown(pipeline: "CRS", reply: "Reply", history: list[dict], rej
         lines.append("**Linked entities:** " + "; ".join(f"“{e(x.surface)}” → {e(x.name)} ({e(x.kind)})" for x in linked[:12]))
     else:
         lines.append("**Linked entities:** none found")
+    request = getattr(reply, "request", None)
+    if request is not None:
+        lines += ["", "**What you asked for:**", ""]
+        lines.append("- wanted: " + (e("; ".join(c.label for c in request.wanted)) if request.wanted else "–"))
+        lines.append("- not wanted: " + (e("; ".join(c.label for c in request.unwanted)) if request.unwanted else "–"))
+        turned_down = [pipeline.movie(m).display_name for m in request.rejected if m in pipeline.catalogue]
+        lines.append("- turned down: " + (e("; ".join(turned_down)) if turned_down else "–"))
+        if request.relaxed:
+            lines.append("- relaxed (no movie meets them all): " + e("; ".join(c.label for c in request.relaxed)))
     if reply.ranking:
         lines += ["", "**Top 10:**", "", "| # | movie | score |", "|---|---|---|"]
         for rank, (movie_id, score) in enumerate(reply.ranking[:10], 1):

@@ -1,0 +1,611 @@
+"""What the user asked for, kept for the whole conversation, and a ranking that honours it.
+
+Each user turn updates a :class:`RequestState` (:meth:`RequestReader.update`):
+
+* **wanted** constraints: people by role (actor, director, writer, or any role when the text gives
+  none and the person's catalogue credits do not settle it), genres, and year ranges (decades such
+  as "80s" or "the nineties", "before 2000", "after 2010", "between 1990 and 1995", "recent",
+  "older" / "classic");
+* **unwanted** constraints: the same kinds under a negation ("not a comedy", "no horror",
+  "nothing with Tom Cruise", "anything but the 80s"), plus movies the user dislikes ("I hated
+  Titanic", "Titanic was boring") and franchises turned down ("not Star Wars either"): a disliked or
+  negated movie excludes its whole franchise (:class:`MovieFacts` groups movies by title stem and by
+  DBpedia's previousWork / subsequentWork links);
+* **rejected** movies: those the chat's rejection reading ("seen it", "something else") turned down.
+
+Rules, all in this module and tested in ``tests/test_request.py``:
+
+* A negation cue (:data:`NEGATION_RE`) covers the entities after it up to the end of its clause: a
+  sentence end, a semicolon, a contrast word ("but", "instead", "rather", "though"), or a comma or
+  "and" followed by a fresh request ("…, something with …", "and I want …"). Phrases that only look
+  negative ("I don't mind", "never seen", "nothing but", "not only") are masked first.
+* A movie followed in its clause by a verdict such as "was terrible" is disliked.
+* A person's role comes from the words around the name ("directed by", "starring", "with", "written
+  by", "<name> is in"), else from their catalogue credits: the role holding at least two thirds of
+  them, else any role.
+* Comparatives and attribute words that the linker does not treat as genres map to one
+  (:data:`ATTRIBUTE_GENRES`: "funnier" → comedy, "gory" → horror, …).
+* Wanted constraints of one kind in a new turn replace the earlier wanted ones of that kind, unless
+  the turn says "also", "too", "as well" or "and"; a wanted constraint the user later negates moves
+  to unwanted (and back). Unwanted ones stay for the rest of the conversation.
+
+:func:`honour` orders a ranking: movies violating an unwanted constraint, and rejected ones, are
+dropped; the rest are sorted by how many wanted constraints they meet, then by the recommender's
+score. When no movie meets every wanted constraint, the ones the best movie misses are reported as
+relaxed, so the reply can say so.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Sequence
+
+from crs.data.catalogue import Catalogue
+from kg.graph import GENRE, GENRE_ALIASES, MOVIE, KnowledgeGraph, name_key
+from kg.lexicon import GENRE_WORDS
+from kg.linker import LinkedEntity
+
+ROLES = ("actor", "director", "writer")
+ROLE_RELATIONS = {"actor": ("starring",), "director": ("director",), "writer": ("writer", "author")}
+DOMINANT_ROLE_SHARE = 2 / 3  # a person with no role word gets the role holding this share of their credits
+RECENT_YEARS = 6  # "recent" means the catalogue's last six years
+OLDER_BEFORE = 1990  # "older", "classic", "old" mean released before this year
+
+# ------------------------------------------------------------------------------------ the constraints
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """One thing a movie should (or should not) be.
+
+    ``kind`` is "person" (``value`` an entity id, ``role`` one of :data:`ROLES` or None for any),
+    "genre" (``value`` an entity id), "years" (``value`` a (first, last) pair, either end None for
+    open), "movie" (``value`` a ReDial id) or "franchise" (``value`` a franchise key).
+    """
+
+    kind: str
+    value: object
+    label: str
+    role: str | None = None
+
+    @property
+    def phrase(self) -> str:
+        """The constraint in words after "a movie …": "directed by Christopher Nolan", "from the 1980s"."""
+        name = self.label.split(": ", 1)[-1]
+        if self.kind == "person":
+            return {"director": f"directed by {name}", "writer": f"written by {name}"}.get(self.role or "", f"with {name}")
+        if self.kind == "years":
+            return "from " + name.replace("or earlier", "or before")
+        if self.kind == "genre":
+            return f"in the {name.lower()} genre"
+        return name
+
+
+@dataclass
+class RequestState:
+    """The request kept for a whole conversation (see the module docstring)."""
+
+    wanted: list[Constraint] = field(default_factory=list)
+    unwanted: list[Constraint] = field(default_factory=list)
+    liked: list[int] = field(default_factory=list)  # movies the user named without disliking them
+    rejected: list[int] = field(default_factory=list)  # movies turned down in the chat
+    asked: bool = False  # the last user turn asked for movies by attribute (a wanted constraint)
+    relaxed: list[Constraint] = field(default_factory=list)  # wanted constraints the ranking could not meet
+    unmatched: list[Constraint] = field(default_factory=list)  # wanted constraints no catalogue movie meets
+
+    @property
+    def empty(self) -> bool:
+        return not (self.wanted or self.unwanted or self.rejected)
+
+    def as_dict(self) -> dict:
+        return {
+            "wanted": [c.label for c in self.wanted],
+            "unwanted": [c.label for c in self.unwanted],
+            "rejected": list(self.rejected),
+            "relaxed": [c.label for c in self.relaxed],
+        }
+
+
+# ---------------------------------------------------------------------------------- facts per movie
+
+_SEQUEL_RE = re.compile(
+    r"(?:\s+(?:part|chapter|episode|vol|volume)\.?)?\s+(?:\d+|[ivx]+)$|:.*$|\s+-\s+.*$|\s+returns$|\s+reloaded$")
+
+
+def franchise_key(title: str) -> str:
+    """The stem that sequels share: ``"Toy Story 3"`` → ``"toy story"``, ``"Star Wars: The Force Awakens"``
+    → ``"star wars"``, ``"The Godfather Part II"`` → ``"godfather"``."""
+    key = " ".join(name_key(title).replace("&", "and").split())
+    key = re.sub(r"^(?:the|a|an)\s+", "", key)
+    for _ in range(2):
+        key = _SEQUEL_RE.sub("", key).strip()
+    return key
+
+
+class MovieFacts:
+    """Per catalogue movie: people by role, genres, year and franchise, from the knowledge graph
+    (DBpedia plus the catalogue metadata the extended graph carries)."""
+
+    def __init__(self, kg: KnowledgeGraph, catalogue: Catalogue):
+        self.kg, self.catalogue = kg, catalogue
+        relation = {name: i for i, name in enumerate(kg.relation_names)}
+        role_of = {relation[r]: role for role, names in ROLE_RELATIONS.items() for r in names if r in relation}
+        genre_rel = relation.get("genre", -1)
+        sequel_rels = {relation[r] for r in ("previousWork", "subsequentWork") if r in relation}
+        movies_of_entity: dict[int, list[int]] = defaultdict(list)
+        for movie_id, entity in kg.movie_to_entity.items():
+            if movie_id in catalogue:
+                movies_of_entity[entity].append(movie_id)
+        self.people: dict[int, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
+        self.genres: dict[int, set[int]] = defaultdict(set)
+        self.credits: dict[int, Counter] = defaultdict(Counter)  # person → role → movies
+        self.by_person: dict[int, set[int]] = defaultdict(set)
+        self.by_genre: dict[int, set[int]] = defaultdict(set)
+        sequel_pairs = []
+        heads, tails = kg.edge_index.tolist()
+        for head, rel, tail in zip(heads, kg.edge_type.tolist(), tails):
+            if head not in movies_of_entity:
+                continue
+            for movie_id in movies_of_entity[head]:
+                if rel in role_of:
+                    role = role_of[rel]
+                    if tail not in self.people[movie_id][role]:
+                        self.people[movie_id][role].add(tail)
+                        self.credits[tail][role] += 1
+                    self.by_person[tail].add(movie_id)
+                elif rel == genre_rel:
+                    self.genres[movie_id].add(tail)
+                    self.by_genre[tail].add(movie_id)
+            if rel in sequel_rels and tail in movies_of_entity:
+                sequel_pairs.append((movies_of_entity[head][0], movies_of_entity[tail][0]))
+        self.years = {m.movie_id: m.year for m in catalogue.movies}
+        known = [y for y in self.years.values() if y]
+        self.latest_year = max(known) if known else None
+        self.genre_family = self._genre_families()
+        self.franchise = self._franchises(sequel_pairs)
+        self.franchise_members: dict[str, set[int]] = defaultdict(set)
+        for movie_id, key in self.franchise.items():
+            self.franchise_members[key].add(movie_id)
+
+    def _genre_families(self) -> dict[int, frozenset[int]]:
+        """Genre entity → the entities that name the same genre ("Comedy", "Comedy film")."""
+        by_key: dict[str, list[int]] = defaultdict(list)
+        for entity, (name, kind) in enumerate(zip(self.kg.entity_names, self.kg.entity_types)):
+            if kind == GENRE:
+                by_key[name_key(name)].append(entity)
+        family: dict[int, frozenset[int]] = {}
+        for genre in GENRE_WORDS:
+            names = {GENRE_ALIASES.get(genre, genre), genre, f"{genre} film", f"{genre} fiction", f"{genre} (genre)"}
+            members = frozenset(e for n in names for e in by_key.get(n, []))
+            for entity in members:
+                family[entity] = members
+        return family
+
+    def _franchises(self, sequel_pairs: list[tuple[int, int]]) -> dict[int, str]:
+        """Movie → franchise key: movies sharing a title stem, joined through sequel links."""
+        parent = {m.movie_id: m.movie_id for m in self.catalogue.movies}
+
+        def find(x: int) -> int:
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        def union(a: int, b: int) -> None:
+            ra, rb = find(a), find(b)
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+
+        first_of_stem: dict[str, int] = {}
+        for movie in self.catalogue.movies:
+            stem = franchise_key(movie.title)
+            if stem:
+                union(movie.movie_id, first_of_stem.setdefault(stem, movie.movie_id))
+        for a, b in sequel_pairs:
+            union(a, b)
+        roots = {m.movie_id: find(m.movie_id) for m in self.catalogue.movies}
+        # A franchise is named by the stem of its most mentioned movie.
+        best: dict[int, tuple[int, str]] = {}
+        for movie in self.catalogue.movies:
+            root = roots[movie.movie_id]
+            if root not in best or movie.mentions > best[root][0]:
+                best[root] = (movie.mentions, franchise_key(movie.title) or name_key(movie.title))
+        return {movie_id: best[root][1] for movie_id, root in roots.items()}
+
+    # -- questions about one movie or one person
+
+    def genre_members(self, genre: int) -> frozenset[int]:
+        return self.genre_family.get(genre, frozenset((genre,)))
+
+    def has_genre(self, movie_id: int, genre: int) -> bool:
+        return bool(self.genres.get(movie_id, set()) & self.genre_members(genre))
+
+    def has_person(self, movie_id: int, person: int, role: str | None) -> bool:
+        roles = self.people.get(movie_id)
+        if not roles:
+            return False
+        return any(person in roles.get(r, ()) for r in ((role,) if role else ROLES))
+
+    def dominant_role(self, person: int) -> str | None:
+        counts = self.credits.get(person)
+        if not counts:
+            return None
+        role, count = counts.most_common(1)[0]
+        return role if count >= DOMINANT_ROLE_SHARE * sum(counts.values()) else None
+
+    def franchise_size(self, movie_id: int) -> int:
+        return len(self.franchise_members.get(self.franchise.get(movie_id, ""), ()))
+
+    def satisfies(self, movie_id: int, constraint: Constraint) -> bool:
+        kind, value = constraint.kind, constraint.value
+        if kind == "person":
+            return self.has_person(movie_id, value, constraint.role)
+        if kind == "genre":
+            return self.has_genre(movie_id, value)
+        if kind == "years":
+            year = self.years.get(movie_id)
+            first, last = value
+            return year is not None and (first is None or year >= first) and (last is None or year <= last)
+        if kind == "movie":
+            return movie_id == value
+        if kind == "franchise":
+            return self.franchise.get(movie_id) == value
+        raise ValueError(f"unknown constraint kind {kind!r}")
+
+    def candidates(self, constraint: Constraint) -> set[int] | None:
+        """The catalogue movies meeting ``constraint`` when they are few to list (people, genres,
+        movies, franchises); None for year ranges (test every movie)."""
+        if constraint.kind == "person":
+            return {m for m in self.by_person.get(constraint.value, ()) if self.has_person(m, constraint.value, constraint.role)}
+        if constraint.kind == "genre":
+            return set().union(*(self.by_genre.get(g, set()) for g in self.genre_members(constraint.value)))
+        if constraint.kind == "movie":
+            return {constraint.value}
+        if constraint.kind == "franchise":
+            return set(self.franchise_members.get(constraint.value, ()))
+        return None
+
+
+# ------------------------------------------------------------------------------------ reading a turn
+
+# Phrases that look negative but are not a negation of what follows; masked before cues are read.
+_NOT_NEGATION_RE = re.compile(
+    r"\b(?:(?:do|does|did|would|wouldn't|wouldnt|don't|dont|do\s+not)\s*n?'?t?\s+mind|don'?t\s+(?:know|care|really\s+care|have)|"
+    r"doesn'?t\s+(?:matter|have\s+to)|no\s+matter|not\s+(?:only|just|sure|bad|necessarily|too\s+picky|picky)|"
+    r"nothing\s+but|never\s+(?:seen|watched|saw)|(?:haven'?t|have\s+not|hadn'?t|didn'?t|did\s+not)\s+(?:seen|watched|saw|see|watch)|"
+    r"no\s+(?:problem|worries|preference)|not\s+yet|can'?t\s+wait|couldn'?t\s+(?:stop|help)|"
+    r"doesn'?t\s+have\s+to\s+be|need\s+not\s+be)\b",
+    re.IGNORECASE,
+)
+
+NEGATION_RE = re.compile(
+    r"\b(?:not|no(?!\s*[,.!?])|nothing|none|never|without|except|excluding|avoid|skip|minus|nor|neither|"
+    r"anything\s+but|other\s+than|rather\s+than|instead\s+of|no\s+more|"
+    r"(?:do|does|did|would|will|could|ca|wo|is|are|was|were)n'?t|(?:do|does|did|would|will|could|can)\s+not|cannot|"
+    r"hate[sd]?|hating|dislike[sd]?|disliking|loathe[sd]?|detest(?:ed|s)?|sick\s+of|tired\s+of|"
+    r"had\s+enough\s+of|can'?t\s+stand|not\s+(?:a\s+)?(?:big\s+|huge\s+)?fan\s+of|not\s+into)\b",
+    re.IGNORECASE,
+)
+
+# Where a negation's scope ends.
+_SCOPE_END_RE = re.compile(
+    r"[.!?;\n]|\b(?:but|though|although|however|instead|rather|prefer(?:ably)?|except\s+for\s+that)\b|"
+    r"(?:,|\band\b)\s*(?:i|i'm|im|i'd|id|something|maybe|perhaps|just|preferably|how|what|more|any|some|also|ideally|"
+    r"give|show|recommend|suggest|looking|want|need|would|could|please)\b",
+    re.IGNORECASE,
+)
+
+# A verdict after a movie's name that says the user disliked it.
+_VERDICT_RE = re.compile(
+    r"^\W*(?:\w+\W+){0,3}?(?:was|is|were|are|seemed|felt|looked)\s+(?:really\s+|so\s+|pretty\s+|kind\s+of\s+|too\s+)?"
+    r"(?:terrible|awful|bad|boring|horrible|dull|stupid|the\s+worst|overrated|garbage|trash|lame|meh|"
+    r"disappointing|a\s+disappointment|not\s+(?:good|great|for\s+me|my\s+thing))\b",
+    re.IGNORECASE,
+)
+
+_ROLE_BEFORE = {
+    "director": re.compile(r"(?:directed\s+by|director|directors|direction\s+of|directed|by|from)\W*$", re.IGNORECASE),
+    "writer": re.compile(r"(?:written\s+by|writer|screenplay\s+by|scripted\s+by|script\s+by|penned\s+by)\W*$", re.IGNORECASE),
+    "actor": re.compile(r"(?:starring|stars?|with|featuring|actor|actress|played\s+by|acted\s+by|lead(?:ing)?|cast(?:ing)?|has|have)\W*$",
+                        re.IGNORECASE),
+}
+_ROLE_AFTER = {
+    "director": re.compile(r"^\W*(?:directed|directs|direct|as\s+(?:the\s+)?director|'?s\s+directing)", re.IGNORECASE),
+    "writer": re.compile(r"^\W*(?:wrote|writes|as\s+(?:the\s+)?writer)", re.IGNORECASE),
+    "actor": re.compile(r"^\W*(?:is\s+in|was\s+in|are\s+in|in\s+it|stars|starred|plays|played|acts|acted|as\s+(?:an?\s+)?(?:actor|actress|lead))",
+                        re.IGNORECASE),
+}
+
+# Words for a genre that the linker does not read as one, and the genre word they stand for.
+ATTRIBUTE_GENRES = {
+    "funnier": "comedy", "funniest": "comedy", "hilarious": "comedy", "laugh": "comedy", "lighthearted": "comedy",
+    "scarier": "horror", "scariest": "horror", "creepy": "horror", "gory": "horror", "gore": "horror", "bloody": "horror",
+    "slasher": "horror", "spooky": "horror", "frightening": "horror", "terrifying": "horror",
+    "romantic": "romance", "love story": "romance", "sappy": "romance", "chick flick": "romance",
+    "action packed": "action", "explosions": "action", "shoot em up": "action",
+    "sad": "drama", "tearjerker": "drama", "depressing": "drama",
+    "kids": "family", "children": "family", "kid friendly": "family",
+    "cartoon": "animation", "animated": "animation", "pixar": "animation", "disney": "family",
+    "superhero": "action", "space": "sci-fi", "aliens": "sci-fi", "futuristic": "sci-fi",
+    "suspenseful": "thriller", "suspense": "thriller", "tense": "thriller",
+    "whodunit": "mystery", "detective": "crime", "gangster": "crime", "heist": "crime", "mob": "crime",
+    "true story": "biography", "based on a true story": "biography",
+}
+_ATTRIBUTE_RE = re.compile(r"\b(" + "|".join(sorted((re.escape(w).replace(r"\ ", r"\s+") for w in ATTRIBUTE_GENRES),
+                                                     key=len, reverse=True)) + r")\b", re.IGNORECASE)
+
+_DECADE_WORDS = {"twenties": 1920, "thirties": 1930, "forties": 1940, "fifties": 1950, "sixties": 1960,
+                 "seventies": 1970, "eighties": 1980, "nineties": 1990}
+_YEAR = r"((?:19|20)\d\d)"
+_YEARS_RES = [
+    ("between", re.compile(rf"\b(?:between|from)\s+{_YEAR}\s*(?:and|to|-|–)\s*{_YEAR}\b", re.IGNORECASE)),
+    ("before", re.compile(rf"\b(?:before|pre|older\s+than|earlier\s+than|prior\s+to|until)\s*-?\s*{_YEAR}\b", re.IGNORECASE)),
+    ("after", re.compile(rf"\b(?:after|since|post|newer\s+than|later\s+than)\s*-?\s*{_YEAR}\b", re.IGNORECASE)),
+    ("decade", re.compile(r"(?<![\w@])(?:the\s+)?'?((?:19|20)?\d0)'?s\b", re.IGNORECASE)),
+    ("decade_word", re.compile(r"\b(?:the\s+)?(" + "|".join(_DECADE_WORDS) + r")\b", re.IGNORECASE)),
+    ("year", re.compile(rf"\b(?:from|in|released\s+in|made\s+in|came\s+out\s+in|of)\s+{_YEAR}\b", re.IGNORECASE)),
+    ("recent", re.compile(r"\b(?:recent|newer|latest|modern|new\s+(?:movies?|films?|releases?|ones?|stuff)|"
+                          r"(?:recently|just)\s+(?:released|came\s+out)|current|this\s+decade)\b", re.IGNORECASE)),
+    ("older", re.compile(r"\b(?:old(?:er)?|classic|vintage)\s+(?:movies?|films?|ones?|stuff|flicks?|classics?|hollywood)\b|"
+                         r"\b(?:something|anything|a\s+bit|bit|little|much)\s+older\b|\boldies\b|\bgolden\s+age\b|"
+                         r"\bblack\s+and\s+white\b", re.IGNORECASE)),
+]
+_ADDITIVE_RE = re.compile(r"\b(?:also|too|as\s+well|and|plus|both)\b", re.IGNORECASE)
+
+_GENRE_SHORT = {alias: genre for genre, alias in GENRE_ALIASES.items()}
+
+
+def _mask(text: str, pattern: re.Pattern) -> str:
+    """``text`` with every match of ``pattern`` blanked out (offsets kept)."""
+    return pattern.sub(lambda m: " " * len(m.group(0)), text)
+
+
+@dataclass
+class TurnRequest:
+    """What one user turn asks for."""
+
+    wanted: list[Constraint] = field(default_factory=list)
+    unwanted: list[Constraint] = field(default_factory=list)
+    liked: list[int] = field(default_factory=list)
+    additive: bool = False  # the turn adds to earlier wanted constraints ("also", "too")
+
+
+class RequestReader:
+    """Reads user turns into a :class:`RequestState` (rules in the module docstring)."""
+
+    def __init__(self, facts: MovieFacts, link=None):
+        self.facts = facts
+        self.link = link  # text → linked entities, for attribute words (the chat's memoised linker)
+        self._genre_entity: dict[str, int | None] = {}
+
+    # -- one turn
+
+    def read_turn(self, text: str, linked: Sequence[LinkedEntity]) -> TurnRequest:
+        plain = text.replace("’", "'").replace("‘", "'")
+        masked = _mask(plain, _NOT_NEGATION_RE)
+        cues = [m.span() for m in NEGATION_RE.finditer(masked)]
+        ends = [m.start() for m in _SCOPE_END_RE.finditer(masked)]
+
+        def negated(position: int) -> bool:
+            return any(start < position and not any(end_of_cue <= end < position for end in ends)
+                       for start, end_of_cue in cues)
+
+        def clause_after(position: int) -> str:
+            stop = min([e for e in ends if e > position] + [len(plain)])
+            return plain[position:stop]
+
+        request = TurnRequest(additive=bool(_ADDITIVE_RE.search(plain)))
+        taken: list[tuple[int, int]] = []
+        for entity in linked:
+            taken.append((entity.start, entity.end))
+            neg = negated(entity.start)
+            if entity.kind == MOVIE and entity.movie_id is not None:
+                movie = entity.movie_id
+                disliked = neg or bool(_VERDICT_RE.match(clause_after(entity.end)))
+                if disliked:
+                    request.unwanted.append(Constraint("movie", movie, f"movie: {self.facts.catalogue.by_id(movie).display_name}"))
+                    if self.facts.franchise_size(movie) > 1:
+                        key = self.facts.franchise[movie]
+                        request.unwanted.append(Constraint("franchise", key, f"franchise: {key.title()}"))
+                else:
+                    request.liked.append(movie)
+            elif entity.kind == "person":
+                role = self._role(plain, entity)
+                label = f"{role or 'with'}: {entity.name}" if role else f"with: {entity.name}"
+                (request.unwanted if neg else request.wanted).append(Constraint("person", entity.entity, label, role))
+            elif entity.kind == GENRE:
+                label = f"genre: {self._genre_label(entity)}"
+                (request.unwanted if neg else request.wanted).append(Constraint("genre", entity.entity, label))
+        for match in _ATTRIBUTE_RE.finditer(plain):
+            if any(a < match.end() and match.start() < b for a, b in taken):
+                continue
+            genre = self._genre(ATTRIBUTE_GENRES[" ".join(match.group(1).lower().split())])
+            if genre is None:
+                continue
+            taken.append(match.span())
+            constraint = Constraint("genre", genre, f"genre: {self._genre_label_of(genre)}")
+            (request.unwanted if negated(match.start()) else request.wanted).append(constraint)
+        for span, years in self._years(plain, taken):
+            label = years_label(years)
+            (request.unwanted if negated(span[0]) else request.wanted).append(Constraint("years", years, label))
+        request.wanted = list(dict.fromkeys(request.wanted))
+        request.unwanted = list(dict.fromkeys(request.unwanted))
+        return request
+
+    def _role(self, text: str, entity: LinkedEntity) -> str | None:
+        before, after = text[max(0, entity.start - 40):entity.start], text[entity.end:entity.end + 30]
+        for role in ("writer", "director", "actor"):
+            if _ROLE_BEFORE[role].search(before) or _ROLE_AFTER[role].search(after):
+                if role == "director" and re.search(r"\b(?:by|from)\W*$", before, re.IGNORECASE):
+                    # "a movie by X": the director, unless X only ever wrote or acted
+                    return self.facts.dominant_role(entity.entity) or "director"
+                return role
+        return self.facts.dominant_role(entity.entity)
+
+    def _genre(self, word: str) -> int | None:
+        if word not in self._genre_entity:
+            found = [e.entity for e in (self.link(f"{word} movies") if self.link else []) if e.kind == GENRE]
+            self._genre_entity[word] = found[0] if found else None
+        return self._genre_entity[word]
+
+    def _genre_label_of(self, entity: int) -> str:
+        name = re.sub(r"\s*\((?:genre|film genre)\)$", "", self.facts.kg.entity_names[entity], flags=re.IGNORECASE)
+        key = name_key(name)
+        short = _GENRE_SHORT.get(key) or re.sub(r"\s+film$", "", key)
+        return short[:1].upper() + short[1:]
+
+    def _genre_label(self, entity: LinkedEntity) -> str:
+        return self._genre_label_of(entity.entity)
+
+    def _years(self, text: str, taken: list[tuple[int, int]]) -> list[tuple[tuple[int, int], tuple[int | None, int | None]]]:
+        found = []
+        used: list[tuple[int, int]] = list(taken)
+        latest = self.facts.latest_year
+        for kind, pattern in _YEARS_RES:
+            for match in pattern.finditer(text):
+                if any(a < match.end() and match.start() < b for a, b in used):
+                    continue
+                years = self._years_of(kind, match, latest)
+                if years is None:
+                    continue
+                used.append(match.span())
+                found.append((match.span(), years))
+        return sorted(found)
+
+    @staticmethod
+    def _years_of(kind: str, match: re.Match, latest: int | None) -> tuple[int | None, int | None] | None:
+        if kind == "between":
+            a, b = sorted((int(match.group(1)), int(match.group(2))))
+            return (a, b)
+        if kind == "before":
+            return (None, int(match.group(1)) - 1)
+        if kind == "after":
+            return (int(match.group(1)) + (1 if match.group(0).lower().startswith(("after", "post", "newer", "later")) else 0), None)
+        if kind == "decade":
+            digits = match.group(1)
+            if len(digits) == 2:
+                start = (2000 if digits[0] in "01" else 1900) + int(digits)
+            elif len(digits) == 4:
+                start = int(digits)
+            else:
+                return None
+            return (start, start + 9)
+        if kind == "decade_word":
+            start = _DECADE_WORDS[match.group(1).lower()]
+            return (start, start + 9)
+        if kind == "year":
+            year = int(match.group(1))
+            return (year, year)
+        if kind == "recent":
+            return ((latest or 2018) - RECENT_YEARS + 1, None)
+        if kind == "older":
+            return (None, OLDER_BEFORE - 1)
+        return None
+
+    # -- the whole conversation
+
+    def update(self, state: RequestState, text: str, linked: Sequence[LinkedEntity]) -> RequestState:
+        """The state after one more user turn."""
+        turn = self.read_turn(text, linked)
+        wanted, unwanted = list(state.wanted), list(state.unwanted)
+        for constraint in turn.unwanted:
+            wanted = [c for c in wanted if not same_target(c, constraint)]
+            if constraint not in unwanted:
+                unwanted.append(constraint)
+        if turn.wanted:
+            kinds = {c.kind for c in turn.wanted}
+            if not turn.additive:
+                wanted = [c for c in wanted if c.kind not in kinds]
+            for constraint in turn.wanted:
+                unwanted = [c for c in unwanted if not same_target(c, constraint)]
+                if constraint not in wanted:
+                    wanted.append(constraint)
+        liked = list(dict.fromkeys(state.liked + turn.liked))
+        disliked = {c.value for c in unwanted if c.kind == "movie"}
+        liked = [m for m in liked if m not in disliked]
+        asked = bool(turn.wanted)
+        return replace(state, wanted=wanted, unwanted=unwanted, liked=liked, asked=asked, relaxed=[], unmatched=[])
+
+    def read(self, user_turns: Iterable[tuple[str, Sequence[LinkedEntity]]], rejected: Iterable[int] = ()) -> RequestState:
+        """The state after every user turn of a conversation, in order."""
+        state = RequestState()
+        for text, linked in user_turns:
+            state = self.update(state, text, linked)
+        state.rejected = list(dict.fromkeys(rejected))
+        return state
+
+
+def same_target(a: Constraint, b: Constraint) -> bool:
+    """Whether two constraints are about the same thing (a role aside)."""
+    return a.kind == b.kind and a.value == b.value
+
+
+def years_label(years: tuple[int | None, int | None]) -> str:
+    first, last = years
+    if first is not None and last is not None:
+        if last - first == 9 and first % 10 == 0:
+            return f"years: the {first}s"
+        return f"years: {first}" if first == last else f"years: {first}–{last}"
+    if first is not None:
+        return f"years: {first} or later"
+    return f"years: {last} or earlier"
+
+
+# ------------------------------------------------------------------------------------ the ranking
+
+
+def violates(facts: MovieFacts, movie_id: int, state: RequestState) -> bool:
+    """Whether a movie meets one of the unwanted constraints."""
+    return any(facts.satisfies(movie_id, c) for c in state.unwanted)
+
+
+def honour(facts: MovieFacts, ranking: Sequence[tuple[int, float]], state: RequestState, k: int) -> tuple[list[tuple[int, float]], RequestState]:
+    """The ``k`` best of a full ranking (every candidate, best first) under ``state``.
+
+    Unwanted and rejected movies go; the rest are ordered by the number of wanted constraints they
+    meet, then by their place in ``ranking``. Returns the ranking and the state with ``relaxed``
+    (the wanted constraints the first movie misses) and ``unmatched`` (those no movie meets) set.
+    """
+    rejected = set(state.rejected)
+    kept = [(m, s) for m, s in ranking if m not in rejected and not violates(facts, m, state)]
+    if not state.wanted:
+        return kept[:k], replace(state, relaxed=[], unmatched=[])
+    candidate_sets = {c: facts.candidates(c) for c in state.wanted}
+    present = {m for m, _ in kept}
+    unmatched = [c for c in state.wanted
+                 if (candidate_sets[c] is not None and not (candidate_sets[c] & present))
+                 or (candidate_sets[c] is None and not any(facts.satisfies(m, c) for m in present))]
+
+    def met(movie_id: int) -> int:
+        return sum(1 for c in state.wanted
+                   if (movie_id in candidate_sets[c] if candidate_sets[c] is not None else facts.satisfies(movie_id, c)))
+
+    counts = [met(m) for m, _ in kept]
+    order = sorted(range(len(kept)), key=lambda i: (-counts[i], i))
+    best = [kept[i] for i in order[:k]]
+    relaxed = [c for c in state.wanted if best and not facts.satisfies(best[0][0], c)]
+    return best, replace(state, relaxed=relaxed, unmatched=unmatched)
+
+
+def join_phrases(phrases: Sequence[str]) -> str:
+    phrases = list(phrases)
+    return phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
+
+
+def describe_movies(constraints: Sequence[Constraint]) -> str:
+    """Wanted constraints as a noun phrase: "horror movie from the 1980s with Tom Hanks"."""
+    genres = [c.label.split(": ", 1)[-1].lower() for c in constraints if c.kind == "genre"]
+    rest = [c.phrase for c in constraints if c.kind != "genre"]
+    head = f"{join_phrases(genres)} movie" if genres else "movie"
+    return f"{head} {join_phrases(rest)}" if rest else head
+
+
+def relaxation_sentence(state: RequestState) -> str:
+    """What the reply says when the ranking could not meet every wanted constraint ("" when it could):
+    "I found no horror movie from the 1980s with Tom Hanks, so I let go of "from the 1980s"."."""
+    if not state.relaxed:
+        return ""
+    dropped = join_phrases([f"“{c.phrase}”" for c in state.relaxed])
+    return f"I found no {describe_movies(state.wanted)} in my catalogue, so I let go of {dropped}."

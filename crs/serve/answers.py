@@ -1,0 +1,85 @@
+"""Questions about a movie answered from knowledge-graph facts, never invented.
+
+A user turn that asks who directed, wrote or stars in a movie, what genre it is or when it came
+out, and names (links) the movie, is answered from the catalogue metadata and the KG's edges
+(:class:`crs.rec.request.MovieFacts`). When neither holds the fact, the answer says so. The turn's
+other words decide what follows: a request for a recommendation gets one after the answer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+from crs.rec.request import MovieFacts
+from kg.graph import MOVIE, base_name
+from kg.linker import LinkedEntity
+
+# What is asked → the pattern that asks it (matched on the user's text, apostrophes folded).
+QUESTIONS = {
+    "director": re.compile(r"\bwho\s+(?:directed|direct|made|was\s+the\s+director|is\s+the\s+director|were\s+the\s+directors)\b|"
+                           r"\b(?:director|directors)\s+of\b|\bwho'?s\s+the\s+director\b|\bdirected\s+by\s+(?:who|whom)\b", re.I),
+    "writer": re.compile(r"\bwho\s+(?:wrote|penned|was\s+the\s+writer|is\s+the\s+writer)\b|\b(?:writer|writers|screenwriter)\s+of\b|"
+                         r"\bwritten\s+by\s+(?:who|whom)\b", re.I),
+    "cast": re.compile(r"\bwho\s+(?:is|was|are|were|stars|starred|plays|played|acts|acted)\s+in\b|\bwho'?s\s+in\b|"
+                       r"\b(?:cast|actors|actresses|stars)\s+(?:of|in)\b|\bwho\s+(?:stars|starred)\b|\bwho\s+is\s+the\s+(?:lead|star)\b", re.I),
+    "genre": re.compile(r"\bwhat\s+(?:genre|kind\s+of\s+(?:movie|film)|type\s+of\s+(?:movie|film))\b|\bgenre\s+of\b|"
+                        r"\bwhich\s+genre\b", re.I),
+    "year": re.compile(r"\bwhen\s+(?:was|did|is)\b.*\b(?:come\s+out|came\s+out|released|release|made|out)\b|\bwhat\s+year\b|"
+                       r"\b(?:release\s+date|release\s+year)\b|\bhow\s+old\s+is\b", re.I),
+}
+
+
+@dataclass
+class Answer:
+    movie: int  # ReDial id of the movie asked about
+    asked: str  # one of QUESTIONS
+    text: str  # the answer sentence
+    known: bool  # whether the facts held the answer
+
+
+def join_names(names: Sequence[str]) -> str:
+    names = list(dict.fromkeys(n for n in names if n))
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def answer_question(text: str, linked: Sequence[LinkedEntity], facts: MovieFacts) -> Answer | None:
+    """The answer to a factual question about a movie named in ``text``, None when it asks none."""
+    plain = text.replace("’", "'")
+    asked = [kind for kind, pattern in QUESTIONS.items() if pattern.search(plain)]
+    movies = [e.movie_id for e in linked if e.kind == MOVIE and e.movie_id is not None]
+    if not asked or not movies:
+        return None
+    movie_id, kind = movies[-1], asked[0]
+    movie = facts.catalogue.by_id(movie_id)
+    title = movie.display_name
+    kg = facts.kg
+
+    def kg_names(role: str) -> list[str]:
+        return sorted(base_name(kg.entity_names[e]) for e in facts.people.get(movie_id, {}).get(role, ()))
+
+    if kind == "director":
+        names = list(movie.directors) or kg_names("director")
+        sentence = f"{title} was directed by {join_names(names)}." if names else f"I don't know who directed {title}."
+    elif kind == "writer":
+        names = list(movie.writers) or kg_names("writer")
+        sentence = f"{title} was written by {join_names(names)}." if names else f"I don't know who wrote {title}."
+    elif kind == "cast":
+        names = list(movie.stars) or kg_names("actor")[:4]
+        sentence = f"{title} stars {join_names(names[:4])}." if names else f"I don't know who stars in {title}."
+    elif kind == "genre":
+        genres = [g.lower() for g in movie.genres]
+        if not genres:
+            genres = sorted({base_name(kg.entity_names[g]).lower() for g in facts.genres.get(movie_id, ())})
+        sentence = f"{title} is {article(genres[0])} {join_names(genres)} movie." if genres else f"I don't know the genre of {title}."
+    else:
+        sentence = f"{movie.title} came out in {movie.year}." if movie.year else f"I don't know when {movie.title} came out."
+    known = not sentence.startswith("I don't know")
+    return Answer(movie=movie_id, asked=kind, text=sentence, known=known)
+
+
+def article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"

@@ -51,6 +51,11 @@ def movie_named(pipeline, title):
     ("made before 2000", {"years: 1999 or earlier"}, set()),
     ("something after 2010", {"years: 2011 or later"}, set()),
     ("not from the 1970s", set(), {"years: the 1970s"}),
+    ("An action movie, but not crime.", {"genre: Action"}, {"genre: Crime"}),  # "crime" alone, read after a negation
+    ("a mystery, please", {"genre: Mystery"}, set()),
+    ("Keep Tom Cruise out of it, I want an action movie", {"genre: Action"}, {"actor: Tom Cruise"}),
+    ("Any movies directed by Lawrence Kasdan?", {"director: Lawrence Kasdan"}, set()),  # a writer first, asked as director
+    ("the war on drugs is bad, tell me about a movie", set(), set()),  # an ambiguous genre word in passing
 ])
 def test_read_turn(pipeline, reader, text, wanted, unwanted):
     got_wanted, got_unwanted, _ = read(pipeline, reader, text)
@@ -71,9 +76,15 @@ def test_disliked_movies_exclude_their_franchise(pipeline, reader, facts):
     _, unwanted, turn = read(pipeline, reader, "not Star Wars either")
     assert "franchise: Star Wars" in unwanted
     franchise = next(c for c in turn.unwanted if c.kind == "franchise")
-    members = {m for m in facts.franchise_members[franchise.value]}
+    members = {m.movie_id for m in pipeline.catalogue.movies if facts.satisfies(m.movie_id, franchise)}
     titles = {pipeline.movie(m).title for m in members}
-    assert {"Star Wars", "Star Wars: The Force Awakens", "Star Wars: Episode VIII – The Last Jedi"} <= titles
+    assert {"Star Wars", "Star Wars: The Force Awakens", "Star Wars: Episode VIII – The Last Jedi", "Rogue One: A Star Wars Story"} <= titles
+    assert not any("Star Trek" in t for t in titles)
+    # a franchise named by part of a title covers every movie whose title starts with it
+    _, unwanted, turn = read(pipeline, reader, "no more Harry Potter please")
+    franchise = next(c for c in turn.unwanted if c.kind == "franchise")
+    potter = {m.title for m in pipeline.catalogue.movies if facts.satisfies(m.movie_id, franchise)}
+    assert len(potter) >= 5 and all(t.startswith("Harry Potter") for t in potter)
     _, unwanted, _ = read(pipeline, reader, "I hated Titanic")
     assert "movie: Titanic (1997)" in unwanted
     _, unwanted, liked = read(pipeline, reader, "I haven't seen Titanic yet")
@@ -200,3 +211,83 @@ def test_reasoning_panel_shows_the_request(pipeline):
     history = result.state.history[:-1]
     panel = reasoning_markdown(pipeline, result.details, history, [])
     assert "What you asked for" in panel and "Tom Hanks" in panel and "Comedy" in panel
+
+
+def test_questions_about_it_mean_the_last_recommended_movie(pipeline):
+    results = chat(pipeline, "Any good movies with Sandra Bullock?", "Who directed it?", "When did that come out?")
+    movie = pipeline.movie(results[0].items[0])
+    assert results[1].reply == f"{movie.display_name} was directed by {' and '.join(movie.directors)}." if len(movie.directors) <= 2 \
+        else results[1].reply.startswith(f"{movie.display_name} was directed by")
+    assert results[2].reply == f"{movie.title} came out in {movie.year}."
+    assert not results[1].items and not results[2].items
+
+
+@pytest.mark.parametrize("closing", ["Thanks!", "Great, I'll try that.", "Sounds good, thank you so much", "Bye!", "perfect, thanks for the help"])
+def test_thanks_and_goodbye_get_a_farewell_not_a_movie(pipeline, closing):
+    results = chat(pipeline, "I want a horror movie from the 80s", closing)
+    assert results[0].items and not results[1].items and results[1].details.goal == "farewell"
+    assert results[1].reply and not pipeline.link(results[1].reply)
+
+
+def test_not_a_closing():
+    from crs.data.context import DialogueContext
+    from crs.data.redial import SEEKER, Turn
+    from crs.serve.pipeline import closes
+
+    for text in ("Thanks, but something older please", "ok, what about comedies?", "great, another one like that"):
+        assert not closes(DialogueContext(turns=[Turn(SEEKER, text, [])])), text
+
+
+def test_seen_all_of_a_franchise_turns_it_down(pipeline, reader, facts):
+    _, unwanted, turn = read(pipeline, reader, "My kid has seen all the Toy Story movies")
+    franchise = next(c for c in turn.unwanted if c.kind == "franchise")
+    toy = {m.title for m in pipeline.catalogue.movies if facts.satisfies(m.movie_id, franchise)}
+    assert {"Toy Story", "Toy Story 2", "Toy Story 3"} <= toy
+
+
+def test_a_request_is_not_answered_with_what_do_you_like(pipeline):
+    from crs.serve.pipeline import drop_preference_questions
+
+    assert drop_preference_questions("Hi, what kind of movies do you like? How about Up (2009)?") == "How about Up (2009)?"
+    assert drop_preference_questions("What kind of movies do you like?") == "What kind of movies do you like?"  # nothing left otherwise
+    for result in chat(pipeline, "any movies directed by Christopher Nolan?", "something from the 90s with Tom Hanks"):
+        assert result.items and "what kind of" not in result.reply.lower(), result.reply
+
+
+def test_constraint_suite_through_the_harness(pipeline, data_dir, tmp_path, checkpoint_dir):
+    import json
+
+    from crs.config import CRSConfig
+    from crs.eval.constraints import Judge, generate_cases, load_cases
+    from crs.eval.harness import run
+
+    cases = generate_cases(pipeline.kg, pipeline.catalogue)
+    assert len(cases) >= 300 and cases == generate_cases(pipeline.kg, pipeline.catalogue)  # seeded
+    assert len(load_cases()) >= 40
+    judge = Judge(pipeline.kg, pipeline.catalogue)
+    ids = [m.movie_id for m in pipeline.catalogue.movies]
+    for case in cases[::10]:  # every wanted constraint can be met by some catalogue movie
+        assert all(any(judge.meets(m, spec) for m in ids) for spec in case.wanted), case
+
+    config = CRSConfig()
+    config.data.data_dir = str(data_dir)
+    out = tmp_path / "report"
+    run(config, [f"crs={checkpoint_dir}", "popularity"], "valid", ["constraints"], out, progress=False, constraint_cases=24)
+    metrics = json.loads((out / "metrics.json").read_text())["constraints"]
+    assert set(metrics) == {"crs", "popularity", "kg-filter"}
+    assert metrics["crs"]["all"]["cases"] == 24
+    # the chat follows the requests; popularity, which ignores them, does not
+    assert metrics["crs"]["all"]["satisfaction@1"] >= 0.8 > metrics["popularity"]["all"]["satisfaction@1"]
+    assert metrics["crs"]["all"]["no_movie"] == 0.0
+    assert "## Constraint suite" in (out / "report.md").read_text()
+    rows = [json.loads(line) for line in (out / "constraint_cases.jsonl").read_text().splitlines()]
+    assert len(rows) == 3 * 24 and all({"id", "turns", "top", "sat1", "viol3"} <= set(row) for row in rows)
+
+
+def test_broken_paraphrase_file_is_named(tmp_path):
+    from crs.eval.constraints import load_cases
+
+    bad = tmp_path / "cases.jsonl"
+    bad.write_text('{"id": "x", "turns": ["hi"]}\n{not json\n')
+    with pytest.raises(ValueError, match=r"cases\.jsonl, line 2"):
+        load_cases(bad)

@@ -1,7 +1,7 @@
 """Scripted evaluation: replay dialogues turn by turn and score every recommender turn.
 
     python -m crs.evaluate --model popularity,repeat-context --split test [--limit N]
-                           [--tasks rec,conv] [--out DIR] [--data-dir DIR]
+                           [--tasks rec,conv,constraints] [--out DIR] [--data-dir DIR]
 
 For each recommender turn the model sees the earlier turns and scores the whole catalogue.
 Recall@k follows two protocols (DESIGN.md):
@@ -10,6 +10,10 @@ Recall@k follows two protocols (DESIGN.md):
   against the whole catalogue;
 * ``new_items``: only movies not mentioned earlier in the dialogue, with the earlier-mentioned
   movies removed from the ranking.
+
+The ``constraints`` task plays the constraint suite (:mod:`crs.eval.constraints`: requests by
+actor, director, genre and decade, negated and multi-turn) through each checkpoint's chat, popularity
+and a KG-filter baseline; it does not depend on the split.
 
 The report folder gets ``metrics.json``, ``report.md`` (our rows beside the published anchors),
 ``per_turn.jsonl`` and PNG plots. Nothing random and no clock enters the files: the same inputs
@@ -36,6 +40,7 @@ from crs.data.context import DialogueContext
 from crs.data.samples import Sample, build_samples
 from crs.data.splits import SPLITS, load_splits
 from crs.eval.anchors import anchors_for
+from crs.eval.constraints import constraint_systems, constraints_markdown, evaluate_constraints
 from crs.eval.conv import conv_markdown, evaluate_conversation
 from crs.eval.metrics import RankingAccumulator, rank_of
 from crs.gen.ranker import ZeroShotRanker
@@ -46,7 +51,7 @@ from crs.serve.pipeline import CRS
 logger = logging.getLogger(__name__)
 
 PROTOCOLS = ("standard", "new_items")
-TASKS = ("rec", "conv")
+TASKS = ("rec", "conv", "constraints")
 BATCH_SIZE = 64
 TOP_LOGGED = 10  # movies per turn written to per_turn.jsonl
 CURVE_MAX_K = 100
@@ -249,12 +254,18 @@ def last_turn(sample: Sample, catalogue: Catalogue, limit: int = 160) -> str:
 
 
 def write_report(out: Path, results: list[RecResult], meta: dict, conv_results: list | None = None,
-                 contexts: dict | None = None) -> None:
+                 contexts: dict | None = None, constraint_results: list | None = None, cases: list | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     conv_results = conv_results or []
     metrics = {"meta": meta, "rec": {r.model: r.summary() for r in results}}
     if conv_results:
         metrics["conv"] = {r.model: r.summary for r in conv_results}
+    if constraint_results:
+        metrics["constraints"] = {r.model: r.summary() for r in constraint_results}
+        with (out / "constraint_cases.jsonl").open("w", encoding="utf-8") as handle:
+            for result in constraint_results:
+                for row in result.rows:
+                    handle.write(json.dumps({"model": result.model, **row}, sort_keys=True) + "\n")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     with (out / "per_turn.jsonl").open("w", encoding="utf-8") as handle:
         for result in results:
@@ -267,12 +278,14 @@ def write_report(out: Path, results: list[RecResult], meta: dict, conv_results: 
             for result in conv_results:
                 for row in result.rows:
                     handle.write(json.dumps({"model": result.model, **row}, sort_keys=True) + "\n")
+    if constraint_results:
+        report = report.rstrip("\n") + "\n\n" + constraints_markdown(constraint_results, cases or [])
     (out / "report.md").write_text(report, encoding="utf-8")
     plot_curves(results, out)
 
 
 def run(config: CRSConfig, models: list[str], split: str, tasks: list[str], out: Path, progress: bool = True,
-        generation: dict | None = None) -> list[RecResult]:
+        generation: dict | None = None, constraint_cases: int | None = None) -> list[RecResult]:
     """Evaluate each model on ``split``; ``generation``: conv settings (``decoding``, ``exemplars``)
     that replace the checkpoints' own for this evaluation."""
     data_dir = config.data.resolve_data_dir()
@@ -282,10 +295,12 @@ def run(config: CRSConfig, models: list[str], split: str, tasks: list[str], out:
     if config.eval.limit:
         dialogues = dialogues[: config.eval.limit]
     samples = build_samples(dialogues)
-    results, conv_results = [], []
+    results, conv_results, constraint_results, loaded, cases = [], [], [], [], []
     encoders: dict = {}  # checkpoints with the same sentence encoder share it, and its memo of contexts
     for spec in models:
-        model, pipeline = load_spec(spec, config, catalogue, splits.train, encoders, with_generator="conv" in tasks)
+        model, pipeline = load_spec(spec, config, catalogue, splits.train, encoders,
+                                    with_generator="conv" in tasks or "constraints" in tasks)
+        loaded.append((model, pipeline))
         if "rec" in tasks:
             results.append(evaluate_recommender(model, samples, tuple(config.eval.ks), progress))
         if "conv" in tasks:
@@ -296,6 +311,9 @@ def run(config: CRSConfig, models: list[str], split: str, tasks: list[str], out:
                 logger.warning("model %s has no generator: conv task skipped", spec)
             else:
                 conv_results.append(evaluate_conversation(pipeline, dialogues, model.name, progress))
+    if "constraints" in tasks:
+        systems, judge, cases = constraint_systems(loaded, catalogue, splits.train, config, constraint_cases)
+        constraint_results = [evaluate_constraints(system, cases, judge, progress) for system in systems]
     train_file = splits.reports[0].path
     meta = {
         "crs_version": __version__,
@@ -310,7 +328,7 @@ def run(config: CRSConfig, models: list[str], split: str, tasks: list[str], out:
         "tasks": tasks,
     }
     contexts = {(s.conversation_id, s.turn_index): last_turn(s, catalogue) for s in samples}
-    write_report(out, results, meta, conv_results, contexts)
+    write_report(out, results, meta, conv_results, contexts, constraint_results, cases)
     return results
 
 
@@ -319,11 +337,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", required=True, help=f"comma-separated baselines ({', '.join(BASELINES)}) or checkpoint folders (PATH or LABEL=PATH)")
     parser.add_argument("--split", default="test", choices=SPLITS)
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N dialogues only")
-    parser.add_argument("--tasks", default="rec", help="comma-separated: rec, conv")
+    parser.add_argument("--tasks", default="rec", help="comma-separated: rec, conv, constraints")
     parser.add_argument("--out", default=None, help="report folder (default reports/<split>)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--decoding", choices=DECODINGS, default=None, help="reply decoding for the conv task (default: the checkpoint's)")
     parser.add_argument("--exemplars", type=int, default=None, help="retrieved exemplars per turn for the conv task (0: none; default: the checkpoint's)")
+    parser.add_argument("--constraint-cases", type=int, default=None,
+                        help="play this many constraint cases (an even spread over the suite; default: all)")
     parser.add_argument("--kg-topics", choices=("on", "off"), default=None, help="KG-constrained topic step for the conv task (default: the checkpoint's)")
     add_config_arguments(parser)
     args = parser.parse_intermixed_args(argv)
@@ -339,7 +359,7 @@ def main(argv: list[str] | None = None) -> None:
     generation = {key: value for key, value in (("decoding", args.decoding), ("exemplars", args.exemplars), ("kg_topics", kg_topics))
                   if value is not None}
     run(config, [m.strip() for m in args.model.split(",") if m.strip()], args.split, tasks, out, progress=not args.quiet,
-        generation=generation)
+        generation=generation, constraint_cases=args.constraint_cases)
     print((out / "report.md").read_text(encoding="utf-8"))
     print(f"report written to {out}/ in {time.perf_counter() - started:.1f} s")
 

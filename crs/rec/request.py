@@ -19,7 +19,8 @@ Rules, all in this module and tested in ``tests/test_request.py``:
   sentence end, a semicolon, a contrast word ("but", "instead", "rather", "though"), or a comma or
   "and" followed by a fresh request ("…, something with …", "and I want …"). Phrases that only look
   negative ("I don't mind", "never seen", "nothing but", "not only") are masked first.
-* A movie followed in its clause by a verdict such as "was terrible" is disliked.
+* A movie followed in its clause by a verdict such as "was terrible" is disliked; "seen all the <movie>
+  movies" turns its franchise down.
 * A person's role comes from the words around the name ("directed by", "starring", "with", "written
   by", "<name> is in"), else from their catalogue credits: the role holding at least two thirds of
   them, else any role.
@@ -46,6 +47,7 @@ from crs.data.catalogue import Catalogue
 from kg.graph import GENRE, GENRE_ALIASES, MOVIE, KnowledgeGraph, name_key
 from kg.lexicon import GENRE_WORDS
 from kg.linker import LinkedEntity
+from kg.text import normalise_key
 
 ROLES = ("actor", "director", "writer")
 ROLE_RELATIONS = {"actor": ("starring",), "director": ("director",), "writer": ("writer", "author")}
@@ -62,7 +64,8 @@ class Constraint:
 
     ``kind`` is "person" (``value`` an entity id, ``role`` one of :data:`ROLES` or None for any),
     "genre" (``value`` an entity id), "years" (``value`` a (first, last) pair, either end None for
-    open), "movie" (``value`` a ReDial id) or "franchise" (``value`` a franchise key).
+    open), "movie" (``value`` a ReDial id) or "franchise" (``value`` a (franchise key, title prefix) pair:
+    the movies of that franchise, and those whose title starts with the prefix).
     """
 
     kind: str
@@ -112,6 +115,16 @@ class RequestState:
 
 _SEQUEL_RE = re.compile(
     r"(?:\s+(?:part|chapter|episode|vol|volume)\.?)?\s+(?:\d+|[ivx]+)$|:.*$|\s+-\s+.*$|\s+returns$|\s+reloaded$")
+
+
+MIN_PREFIX_CHARS = 4
+
+
+def title_key(title: str) -> str:
+    """A title as franchise prefixes are matched: case, accents and punctuation folded, a leading
+    article and a year in brackets dropped ("The X-Men (2000)" → "x men")."""
+    key = normalise_key(re.sub(r"\s*\(\d{4}\)\s*$", "", title))
+    return re.sub(r"^(?:the|a|an)\s+", "", key)
 
 
 def franchise_key(title: str) -> str:
@@ -168,6 +181,8 @@ class MovieFacts:
         self.franchise_members: dict[str, set[int]] = defaultdict(set)
         for movie_id, key in self.franchise.items():
             self.franchise_members[key].add(movie_id)
+        self.title_keys = {m.movie_id: title_key(m.title) for m in catalogue.movies}
+        self._prefixed: dict[str, frozenset[int]] = {}
 
     def _genre_families(self) -> dict[int, frozenset[int]]:
         """Genre entity → the entities that name the same genre ("Comedy", "Comedy film")."""
@@ -238,6 +253,33 @@ class MovieFacts:
     def franchise_size(self, movie_id: int) -> int:
         return len(self.franchise_members.get(self.franchise.get(movie_id, ""), ()))
 
+    def titled(self, prefix: str) -> frozenset[int]:
+        """Movies whose title (article dropped, punctuation folded) is ``prefix`` or starts with it as
+        whole words (holds it anywhere, for a prefix of two words or more); nothing for prefixes under
+        :data:`MIN_PREFIX_CHARS` characters."""
+        if len(prefix) < MIN_PREFIX_CHARS:
+            return frozenset()
+        if prefix not in self._prefixed:
+            if " " in prefix:  # a name of two words or more counts anywhere in a title ("Rogue One: A Star Wars Story")
+                found = (m for m, key in self.title_keys.items() if f" {prefix} " in f" {key} ")
+            else:
+                found = (m for m, key in self.title_keys.items() if key == prefix or key.startswith(prefix + " "))
+            self._prefixed[prefix] = frozenset(found)
+        return self._prefixed[prefix]
+
+    def franchise_constraint(self, movie_id: int, surface: str = "") -> Constraint | None:
+        """The franchise of ``movie_id`` as a constraint, the title prefix taken from what the user
+        typed ("Harry Potter" for any Harry Potter movie) when it starts the title; None for a movie
+        with no sequel or namesake."""
+        key = self.franchise.get(movie_id, "")
+        typed = title_key(surface)
+        prefix = typed if typed and self.title_keys.get(movie_id, "").startswith(typed) else title_key(key)
+        members = self.franchise_members.get(key, set()) | self.titled(prefix)
+        if len(members) <= 1:
+            return None
+        name = surface.strip() if typed == prefix and surface.strip() else key.title()
+        return Constraint("franchise", (key, prefix), f"franchise: {name}")
+
     def satisfies(self, movie_id: int, constraint: Constraint) -> bool:
         kind, value = constraint.kind, constraint.value
         if kind == "person":
@@ -251,7 +293,8 @@ class MovieFacts:
         if kind == "movie":
             return movie_id == value
         if kind == "franchise":
-            return self.franchise.get(movie_id) == value
+            key, prefix = value
+            return self.franchise.get(movie_id) == key or movie_id in self.titled(prefix)
         raise ValueError(f"unknown constraint kind {kind!r}")
 
     def candidates(self, constraint: Constraint) -> set[int] | None:
@@ -264,7 +307,8 @@ class MovieFacts:
         if constraint.kind == "movie":
             return {constraint.value}
         if constraint.kind == "franchise":
-            return set(self.franchise_members.get(constraint.value, ()))
+            key, prefix = constraint.value
+            return set(self.franchise_members.get(key, ())) | set(self.titled(prefix))
         return None
 
 
@@ -322,12 +366,13 @@ _ROLE_AFTER = {
 ATTRIBUTE_GENRES = {
     "funnier": "comedy", "funniest": "comedy", "hilarious": "comedy", "laugh": "comedy", "lighthearted": "comedy",
     "scarier": "horror", "scariest": "horror", "creepy": "horror", "gory": "horror", "gore": "horror", "bloody": "horror",
-    "slasher": "horror", "spooky": "horror", "frightening": "horror", "terrifying": "horror",
+    "slasher": "horror", "spooky": "horror", "frightening": "horror", "terrifying": "horror", "scare": "horror",
+    "scares": "horror", "frighten": "horror",
     "romantic": "romance", "love story": "romance", "sappy": "romance", "chick flick": "romance",
     "action packed": "action", "explosions": "action", "shoot em up": "action",
     "sad": "drama", "tearjerker": "drama", "depressing": "drama",
     "kids": "family", "children": "family", "kid friendly": "family",
-    "cartoon": "animation", "animated": "animation", "pixar": "animation", "disney": "family",
+    "cartoon": "animation", "animated": "animation",
     "superhero": "action", "space": "sci-fi", "aliens": "sci-fi", "futuristic": "sci-fi",
     "suspenseful": "thriller", "suspense": "thriller", "tense": "thriller",
     "whodunit": "mystery", "detective": "crime", "gangster": "crime", "heist": "crime", "mob": "crime",
@@ -335,6 +380,17 @@ ATTRIBUTE_GENRES = {
 }
 _ATTRIBUTE_RE = re.compile(r"\b(" + "|".join(sorted((re.escape(w).replace(r"\ ", r"\s+") for w in ATTRIBUTE_GENRES),
                                                      key=len, reverse=True)) + r")\b", re.IGNORECASE)
+
+_BARE_GENRE_RE = re.compile(r"\b(" + "|".join(sorted({re.escape(w).replace(r"\ ", r"\s+") for words in GENRE_WORDS.values()
+                                                       for w in words}, key=len, reverse=True)) + r")\b", re.IGNORECASE)
+_NEGATED_WORD_RE = re.compile(r"(?:" + NEGATION_RE.pattern + r")\s+(?:(?:a|an|any|more|some|of|with|about|in|too\s+much)\s+)?$",
+                              re.IGNORECASE)
+# "I've seen all the Toy Story movies": every movie of the franchise is turned down.
+_SEEN_ALL_BEFORE_RE = re.compile(r"\b(?:seen|watched|saw)\s+(?:all|every|each)\s+(?:of\s+)?(?:the\s+)?$", re.IGNORECASE)
+_ARTICLE_END_RE = re.compile(r"(?:^|\b(?:a|an|some|any|good)\s+)$", re.IGNORECASE)
+_REQUEST_END_RE = re.compile(r"\s*(?:[,.!?;]|$|please\b|tonight\b|maybe\b|though\b|or\b|and\b|for\b)", re.IGNORECASE)
+_KEEP_OUT_BEFORE_RE = re.compile(r"\b(?:keep|leave)\s+$", re.IGNORECASE)
+_KEEP_OUT_AFTER_RE = re.compile(r"\s+(?:out|off)\b", re.IGNORECASE)
 
 _DECADE_WORDS = {"twenties": 1920, "thirties": 1930, "forties": 1940, "fifties": 1950, "sixties": 1960,
                  "seventies": 1970, "eighties": 1980, "nineties": 1990}
@@ -400,15 +456,17 @@ class RequestReader:
         taken: list[tuple[int, int]] = []
         for entity in linked:
             taken.append((entity.start, entity.end))
-            neg = negated(entity.start)
+            neg = negated(entity.start) or bool(_KEEP_OUT_BEFORE_RE.search(plain[:entity.start])
+                                                 and _KEEP_OUT_AFTER_RE.match(plain[entity.end:]))
             if entity.kind == MOVIE and entity.movie_id is not None:
                 movie = entity.movie_id
-                disliked = neg or bool(_VERDICT_RE.match(clause_after(entity.end)))
+                disliked = neg or bool(_VERDICT_RE.match(clause_after(entity.end))) \
+                    or bool(_SEEN_ALL_BEFORE_RE.search(plain[:entity.start]))
                 if disliked:
                     request.unwanted.append(Constraint("movie", movie, f"movie: {self.facts.catalogue.by_id(movie).display_name}"))
-                    if self.facts.franchise_size(movie) > 1:
-                        key = self.facts.franchise[movie]
-                        request.unwanted.append(Constraint("franchise", key, f"franchise: {key.title()}"))
+                    franchise = self.facts.franchise_constraint(movie, entity.surface)
+                    if franchise is not None:
+                        request.unwanted.append(franchise)
                 else:
                     request.liked.append(movie)
             elif entity.kind == "person":
@@ -418,6 +476,21 @@ class RequestReader:
             elif entity.kind == GENRE:
                 label = f"genre: {self._genre_label(entity)}"
                 (request.unwanted if neg else request.wanted).append(Constraint("genre", entity.entity, label))
+        for match in _BARE_GENRE_RE.finditer(plain):
+            # A genre word the linker leaves alone without a word such as "movie" after it ("crime",
+            # "family", "mystery"), read as a genre right after a negation ("not crime") or as a whole
+            # request ("a mystery, please").
+            if any(a < match.end() and match.start() < b for a, b in taken):
+                continue
+            before, after = masked[:match.start()], plain[match.end():]
+            right_after_negation = _NEGATED_WORD_RE.search(before)
+            alone = _ARTICLE_END_RE.search(before) and _REQUEST_END_RE.match(after)
+            genre = self._genre(match.group(1).lower()) if (right_after_negation or alone) else None
+            if genre is None:
+                continue
+            taken.append(match.span())
+            constraint = Constraint("genre", genre, f"genre: {self._genre_label_of(genre)}")
+            (request.unwanted if negated(match.start()) else request.wanted).append(constraint)
         for match in _ATTRIBUTE_RE.finditer(plain):
             if any(a < match.end() and match.start() < b for a, b in taken):
                 continue
@@ -430,15 +503,16 @@ class RequestReader:
         for span, years in self._years(plain, taken):
             label = years_label(years)
             (request.unwanted if negated(span[0]) else request.wanted).append(Constraint("years", years, label))
-        request.wanted = list(dict.fromkeys(request.wanted))
         request.unwanted = list(dict.fromkeys(request.unwanted))
+        # Said both ways in one turn ("no horror … something scary"): the negation is the more specific.
+        request.wanted = [c for c in dict.fromkeys(request.wanted) if not any(same_target(c, u) for u in request.unwanted)]
         return request
 
     def _role(self, text: str, entity: LinkedEntity) -> str | None:
         before, after = text[max(0, entity.start - 40):entity.start], text[entity.end:entity.end + 30]
         for role in ("writer", "director", "actor"):
             if _ROLE_BEFORE[role].search(before) or _ROLE_AFTER[role].search(after):
-                if role == "director" and re.search(r"\b(?:by|from)\W*$", before, re.IGNORECASE):
+                if role == "director" and re.search(r"(?<!directed )\b(?:by|from)\W*$", before, re.IGNORECASE):
                     # "a movie by X": the director, unless X only ever wrote or acted
                     return self.facts.dominant_role(entity.entity) or "director"
                 return role
@@ -525,7 +599,7 @@ class RequestReader:
         liked = list(dict.fromkeys(state.liked + turn.liked))
         disliked = {c.value for c in unwanted if c.kind == "movie"}
         liked = [m for m in liked if m not in disliked]
-        asked = bool(turn.wanted)
+        asked = bool(turn.wanted or turn.unwanted)  # a request by attribute, or against one, wants a movie
         return replace(state, wanted=wanted, unwanted=unwanted, liked=liked, asked=asked, relaxed=[], unmatched=[])
 
     def read(self, user_turns: Iterable[tuple[str, Sequence[LinkedEntity]]], rejected: Iterable[int] = ()) -> RequestState:
@@ -608,4 +682,6 @@ def relaxation_sentence(state: RequestState) -> str:
     if not state.relaxed:
         return ""
     dropped = join_phrases([f"“{c.phrase}”" for c in state.relaxed])
-    return f"I found no {describe_movies(state.wanted)} in my catalogue, so I let go of {dropped}."
+    avoided = [c.phrase for c in state.unwanted if c.kind in ("person", "genre", "years")]
+    unless = f" that is not {join_phrases(avoided)}" if avoided else ""
+    return f"I found no {describe_movies(state.wanted)}{unless} in my catalogue, so I let go of {dropped}."

@@ -1,7 +1,7 @@
 """Questions about a movie answered from knowledge-graph facts, never invented.
 
 A user turn that asks who directed, wrote or stars in a movie, what genre it is or when it came
-out, and names (links) the movie, is answered from the catalogue metadata and the KG's edges
+out, and names (links) the movie or refers to the last recommended one ("who directed it?"), is answered from the catalogue metadata and the KG's edges
 (:class:`crs.rec.request.MovieFacts`). When neither holds the fact, the answer says so. The turn's
 other words decide what follows: a request for a recommendation gets one after the answer.
 """
@@ -23,6 +23,7 @@ QUESTIONS = {
     "writer": re.compile(r"\bwho\s+(?:wrote|penned|was\s+the\s+writer|is\s+the\s+writer)\b|\b(?:writer|writers|screenwriter)\s+of\b|"
                          r"\bwritten\s+by\s+(?:who|whom)\b", re.I),
     "cast": re.compile(r"\bwho\s+(?:is|was|are|were|stars|starred|plays|played|acts|acted)\s+in\b|\bwho'?s\s+in\b|"
+                       r"\b(?:any|which|what)\s+(?:famous\s+|big\s+|well\s+known\s+)?(?:actors|actresses|stars)\b|"
                        r"\b(?:cast|actors|actresses|stars)\s+(?:of|in)\b|\bwho\s+(?:stars|starred)\b|\bwho\s+is\s+the\s+(?:lead|star)\b", re.I),
     "genre": re.compile(r"\bwhat\s+(?:genre|kind\s+of\s+(?:movie|film)|type\s+of\s+(?:movie|film))\b|\bgenre\s+of\b|"
                         r"\bwhich\s+genre\b", re.I),
@@ -46,11 +47,18 @@ def join_names(names: Sequence[str]) -> str:
     return ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def answer_question(text: str, linked: Sequence[LinkedEntity], facts: MovieFacts) -> Answer | None:
-    """The answer to a factual question about a movie named in ``text``, None when it asks none."""
+# "it", "that one", "the movie": the question is about the movie recommended last.
+_REFERENCE_RE = re.compile(r"\b(?:it|that|this|that\s+one|this\s+one|the\s+(?:movie|film)|that\s+(?:movie|film)|this\s+(?:movie|film))\b", re.I)
+
+
+def answer_question(text: str, linked: Sequence[LinkedEntity], facts: MovieFacts, last_recommended: Sequence[int] = ()) -> Answer | None:
+    """The answer to a factual question about a movie named in ``text`` (or, when it names none and
+    says "it" or "that one", the first of ``last_recommended``), None when it asks none."""
     plain = text.replace("’", "'")
     asked = [kind for kind, pattern in QUESTIONS.items() if pattern.search(plain)]
     movies = [e.movie_id for e in linked if e.kind == MOVIE and e.movie_id is not None]
+    if not movies and last_recommended and _REFERENCE_RE.search(plain):
+        movies = [m for m in last_recommended if m in facts.catalogue][:1]
     if not asked or not movies:
         return None
     movie_id, kind = movies[-1], asked[0]

@@ -50,6 +50,7 @@ LINK_MEMO_SIZE = 4096  # texts whose linked entities a pipeline remembers
 # to recommend but the reply names no movie.
 FALLBACK_RECOMMEND = f"How about {REC_TOKEN}? I think you would like it."
 FALLBACK_NOTHING = "Tell me about a movie you enjoyed, and I will find you something similar."
+FAREWELL = "You're welcome! Enjoy the movie, and come back any time."
 
 
 @dataclass
@@ -219,6 +220,12 @@ class CRS:
                          template=answer.text, mentioned=mentioned, request=state, answer=answer.text)
         generated_text = ""
         wants_movie = wants_movie or state.asked or answer is not None
+        closing = not wants_movie and closes(context)
+        if closing:
+            # Thanks and goodbyes get a farewell, never one more movie.
+            reply = self.farewell(context, ranking)
+            return Reply(text=reply, items=[], goal="farewell", topics=[], linked=linked[::-1], ranking=ranking,
+                         template=reply, mentioned=mentioned, request=state)
         if self.generator is not None:
             generated = self.generator.generate([context], [ranking], self.catalogue,
                                                 topic_filter=self.topic_filter([context], [ranking]))[0]
@@ -245,6 +252,8 @@ class CRS:
         elif wants_movie and ranking and not items:  # asked for a movie, and the reply named none
             again, items = fill_slots(FALLBACK_RECOMMEND, ranking, self.catalogue)
             text, goal = join_sentences(text, again), "recommend"
+        if items and (state.asked or wants_movie):
+            text = drop_preference_questions(text, title_spans(text, [self.movie(m).display_name for m in items]))
         relaxed = relaxation_sentence(state) if items and state is not None else ""
         prefix = " ".join(part for part in (answer.text if answer else "", relaxed) if part)
         if prefix:
@@ -253,13 +262,23 @@ class CRS:
                      template=template, mentioned=mentioned, generated=generated_text, request=state,
                      answer=answer.text if answer else "")
 
+    def farewell(self, context: DialogueContext, ranking: list[tuple[int, float]]) -> str:
+        """A goodbye: the generator's, written with the goal step set to farewell, or :data:`FAREWELL`."""
+        if self.generator is not None:
+            generated = self.generator.generate([context], [ranking], self.catalogue, forced=[Steps("farewell", [], "")])[0]
+            text = polish_template(generated.reply, keep_greeting=False)
+            if has_words(text) and REC_TOKEN not in text and not self.link(text):
+                return text
+        return FAREWELL
+
     def answer(self, context: DialogueContext):
         """The answer to a factual question in the user's last turn (:mod:`crs.serve.answers`), or None."""
         if not context.turns or context.turns[-1].role != SEEKER:
             return None
         last = context.turns[-1]
         linked = context.linked[-1] if context.linked is not None else self.link(last.text)
-        return answer_question(last.text, linked, self.facts)
+        recommended = next((turn.movies for turn in reversed(context.turns[:-1]) if turn.role == RECOMMENDER and turn.movies), [])
+        return answer_question(last.text, linked, self.facts, recommended)
 
     def topic_filter(self, contexts: list[DialogueContext], rankings: list[list[tuple[int, float]]]):
         """For :meth:`ReplyGenerator.generate`: the topics of row i that are KG neighbours of its best
@@ -317,6 +336,23 @@ _REQUEST_RE = re.compile(
     r"(any|some|good|great|a) (movies?|films?) (with|starring|by|about|from)|"
     r"what (should|can|could) i (watch|see)|(something|what) to (watch|see)|"
     r"(want|need|wanna|would like|[’']d like)( to (watch|see))? (a|an|some|something))\b", re.I)
+
+
+_CLOSING_RE = re.compile(
+    r"^\W*(?:(?:ok(?:ay)?|great|cool|nice|perfect|awesome|excellent|wonderful|sounds\s+(?:good|great)|good|alright|all\s+right|"
+    r"sure|yes|yeah|yep|thanks?|thank\s+you|thx|ty|bye|goodbye|good\s*bye|see\s+you|later|cheers|"
+    r"have\s+a\s+(?:good|great|nice)\s+(?:one|day|night|evening)|i'?ll\s+(?:try|watch|check|see)\s+(?:it|that|them|those|this)(?:\s+out)?|"
+    r"i'?ll\s+(?:try|watch|check)\s+(?:it|that)\s+(?:one\s+)?(?:out\s+)?(?:tonight|later)|will\s+do|that'?s\s+all|"
+    r"that\s+(?:helps|works|is\s+all)|(?:you'?ve|you\s+have)\s+been\s+(?:very\s+|so\s+)?helpful)"
+    r"(?:\s+(?:a\s+lot|so\s+much|very\s+much|again|then|for\s+(?:the|your)\s+\w+|for\s+(?:the\s+)?help))?[\s\W]*)+$",
+    re.IGNORECASE)
+
+
+def closes(context: DialogueContext) -> bool:
+    """Whether the user's last turn only thanks or says goodbye ("Great, I'll try that. Thanks!")."""
+    if not context.turns or context.turns[-1].role != SEEKER or context.turns[-1].movies:
+        return False
+    return bool(_CLOSING_RE.match(context.turns[-1].text.replace("’", "'")))
 
 
 def explicit_request(context: DialogueContext) -> bool:
@@ -410,6 +446,20 @@ def join_sentences(first: str, second: str) -> str:
     if first and first[-1] not in ".!?":
         first += "."
     return f"{first} {second}".strip()
+
+
+_PREFERENCE_QUESTION_RE = re.compile(
+    r"\bwhat\s+(?:kind|kinds|type|types|sort|genre|genres)\s+of\b|\bwhat\s+(?:are\s+you|do\s+you)\s+(?:looking\s+for|like|enjoy|want)\b|"
+    r"\bwhat\s+(?:can|could)\s+i\s+(?:help|do)\b|\bhow\s+can\s+i\s+help\b", re.IGNORECASE)
+
+
+def drop_preference_questions(text: str, protected: Iterable[tuple[int, int]] = ()) -> str:
+    """``text`` without sentences asking what the user likes ("What kind of movies do you like?"): the
+    user has just said it, and the reply recommends."""
+    spans = sentence_spans(text, protected)
+    kept = [text[a:b].strip() for a, b in spans if not (_PREFERENCE_QUESTION_RE.search(text[a:b]) and text[a:b].strip().endswith("?"))]
+    result = " ".join(k for k in kept if k)
+    return result if has_words(result) else text
 
 
 def kg_neighbours(index: GraphIndex, entities: Iterable[int]) -> set[int]:

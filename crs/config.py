@@ -157,6 +157,12 @@ class RecConfig:
     use_sentiment: bool = True
     # Start the R-GCN from the pretrain-kg stage's weights (when that stage has run).
     use_kg_pretraining: bool = True
+    # After training, fit the repeat gate (crs.rec.repeat) on validation turns, so that a mentioned
+    # movie can be ranked first again (the standard protocol counts such turns); new movies keep their order.
+    repeat_gate: bool = True
+    # After training, build the context-neighbour index (crs.rec.neighbours) from the training turns and
+    # choose its fusion weight on validation turns (needs use_text: it reads the context embeddings).
+    neighbours: bool = True
     # Feed the generator's [REC] hidden state into the fusion when the conv-fixed-prompt stage has
     # run (the rec stage then sets rec_state_dim to the generator's hidden size). Off in the default
     # recipe: it lowered validation Recall with the small generator trained so far (README).

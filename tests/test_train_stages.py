@@ -42,6 +42,12 @@ def test_all_stages_train_resume_and_evaluate(data_dir, tmp_path):
 
     model = KGTextRecommender.from_pretrained(checkpoint)
     assert len(model.catalogue) == 6924 and model.config.rgcn.dim == 16
+    # The repeat gate was fitted on validation turns and ships with the checkpoint (no text encoder
+    # in the tiny config, so no context neighbours).
+    gate = rec_done["metrics"]["repeat_gate"]
+    assert model.repeat_gate is not None and (checkpoint / "repeat_gate.safetensors").is_file()
+    assert gate["validation_turns"] > 0 and set(gate["standard_cross_fitted"]) == {"recall@1", "recall@10", "recall@50"}
+    assert model.neighbours is None and "neighbours" not in rec_done["metrics"]
     # The generator stages ran, their parts are in the checkpoint, and the recommender takes the
     # generator's [REC] state.
     lm = json.loads((out / "pretrain-lm" / "done.json").read_text())["metrics"]

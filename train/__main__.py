@@ -2,7 +2,9 @@
 
 Stages run in this order with ``all``: tokenizer, pretrain-kg, pretrain-lm, conv-fixed-prompt, rec
 (the recommender takes the tuned generator's ``[REC]`` state, and its checkpoint holds the generator).
-``package`` (not part of ``all``) re-attaches rerun generator stages to an existing checkpoint. Each writes into ``<output_dir>/<stage>/``
+``package`` (not part of ``all``) re-attaches rerun generator stages to an existing checkpoint;
+``rec-fuse`` (not part of ``all``: ``rec`` does it) fits the context neighbours and the repeat gate
+for a checkpoint trained without them. Each writes into ``<output_dir>/<stage>/``
 and resumes after an interruption from its last finished epoch; ``all`` skips stages that already
 finished.
 """
@@ -29,11 +31,13 @@ class Stage(enum.Enum):
     PRETRAIN_LM = "pretrain-lm"
     CONV_FIXED_PROMPT = "conv-fixed-prompt"
     REC = "rec"
+    REC_FUSE = "rec-fuse"
     PACKAGE = "package"
 
 
 RUNNERS = {Stage.TOKENIZER: tokenizer.run, Stage.PRETRAIN_KG: pretrain_kg.run, Stage.PRETRAIN_LM: pretrain_lm.run,
-           Stage.CONV_FIXED_PROMPT: conv.run, Stage.REC: rec.run, Stage.PACKAGE: package.run}
+           Stage.CONV_FIXED_PROMPT: conv.run, Stage.REC: rec.run, Stage.REC_FUSE: rec.run_fuse,
+           Stage.PACKAGE: package.run}
 ALL_STAGES = [Stage.TOKENIZER, Stage.PRETRAIN_KG, Stage.PRETRAIN_LM, Stage.CONV_FIXED_PROMPT, Stage.REC]
 ALL = "all"
 

@@ -30,6 +30,8 @@ from crs.io import atomic_dir
 from crs.rec.features import ContextFeatures, Featurizer, movie_text
 from crs.rec.interface import BaseRecommender
 from crs.rec.model import KGTextRecModel
+from crs.rec.neighbours import NEIGHBOURS_FILE, NeighbourIndex
+from crs.rec.repeat import GATE_FILE, RepeatGate
 from crs.text.encoder import TextEncoder, TunableTop, encode_hidden
 from crs.text.sentiment import LikedClassifier, SentimentScorer
 from kg.graph import KnowledgeGraph, read_kg, save_kg
@@ -67,6 +69,8 @@ class KGTextRecommender(BaseRecommender):
         super().__init__(featurizer.catalogue)
         self.config, self.model, self.featurizer, self.text_encoder, self.name = config, model.eval(), featurizer, text_encoder, name
         self.liked = liked
+        self.repeat_gate: RepeatGate | None = None  # crs.rec.repeat: mentioned movies against new ones
+        self.neighbours: NeighbourIndex | None = None  # crs.rec.neighbours: movies after similar training contexts
         self._entity_embeddings: torch.Tensor | None = None
         self._text_cache: dict[str, np.ndarray] = {}
         self._hidden_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -106,12 +110,16 @@ class KGTextRecommender(BaseRecommender):
             return np.zeros((0, len(self.catalogue)), dtype=np.float32)
         if rec_state is None:
             rec_state = self.rec_state(contexts)
-        return self.score_features([self.featurizer.features(c) for c in contexts], rec_state, text_embeddings)
+        return self.score_features([self.featurizer.features(c) for c in contexts], rec_state, text_embeddings,
+                                   num_turns=[len(c.turns) for c in contexts])
 
     @torch.no_grad()
     def score_features(self, features: list[ContextFeatures], rec_state: torch.Tensor | None = None,
-                       text_embeddings: np.ndarray | None = None) -> np.ndarray:
-        """Scores of shape (len(features), num_items) for contexts already featurised."""
+                       text_embeddings: np.ndarray | None = None, num_turns: list[int] | None = None) -> np.ndarray:
+        """Scores of shape (len(features), num_items) for contexts already featurised: the model's, fused
+        with the context neighbours' votes when the checkpoint has them (:mod:`crs.rec.neighbours`), and,
+        with a repeat gate and ``num_turns`` (the contexts' turn counts), as gated log-probabilities
+        (:mod:`crs.rec.repeat`)."""
         text = None
         if self.config.rec.use_text:
             if text_embeddings is None:
@@ -119,7 +127,12 @@ class KGTextRecommender(BaseRecommender):
             text = torch.as_tensor(text_embeddings)
         batch = self.featurizer.collate(features, text)
         output = self.model(**batch, rec_state=rec_state, entity_embeddings=self.entity_embeddings())
-        return output.scores.float().numpy()
+        scores = output.scores.float().numpy()
+        if self.neighbours is not None and text is not None:
+            scores = self.neighbours.fuse(scores, text.numpy())
+        if self.repeat_gate is not None and num_turns is not None:
+            scores = self.repeat_gate.apply(scores, features, num_turns)
+        return scores
 
     def score_items(self, context: DialogueContext) -> np.ndarray:
         return self.score_batch([context])[0]
@@ -140,7 +153,7 @@ class KGTextRecommender(BaseRecommender):
                     exclude: list[Iterable[int]] | None = None) -> list[list[tuple[int, float]]]:
         """:meth:`top_k` of each context, scored in one batch; ``exclude[i]``: more movie ids to leave out."""
         features = [self.featurizer.features(c) for c in contexts]
-        scores = self.score_features(features, self.rec_state(contexts))
+        scores = self.score_features(features, self.rec_state(contexts), num_turns=[len(c.turns) for c in contexts])
         rankings = []
         for row, (context, f) in enumerate(zip(contexts, features)):
             excluded = set(self._mentioned(context, f)) if exclude_mentioned else set()
@@ -209,6 +222,10 @@ class KGTextRecommender(BaseRecommender):
                 (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True), encoding="utf-8")
             if self.liked is not None:
                 self.liked.save(tmp / "liked.safetensors")
+            if self.repeat_gate is not None:
+                self.repeat_gate.save(tmp / GATE_FILE)
+            if self.neighbours is not None:
+                self.neighbours.save(tmp / NEIGHBOURS_FILE)
             if model_card is not None:
                 (tmp / "MODEL_CARD.md").write_text(model_card, encoding="utf-8")
             if extra is not None:
@@ -257,6 +274,10 @@ class KGTextRecommender(BaseRecommender):
             sentiment = SentimentScorer(text_encoder, liked)
         featurizer = Featurizer(catalogue, kg, linker, cooc, config.rec.max_context_entities, sentiment)
         recommender = cls(config, model, featurizer, text_encoder, name=meta.get("name", "kg-text"), liked=liked)
+        if (folder / GATE_FILE).is_file():
+            recommender.repeat_gate = RepeatGate.load(folder / GATE_FILE)
+        if (folder / NEIGHBOURS_FILE).is_file():
+            recommender.neighbours = NeighbourIndex.load(folder / NEIGHBOURS_FILE)
         return recommender
 
 

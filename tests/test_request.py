@@ -291,3 +291,18 @@ def test_broken_paraphrase_file_is_named(tmp_path):
     bad.write_text('{"id": "x", "turns": ["hi"]}\n{not json\n')
     with pytest.raises(ValueError, match=r"cases\.jsonl, line 2"):
         load_cases(bad)
+
+
+def test_metadata_shared_by_two_films_is_not_believed(pipeline, facts):
+    # movie_info.json gives the 1984 film the 2010 remake's director (both share one IMDb id): the
+    # answer must not repeat it; the remake, which DBpedia links, is answered from DBpedia.
+    old, remake = [max((m for m in pipeline.catalogue.movies if m.title == "A Nightmare on Elm Street" and m.year == y),
+                       key=lambda m: m.mentions) for y in (1984, 2010)]
+    assert old.movie_id in facts.suspect and remake.movie_id in facts.suspect
+    text = "who directed A Nightmare on Elm Street (1984)?"
+    answer = answer_question(text, pipeline.link(text), facts)
+    assert answer.movie == old.movie_id and "Samuel Bayer" not in answer.text and not answer.known
+    text = "who directed A Nightmare on Elm Street (2010)?"
+    answer = answer_question(text, pipeline.link(text), facts)
+    assert answer.movie == remake.movie_id and answer.text.endswith("directed by Samuel Bayer.")
+    assert len(facts.suspect) < 0.1 * len(pipeline.catalogue)

@@ -127,6 +127,23 @@ def title_key(title: str) -> str:
     return re.sub(r"^(?:the|a|an)\s+", "", key)
 
 
+def suspect_metadata(catalogue: Catalogue) -> set[int]:
+    """Movies whose ``movie_info.json`` entry shares its IMDb id with a movie of another title or year
+    (one of them carries the other's facts: "A Nightmare on Elm Street (1984)" with the 2010 remake's
+    director); their metadata is not trusted for answers."""
+    by_imdb: dict[str, list] = defaultdict(list)
+    for movie in catalogue.movies:
+        if movie.imdb_id:
+            by_imdb[movie.imdb_id].append(movie)
+    suspect = set()
+    for movies in by_imdb.values():
+        titles = {title_key(m.title) for m in movies}
+        years = {m.year for m in movies if m.year}
+        if len(titles) > 1 or len(years) > 1:
+            suspect.update(m.movie_id for m in movies)
+    return suspect
+
+
 def franchise_key(title: str) -> str:
     """The stem that sequels share: ``"Toy Story 3"`` → ``"toy story"``, ``"Star Wars: The Force Awakens"``
     → ``"star wars"``, ``"The Godfather Part II"`` → ``"godfather"``."""
@@ -174,6 +191,7 @@ class MovieFacts:
             if rel in sequel_rels and tail in movies_of_entity:
                 sequel_pairs.append((movies_of_entity[head][0], movies_of_entity[tail][0]))
         self.years = {m.movie_id: m.year for m in catalogue.movies}
+        self.suspect = suspect_metadata(catalogue)
         known = [y for y in self.years.values() if y]
         self.latest_year = max(known) if known else None
         self.genre_family = self._genre_families()

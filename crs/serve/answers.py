@@ -2,7 +2,9 @@
 
 A user turn that asks who directed, wrote or stars in a movie, what genre it is or when it came
 out, and names (links) the movie or refers to the last recommended one ("who directed it?"), is answered from the catalogue metadata and the KG's edges
-(:class:`crs.rec.request.MovieFacts`). When neither holds the fact, the answer says so. The turn's
+(:class:`crs.rec.request.MovieFacts`). When neither holds the fact, the answer says so; metadata
+that ``movie_info.json`` shares between two different films (:func:`crs.rec.request.suspect_metadata`)
+is believed only for a movie that DBpedia itself links; for the other the answer says it does not know. The turn's
 other words decide what follows: a request for a recommendation gets one after the answer.
 """
 
@@ -66,22 +68,30 @@ def answer_question(text: str, linked: Sequence[LinkedEntity], facts: MovieFacts
     title = movie.display_name
     kg = facts.kg
 
+    # Metadata shared with another film is believed only for a movie DBpedia itself links (its node
+    # has a URI, disambiguated by year there); otherwise the answer says it does not know.
+    entity = kg.movie_to_entity.get(movie_id)
+    trusted = movie_id not in facts.suspect or (entity is not None and kg.entity_uris[entity] is not None)
+
     def kg_names(role: str) -> list[str]:
-        return sorted(base_name(kg.entity_names[e]) for e in facts.people.get(movie_id, {}).get(role, ()))
+        return sorted(base_name(kg.entity_names[e]) for e in facts.people.get(movie_id, {}).get(role, ())) if trusted else []
+
+    def metadata(values) -> list[str]:
+        return list(values) if trusted else []
 
     if kind == "director":
-        names = list(movie.directors) or kg_names("director")
+        names = metadata(movie.directors) or kg_names("director")
         sentence = f"{title} was directed by {join_names(names)}." if names else f"I don't know who directed {title}."
     elif kind == "writer":
-        names = list(movie.writers) or kg_names("writer")
+        names = metadata(movie.writers) or kg_names("writer")
         sentence = f"{title} was written by {join_names(names)}." if names else f"I don't know who wrote {title}."
     elif kind == "cast":
-        names = list(movie.stars) or kg_names("actor")[:4]
+        names = metadata(movie.stars) or kg_names("actor")[:4]
         sentence = f"{title} stars {join_names(names[:4])}." if names else f"I don't know who stars in {title}."
     elif kind == "genre":
-        genres = [g.lower() for g in movie.genres]
+        genres = [g.lower() for g in metadata(movie.genres)]
         if not genres:
-            genres = sorted({base_name(kg.entity_names[g]).lower() for g in facts.genres.get(movie_id, ())})
+            genres = sorted({base_name(kg.entity_names[g]).lower() for g in facts.genres.get(movie_id, ())}) if trusted else []
         sentence = f"{title} is {article(genres[0])} {join_names(genres)} movie." if genres else f"I don't know the genre of {title}."
     else:
         sentence = f"{movie.title} came out in {movie.year}." if movie.year else f"I don't know when {movie.title} came out."

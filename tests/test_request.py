@@ -3,6 +3,7 @@ the ranking; questions about a movie answered from KG facts (crs.serve.answers).
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from crs.rec.request import Constraint, MovieFacts, RequestReader, RequestState, franchise_key, honour, relaxation_sentence
@@ -306,3 +307,21 @@ def test_metadata_shared_by_two_films_is_not_believed(pipeline, facts):
     answer = answer_question(text, pipeline.link(text), facts)
     assert answer.movie == remake.movie_id and answer.text.endswith("directed by Samuel Bayer.")
     assert len(facts.suspect) < 0.1 * len(pipeline.catalogue)
+
+
+def test_vectorised_ranking_matches_the_reference(pipeline, facts):
+    from crs.rec.request import honour_scores
+
+    rng = np.random.default_rng(7)
+    scores = rng.normal(size=len(pipeline.catalogue))
+    comedy = next(e.entity for e in pipeline.link("a comedy movie") if e.kind == "genre")
+    hanks = next(e.entity for e in pipeline.link("Tom Hanks") if e.kind == "person")
+    excluded = [3, 10, 200]
+    for state in (RequestState(wanted=[Constraint("person", hanks, "actor: Tom Hanks", "actor"), Constraint("years", (1990, 1999), "years: the 1990s")],
+                               unwanted=[Constraint("genre", comedy, "genre: Comedy")], rejected=[pipeline.catalogue[5].movie_id]),
+                  RequestState(unwanted=[Constraint("years", (None, 1979), "years: 1979 or earlier")])):
+        order = np.lexsort((np.arange(len(scores)), -scores))
+        ranking = [(pipeline.catalogue[i].movie_id, float(scores[i])) for i in order if i not in excluded]
+        reference, ref_state = honour(facts, ranking, state, 10)
+        fast, fast_state = honour_scores(facts, scores, excluded, state, 10)
+        assert fast == reference and fast_state.relaxed == ref_state.relaxed

@@ -161,6 +161,14 @@ class KGTextRecommender(BaseRecommender):
             rankings.append(self.best_of(scores[row], sorted(excluded), k))
         return rankings
 
+    def scores_and_excluded(self, context: DialogueContext, exclude: Iterable[int] = ()) -> tuple[np.ndarray, list[int]]:
+        """The context's score vector and the catalogue indices :meth:`top_k` would leave out
+        (mentioned movies and ``exclude``), for callers that order the catalogue themselves."""
+        features = self.featurizer.features(context)
+        scores = self.score_features([features], self.rec_state([context]), num_turns=[len(context.turns)])[0]
+        excluded = set(self._mentioned(context, features)) | {self.catalogue.index(m) for m in exclude if m in self.catalogue}
+        return scores, sorted(excluded)
+
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         """Context embeddings. The frozen encoder memoises them itself; with tuned top layers they
         are memoised here until the weights change (:meth:`refresh`)."""

@@ -53,12 +53,12 @@ class NeighbourIndex:
         queries = queries / (np.linalg.norm(queries, axis=1, keepdims=True) + 1e-8)
         similarity = queries @ self.embeddings.T  # (B, M)
         out = np.zeros((len(queries), self.num_items), dtype=np.float32)
+        counts = np.diff(self.indptr)
         for row, sims in enumerate(similarity):
             nearest = np.argpartition(-sims, k - 1)[:k]
             weights = np.exp((sims[nearest] - sims[nearest].max()) / temperature)
-            for j, w in zip(nearest, weights):
-                np.add.at(out[row], self.items[self.indptr[j] : self.indptr[j + 1]], w)
-            out[row] /= weights.sum()
+            items = np.concatenate([self.items[self.indptr[j] : self.indptr[j + 1]] for j in nearest])
+            out[row] = np.bincount(items, weights=np.repeat(weights, counts[nearest]), minlength=self.num_items) / weights.sum()
         return out
 
     def fuse(self, scores: np.ndarray, queries: np.ndarray, votes: np.ndarray | None = None) -> np.ndarray:

@@ -43,6 +43,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Sequence
 
+import numpy as np
+
 from crs.data.catalogue import Catalogue
 from kg.graph import GENRE, GENRE_ALIASES, MOVIE, KnowledgeGraph, name_key
 from kg.lexicon import GENRE_WORDS
@@ -118,6 +120,7 @@ _SEQUEL_RE = re.compile(
 
 
 MIN_PREFIX_CHARS = 4
+MASK_MEMO_SIZE = 4096  # constraint masks a MovieFacts remembers
 
 
 def title_key(title: str) -> str:
@@ -200,6 +203,8 @@ class MovieFacts:
         for movie_id, key in self.franchise.items():
             self.franchise_members[key].add(movie_id)
         self.title_keys = {m.movie_id: title_key(m.title) for m in catalogue.movies}
+        self._year_array = np.array([m.year if m.year else np.nan for m in catalogue.movies], dtype=np.float64)
+        self._masks: dict[Constraint, np.ndarray] = {}
         self._prefixed: dict[str, frozenset[int]] = {}
 
     def _genre_families(self) -> dict[int, frozenset[int]]:
@@ -314,6 +319,26 @@ class MovieFacts:
             key, prefix = value
             return self.franchise.get(movie_id) == key or movie_id in self.titled(prefix)
         raise ValueError(f"unknown constraint kind {kind!r}")
+
+    def mask(self, constraint: Constraint) -> np.ndarray:
+        """Which catalogue items (by catalogue index) meet ``constraint``, memoised."""
+        found = self._masks.get(constraint)
+        if found is None:
+            if constraint.kind == "years":
+                first, last = constraint.value
+                years = self._year_array
+                found = ~np.isnan(years)
+                if first is not None:
+                    found &= years >= first
+                if last is not None:
+                    found &= years <= last
+            else:
+                found = np.zeros(len(self.catalogue), dtype=bool)
+                found[[self.catalogue.index(m) for m in self.candidates(constraint) if m in self.catalogue]] = True
+            self._masks[constraint] = found
+            if len(self._masks) > MASK_MEMO_SIZE:
+                self._masks.pop(next(iter(self._masks)))
+        return found
 
     def candidates(self, constraint: Constraint) -> set[int] | None:
         """The catalogue movies meeting ``constraint`` when they are few to list (people, genres,
@@ -678,6 +703,30 @@ def honour(facts: MovieFacts, ranking: Sequence[tuple[int, float]], state: Reque
     order = sorted(range(len(kept)), key=lambda i: (-counts[i], i))
     best = [kept[i] for i in order[:k]]
     relaxed = [c for c in state.wanted if best and not facts.satisfies(best[0][0], c)]
+    return best, replace(state, relaxed=relaxed, unmatched=unmatched)
+
+
+def honour_scores(facts: MovieFacts, scores: np.ndarray, excluded: Iterable[int], state: RequestState,
+                  k: int) -> tuple[list[tuple[int, float]], RequestState]:
+    """:func:`honour` on a score vector over the catalogue (``excluded``: catalogue indices left out,
+    besides rejected and unwanted movies), with numpy masks: the chat's path."""
+    catalogue = facts.catalogue
+    allowed = np.isfinite(np.asarray(scores, dtype=np.float64))
+    allowed[list(excluded)] = False
+    allowed[[catalogue.index(m) for m in state.rejected if m in catalogue]] = False
+    for constraint in state.unwanted:
+        allowed &= ~facts.mask(constraint)
+    met = np.zeros(len(catalogue), dtype=np.int64)
+    unmatched = []
+    for constraint in state.wanted:
+        mask = facts.mask(constraint) & allowed
+        met += mask
+        if not mask.any():
+            unmatched.append(constraint)
+    candidates = np.flatnonzero(allowed)
+    order = candidates[np.lexsort((candidates, -np.asarray(scores, dtype=np.float64)[candidates], -met[candidates]))[:k]]
+    best = [(catalogue[i].movie_id, float(scores[i])) for i in order]
+    relaxed = [c for c in state.wanted if best and not facts.satisfies(best[0][0], c)] if state.wanted else []
     return best, replace(state, relaxed=relaxed, unmatched=unmatched)
 
 

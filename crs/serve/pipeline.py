@@ -34,7 +34,7 @@ from crs.data.redial import RECOMMENDER, SEEKER, Turn
 from crs.gen.reply import ReplyGenerator
 from crs.gen.steps import Steps
 from crs.rec.kg_text import KGTextRecommender
-from crs.rec.request import MovieFacts, RequestReader, RequestState, honour, relaxation_sentence
+from crs.rec.request import MovieFacts, RequestReader, RequestState, honour_scores, relaxation_sentence
 from crs.serve.answers import answer_question
 from crs.text.tokenizer import REC_TOKEN, escape_control_tokens
 from kg.graph import KnowledgeGraph
@@ -200,8 +200,8 @@ class CRS:
         rejected = list(rejected)
         if state is None or state.empty:
             return self.recommender.top_k(context, k, exclude=rejected), state
-        full = self.recommender.top_k(context, len(self.catalogue), exclude=rejected)
-        return honour(self.facts, full, state, k)
+        scores, excluded = self.recommender.scores_and_excluded(context, rejected)
+        return honour_scores(self.facts, scores, excluded, state, k)
 
     def respond(self, history: Iterable[dict], rejected: Iterable[int] = (),
                 context: tuple[DialogueContext, list[LinkedEntity]] | None = None, wants_movie: bool = False) -> Reply:
@@ -227,9 +227,15 @@ class CRS:
             return Reply(text=reply, items=[], goal="farewell", topics=[], linked=linked[::-1], ranking=ranking,
                          template=reply, mentioned=mentioned, request=state)
         if self.generator is not None:
-            generated = self.generator.generate([context], [ranking], self.catalogue,
-                                                topic_filter=self.topic_filter([context], [ranking]))[0]
-            if generated.goal != "recommend" and ranking and (wants_movie or asks_for_recommendation(context)):
+            if wants_movie and ranking:
+                # The reply must recommend: one decoding pass with the steps set, the topics being what
+                # the user asked for that the movie has (KG facts of it, so the reply may name them).
+                steps = Steps("recommend", self.request_topics(state, ranking[0][0]), self.catalogue.by_id(ranking[0][0]).display_name)
+                generated = self.generator.generate([context], [ranking], self.catalogue, forced=[steps])[0]
+            else:
+                generated = self.generator.generate([context], [ranking], self.catalogue,
+                                                    topic_filter=self.topic_filter([context], [ranking]))[0]
+            if generated.goal != "recommend" and ranking and asks_for_recommendation(context):
                 # The user asked, or named a movie: answer with a recommendation whatever goal the
                 # generator predicted (ReDial's first recommender turns are mostly greetings).
                 steps = Steps("recommend", generated.topics, self.catalogue.by_id(ranking[0][0]).display_name)
@@ -261,6 +267,13 @@ class CRS:
         return Reply(text=text, items=items, goal=goal, topics=topics, linked=linked[::-1], ranking=ranking,
                      template=template, mentioned=mentioned, generated=generated_text, request=state,
                      answer=answer.text if answer else "")
+
+    def request_topics(self, state: RequestState | None, movie_id: int) -> list[str]:
+        """The people and genres the user asked for that ``movie_id`` has, as topic names."""
+        if state is None:
+            return []
+        return [self.kg.entity_names[c.value] if c.kind == "person" else c.label.split(": ", 1)[-1].lower()
+                for c in state.wanted if c.kind in ("person", "genre") and self.facts.satisfies(movie_id, c)][:2]
 
     def farewell(self, context: DialogueContext, ranking: list[tuple[int, float]]) -> str:
         """A goodbye: the generator's, written with the goal step set to farewell, or :data:`FAREWELL`."""

@@ -325,3 +325,17 @@ def test_vectorised_ranking_matches_the_reference(pipeline, facts):
         reference, ref_state = honour(facts, ranking, state, 10)
         fast, fast_state = honour_scores(facts, scores, excluded, state, 10)
         assert fast == reference and fast_state.relaxed == ref_state.relaxed
+
+
+def test_dislike_reading_table(pipeline, data_dir):
+    from crs.config import CRSConfig
+    from crs.data.splits import load_splits
+    from crs.eval.dislike import dislike_table
+
+    config = CRSConfig()
+    config.data.data_dir = str(data_dir)
+    head, *rows = dislike_table(pipeline, load_splits(config.data, with_test=False).valid[:150])
+    assert head["examples"] > 0 and rows[0]["reading"].startswith("rules")
+    assert len(rows) == 7 and all(0 <= r["precision"] <= 1 and 0 <= r["recall"] <= 1 for r in rows)
+    flagged = [r["flagged"] for r in rows[1:]]
+    assert flagged == sorted(flagged)  # a higher threshold flags at least as many

@@ -57,6 +57,11 @@ def movie_named(pipeline, title):
     ("Keep Tom Cruise out of it, I want an action movie", {"genre: Action"}, {"actor: Tom Cruise"}),
     ("Any movies directed by Lawrence Kasdan?", {"director: Lawrence Kasdan"}, set()),  # a writer first, asked as director
     ("the war on drugs is bad, tell me about a movie", set(), set()),  # an ambiguous genre word in passing
+    ("anything by Spielberg?", {"director: Steven Spielberg"}, set()),  # a bare surname of a prolific person
+    ("Any Kubrick?", {"with: Stanley Kubrick"}, set()),
+    ("Something with Streep, but no Sandler", {"actor: Meryl Streep"}, {"actor: Adam Sandler"}),
+    ("my fav Will Farrell movie", set(), set()),  # part of a misspelt full name: not a bare surname
+    ("Will you recommend something? Stone cold classics", set(), set()),  # common words are no surnames
 ])
 def test_read_turn(pipeline, reader, text, wanted, unwanted):
     got_wanted, got_unwanted, _ = read(pipeline, reader, text)

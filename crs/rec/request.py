@@ -21,6 +21,8 @@ Rules, all in this module and tested in ``tests/test_request.py``:
   negative ("I don't mind", "never seen", "nothing but", "not only") are masked first.
 * A movie followed in its clause by a verdict such as "was terrible" is disliked; "seen all the <movie>
   movies" turns its franchise down.
+* A capitalised surname alone ("Tarantino movies") names the one prolific person of that surname,
+  when one stands out and the word is not a common one.
 * A person's role comes from the words around the name ("directed by", "starring", "with", "written
   by", "<name> is in"), else from their catalogue credits: the role holding at least two thirds of
   them, else any role.
@@ -46,8 +48,8 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from crs.data.catalogue import Catalogue
-from kg.graph import GENRE, GENRE_ALIASES, MOVIE, KnowledgeGraph, name_key
-from kg.lexicon import GENRE_WORDS
+from kg.graph import GENRE, GENRE_ALIASES, MOVIE, KnowledgeGraph, base_name, name_key
+from kg.lexicon import COMMON_WORDS, GENRE_WORDS
 from kg.linker import LinkedEntity
 from kg.text import normalise_key
 
@@ -121,6 +123,7 @@ _SEQUEL_RE = re.compile(
 
 MIN_PREFIX_CHARS = 4
 MASK_MEMO_SIZE = 4096  # constraint masks a MovieFacts remembers
+SURNAME_MIN_CREDITS = 6  # a bare surname links to a person only with this many catalogue credits
 
 
 def title_key(title: str) -> str:
@@ -205,6 +208,7 @@ class MovieFacts:
         self.title_keys = {m.movie_id: title_key(m.title) for m in catalogue.movies}
         self._year_array = np.array([m.year if m.year else np.nan for m in catalogue.movies], dtype=np.float64)
         self._masks: dict[Constraint, np.ndarray] = {}
+        self._surnames: dict[str, list[tuple[int, int]]] | None = None
         self._prefixed: dict[str, frozenset[int]] = {}
 
     def _genre_families(self) -> dict[int, frozenset[int]]:
@@ -272,6 +276,22 @@ class MovieFacts:
             return None
         role, count = counts.most_common(1)[0]
         return role if count >= DOMINANT_ROLE_SHARE * sum(counts.values()) else None
+
+    def person_by_surname(self, word: str) -> int | None:
+        """The person a bare surname stands for ("Tarantino"): the one with that surname and at least
+        :data:`SURNAME_MIN_CREDITS` catalogue credits, with three times the credits of any other
+        person of that surname; None when no such person stands out."""
+        if self._surnames is None:
+            index: dict[str, list[tuple[int, int]]] = defaultdict(list)
+            for person, counts in self.credits.items():
+                parts = base_name(self.kg.entity_names[person]).split()
+                if len(parts) >= 2:
+                    index[normalise_key(parts[-1])].append((sum(counts.values()), person))
+            self._surnames = {key: sorted(people, reverse=True) for key, people in index.items()}
+        people = self._surnames.get(normalise_key(word), [])
+        if not people or people[0][0] < SURNAME_MIN_CREDITS or (len(people) > 1 and people[0][0] < 3 * people[1][0]):
+            return None
+        return people[0][1]
 
     def franchise_size(self, movie_id: int) -> int:
         return len(self.franchise_members.get(self.franchise.get(movie_id, ""), ()))
@@ -432,6 +452,11 @@ _NEGATED_WORD_RE = re.compile(r"(?:" + NEGATION_RE.pattern + r")\s+(?:(?:a|an|an
 _SEEN_ALL_BEFORE_RE = re.compile(r"\b(?:seen|watched|saw)\s+(?:all|every|each)\s+(?:of\s+)?(?:the\s+)?$", re.IGNORECASE)
 _ARTICLE_END_RE = re.compile(r"(?:^|\b(?:a|an|some|any|good)\s+)$", re.IGNORECASE)
 _REQUEST_END_RE = re.compile(r"\s*(?:[,.!?;]|$|please\b|tonight\b|maybe\b|though\b|or\b|and\b|for\b)", re.IGNORECASE)
+_SURNAME_RE = re.compile(r"(?<![\w'’])([A-Z][a-z]+(?:[A-Z][a-z]+)?)(?=(?:'s|’s)?\b)")
+# A capitalised word before a surname makes it part of a longer name, unless that word only opens
+# the sentence ("Any Kubrick?").
+_CAPITALISED_BEFORE_RE = re.compile(r"(?<![.!?]\s)(?<![.!?])(?<!^)\b(?<!^)[A-Z][\w'’.-]*\s+$")
+_CAPITALISED_AFTER_RE = re.compile(r"\s+[A-Z]")
 _KEEP_OUT_BEFORE_RE = re.compile(r"\b(?:keep|leave)\s+$", re.IGNORECASE)
 _KEEP_OUT_AFTER_RE = re.compile(r"\s+(?:out|off)\b", re.IGNORECASE)
 
@@ -497,6 +522,7 @@ class RequestReader:
 
         request = TurnRequest(additive=bool(_ADDITIVE_RE.search(plain)))
         taken: list[tuple[int, int]] = []
+        linked = list(linked) + self._surnames(plain, linked)
         for entity in linked:
             taken.append((entity.start, entity.end))
             neg = negated(entity.start) or bool(_KEEP_OUT_BEFORE_RE.search(plain[:entity.start])
@@ -550,6 +576,23 @@ class RequestReader:
         # Said both ways in one turn ("no horror … something scary"): the negation is the more specific.
         request.wanted = [c for c in dict.fromkeys(request.wanted) if not any(same_target(c, u) for u in request.unwanted)]
         return request
+
+    def _surnames(self, text: str, linked: Sequence[LinkedEntity]) -> list[LinkedEntity]:
+        """People named by a capitalised surname alone ("Tarantino movies", "anything by Spielberg"),
+        which the linker leaves out; only surnames that are not common words and that one prolific
+        person stands out for (:meth:`MovieFacts.person_by_surname`)."""
+        found = []
+        for match in _SURNAME_RE.finditer(text):
+            word = match.group(1)
+            if len(word) < 4 or word.lower() in COMMON_WORDS or any(e.start < match.end() and match.start() < e.end for e in linked):
+                continue
+            if _CAPITALISED_BEFORE_RE.search(text[:match.start(1)]) or _CAPITALISED_AFTER_RE.match(text[match.end(1):]):
+                continue  # part of a longer name the linker did not know ("Will Farrell"): not a bare surname
+            person = self.facts.person_by_surname(word)
+            if person is not None:
+                name = base_name(self.facts.kg.entity_names[person])
+                found.append(LinkedEntity(match.start(1), match.end(1), word, person, "person", name, None, 90.0))
+        return found
 
     def _role(self, text: str, entity: LinkedEntity) -> str | None:
         before, after = text[max(0, entity.start - 40):entity.start], text[entity.end:entity.end + 30]

@@ -344,3 +344,15 @@ def test_dislike_reading_table(pipeline, data_dir):
     assert len(rows) == 7 and all(0 <= r["precision"] <= 1 and 0 <= r["recall"] <= 1 for r in rows)
     flagged = [r["flagged"] for r in rows[1:]]
     assert flagged == sorted(flagged)  # a higher threshold flags at least as many
+
+
+@pytest.mark.parametrize("raw, clean", [
+    ("Bye! Bye! Bye.", "Bye!"),
+    ("Bye... Bye.", "Bye..."),
+    ("[REC] is good. [REC] is good!", "[REC] is good."),
+    ("I liked it. You will like it.", "I liked it. You will like it."),
+])
+def test_repeated_sentences_are_said_once(raw, clean):
+    from crs.serve.pipeline import polish_template
+
+    assert polish_template(raw) == clean

@@ -438,14 +438,28 @@ def may_greet(context: DialogueContext) -> bool:
 def polish_template(template: str, keep_greeting: bool = True) -> str:
     """A generated reply (with ``[REC]`` slots) as tidy text: one space between words, none before
     punctuation, no leading greeting unless ``keep_greeting``, no leading punctuation, a capital first
-    and a full stop last where the reply ends in a word."""
+    and a full stop last where the reply ends in a word; a sentence that repeats an earlier one of the
+    reply ("Bye! Bye! Bye.") is said once."""
     text = _SPACE_BEFORE_PUNCT_RE.sub("", " ".join(template.split()))
     if not keep_greeting:
         text = strip_greeting(text)
-    text = _LEADING_PUNCT_RE.sub("", text)
+    text = _LEADING_PUNCT_RE.sub("", drop_repeated_sentences(text))
     if text and (text[-1].isalnum() or text.endswith((")", REC_TOKEN))):
         text += "."
     return text[:1].upper() + text[1:]
+
+
+def drop_repeated_sentences(text: str) -> str:
+    """``text`` without the sentences whose words repeat an earlier sentence's (case and punctuation aside)."""
+    seen, kept = set(), []
+    for a, b in sentence_spans(text):
+        sentence = text[a:b].strip()
+        key = " ".join(re.findall(r"[\w\[\]]+", sentence.lower()))
+        if key and key in seen:
+            continue
+        seen.add(key)
+        kept.append(sentence)
+    return " ".join(kept)
 
 
 def has_words(text: str | None) -> bool:

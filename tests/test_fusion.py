@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from crs.rec.neighbours import NeighbourIndex, choose, new_items_recall
+from crs.rec.neighbours import NeighbourIndex
 from crs.rec.repeat import RepeatGate, fit_gate
+from train.rec import choose, new_items_recall
 
 N = 50
 

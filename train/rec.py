@@ -22,12 +22,13 @@ from tqdm.auto import tqdm
 from crs.data.context import DialogueContext
 from crs.data.samples import build_samples
 from crs.eval.harness import evaluate_recommender, sha256
+from crs.eval.metrics import RankingAccumulator, rank_of
 from crs.gen.reply import ReplyGenerator
 from crs.gen.steps import render_context
 from crs.rec.features import Featurizer, cooccurrence_matrix
 from crs.io import atomic_write_text
 from crs.rec.kg_text import KGTextRecommender, build_model, item_texts
-from crs.rec.neighbours import NEIGHBOURS_FILE, NeighbourIndex, choose, rank
+from crs.rec.neighbours import NEIGHBOURS_FILE, NeighbourIndex
 from crs.rec.repeat import GATE_FILE, RepeatGate, fit_gate
 from crs.text.encoder import TextEncoder, cached_encode, encode_hidden
 from crs.text.sentiment import LikedClassifier, SentimentScorer, all_evidence_texts, classification_report, liked_examples
@@ -39,6 +40,8 @@ from train.loop import run_loop
 logger = logging.getLogger(__name__)
 
 STAGE = "rec"
+# Context-neighbour settings tried on validation (crs.rec.neighbours).
+NEIGHBOUR_GRID = {"k": (20, 50, 100), "temperature": (0.02, 0.05), "weight": (0.05, 0.1, 0.2, 0.4)}
 SCORE_KEY = "new_items_recall@10+50"
 
 
@@ -54,87 +57,73 @@ def validation_metrics(recommender: KGTextRecommender, samples) -> dict[str, flo
     return metrics
 
 
-def gate_rows(recommender: KGTextRecommender, samples, progress: bool = False) -> list[tuple]:
-    """(scores without the gate, mentioned items, mention features, turns, gold items) per sample."""
-    catalogue, rows = recommender.catalogue, []
-    gate, recommender.repeat_gate = recommender.repeat_gate, None
+def validation_rows(recommender: KGTextRecommender, samples, progress: bool = False) -> dict:
+    """One scoring pass over the validation turns with neither late-fusion part (both are fitted on
+    these rows): the recommender's own scores (T, N), the context embeddings, and per turn the
+    mentioned items, their mention features, the turn count and the gold items."""
+    catalogue = recommender.catalogue
+    parts = recommender.neighbours, recommender.repeat_gate
+    recommender.neighbours = recommender.repeat_gate = None
+    rows = {"scores": [], "texts": [], "mentioned": [], "values": [], "turns": [], "golds": []}
     try:
-        for start in tqdm(range(0, len(samples), 64), desc="repeat gate: scoring", disable=not progress, leave=False):
+        for start in tqdm(range(0, len(samples), 64), desc="late fusion: scoring", disable=not progress, leave=False):
             batch = samples[start : start + 64]
             contexts = [DialogueContext.from_sample(s) for s in batch]
             features = [recommender.featurizer.features(c) for c in contexts]
-            scores = recommender.score_features(features, recommender.rec_state(contexts))
-            for sample, context, f, row in zip(batch, contexts, features, scores):
-                golds = [catalogue.index(m) for m in sample.movies if m in catalogue]
-                if golds:
-                    rows.append((row, list(f.mention_items), f.mention_values, len(context.turns), golds))
+            rows["scores"].append(recommender.score_features(features, recommender.rec_state(contexts)))
+            rows["texts"] += [f.text for f in features]
+            rows["mentioned"] += [list(f.mention_items) for f in features]
+            rows["values"] += [f.mention_values for f in features]
+            rows["turns"] += [len(c.turns) for c in contexts]
+            rows["golds"] += [[catalogue.index(m) for m in s.movies if m in catalogue] for s in batch]
     finally:
-        recommender.repeat_gate = gate
+        recommender.neighbours, recommender.repeat_gate = parts
+    rows["scores"] = np.concatenate(rows["scores"]) if rows["scores"] else np.zeros((0, len(catalogue)), dtype=np.float32)
     return rows
 
 
-def standard_recall(gate: RepeatGate, rows: list[tuple], ks=(1, 10, 50)) -> dict[str, float]:
-    """Standard-protocol Recall@k of gated scores on ``rows`` (see :func:`gate_rows`)."""
-    ranks = []
-    for scores, items, values, turns, golds in rows:
-        with torch.no_grad():
-            log_probs = gate.log_probs(torch.as_tensor(scores), items, values, turns).numpy()
-        ranks += [rank(log_probs, g) for g in golds]
-    ranks = np.asarray(ranks)
-    return {f"recall@{k}": round(float((ranks <= k).mean()), 4) if ranks.size else 0.0 for k in ks}
+def recall(ranks: list[int], ks=(1, 10, 50)) -> dict[str, float]:
+    """Recall@k of 1-based ranks, rounded to four places."""
+    accumulator = RankingAccumulator(tuple(ks))
+    for r in ranks:
+        accumulator.add(r)
+    summary = accumulator.summary()
+    return {f"recall@{k}": round(summary[f"recall@{k}"], 4) for k in ks}
 
 
-def fit_repeat_gate(recommender: KGTextRecommender, valid_samples, progress: bool = False) -> dict:
-    """Fit the repeat gate (:mod:`crs.rec.repeat`) on the validation turns and attach it.
-
-    Reports standard Recall@k without the gate, with it cross-fitted (fit on one half of the
-    validation dialogues, measured on the other, both ways), and in-sample."""
-    rows = gate_rows(recommender, valid_samples, progress)
-    half = len(rows) // 2
-    without = _ranks_without_gate(rows)
-    first, _ = fit_gate(rows[:half])
-    second, _ = fit_gate(rows[half:])
-    crossed_a, crossed_b = standard_recall(second, rows[:half]), standard_recall(first, rows[half:])
-    crossed = {k: round((crossed_a[k] * half + crossed_b[k] * (len(rows) - half)) / max(len(rows), 1), 4) for k in crossed_a}
-    gate, nll = fit_gate(rows)
-    recommender.repeat_gate = gate
-    metrics = {"validation_turns": len(rows), "nll": round(nll, 4), "standard_without_gate": without,
-               "standard_cross_fitted": crossed, "standard_in_sample": standard_recall(gate, rows)}
-    logger.info("%s: repeat gate on %d validation turns: standard Recall@1/10/50 %s without, %s cross-fitted", STAGE, len(rows),
-                "/".join(f"{v:.3f}" for v in without.values()), "/".join(f"{v:.3f}" for v in crossed.values()))
-    return metrics
+def new_items_recall(scores: np.ndarray, mentioned: list[list[int]], golds: list[list[int]]) -> dict[str, float]:
+    """New-items Recall@1/10/50 of score rows (mentioned movies removed, gold movies among them skipped)."""
+    return recall([rank_of(row, g, exclude=seen) for row, seen, gold in zip(scores, mentioned, golds) for g in gold if g not in seen])
 
 
-def _ranks_without_gate(rows: list[tuple], ks=(1, 10, 50)) -> dict[str, float]:
-    ranks = np.asarray([rank(scores, g) for scores, *_, golds in rows for g in golds])
-    return {f"recall@{k}": round(float((ranks <= k).mean()), 4) if ranks.size else 0.0 for k in ks}
+def choose(index: NeighbourIndex, scores: np.ndarray, queries: np.ndarray, mentioned: list[list[int]],
+           golds: list[list[int]]) -> tuple[NeighbourIndex, list[dict]]:
+    """The grid's best (k, temperature, weight) on these validation rows by new-items Recall@10 + @50
+    (no fusion wins ties); the index with them set, and every setting's figures."""
+    table = [{"k": 0, "temperature": 0.0, "weight": 0.0, **new_items_recall(scores, mentioned, golds)}]
+    for k in NEIGHBOUR_GRID["k"]:
+        for temperature in NEIGHBOUR_GRID["temperature"]:
+            votes = index.votes(queries, k, temperature)
+            for weight in NEIGHBOUR_GRID["weight"]:
+                fused = replace(index, weight=weight).fuse(scores, queries, votes)
+                table.append({"k": k, "temperature": temperature, "weight": weight, **new_items_recall(fused, mentioned, golds)})
+    best = max(table, key=lambda r: (round(r["recall@10"] + r["recall@50"], 6), -r["weight"]))
+    index.k, index.temperature, index.weight = best["k"] or index.k, best["temperature"] or index.temperature, best["weight"]
+    return index, table
 
 
-def fit_neighbours(recommender: KGTextRecommender, train_samples, valid_samples, train_texts: list[str] | None = None,
+def fit_neighbours(recommender: KGTextRecommender, train_samples, rows: dict, train_texts: list[str] | None = None,
                    progress: bool = False) -> dict:
     """Build the context-neighbour index (:mod:`crs.rec.neighbours`) from the training turns and choose
-    its k, temperature and weight on the validation turns; attached only when it helps there."""
+    its k, temperature and weight on the validation ``rows`` (:func:`validation_rows`); attached only
+    when it helps there."""
     catalogue = recommender.catalogue
     if train_texts is None:
         train_texts = [recommender.featurizer.features(DialogueContext.from_sample(s)).text
                        for s in tqdm(train_samples, desc="neighbours: featurising", disable=not progress, leave=False)]
-    queries = _encode(recommender, train_texts, progress)
-    index = NeighbourIndex.build(queries, [[catalogue.index(m) for m in s.movies if m in catalogue] for s in train_samples], len(catalogue))
-    saved = recommender.neighbours, recommender.repeat_gate
-    recommender.neighbours = recommender.repeat_gate = None
-    scores, texts, mentioned, golds = [], [], [], []
-    try:
-        for start in range(0, len(valid_samples), 64):
-            batch = valid_samples[start : start + 64]
-            contexts = [DialogueContext.from_sample(s) for s in batch]
-            features = [recommender.featurizer.features(c) for c in contexts]
-            scores.append(recommender.score_features(features, recommender.rec_state(contexts)))
-            texts += [f.text for f in features]
-            mentioned += [list(f.mention_items) for f in features]
-            golds += [[catalogue.index(m) for m in s.movies if m in catalogue] for s in batch]
-    finally:
-        recommender.neighbours, recommender.repeat_gate = saved
-    index, table = choose(index, np.concatenate(scores), _encode(recommender, texts, False), mentioned, golds)
+    index = NeighbourIndex.build(_encode(recommender, train_texts, progress),
+                                 [[catalogue.index(m) for m in s.movies if m in catalogue] for s in train_samples], len(catalogue))
+    index, table = choose(index, rows["scores"], rows["queries"], rows["mentioned"], rows["golds"])
     best = max(table, key=lambda r: r["recall@10"] + r["recall@50"])
     recommender.neighbours = index if index.weight > 0 else None
     logger.info("%s: context neighbours (%d training turns): k %d, temperature %.2f, weight %.2f; valid new-items Recall@10/50 "
@@ -142,6 +131,41 @@ def fit_neighbours(recommender: KGTextRecommender, train_samples, valid_samples,
                 table[0]["recall@10"], table[0]["recall@50"], best["recall@10"], best["recall@50"])
     return {"training_turns": len(train_samples), "k": index.k, "temperature": index.temperature, "weight": index.weight,
             "attached": recommender.neighbours is not None, "validation": table}
+
+
+def fit_repeat_gate(recommender: KGTextRecommender, rows: dict) -> dict:
+    """Fit the repeat gate (:mod:`crs.rec.repeat`) on the validation ``rows`` (scored with the context
+    neighbours when they are attached) and attach it.
+
+    Reports standard Recall@k without the gate, with it cross-fitted (fit on one half of the
+    validation dialogues, measured on the other, both ways), and in-sample."""
+    scores = rows["scores"]
+    if recommender.neighbours is not None:
+        scores = recommender.neighbours.fuse(scores, rows["queries"])
+    gate_rows = [(row, items, values, turns, golds) for row, items, values, turns, golds
+                 in zip(scores, rows["mentioned"], rows["values"], rows["turns"], rows["golds"]) if golds]
+
+    def standard(gate: RepeatGate | None, part: list[tuple]) -> list[int]:
+        ranks = []
+        for row, items, values, turns, golds in part:
+            if gate is not None:
+                with torch.no_grad():
+                    row = gate.log_probs(torch.as_tensor(row), items, values, turns).numpy()
+            ranks += [rank_of(row, g) for g in golds]
+        return ranks
+
+    half = len(gate_rows) // 2
+    first, _ = fit_gate(gate_rows[:half])
+    second, _ = fit_gate(gate_rows[half:])
+    without = recall(standard(None, gate_rows))
+    crossed = recall(standard(second, gate_rows[:half]) + standard(first, gate_rows[half:]))
+    gate, nll = fit_gate(gate_rows)
+    recommender.repeat_gate = gate
+    metrics = {"validation_turns": len(gate_rows), "nll": round(nll, 4), "standard_without_gate": without,
+               "standard_cross_fitted": crossed, "standard_in_sample": recall(standard(gate, gate_rows))}
+    logger.info("%s: repeat gate on %d validation turns: standard Recall@1/10/50 %s without, %s cross-fitted", STAGE, len(gate_rows),
+                "/".join(f"{v:.3f}" for v in without.values()), "/".join(f"{v:.3f}" for v in crossed.values()))
+    return metrics
 
 
 def _encode(recommender: KGTextRecommender, texts: list[str], progress: bool) -> np.ndarray:
@@ -153,10 +177,15 @@ def _encode(recommender: KGTextRecommender, texts: list[str], progress: bool) ->
 def fit_fusion(recommender: KGTextRecommender, config, train_samples, valid_samples, train_texts=None, progress: bool = False) -> dict:
     """The late-fusion parts a trained recommender gets: context neighbours, then the repeat gate on top."""
     metrics = {}
-    if config.rec.neighbours and config.rec.use_text:
-        metrics["neighbours"] = fit_neighbours(recommender, train_samples, valid_samples, train_texts, progress)
+    with_neighbours = config.rec.neighbours and config.rec.use_text
+    if not (with_neighbours or config.rec.repeat_gate):
+        return metrics
+    rows = validation_rows(recommender, valid_samples, progress)
+    if with_neighbours:
+        rows["queries"] = _encode(recommender, rows["texts"], False)
+        metrics["neighbours"] = fit_neighbours(recommender, train_samples, rows, train_texts, progress)
     if config.rec.repeat_gate:
-        metrics["repeat_gate"] = fit_repeat_gate(recommender, valid_samples, progress)
+        metrics["repeat_gate"] = fit_repeat_gate(recommender, rows)
     return metrics
 
 

@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 from crs.data.catalogue import Catalogue, Movie
 from crs.data.context import DialogueContext
 from crs.data.redial import RECOMMENDER, SEEKER, Turn
-from crs.rec.request import MovieFacts, RequestReader, franchise_key, honour
+from crs.rec.request import MovieFacts, RequestReader, franchise_key, honour_scores
 from kg.graph import GENRE_ALIASES, KnowledgeGraph, base_name, name_key
 
 SEED = 20261130
@@ -304,8 +304,6 @@ class PopularitySystem:
     def play(self, turns: list[str]) -> Outcome:
         history: list[Turn] = []
         mentioned: list[int] = []
-        rejected: list[int] = []
-        last: list[int] = []
         top: list[int] = []
         for text in turns:
             linked = self.link(text)
@@ -316,9 +314,9 @@ class PopularitySystem:
                 ranking = self.popularity.top_k(context, TOP)
             else:
                 user = [(t.text, self.link(t.text)) for t in history if t.role == SEEKER]
-                state = self.reader.read(user, rejected)
-                full = self.popularity.top_k(context, len(self.popularity.catalogue))
-                ranking, _ = honour(self.reader.facts, full, state, TOP)
+                state = self.reader.read(user)
+                ranking, _ = honour_scores(self.reader.facts, self.popularity.score_items(context),
+                                           self.popularity.mentioned_items(context), state, TOP)
             top = [m for m, _ in ranking]
             last = top[:1]
             title = self.popularity.catalogue.by_id(last[0]).display_name if last else ""

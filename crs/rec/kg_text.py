@@ -152,22 +152,25 @@ class KGTextRecommender(BaseRecommender):
     def top_k_batch(self, contexts: list[DialogueContext], k: int = 10, exclude_mentioned: bool = True,
                     exclude: list[Iterable[int]] | None = None) -> list[list[tuple[int, float]]]:
         """:meth:`top_k` of each context, scored in one batch; ``exclude[i]``: more movie ids to leave out."""
-        features = [self.featurizer.features(c) for c in contexts]
-        scores = self.score_features(features, self.rec_state(contexts), num_turns=[len(c.turns) for c in contexts])
-        rankings = []
-        for row, (context, f) in enumerate(zip(contexts, features)):
-            excluded = set(self._mentioned(context, f)) if exclude_mentioned else set()
-            excluded |= {self.catalogue.index(m) for m in (exclude[row] if exclude else ()) if m in self.catalogue}
-            rankings.append(self.best_of(scores[row], sorted(excluded), k))
-        return rankings
+        scores, excluded = self._scores_and_excluded(contexts, exclude_mentioned, exclude)
+        return [self.best_of(row, left_out, k) for row, left_out in zip(scores, excluded)]
 
     def scores_and_excluded(self, context: DialogueContext, exclude: Iterable[int] = ()) -> tuple[np.ndarray, list[int]]:
         """The context's score vector and the catalogue indices :meth:`top_k` would leave out
         (mentioned movies and ``exclude``), for callers that order the catalogue themselves."""
-        features = self.featurizer.features(context)
-        scores = self.score_features([features], self.rec_state([context]), num_turns=[len(context.turns)])[0]
-        excluded = set(self._mentioned(context, features)) | {self.catalogue.index(m) for m in exclude if m in self.catalogue}
-        return scores, sorted(excluded)
+        scores, excluded = self._scores_and_excluded([context], True, [exclude])
+        return scores[0], excluded[0]
+
+    def _scores_and_excluded(self, contexts: list[DialogueContext], exclude_mentioned: bool,
+                             exclude: list[Iterable[int]] | None) -> tuple[np.ndarray, list[list[int]]]:
+        features = [self.featurizer.features(c) for c in contexts]
+        scores = self.score_features(features, self.rec_state(contexts), num_turns=[len(c.turns) for c in contexts])
+        excluded = []
+        for row, (context, f) in enumerate(zip(contexts, features)):
+            left_out = set(self._mentioned(context, f)) if exclude_mentioned else set()
+            left_out |= {self.catalogue.index(m) for m in (exclude[row] if exclude else ()) if m in self.catalogue}
+            excluded.append(sorted(left_out))
+        return scores, excluded
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         """Context embeddings. The frozen encoder memoises them itself; with tuned top layers they

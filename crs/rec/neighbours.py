@@ -8,7 +8,7 @@ after them. The votes, normalised to sum to one, join the recommender's scores b
     score(movie) = recommender score + weight · log(ε + votes(movie))
 
 ``k``, the temperature and the weight are chosen on validation turns (new-items Recall@10 + @50, the
-rec stage's criterion) by :func:`choose`. The index (training-context embeddings in fp16 and the
+rec stage's criterion) by :func:`train.rec.choose`. The index (training-context embeddings in fp16 and the
 movies after each) is stored as ``neighbours.safetensors`` in the checkpoint; a checkpoint without
 it scores as before. The recommender replies stored are movie ids of ReDial (CC BY 4.0) dialogues.
 """
@@ -24,7 +24,6 @@ from safetensors.torch import load_file, save_file
 
 NEIGHBOURS_FILE = "neighbours.safetensors"
 EPSILON = 1e-3
-GRID = {"k": (20, 50, 100), "temperature": (0.02, 0.05), "weight": (0.05, 0.1, 0.2, 0.4)}
 
 
 @dataclass
@@ -80,35 +79,3 @@ class NeighbourIndex:
                        int(num_items), int(k), float(temperature), float(weight))
         except Exception as error:  # a truncated or foreign file
             raise ValueError(f"{path}: not a neighbour index ({error})") from error
-
-
-def rank(row: np.ndarray, target: int) -> int:
-    """1-based rank of ``target``, ties broken in favour of the lower index (as crs.eval.metrics.rank_of)."""
-    return int((row > row[target]).sum() + (row[:target] == row[target]).sum()) + 1
-
-
-def new_items_recall(scores: np.ndarray, mentioned: list[list[int]], golds: list[list[int]]) -> dict[str, float]:
-    """New-items Recall@1/10/50 of score rows (mentioned movies removed, gold movies among them skipped)."""
-    ranks = []
-    for row, seen, gold in zip(scores, mentioned, golds):
-        row = row.astype(np.float64).copy()
-        row[list(seen)] = -np.inf
-        ranks += [rank(row, g) for g in gold if g not in set(seen)]
-    ranks = np.asarray(ranks)
-    return {f"recall@{k}": round(float((ranks <= k).mean()), 4) if ranks.size else 0.0 for k in (1, 10, 50)}
-
-
-def choose(index: NeighbourIndex, scores: np.ndarray, queries: np.ndarray, mentioned: list[list[int]],
-           golds: list[list[int]]) -> tuple[NeighbourIndex, list[dict]]:
-    """The grid's best (k, temperature, weight) on these validation rows by new-items Recall@10 + @50
-    (no fusion wins ties); the index with them set, and every setting's figures."""
-    table = [{"k": 0, "temperature": 0.0, "weight": 0.0, **new_items_recall(scores, mentioned, golds)}]
-    for k in GRID["k"]:
-        for temperature in GRID["temperature"]:
-            votes = index.votes(queries, k, temperature)
-            for weight in GRID["weight"]:
-                fused = scores + weight * np.log(EPSILON + votes)
-                table.append({"k": k, "temperature": temperature, "weight": weight, **new_items_recall(fused, mentioned, golds)})
-    best = max(table, key=lambda r: (round(r["recall@10"] + r["recall@50"], 6), -r["weight"]))
-    index.k, index.temperature, index.weight = best["k"] or index.k, best["temperature"] or index.temperature, best["weight"]
-    return index, table

@@ -96,11 +96,9 @@ class RequestState:
 
     wanted: list[Constraint] = field(default_factory=list)
     unwanted: list[Constraint] = field(default_factory=list)
-    liked: list[int] = field(default_factory=list)  # movies the user named without disliking them
     rejected: list[int] = field(default_factory=list)  # movies turned down in the chat
     asked: bool = False  # the last user turn asked for movies by attribute (a wanted constraint)
     relaxed: list[Constraint] = field(default_factory=list)  # wanted constraints the ranking could not meet
-    unmatched: list[Constraint] = field(default_factory=list)  # wanted constraints no catalogue movie meets
 
     @property
     def empty(self) -> bool:
@@ -354,15 +352,14 @@ class MovieFacts:
                     found &= years <= last
             else:
                 found = np.zeros(len(self.catalogue), dtype=bool)
-                found[[self.catalogue.index(m) for m in self.candidates(constraint) if m in self.catalogue]] = True
+                found[[self.catalogue.index(m) for m in self._members(constraint) if m in self.catalogue]] = True
             self._masks[constraint] = found
             if len(self._masks) > MASK_MEMO_SIZE:
                 self._masks.pop(next(iter(self._masks)))
         return found
 
-    def candidates(self, constraint: Constraint) -> set[int] | None:
-        """The catalogue movies meeting ``constraint`` when they are few to list (people, genres,
-        movies, franchises); None for year ranges (test every movie)."""
+    def _members(self, constraint: Constraint) -> set[int]:
+        """The catalogue movies meeting a person, genre, movie or franchise constraint."""
         if constraint.kind == "person":
             return {m for m in self.by_person.get(constraint.value, ()) if self.has_person(m, constraint.value, constraint.role)}
         if constraint.kind == "genre":
@@ -372,7 +369,7 @@ class MovieFacts:
         if constraint.kind == "franchise":
             key, prefix = constraint.value
             return set(self.franchise_members.get(key, ())) | set(self.titled(prefix))
-        return None
+        raise ValueError(f"unknown constraint kind {constraint.kind!r}")
 
 
 # ------------------------------------------------------------------------------------ reading a turn
@@ -682,11 +679,8 @@ class RequestReader:
                 unwanted = [c for c in unwanted if not same_target(c, constraint)]
                 if constraint not in wanted:
                     wanted.append(constraint)
-        liked = list(dict.fromkeys(state.liked + turn.liked))
-        disliked = {c.value for c in unwanted if c.kind == "movie"}
-        liked = [m for m in liked if m not in disliked]
         asked = bool(turn.wanted or turn.unwanted)  # a request by attribute, or against one, wants a movie
-        return replace(state, wanted=wanted, unwanted=unwanted, liked=liked, asked=asked, relaxed=[], unmatched=[])
+        return replace(state, wanted=wanted, unwanted=unwanted, asked=asked, relaxed=[])
 
     def read(self, user_turns: Iterable[tuple[str, Sequence[LinkedEntity]]], rejected: Iterable[int] = ()) -> RequestState:
         """The state after every user turn of a conversation, in order."""
@@ -716,61 +710,41 @@ def years_label(years: tuple[int | None, int | None]) -> str:
 # ------------------------------------------------------------------------------------ the ranking
 
 
-def violates(facts: MovieFacts, movie_id: int, state: RequestState) -> bool:
-    """Whether a movie meets one of the unwanted constraints."""
-    return any(facts.satisfies(movie_id, c) for c in state.unwanted)
-
-
 def honour(facts: MovieFacts, ranking: Sequence[tuple[int, float]], state: RequestState, k: int) -> tuple[list[tuple[int, float]], RequestState]:
-    """The ``k`` best of a full ranking (every candidate, best first) under ``state``.
-
-    Unwanted and rejected movies go; the rest are ordered by the number of wanted constraints they
-    meet, then by their place in ``ranking``. Returns the ranking and the state with ``relaxed``
-    (the wanted constraints the first movie misses) and ``unmatched`` (those no movie meets) set.
-    """
-    rejected = set(state.rejected)
-    kept = [(m, s) for m, s in ranking if m not in rejected and not violates(facts, m, state)]
-    if not state.wanted:
-        return kept[:k], replace(state, relaxed=[], unmatched=[])
-    candidate_sets = {c: facts.candidates(c) for c in state.wanted}
-    present = {m for m, _ in kept}
-    unmatched = [c for c in state.wanted
-                 if (candidate_sets[c] is not None and not (candidate_sets[c] & present))
-                 or (candidate_sets[c] is None and not any(facts.satisfies(m, c) for m in present))]
-
-    def met(movie_id: int) -> int:
-        return sum(1 for c in state.wanted
-                   if (movie_id in candidate_sets[c] if candidate_sets[c] is not None else facts.satisfies(movie_id, c)))
-
-    counts = [met(m) for m, _ in kept]
-    order = sorted(range(len(kept)), key=lambda i: (-counts[i], i))
-    best = [kept[i] for i in order[:k]]
-    relaxed = [c for c in state.wanted if best and not facts.satisfies(best[0][0], c)]
-    return best, replace(state, relaxed=relaxed, unmatched=unmatched)
+    """:func:`honour_scores` on a ranking (every candidate, best first) instead of a score vector:
+    movies keep their place in ``ranking`` among those meeting as many wanted constraints."""
+    catalogue = facts.catalogue
+    order = np.full(len(catalogue), -np.inf)
+    given = {}
+    for place, (movie_id, score) in enumerate(ranking):
+        order[catalogue.index(movie_id)] = -place
+        given[movie_id] = score
+    best, state = honour_scores(facts, order, (), state, k)
+    return [(movie_id, given[movie_id]) for movie_id, _ in best], state
 
 
 def honour_scores(facts: MovieFacts, scores: np.ndarray, excluded: Iterable[int], state: RequestState,
                   k: int) -> tuple[list[tuple[int, float]], RequestState]:
-    """:func:`honour` on a score vector over the catalogue (``excluded``: catalogue indices left out,
-    besides rejected and unwanted movies), with numpy masks: the chat's path."""
+    """The ``k`` best catalogue movies under ``state``, from a score vector over the catalogue.
+
+    Movies in ``excluded`` (catalogue indices), rejected ones, those meeting an unwanted constraint and
+    those scored -inf go; the rest are ordered by the number of wanted constraints they meet, then by
+    score. Returns them and the state with ``relaxed`` set (the wanted constraints the first misses)."""
     catalogue = facts.catalogue
-    allowed = np.isfinite(np.asarray(scores, dtype=np.float64))
+    scores = np.asarray(scores, dtype=np.float64)
+    allowed = np.isfinite(scores)
     allowed[list(excluded)] = False
     allowed[[catalogue.index(m) for m in state.rejected if m in catalogue]] = False
     for constraint in state.unwanted:
         allowed &= ~facts.mask(constraint)
     met = np.zeros(len(catalogue), dtype=np.int64)
-    unmatched = []
     for constraint in state.wanted:
-        mask = facts.mask(constraint) & allowed
-        met += mask
-        if not mask.any():
-            unmatched.append(constraint)
+        met += facts.mask(constraint) & allowed
     candidates = np.flatnonzero(allowed)
-    order = candidates[np.lexsort((candidates, -np.asarray(scores, dtype=np.float64)[candidates], -met[candidates]))[:k]]
+    order = candidates[np.lexsort((candidates, -scores[candidates], -met[candidates]))[:k]]
     best = [(catalogue[i].movie_id, float(scores[i])) for i in order]
-    relaxed = [c for c in state.wanted if best and not facts.satisfies(best[0][0], c)] if state.wanted else []
-    return best, replace(state, relaxed=relaxed, unmatched=unmatched)
+    relaxed = [c for c in state.wanted if best and not facts.satisfies(best[0][0], c)]
+    return best, replace(state, relaxed=relaxed)
 
 
 def join_phrases(phrases: Sequence[str]) -> str:

@@ -260,7 +260,7 @@ class CRS:
             text, goal = join_sentences(text, again), "recommend"
         if items and (state.asked or wants_movie):
             text = drop_preference_questions(text, title_spans(text, [self.movie(m).display_name for m in items]))
-        relaxed = relaxation_sentence(state) if items and state is not None else ""
+        relaxed = relaxation_sentence(state) if items else ""
         prefix = " ".join(part for part in (answer.text if answer else "", relaxed) if part)
         if prefix:
             text = join_sentences(prefix, strip_greeting(text))
@@ -268,10 +268,8 @@ class CRS:
                      template=template, mentioned=mentioned, generated=generated_text, request=state,
                      answer=answer.text if answer else "")
 
-    def request_topics(self, state: RequestState | None, movie_id: int) -> list[str]:
+    def request_topics(self, state: RequestState, movie_id: int) -> list[str]:
         """The people and genres the user asked for that ``movie_id`` has, as topic names."""
-        if state is None:
-            return []
         return [self.kg.entity_names[c.value] if c.kind == "person" else c.label.split(": ", 1)[-1].lower()
                 for c in state.wanted if c.kind in ("person", "genre") and self.facts.satisfies(movie_id, c)][:2]
 

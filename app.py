@@ -21,11 +21,14 @@ from crs.serve.chat import DEFAULT_CHECKPOINT, EMPTY_NOTICE, ChatState, record_f
 from crs.serve.models import Models
 from crs.ui import api, views
 from crs.ui.chat import cards_html, stream_turn
+from crs.eval.simulator import SIMULATORS
 from crs.ui.evaluation import HEADERS as METRIC_HEADERS
+from crs.ui.interactive import interactive_steps
 from crs.ui.zero_shot import default_template, named_templates
 
 TITLE = "crs — movie recommender"
 TEST_DIALOGUES = 1342  # dialogues in ReDial's official test split
+EVALUATE_MODES = ["Replay (Recall@k)", "Interactive (simulated seeker)"]
 CARD_CSS = """
 .movie-cards { display: flex; flex-direction: column; gap: 8px; }
 .movie-card { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 10px; }
@@ -72,6 +75,10 @@ def like_handler(state: ChatState, data: gr.LikeData) -> ChatState:
 
 def evaluate_handler(models: Models, dialogues: float, progress=gr.Progress(track_tqdm=True)):
     return views.evaluate_view(models, dialogues)
+
+
+def interactive_handler(models: Models, dialogue: str, simulator: str):
+    yield from interactive_steps(models, dialogue, simulator)
 
 
 # ---------------------------------------------------------------------- layout
@@ -157,14 +164,28 @@ def liked_tab(models: Models, choices: list[str]) -> None:
 
 
 def evaluate_tab(models: Models) -> None:
-    gr.Markdown("Scripted evaluation: replay the first N ReDial test dialogues and rank every recommender turn's movies "
-                "(standard and new-items Recall@k). Needs the data folder (`CRS_DATA_DIR`).")
-    dialogues = gr.Slider(1, TEST_DIALOGUES, value=50, step=1, label="Test dialogues", info="The official test split has 1,342.")
-    go = gr.Button("Evaluate", variant="primary")
-    summary = gr.Markdown()
-    table = gr.Dataframe(headers=METRIC_HEADERS, label="Metrics", interactive=False)
-    plot = gr.Plot(label="Recall@k")
+    mode = gr.Radio(EVALUATE_MODES, value=EVALUATE_MODES[0], label="Mode")
+    with gr.Group(visible=True) as replay:
+        gr.Markdown("Scripted evaluation: replay the first N ReDial test dialogues and rank every recommender turn's movies "
+                    "(standard and new-items Recall@k). Needs the data folder (`CRS_DATA_DIR`).")
+        dialogues = gr.Slider(1, TEST_DIALOGUES, value=50, step=1, label="Test dialogues", info="The official test split has 1,342.")
+        go = gr.Button("Evaluate", variant="primary")
+        summary = gr.Markdown()
+        table = gr.Dataframe(headers=METRIC_HEADERS, label="Metrics", interactive=False)
+        plot = gr.Plot(label="Recall@k")
+    with gr.Group(visible=False) as interactive:
+        gr.Markdown("Interactive evaluation: a simulated seeker who wants the movies a real ReDial seeker liked talks to the "
+                    "chat, never naming them; success when the chat recommends one. The targets are revealed at the end.")
+        dialogue = gr.Textbox(label="Test dialogue", elem_id="interactive-dialogue", placeholder="a conversation id, e.g. 20001; empty: a random one")
+        simulator = gr.Radio(list(SIMULATORS), value="rule", label="Simulated seeker")
+        simulate = gr.Button("Simulate", variant="primary")
+        transcript = gr.Chatbot(label="Simulated conversation", elem_id="interactive-chat", height=420, sanitize_html=True,
+                                allow_tags=False, latex_delimiters=[], render_markdown=True)
+        outcome = gr.Markdown(elem_id="interactive-outcome")
+    mode.change(lambda m: (gr.Group(visible=m == EVALUATE_MODES[0]), gr.Group(visible=m != EVALUATE_MODES[0])), [mode],
+                [replay, interactive], api_visibility="private")
     go.click(partial(evaluate_handler, models), [dialogues], [summary, table, plot], api_visibility="private")
+    simulate.click(partial(interactive_handler, models), [dialogue, simulator], [transcript, outcome], api_visibility="private")
 
 
 def api_endpoints(models: Models) -> None:

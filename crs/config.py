@@ -304,6 +304,17 @@ class ConvConfig:
 
 
 @dataclass
+class SeekerConfig:
+    """Stage ``seeker``: the simulated seeker's generator (crs.eval.simulator), the conv stage's code
+    tuned on seeker turns (the roles swapped), without exemplars; the other settings are ``conv``'s."""
+
+    loop: TrainLoopConfig = field(default_factory=lambda: TrainLoopConfig(epochs=1, batch_size=32, lr=7e-4, patience=1, precision="auto"))
+
+    def __post_init__(self) -> None:
+        self.loop.check("seeker.loop")
+
+
+@dataclass
 class CRSConfig:
     data: DataConfig = field(default_factory=DataConfig)
     kg: KGConfig = field(default_factory=KGConfig)
@@ -317,6 +328,7 @@ class CRSConfig:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     pretrain_lm: PretrainLMConfig = field(default_factory=PretrainLMConfig)
     conv: ConvConfig = field(default_factory=ConvConfig)
+    seeker: SeekerConfig = field(default_factory=SeekerConfig)
     # Where `python -m train` writes stage outputs and the final checkpoint.
     output_dir: str = "runs/default"
     # Cache of encoder outputs (sentence embeddings); empty: <output_dir>/cache.

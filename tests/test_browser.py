@@ -88,3 +88,16 @@ def test_typed_html_is_shown_as_text_never_rendered(page):
     assert "<b>bold</b>" in user.inner_text() and "<script>" in user.inner_text()
     assert user.locator("b, img, script").count() == 0
     assert page.evaluate("window.pwned") is None
+
+
+def test_evaluate_tab_plays_a_simulated_conversation(page):
+    page.get_by_role("tab", name="Evaluate").click()
+    page.get_by_label("Interactive (simulated seeker)").check()
+    page.locator("#interactive-dialogue textarea").fill("20001")
+    page.get_by_role("button", name="Simulate").click()
+    outcome = page.locator("#interactive-outcome")
+    page.wait_for_function("() => document.querySelector('#interactive-outcome').innerText.includes('revealed now')")
+    text = outcome.inner_text()
+    assert "20001" in text and ("Success" in text or "No success" in text)
+    chat = page.locator("#interactive-chat")
+    assert chat.locator("[data-testid='user']").count() >= 2 and chat.locator("[data-testid='bot']").count() >= 1

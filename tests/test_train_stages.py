@@ -51,7 +51,7 @@ def test_all_stages_train_resume_and_evaluate(data_dir, tmp_path):
     # The generator stages ran, their parts are in the checkpoint, and the recommender takes the
     # generator's [REC] state.
     lm = json.loads((out / "pretrain-lm" / "done.json").read_text())["metrics"]
-    conv = json.loads((out / "conv-fixed-prompt" / "done.json").read_text())["metrics"]
+    conv = conv_stage = json.loads((out / "conv-fixed-prompt" / "done.json").read_text())["metrics"]
     # Better than a uniform guess over the vocabulary (perplexity = vocabulary size) after a few steps.
     vocab = json.loads((checkpoint / "generator" / "config.json").read_text())["vocab_size"]
     assert 1 < lm["valid_perplexity"] < vocab and 1 < conv["valid_reply_perplexity"] < vocab
@@ -74,6 +74,22 @@ def test_all_stages_train_resume_and_evaluate(data_dir, tmp_path):
     assert 0 < conv["gold"]["distinct2_ratio"] <= 1
     assert "Sample replies: tiny" in (tmp_path / "report" / "report.md").read_text()
     assert metrics["rec"]["tiny"]["standard"]["count"] == metrics["rec"]["popularity"]["standard"]["count"] > 0
+
+    # The seeker stage trains the learned simulated seeker's generator on the swapped roles, into a
+    # folder the harness's learned simulator loads; the interactive task plays through the chat.
+    train_main(["seeker", "--quiet", "--config", TINY, "--data-dir", str(data_dir), "--output-dir", str(out)])
+    seeker = json.loads((out / "seeker" / "done.json").read_text())["metrics"]
+    assert seeker["exemplars"] == 0 and 1 < seeker["valid_reply_perplexity"] < vocab
+    assert seeker["goal_distribution_train"]["recommend"] < conv_stage["goal_distribution_train"]["recommend"]  # seekers name fewer new movies
+    config = load_config(overrides=[f"data.data_dir={data_dir}", "eval.limit=4"])
+    evaluate(config, ["popularity", f"tiny={checkpoint}"], "test", ["interactive"], tmp_path / "interactive", progress=False,
+             simulators=("rule", "learned"), max_turns=2, seeker_model=out / "seeker" / "checkpoint")
+    interactive = json.loads((tmp_path / "interactive" / "metrics.json").read_text())["interactive"]
+    assert set(interactive) == {"popularity", "tiny"} and all(set(runs) == {"rule", "learned"} for runs in interactive.values())
+    for runs in interactive.values():
+        for summary in runs.values():
+            assert summary["conversations"] > 0 and summary["leaked_turns"] == 0
+            assert 0 <= summary["success@1"] <= summary["success@2"] <= 1
 
 
 def test_package_halves_an_older_fp32_recommender_file(tmp_path):

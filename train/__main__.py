@@ -4,7 +4,8 @@ Stages run in this order with ``all``: tokenizer, pretrain-kg, pretrain-lm, conv
 (the recommender takes the tuned generator's ``[REC]`` state, and its checkpoint holds the generator).
 ``package`` (not part of ``all``) re-attaches rerun generator stages to an existing checkpoint;
 ``rec-fuse`` (not part of ``all``: ``rec`` does it) fits the context neighbours and the repeat gate
-for a checkpoint trained without them. Each writes into ``<output_dir>/<stage>/``
+for a checkpoint trained without them; ``seeker`` (not part of ``all``) trains the learned simulated
+seeker's generator for the interactive evaluation. Each writes into ``<output_dir>/<stage>/``
 and resumes after an interruption from its last finished epoch; ``all`` skips stages that already
 finished.
 """
@@ -19,7 +20,7 @@ import time
 
 from crs.config import add_config_arguments, config_from_args, to_yaml
 from crs.io import atomic_write_text, write_json
-from train import conv, package, pretrain_kg, pretrain_lm, rec, tokenizer
+from train import conv, package, pretrain_kg, pretrain_lm, rec, seeker, tokenizer
 from train.common import StageContext
 
 logger = logging.getLogger("train")
@@ -33,11 +34,12 @@ class Stage(enum.Enum):
     REC = "rec"
     REC_FUSE = "rec-fuse"
     PACKAGE = "package"
+    SEEKER = "seeker"
 
 
 RUNNERS = {Stage.TOKENIZER: tokenizer.run, Stage.PRETRAIN_KG: pretrain_kg.run, Stage.PRETRAIN_LM: pretrain_lm.run,
            Stage.CONV_FIXED_PROMPT: conv.run, Stage.REC: rec.run, Stage.REC_FUSE: rec.run_fuse,
-           Stage.PACKAGE: package.run}
+           Stage.PACKAGE: package.run, Stage.SEEKER: seeker.run}
 ALL_STAGES = [Stage.TOKENIZER, Stage.PRETRAIN_KG, Stage.PRETRAIN_LM, Stage.CONV_FIXED_PROMPT, Stage.REC]
 ALL = "all"
 

@@ -16,10 +16,13 @@ import logging
 import math
 import random
 import time
+from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
 
+from crs.config import ConvConfig
+from crs.data.redial import Dialogue
 from crs.gen.backbone import load_backbone, load_model
 from crs.gen.exemplars import INDEX_DIR, ExemplarIndex
 from crs.gen.reply import GENERATOR_DIR, TOKENIZER_DIR, ReplyGenerator
@@ -46,32 +49,40 @@ def load_generator(ctx: StageContext) -> ReplyGenerator:
 
 
 def run(ctx: StageContext, progress: bool = True) -> dict:
+    return train_generator(ctx, STAGE, ctx.config.conv, progress=progress)
+
+
+def train_generator(ctx: StageContext, stage: str, settings: ConvConfig, view: Callable[[Dialogue], Dialogue] | None = None,
+                    progress: bool = True) -> dict:
+    """Tune a generator on the turns of one side: the recommender's (``view`` None), or the side
+    ``view(dialogue)`` puts in the recommender's place (the seeker stage swaps the roles)."""
     config = ctx.config
-    settings = config.conv
     started = time.perf_counter()
     exemplar_tokens = settings.exemplars * (settings.max_exemplar_tokens + 1)
     needed = settings.max_context_tokens + exemplar_tokens + settings.max_target_tokens + settings.max_new_tokens
     if config.generator.backbone == "dialogpt" and needed > config.generator.max_length:
         raise ValueError(f"conv.max_context_tokens + exemplar tokens + conv.max_target_tokens + conv.max_new_tokens = {needed} "
                          f"exceed generator.max_length {config.generator.max_length} (the GPT-2 positions)")
-    out = ctx.stage_dir(STAGE)
+    out = ctx.stage_dir(stage)
     tokenizer = load_tokenizer(ctx.output_dir / "tokenizer")
     linker = EntityLinker.build(ctx.kg, ctx.catalogue, config.linking)
-    train_examples = build_examples(tqdm(ctx.splits.train, desc=f"{STAGE} examples", disable=not progress, leave=False), ctx.catalogue, linker)
-    valid_examples = build_examples(ctx.splits.valid, ctx.catalogue, linker)
+    view = view or (lambda dialogue: dialogue)
+    train_examples = build_examples((view(d) for d in tqdm(ctx.splits.train, desc=f"{stage} examples", disable=not progress, leave=False)),
+                                    ctx.catalogue, linker)
+    valid_examples = build_examples([view(d) for d in ctx.splits.valid], ctx.catalogue, linker)
     if settings.eval_turns and len(valid_examples) > settings.eval_turns:
         valid_examples = random.Random(config.seed).sample(valid_examples, settings.eval_turns)
     distribution = goal_distribution(train_examples)
-    logger.info("%s: %d training turns, %d validation turns; goals %s", STAGE, len(train_examples), len(valid_examples), distribution)
+    logger.info("%s: %d training turns, %d validation turns; goals %s", stage, len(train_examples), len(valid_examples), distribution)
 
     lm = ctx.output_dir / pretrain_lm.STAGE / pretrain_lm.LM_DIR
     torch.manual_seed(config.seed)
     if settings.use_lm_pretraining and (lm / "config.json").is_file():
         model = load_model(lm)
-        logger.info("%s: generator initialised from %s", STAGE, lm)
+        logger.info("%s: generator initialised from %s", stage, lm)
     else:
         if settings.use_lm_pretraining:
-            logger.warning("%s: %s not found, the generator starts from scratch (run pretrain-lm first)", STAGE, lm)
+            logger.warning("%s: %s not found, the generator starts from scratch (run pretrain-lm first)", stage, lm)
         model = load_backbone(config.generator, tokenizer)
     generator = ReplyGenerator(tokenizer, model, config.generator.backbone, settings)
     if settings.exemplars and generator.exemplar_id is not None:
@@ -83,12 +94,12 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
             example.exemplars = exemplars
         for example, exemplars in zip(valid_examples, generator.retrieve([e.key for e in valid_examples])):
             example.exemplars = exemplars
-        logger.info("%s: exemplar index of %d turns; %.1f%% of training turns got an exemplar", STAGE, len(generator.exemplar_index),
+        logger.info("%s: exemplar index of %d turns; %.1f%% of training turns got an exemplar", stage, len(generator.exemplar_index),
                     100 * sum(bool(e.exemplars) for e in train_examples) / max(len(train_examples), 1))
     elif settings.exemplars:
-        logger.warning("%s: the tokenizer has no %s token (trained before exemplars existed): no exemplars", STAGE, EXEMPLAR_TOKEN)
+        logger.warning("%s: the tokenizer has no %s token (trained before exemplars existed): no exemplars", stage, EXEMPLAR_TOKEN)
     pairs = [(generator.context_ids(e.context, e.exemplars or ()), generator.target_ids(e.target)) for e in
-             tqdm(train_examples, desc=f"{STAGE} tokenize", disable=not progress, leave=False)]
+             tqdm(train_examples, desc=f"{stage} tokenize", disable=not progress, leave=False)]
     batch_size = settings.loop.batch_size
 
     def batches(epoch: int):
@@ -110,7 +121,7 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
         ppl = math.exp(total / max(count, 1))
         return {"reply_perplexity": ppl, SCORE_KEY: -ppl}
 
-    result = run_loop(model, batches, validate, SCORE_KEY, settings.loop, out / "loop", desc=STAGE, seed=config.seed, progress=progress)
+    result = run_loop(model, batches, validate, SCORE_KEY, settings.loop, out / "loop", desc=stage, seed=config.seed, progress=progress)
     generator.model = model.eval()
     with atomic_dir(out / GENERATOR_DIR) as folder:
         model.save_pretrained(str(folder))
@@ -133,5 +144,5 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
         "train_seconds": round(time.perf_counter() - started, 1),
         "history": result.history,
     }
-    logger.info("%s: validation reply perplexity %.2f (epoch %d)", STAGE, metrics["valid_reply_perplexity"] or float("nan"), result.best_epoch)
+    logger.info("%s: validation reply perplexity %.2f (epoch %d)", stage, metrics["valid_reply_perplexity"] or float("nan"), result.best_epoch)
     return metrics

@@ -1,7 +1,7 @@
 """Scripted evaluation: replay dialogues turn by turn and score every recommender turn.
 
     python -m crs.evaluate --model popularity,repeat-context --split test [--limit N]
-                           [--tasks rec,conv,constraints] [--out DIR] [--data-dir DIR]
+                           [--tasks rec,conv,constraints,interactive] [--out DIR] [--data-dir DIR]
 
 For each recommender turn the model sees the earlier turns and scores the whole catalogue.
 Recall@k follows two protocols (DESIGN.md):
@@ -14,6 +14,9 @@ Recall@k follows two protocols (DESIGN.md):
 The ``constraints`` task plays the constraint suite (:mod:`crs.eval.constraints`: requests by
 actor, director, genre and decade, negated and multi-turn) through each checkpoint's chat, popularity
 and a KG-filter baseline; it does not depend on the split.
+
+The ``interactive`` task (:mod:`crs.eval.simulator`) plays each test dialogue with a target from
+scratch against a simulated seeker (rule-based, learned, or both) and reports success@t.
 
 The report folder gets ``metrics.json``, ``report.md`` (our rows beside the published anchors),
 ``per_turn.jsonl`` and PNG plots. Nothing random and no clock enters the files: the same inputs
@@ -43,6 +46,8 @@ from crs.eval.anchors import anchors_for
 from crs.eval.constraints import constraint_systems, constraints_markdown, evaluate_constraints
 from crs.eval.conv import conv_markdown, evaluate_conversation
 from crs.eval.metrics import RankingAccumulator, rank_of
+from crs.eval.simulator import (SIMULATORS, LeakCheck, evaluate_interactive, interactive_markdown, interactive_systems, make_seekers,
+                                profiles, agreement)
 from crs.gen.ranker import ZeroShotRanker
 from crs.rec.baselines import BASELINES
 from crs.rec.interface import Recommender
@@ -51,8 +56,9 @@ from crs.serve.pipeline import CRS
 logger = logging.getLogger(__name__)
 
 PROTOCOLS = ("standard", "new_items")
-TASKS = ("rec", "conv", "constraints")
+TASKS = ("rec", "conv", "constraints", "interactive")
 BATCH_SIZE = 64
+DEFAULT_SEEKER = Path(__file__).resolve().parents[2] / "checkpoints" / "seeker"
 TOP_LOGGED = 10  # movies per turn written to per_turn.jsonl
 CURVE_MAX_K = 100
 
@@ -254,7 +260,8 @@ def last_turn(sample: Sample, catalogue: Catalogue, limit: int = 160) -> str:
 
 
 def write_report(out: Path, results: list[RecResult], meta: dict, conv_results: list | None = None,
-                 contexts: dict | None = None, constraint_results: list | None = None, cases: list | None = None) -> None:
+                 contexts: dict | None = None, constraint_results: list | None = None, cases: list | None = None,
+                 interactive_results: list | None = None, catalogue: Catalogue | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     conv_results = conv_results or []
     metrics = {"meta": meta, "rec": {r.model: r.summary() for r in results}}
@@ -266,6 +273,17 @@ def write_report(out: Path, results: list[RecResult], meta: dict, conv_results: 
             for result in constraint_results:
                 for row in result.rows:
                     handle.write(json.dumps({"model": result.model, **row}, sort_keys=True) + "\n")
+    if interactive_results:
+        metrics["interactive"] = {}
+        for result in interactive_results:
+            metrics["interactive"].setdefault(result.system, {})[result.simulator] = result.summary()
+        metrics["interactive_agreement"] = agreement(interactive_results)
+        with (out / "interactive_conversations.jsonl").open("w", encoding="utf-8") as handle:
+            for result in interactive_results:
+                for c in result.conversations:
+                    handle.write(json.dumps({"system": c.system, "simulator": c.simulator, "conversation_id": c.conversation_id,
+                                             "targets": c.targets, "success_turn": c.success_turn, "recall": c.recall,
+                                             "leaked": c.leaked, "fallbacks": c.fallbacks, "messages": c.messages}, sort_keys=True) + "\n")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     with (out / "per_turn.jsonl").open("w", encoding="utf-8") as handle:
         for result in results:
@@ -280,14 +298,18 @@ def write_report(out: Path, results: list[RecResult], meta: dict, conv_results: 
                     handle.write(json.dumps({"model": result.model, **row}, sort_keys=True) + "\n")
     if constraint_results:
         report = report.rstrip("\n") + "\n\n" + constraints_markdown(constraint_results, cases or [])
+    if interactive_results and catalogue is not None:
+        report = report.rstrip("\n") + "\n\n" + interactive_markdown(interactive_results, catalogue)
     (out / "report.md").write_text(report, encoding="utf-8")
     plot_curves(results, out)
 
 
 def run(config: CRSConfig, models: list[str], split: str, tasks: list[str], out: Path, progress: bool = True,
-        generation: dict | None = None, constraint_cases: int | None = None) -> list[RecResult]:
+        generation: dict | None = None, constraint_cases: int | None = None, simulators: tuple[str, ...] = ("rule",),
+        max_turns: int = 5, seeker_model: str | Path | None = None) -> list[RecResult]:
     """Evaluate each model on ``split``; ``generation``: conv settings (``decoding``, ``exemplars``)
-    that replace the checkpoints' own for this evaluation."""
+    that replace the checkpoints' own for this evaluation; ``simulators``, ``max_turns`` and
+    ``seeker_model``: the interactive task's seekers, conversation length and learned seeker folder."""
     data_dir = config.data.resolve_data_dir()
     catalogue = Catalogue.load(data_dir)
     splits = load_splits(config.data, with_test=(split == "test"))
@@ -295,11 +317,11 @@ def run(config: CRSConfig, models: list[str], split: str, tasks: list[str], out:
     if config.eval.limit:
         dialogues = dialogues[: config.eval.limit]
     samples = build_samples(dialogues)
-    results, conv_results, constraint_results, loaded, cases = [], [], [], [], []
+    results, conv_results, constraint_results, loaded, cases, interactive_results = [], [], [], [], [], []
     encoders: dict = {}  # checkpoints with the same sentence encoder share it, and its memo of contexts
     for spec in models:
         model, pipeline = load_spec(spec, config, catalogue, splits.train, encoders,
-                                    with_generator="conv" in tasks or "constraints" in tasks)
+                                    with_generator=bool({"conv", "constraints", "interactive"} & set(tasks)))
         loaded.append((model, pipeline))
         if "rec" in tasks:
             results.append(evaluate_recommender(model, samples, tuple(config.eval.ks), progress))
@@ -314,6 +336,13 @@ def run(config: CRSConfig, models: list[str], split: str, tasks: list[str], out:
     if "constraints" in tasks:
         systems, judge, cases = constraint_systems(loaded, catalogue, splits.train, config, constraint_cases)
         constraint_results = [evaluate_constraints(system, cases, judge, progress) for system in systems]
+    if "interactive" in tasks:
+        systems, link, same_film = interactive_systems(loaded, catalogue, config)
+        people = profiles(dialogues, catalogue, same_film)
+        for seeker in make_seekers(simulators, catalogue, link, same_film, seeker_model):
+            for system in systems:
+                interactive_results.append(evaluate_interactive(system, seeker, people, max_turns, progress,
+                                                                check=lambda p: LeakCheck(catalogue, p.targets, link, same_film)))
     train_file = splits.reports[0].path
     meta = {
         "crs_version": __version__,
@@ -328,7 +357,7 @@ def run(config: CRSConfig, models: list[str], split: str, tasks: list[str], out:
         "tasks": tasks,
     }
     contexts = {(s.conversation_id, s.turn_index): last_turn(s, catalogue) for s in samples}
-    write_report(out, results, meta, conv_results, contexts, constraint_results, cases)
+    write_report(out, results, meta, conv_results, contexts, constraint_results, cases, interactive_results, catalogue)
     return results
 
 
@@ -344,6 +373,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--exemplars", type=int, default=None, help="retrieved exemplars per turn for the conv task (0: none; default: the checkpoint's)")
     parser.add_argument("--constraint-cases", type=int, default=None,
                         help="play this many constraint cases (an even spread over the suite; default: all)")
+    parser.add_argument("--simulator", default="rule", choices=SIMULATORS + ("both",),
+                        help="the interactive task's simulated seeker (default rule)")
+    parser.add_argument("--max-turns", type=int, default=5, help="system turns per simulated conversation (interactive task)")
+    parser.add_argument("--seeker-model", default=str(DEFAULT_SEEKER),
+                        help="the learned seeker's generator folder (python -m train seeker; default %(default)s)")
     parser.add_argument("--kg-topics", choices=("on", "off"), default=None, help="KG-constrained topic step for the conv task (default: the checkpoint's)")
     add_config_arguments(parser)
     args = parser.parse_intermixed_args(argv)
@@ -353,13 +387,16 @@ def main(argv: list[str] | None = None) -> None:
     unknown = sorted(set(tasks) - set(TASKS))
     if unknown:
         parser.error(f"unknown tasks {unknown}; choose from {TASKS}")
+    if args.max_turns < 1:
+        parser.error("--max-turns must be >= 1")
     out = Path(args.out or f"reports/{args.split}")
     started = time.perf_counter()
     kg_topics = None if args.kg_topics is None else args.kg_topics == "on"
     generation = {key: value for key, value in (("decoding", args.decoding), ("exemplars", args.exemplars), ("kg_topics", kg_topics))
                   if value is not None}
     run(config, [m.strip() for m in args.model.split(",") if m.strip()], args.split, tasks, out, progress=not args.quiet,
-        generation=generation, constraint_cases=args.constraint_cases)
+        generation=generation, constraint_cases=args.constraint_cases,
+        simulators=SIMULATORS if args.simulator == "both" else (args.simulator,), max_turns=args.max_turns, seeker_model=args.seeker_model)
     print((out / "report.md").read_text(encoding="utf-8"))
     print(f"report written to {out}/ in {time.perf_counter() - started:.1f} s")
 

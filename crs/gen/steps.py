@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import re
 from collections import ChainMap, Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable, Mapping, Sequence
 
 from crs.data.catalogue import Catalogue
 from crs.data.context import DialogueContext
-from crs.data.redial import Dialogue, Turn, render_mentions
+from crs.data.redial import RECOMMENDER, SEEKER, Dialogue, Turn, render_mentions
 from crs.data.samples import Sample, dialogue_samples
 from crs.gen.exemplars import context_key
 from crs.text.render import render_turns
@@ -144,6 +144,13 @@ class _EverySlot(dict):
 
 
 _EVERY_MOVIE_SLOTTED = _EverySlot()
+
+
+def seeker_view(dialogue: Dialogue) -> Dialogue:
+    """The dialogue with the speakers swapped: the seeker's turns take the recommender's place, so the
+    same examples, prompt steps and generator write seeker turns (the simulated seeker's generator)."""
+    swap = {SEEKER: RECOMMENDER, RECOMMENDER: SEEKER}
+    return replace(dialogue, turns=[replace(turn, role=swap.get(turn.role, turn.role)) for turn in dialogue.turns])
 
 
 def build_examples(dialogues: Iterable[Dialogue], catalogue: Catalogue, linker) -> list[ConvExample]:

@@ -179,3 +179,24 @@ def test_ui_interactive_mode_streams_the_conversation_and_reveals_targets_last(m
     assert "choose a simulator" in list(interactive_steps(models, "", "oracle"))[0][1]
     first = list(interactive_steps(models, "", "rule", max_turns=1, seed=3))
     assert first[-1][1] == list(interactive_steps(models, "", "rule", max_turns=1, seed=3))[-1][1]  # a seeded random pick
+
+
+@pytest.mark.slow
+def test_learned_seeker_keeps_the_policy_and_never_names_a_target(pipeline, people, catalogue, same_film):
+    from pathlib import Path
+
+    from crs.eval.simulator import make_seekers
+
+    folder = Path(__file__).resolve().parent.parent / "checkpoints" / "seeker"
+    learned, rule = make_seekers(["learned", "rule"], catalogue, pipeline.link, same_film, folder)
+    for profile in people[:6]:
+        other = next(m.movie_id for m in catalogue.movies if m.movie_id not in profile.targets and m.genres)
+        plan = [None, other, profile.targets[0]]
+        said = play(ScriptedSystem(plan), learned, profile, max_turns=3)
+        script = play(ScriptedSystem(plan), rule, profile, max_turns=3)
+        # The same decisions as the rule-based seeker, in the generator's words where they do the job.
+        assert [m.get("act") for m in said.messages] == [m.get("act") for m in script.messages]
+        assert said.success_turn == script.success_turn == 3 and said.leaked == 0
+        reject = next(m for m in said.messages if m.get("act") == "reject")
+        assert is_rejection(reject["content"])
+        assert all(m["content"].strip() for m in said.messages if m["role"] == "user")

@@ -328,10 +328,12 @@ class LearnedSeeker(RuleSeeker):
     <title>``, otherwise ``[goal] greet`` (opening) or ``chat`` with the fact as ``[topic]``; a turn
     down is ``chat`` with the reason as topic, after a short rejection phrase when the generated text
     does not turn the movie down itself (the system must know the movie was refused); acceptance is
-    ``farewell``. A generated turn that leaks a target, is empty, or keeps a ``[REC]`` slot it cannot
-    fill falls back to the rule-based sentence (counted)."""
+    ``farewell``. The greedy reply is tried first, then nucleus samples (:meth:`finish` says what a
+    usable one is); when none is usable — it leaks a target, leaves the fact unsaid, asks a question —
+    the rule-based sentence is said instead (counted as a fallback)."""
 
     name = "learned"
+    samples = 6  # nucleus samples tried after the greedy reply before falling back
 
     def __init__(self, catalogue: Catalogue, generator, link: Callable | None = None, same_film: Callable | None = None):
         super().__init__(catalogue, link, same_film)
@@ -339,9 +341,7 @@ class LearnedSeeker(RuleSeeker):
 
     def words(self, state: SeekerState, turn: SeekerTurn) -> SeekerTurn:
         from crs.gen.steps import NONE, Steps
-        from crs.serve.chat import is_rejection
         from crs.text.render import render_turns
-        from crs.text.tokens import REC_TOKEN
 
         fact = turn.fact
         spoken = fact is not None and fact.kind in PROMPTED_FACTS  # a KG entity the [topic] step can carry
@@ -350,24 +350,48 @@ class LearnedSeeker(RuleSeeker):
         steps = Steps(goal, [fact.value] if spoken else [], title or NONE)
         # The seeker generator reads the dialogue with the speakers swapped: the seeker in the recommender's place.
         swapped = [Turn(RECOMMENDER if m["role"] == "user" else SEEKER, m["content"], []) for m in state.history]
-        text = self.generator.generate_texts([render_turns(swapped, {}, "prompt")], [NONE], forced=[steps])[0].reply
+        candidates = self.generator.reply_candidates(render_turns(swapped, {}, "prompt"), steps, self.samples,
+                                                     state.rng.randrange(2**31))
+        for text in candidates:
+            text = self.finish(state, turn, text, title)
+            if text is not None:
+                turn.text = text
+                return turn
+        turn.fallback = True
+        return super().words(state, turn)
+
+    def finish(self, state: SeekerState, turn: SeekerTurn, text: str, title: str) -> str | None:
+        """A generated candidate made ready to say, or None when it does not do the act's job: a liked
+        movie's ``[REC]`` slot filled; a fact with no KG entity (a decade, a genre turned down that the
+        text does not turn down) said by the rule-based sentence after it; a turn-down opened with a
+        short rejection when the text does not read as one."""
+        from crs.serve.chat import is_rejection
+        from crs.text.tokens import REC_TOKEN
+
+        fact = turn.fact
         if title:
             text = text.replace(REC_TOKEN, title, 1)
         text = " ".join(text.split())
-        if fact is not None and not spoken and turn.act != "accept":
-            # A decade or a genre turned down: no entity to prompt with, so the rule-based reason follows.
+        lowered = text.lower()
+        if not text or REC_TOKEN in text or "?" in text and turn.act != "open" or (title and title not in text) \
+                or _DANGLING.search(text):
+            return None
+        if turn.act == "accept":
+            return text if _ACCEPTING.search(text) and not is_rejection(text) else None
+        if fact is not None and fact.kind in PROMPTED_FACTS and fact.value.lower() not in lowered:
+            return None
+        if fact is not None and fact.kind == "not-genre" and not (fact.value.lower() in lowered and _NEGATION.search(text)):
+            text = f"{text} {self.fact_sentence(state, fact, turn.act)}"
+        elif fact is not None and fact.kind == "decade":
             text = f"{text} {self.fact_sentence(state, fact, turn.act)}"
         if turn.act == "reject" and not is_rejection(text):
             text = f"{state.rng.choice(REJECT_OPENERS)} {text}"
-        usable = (bool(text.strip()) and REC_TOKEN not in text and not state.check(text)
-                  and (not title or title in text) and (not spoken or fact.value.lower() in text.lower()))
-        if not usable:
-            turn.fallback = True
-            return super().words(state, turn)
-        turn.text = text.strip()
-        return turn
+        return None if state.check(text) else text
 
 
+_DANGLING = re.compile(r"\b(like|with|about|a|an|the|for|of|and|as|to|by|is)\W*$", re.I)  # a sentence cut short
+_ACCEPTING = re.compile(r"\b(thanks?|thank you|bye|great|perfect|check (it|that|those|them) out|watch)\b", re.I)
+_NEGATION = re.compile(r"\b(not|don'?t|doesn'?t|never|no|hate|dislike|isn'?t)\b", re.I)
 PROMPTED_FACTS = ("genre", "director", "actor")
 
 
@@ -475,7 +499,7 @@ def play_steps(system, seeker: RuleSeeker, profile: Profile, max_turns: int = MA
         system_state = system.new()
         turn = seeker.open(state)
     check = check or LeakCheck(seeker.catalogue, profile.targets, seeker.link, seeker.same_film)
-    messages = [{"role": "user", "content": turn.text, "act": turn.act}]
+    messages = [{"role": "user", "content": turn.text, "act": turn.act, "fallback": turn.fallback}]
     yield list(messages)
     recall: dict[str, list[float]] = {f"recall@{k}": [] for k in KS}
     success, leaked, fallbacks = None, int(check(turn.text)), int(turn.fallback)
@@ -489,7 +513,7 @@ def play_steps(system, seeker: RuleSeeker, profile: Profile, max_turns: int = MA
             recall[f"recall@{k}"].append(sum(bool(film & top) for film in state.check.films.values()) / len(state.check.films))
         with lock:
             turn = seeker.respond(state, answer.reply, answer.items)
-        messages.append({"role": "user", "content": turn.text, "act": turn.act})
+        messages.append({"role": "user", "content": turn.text, "act": turn.act, "fallback": turn.fallback})
         yield list(messages)
         leaked += int(check(turn.text))
         fallbacks += int(turn.fallback)

@@ -200,3 +200,17 @@ def test_learned_seeker_keeps_the_policy_and_never_names_a_target(pipeline, peop
         reject = next(m for m in said.messages if m.get("act") == "reject")
         assert is_rejection(reject["content"])
         assert all(m["content"].strip() for m in said.messages if m["role"] == "user")
+
+
+def test_the_run_seed_changes_the_seekers_choices_and_only_the_seed_does(test_dialogues, catalogue, same_film):
+    first = profiles(test_dialogues[:80], catalogue, same_film, seed=0)
+    again = profiles(test_dialogues[:80], catalogue, same_film, seed=0)
+    other = profiles(test_dialogues[:80], catalogue, same_film, seed=7)
+    assert [p.facts for p in first] == [p.facts for p in again]
+    assert [p.targets for p in first] == [p.targets for p in other]  # the targets are the data's
+    assert [p.facts for p in first] != [p.facts for p in other]
+    assert all(set(a.facts) == set(b.facts) for a, b in zip(first, other))  # the same facts, another order
+    script = ScriptedSystem([None, None, None])
+    words = lambda seed: [m["content"] for p in first[:10]  # noqa: E731
+                          for m in play(script, RuleSeeker(catalogue, same_film=same_film, seed=seed), p, 3).messages]
+    assert words(0) == words(0) != words(3)

@@ -299,17 +299,19 @@ def write_report(out: Path, results: list[RecResult], meta: dict, conv_results: 
     if constraint_results:
         report = report.rstrip("\n") + "\n\n" + constraints_markdown(constraint_results, cases or [])
     if interactive_results and catalogue is not None:
-        report = report.rstrip("\n") + "\n\n" + interactive_markdown(interactive_results, catalogue)
+        report = report.rstrip("\n") + "\n\n" + interactive_markdown(interactive_results, catalogue,
+                                                                    seed=meta.get("interactive", {}).get("seed", 0))
     (out / "report.md").write_text(report, encoding="utf-8")
     plot_curves(results, out)
 
 
 def run(config: CRSConfig, models: list[str], split: str, tasks: list[str], out: Path, progress: bool = True,
         generation: dict | None = None, constraint_cases: int | None = None, simulators: tuple[str, ...] = ("rule",),
-        max_turns: int = 5, seeker_model: str | Path | None = None) -> list[RecResult]:
+        max_turns: int = 5, seeker_model: str | Path | None = None, seed: int = 0) -> list[RecResult]:
     """Evaluate each model on ``split``; ``generation``: conv settings (``decoding``, ``exemplars``)
     that replace the checkpoints' own for this evaluation; ``simulators``, ``max_turns`` and
-    ``seeker_model``: the interactive task's seekers, conversation length and learned seeker folder."""
+    ``seeker_model``: the interactive task's seekers, conversation length and learned seeker folder;
+    ``seed``: its random choices (the seekers' facts, words and the transcripts shown)."""
     data_dir = config.data.resolve_data_dir()
     catalogue = Catalogue.load(data_dir)
     splits = load_splits(config.data, with_test=(split == "test"))
@@ -338,8 +340,8 @@ def run(config: CRSConfig, models: list[str], split: str, tasks: list[str], out:
         constraint_results = [evaluate_constraints(system, cases, judge, progress) for system in systems]
     if "interactive" in tasks:
         systems, link, same_film = interactive_systems(loaded, catalogue, config)
-        people = profiles(dialogues, catalogue, same_film)
-        for seeker in make_seekers(simulators, catalogue, link, same_film, seeker_model):
+        people = profiles(dialogues, catalogue, same_film, seed)
+        for seeker in make_seekers(simulators, catalogue, link, same_film, seeker_model, seed):
             for system in systems:
                 interactive_results.append(evaluate_interactive(system, seeker, people, max_turns, progress,
                                                                 check=lambda p: LeakCheck(catalogue, p.targets, link, same_film)))
@@ -357,6 +359,8 @@ def run(config: CRSConfig, models: list[str], split: str, tasks: list[str], out:
         "tasks": tasks,
     }
     contexts = {(s.conversation_id, s.turn_index): last_turn(s, catalogue) for s in samples}
+    if "interactive" in tasks:
+        meta["interactive"] = {"simulators": list(simulators), "max_turns": max_turns, "seed": seed}
     write_report(out, results, meta, conv_results, contexts, constraint_results, cases, interactive_results, catalogue)
     return results
 
@@ -378,6 +382,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-turns", type=int, default=5, help="system turns per simulated conversation (interactive task)")
     parser.add_argument("--seeker-model", default=str(DEFAULT_SEEKER),
                         help="the learned seeker's generator folder (python -m train seeker; default %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="the interactive task's random choices (default 0)")
     parser.add_argument("--kg-topics", choices=("on", "off"), default=None, help="KG-constrained topic step for the conv task (default: the checkpoint's)")
     add_config_arguments(parser)
     args = parser.parse_intermixed_args(argv)
@@ -396,7 +401,8 @@ def main(argv: list[str] | None = None) -> None:
                   if value is not None}
     run(config, [m.strip() for m in args.model.split(",") if m.strip()], args.split, tasks, out, progress=not args.quiet,
         generation=generation, constraint_cases=args.constraint_cases,
-        simulators=SIMULATORS if args.simulator == "both" else (args.simulator,), max_turns=args.max_turns, seeker_model=args.seeker_model)
+        simulators=SIMULATORS if args.simulator == "both" else (args.simulator,), max_turns=args.max_turns, seeker_model=args.seeker_model,
+        seed=args.seed)
     print((out / "report.md").read_text(encoding="utf-8"))
     print(f"report written to {out}/ in {time.perf_counter() - started:.1f} s")
 

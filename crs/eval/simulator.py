@@ -86,8 +86,8 @@ def movie_facts(movie: Movie) -> list[Fact]:
     return facts
 
 
-def profiles(dialogues: Iterable[Dialogue], catalogue: Catalogue, same_film: Callable[[list[int]], list[int]] | None = None
-             ) -> list[Profile]:
+def profiles(dialogues: Iterable[Dialogue], catalogue: Catalogue, same_film: Callable[[list[int]], list[int]] | None = None,
+             seed: int = 0) -> list[Profile]:
     """The profile of every dialogue with a target (see the module docstring); ``same_film(ids)``:
     the other catalogue entries of those films (a target's twin is never a liked movie)."""
     out = []
@@ -100,7 +100,7 @@ def profiles(dialogues: Iterable[Dialogue], catalogue: Catalogue, same_film: Cal
             continue
         blocked = set(targets) | set(same_film(targets) if same_film else ())
         liked = [m for m in ranked if answers[m].suggested == 0 and answers[m].liked == 1 and m in catalogue and m not in blocked]
-        rng = random.Random(seed_of(dialogue.conversation_id))
+        rng = random.Random(seed_of(dialogue.conversation_id, salt(seed)))
         facts = movie_facts(catalogue.by_id(targets[0]))
         genres = [f for f in facts if f.kind == "genre"]
         rest = [f for f in facts if f.kind != "genre"]
@@ -112,6 +112,11 @@ def profiles(dialogues: Iterable[Dialogue], catalogue: Catalogue, same_film: Cal
 
 def seed_of(text: str, salt: str = "") -> int:
     return zlib.crc32(f"{salt}:{text}".encode("utf-8"))
+
+
+def salt(seed: int, name: str = "") -> str:
+    """The salt of a run's random choices: the seeker's name, and the run's seed when it is not 0."""
+    return f"{name}:{seed}" if seed else name
 
 
 # ------------------------------------------------------------------------------------ leakage
@@ -209,12 +214,12 @@ class RuleSeeker:
 
     name = "rule"
 
-    def __init__(self, catalogue: Catalogue, link: Callable | None = None, same_film: Callable | None = None):
-        self.catalogue, self.link, self.same_film = catalogue, link, same_film
+    def __init__(self, catalogue: Catalogue, link: Callable | None = None, same_film: Callable | None = None, seed: int = 0):
+        self.catalogue, self.link, self.same_film, self.seed = catalogue, link, same_film, seed
 
     def start(self, profile: Profile) -> SeekerState:
         check = LeakCheck(self.catalogue, profile.targets, self.link, self.same_film)
-        return SeekerState(profile, random.Random(seed_of(profile.conversation_id, self.name)), check)
+        return SeekerState(profile, random.Random(seed_of(profile.conversation_id, salt(self.seed, self.name))), check)
 
     # --------------------------------------------------------------- the policy
 
@@ -335,8 +340,9 @@ class LearnedSeeker(RuleSeeker):
     name = "learned"
     samples = 6  # nucleus samples tried after the greedy reply before falling back
 
-    def __init__(self, catalogue: Catalogue, generator, link: Callable | None = None, same_film: Callable | None = None):
-        super().__init__(catalogue, link, same_film)
+    def __init__(self, catalogue: Catalogue, generator, link: Callable | None = None, same_film: Callable | None = None,
+                 seed: int = 0):
+        super().__init__(catalogue, link, same_film, seed)
         self.generator = generator
 
     def words(self, state: SeekerState, turn: SeekerTurn) -> SeekerTurn:
@@ -638,11 +644,12 @@ def interactive_systems(loaded: list[tuple[object, object]], catalogue: Catalogu
     return systems, link, same_film
 
 
-def make_seekers(names: Sequence[str], catalogue: Catalogue, link: Callable, same_film: Callable, seeker_model=None) -> list[RuleSeeker]:
+def make_seekers(names: Sequence[str], catalogue: Catalogue, link: Callable, same_film: Callable, seeker_model=None,
+                 seed: int = 0) -> list[RuleSeeker]:
     seekers: list[RuleSeeker] = []
     for name in names:
         if name == "rule":
-            seekers.append(RuleSeeker(catalogue, link, same_film))
+            seekers.append(RuleSeeker(catalogue, link, same_film, seed))
         elif name == "learned":
             from crs.gen.reply import ReplyGenerator
 
@@ -650,7 +657,7 @@ def make_seekers(names: Sequence[str], catalogue: Catalogue, link: Callable, sam
                 raise FileNotFoundError(f"the learned simulator needs a seeker generator: {seeker_model} has no generator/ "
                                         "(train one with `python -m train seeker`)")
             generator = ReplyGenerator.from_pretrained(seeker_model)
-            seekers.append(LearnedSeeker(catalogue, generator, link, same_film))
+            seekers.append(LearnedSeeker(catalogue, generator, link, same_film, seed))
         else:
             raise ValueError(f"unknown simulator {name!r}; choose from {SIMULATORS}")
     return seekers

@@ -58,7 +58,8 @@ def liked_dropdown(choices: list[str], label: str = "Movies you liked") -> gr.Dr
 
 def chat_handler(models: Models, message: str, state: ChatState):
     """Stream one chat turn; notices about the input appear as toasts."""
-    for view in stream_turn(models.pipeline, message, state, checkpoint=models.checkpoint, lock=models.lock):
+    note = models.note if models.pipeline is None else ""
+    for view in stream_turn(models.pipeline, message, state, checkpoint=models.checkpoint, lock=models.lock, note=note):
         if view.notice:
             (gr.Warning if view.notice == EMPTY_NOTICE else gr.Info)(view.notice)
         yield view.messages, view.cards, view.state, ""
@@ -222,7 +223,11 @@ def build_demo(checkpoint: Path = DEFAULT_CHECKPOINT, models: Models | None = No
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown("# crs — a conversational movie recommender")
         if models.pipeline is None:
-            gr.Markdown(f"**No model yet.** {models.note} The chat replies say so until one is trained.", elem_id="no-model")
+            broken = (Path(models.checkpoint) / "config.json").is_file()
+            head = "**The model could not be loaded.**" if broken else "**No model yet.**"
+            gr.Markdown(f"{head} {views.plain_markdown(models.note)} The chat replies say so.", elem_id="no-model")
+        elif models.pipeline.generator_note:
+            gr.Markdown(f"**Note:** {views.plain_markdown(models.pipeline.generator_note)}", elem_id="generator-note")
         with gr.Tabs():
             with gr.Tab("Chat"):
                 chat_tab(models)

@@ -26,7 +26,7 @@ from crs import __version__
 from crs.config import CRSConfig
 from crs.data.catalogue import Catalogue
 from crs.data.context import DialogueContext
-from crs.io import atomic_dir
+from crs.io import CheckpointFileError, atomic_dir, verify_files
 from crs.rec.features import ContextFeatures, Featurizer, movie_text
 from crs.rec.interface import BaseRecommender
 from crs.rec.model import KGTextRecModel
@@ -41,6 +41,7 @@ from kg.rgcn import message_passing_graph
 logger = logging.getLogger(__name__)
 
 TEXT_CACHE_SIZE = 50_000
+GENERATOR_PARTS = ("generator", "tokenizer", "lm", "exemplars")  # folders the recommender does not read
 REQUIRED_FILES = ("config.json", "recommender.safetensors", "kg/entities.json", "kg/relations.json",
                   "kg/triples.safetensors", "kg/catalogue.json", "kg/cooccurrence.safetensors")
 
@@ -255,6 +256,8 @@ class KGTextRecommender(BaseRecommender):
         missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
         if missing:
             raise FileNotFoundError(f"checkpoint {folder} is incomplete: missing {', '.join(missing)}")
+        # A truncated or garbled file is named before anything reads it (the generator's parts are the pipeline's to check).
+        verify_files(folder, skip=GENERATOR_PARTS)
         meta = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         if "crs_config" not in meta:
             raise ValueError(f"checkpoint {folder}: config.json has no 'crs_config'")
@@ -272,10 +275,14 @@ class KGTextRecommender(BaseRecommender):
             text_encoder = shared.get(key) or TextEncoder(*key)
             shared[key] = text_encoder
         model = build_model(config, kg, catalogue, item_text, text_encoder)
-        missing_keys, unexpected = model.load_state_dict(weights, strict=False)
+        try:
+            missing_keys, unexpected = model.load_state_dict(weights, strict=False)
+        except RuntimeError as error:  # a tensor of another shape than config.json builds
+            detail = next((line.strip() for line in str(error).splitlines() if "size mismatch" in line), str(error).splitlines()[0])
+            raise CheckpointFileError(folder / "recommender.safetensors", f"shape mismatch with config.json ({detail})") from None
         if missing_keys or unexpected:
-            raise ValueError(f"checkpoint {folder}: recommender.safetensors does not fit the config "
-                             f"(missing {missing_keys[:5]}, unexpected {unexpected[:5]})")
+            raise CheckpointFileError(folder / "recommender.safetensors", "does not fit config.json "
+                                      f"(missing {missing_keys[:5]}, unexpected {unexpected[:5]})")
         linker = EntityLinker.build(kg, catalogue, config.linking)
         liked = sentiment = None
         if config.rec.use_sentiment:

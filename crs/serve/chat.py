@@ -135,9 +135,11 @@ class ChatResult:
 
 def chat_turn(pipeline: "CRS | None", message: object, state: ChatState | None = None,
               checkpoint: Path = DEFAULT_CHECKPOINT,
-              reasoning: Callable[["CRS", "Reply", list[dict], list[int]], str] | None = None) -> ChatResult:
+              reasoning: Callable[["CRS", "Reply", list[dict], list[int]], str] | None = None, note: str = "") -> ChatResult:
     """The next turn of the conversation in ``state`` after the user says ``message``;
-    ``reasoning(pipeline, reply, history, rejected)`` renders the panel kept with the reply."""
+    ``reasoning(pipeline, reply, history, rejected)`` renders the panel kept with the reply; ``note``:
+    why ``pipeline`` is None (a broken checkpoint, named), said instead of "no model is installed".
+    A pipeline serving without its generator says why on the conversation's first turn (``notice``)."""
     state = state or ChatState()
     raw = message if isinstance(message, str) else ("" if message is None else str(message))
     text = clean_message(raw)
@@ -146,10 +148,12 @@ def chat_turn(pipeline: "CRS | None", message: object, state: ChatState | None =
     notice = TRUNCATED_NOTICE if len(raw.strip()) > MAX_MESSAGE_CHARS else ""
     history = state.history + [{"role": "user", "content": text}]
     if pipeline is None:
-        reply = NO_MODEL_MESSAGE.format(checkpoint=checkpoint)
+        reply = note or NO_MODEL_MESSAGE.format(checkpoint=checkpoint)
         new = replace(state, history=history + [{"role": "assistant", "content": reply}], last_items=[],
                       turns=state.turns + [TurnInfo([], "")])
         return ChatResult(state=new, reply=reply, items=[], notice=notice)
+    if pipeline.generator_note and not state.history:
+        notice = " ".join(part for part in (notice, pipeline.generator_note) if part)
     turned_down = is_rejection(text)
     rejected = list(dict.fromkeys(state.rejected + (state.last_items if turned_down else [])))
     details = respond(pipeline, history, rejected, wants_movie=turned_down)
@@ -224,12 +228,14 @@ def rejected_in_history(pipeline: "CRS", history: list[dict]) -> list[int]:
     return list(dict.fromkeys(rejected))
 
 
-def chat_api(pipeline: "CRS | None", message: object, history: object = None, checkpoint: Path = DEFAULT_CHECKPOINT) -> dict:
+def chat_api(pipeline: "CRS | None", message: object, history: object = None, checkpoint: Path = DEFAULT_CHECKPOINT,
+             note: str = "") -> dict:
     """One turn for API clients, with no server-side state: the client sends the history back.
 
     Returns ``{"reply", "history", "movies", "notice"}``: the reply text, the history with the new
     user message and reply appended, the recommended movies' catalogue facts, and a note about the
-    input (empty, too long) or "".
+    input (empty, too long) or the model (a broken checkpoint named by ``note``; a generator that
+    could not be loaded, on the first turn), or "".
     """
     messages = history_messages(history)
     state = ChatState(history=messages)
@@ -238,7 +244,7 @@ def chat_api(pipeline: "CRS | None", message: object, history: object = None, ch
         if messages[-1]["role"] == "assistant":
             last_items = [x.movie_id for x in pipeline.link(messages[-1]["content"]) if x.movie_id is not None]
         state = ChatState(history=messages, rejected=rejected_in_history(pipeline, messages), last_items=last_items)
-    result = chat_turn(pipeline, message, state, checkpoint)
+    result = chat_turn(pipeline, message, state, checkpoint, note=note)
     movies = [movie_card(pipeline.movie(m)) for m in result.items] if pipeline is not None else []
     reply = result.reply or result.notice
     return {"reply": reply, "history": result.state.history, "movies": movies, "notice": result.notice}

@@ -31,8 +31,9 @@ from typing import Callable, Iterable
 from crs.data.catalogue import Catalogue, Movie
 from crs.data.context import DialogueContext
 from crs.data.redial import RECOMMENDER, SEEKER, Turn
-from crs.gen.reply import ReplyGenerator
+from crs.gen.reply import GENERATOR_DIR, TOKENIZER_DIR, ReplyGenerator
 from crs.gen.steps import Steps
+from crs.io import CheckpointFileError, verify_files
 from crs.rec.kg_text import KGTextRecommender
 from crs.rec.request import MovieFacts, RequestReader, RequestState, honour_scores, relaxation_sentence
 from crs.serve.answers import answer_question
@@ -95,12 +96,33 @@ def history_turns(history: Iterable[dict], link: Callable[[str], list[LinkedEnti
     return turns, linked
 
 
+def load_generator(folder: Path, device: str = "cpu") -> ReplyGenerator:
+    """The checkpoint's generator; a missing, truncated or mismatched file is named in the error."""
+    generator_dir, tokenizer_dir = folder / GENERATOR_DIR, folder / TOKENIZER_DIR
+    if not generator_dir.is_dir():
+        raise FileNotFoundError(f"{generator_dir}: missing (this checkpoint has no generator)")
+    verify_files(generator_dir, ["config.json", "model.safetensors"])
+    if tokenizer_dir.is_dir():
+        verify_files(tokenizer_dir, ["tokenizer.json"])
+    try:
+        return ReplyGenerator.from_pretrained(folder, device=device)
+    except (OSError, ValueError, RuntimeError) as error:
+        if isinstance(error, CheckpointFileError) or str(folder) in str(error):
+            raise
+        first = " ".join(str(error).split())[:300]
+        problem = "shape mismatch with config.json" if "mismatched_sizes" in first or "size mismatch" in first else "does not load"
+        raise CheckpointFileError(generator_dir, f"{problem} ({first})") from None
+
+
 class CRS:
     """Recommender + optional generator, loaded from one checkpoint folder."""
 
-    def __init__(self, recommender: KGTextRecommender, generator: ReplyGenerator | None = None):
+    def __init__(self, recommender: KGTextRecommender, generator: ReplyGenerator | None = None, generator_note: str = ""):
         self.recommender = recommender
         self.generator: ReplyGenerator | None = generator
+        # Why there is no generator when serving wanted one (missing or broken generator/): the chat
+        # then writes template replies, and the UI and /chat say so.
+        self.generator_note = generator_note
         # Text -> its linked entities: a conversation's earlier turns are linked once, not on every turn.
         self._link_memo: OrderedDict[str, list[LinkedEntity]] = OrderedDict()
 
@@ -153,16 +175,21 @@ class CRS:
         folder = Path(folder)
         recommender = KGTextRecommender.from_pretrained(folder, encoders=encoders)
         takes_state = bool(recommender.config.rec.rec_state_dim)
-        generator = None
-        if takes_state or (with_generator and ReplyGenerator.present(folder)):
+        generator, note = None, ""
+        if takes_state:
             if not ReplyGenerator.present(folder):
                 raise FileNotFoundError(f"checkpoint {folder} is incomplete: missing generator/ "
                                         "(the recommender takes its [REC] state)")
-            generator = ReplyGenerator.from_pretrained(folder, device=device)
-        if takes_state:
+            generator = load_generator(folder, device)
             catalogue = recommender.catalogue
             recommender.state_source = lambda contexts: generator.rec_state(contexts, catalogue)
-        return cls(recommender, generator)
+        elif with_generator:
+            try:
+                generator = load_generator(folder, device)
+            except (OSError, ValueError) as error:  # the recommender keeps serving; replies become templates
+                note = f"The reply generator could not be loaded ({error}), so replies are short templates."
+                logger.error("checkpoint %s: %s", folder, note)
+        return cls(recommender, generator, note)
 
     def movie(self, movie_id: int) -> Movie:
         return self.catalogue.by_id(movie_id)

@@ -38,7 +38,7 @@ def locked(function: Callable[..., dict]) -> Callable[..., dict]:
 @locked
 def chat(models: Models, message: object, history: object = None) -> dict:
     """``{"reply", "history", "movies", "notice"}`` (see :func:`crs.serve.chat.chat_api`)."""
-    return chat_api(models.pipeline, message, history, models.checkpoint)
+    return chat_api(models.pipeline, message, history, models.checkpoint, note=models.note if models.pipeline is None else "")
 
 
 @locked

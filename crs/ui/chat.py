@@ -169,13 +169,13 @@ class ChatView:
 
 
 def stream_turn(pipeline: "CRS | None", message: object, state: ChatState | None, delay: float = STREAM_DELAY,
-                checkpoint: Path = DEFAULT_CHECKPOINT, lock: ContextManager | None = None) -> Iterator[ChatView]:
+                checkpoint: Path = DEFAULT_CHECKPOINT, lock: ContextManager | None = None, note: str = "") -> Iterator[ChatView]:
     """The turn as views for the UI: the reply word by word, then with its cards and reasoning.
     ``lock`` is held while the turn is computed, not while it streams."""
     state = state or ChatState()
     catalogue = pipeline.catalogue if pipeline is not None else None
     with lock if lock is not None else nullcontext():
-        result = chat_turn(pipeline, message, state, checkpoint, reasoning=reasoning_markdown)
+        result = chat_turn(pipeline, message, state, checkpoint, reasoning=reasoning_markdown, note=note)
     if not result.reply:
         yield ChatView(with_cards(display_messages(state), state, catalogue), latest_cards(catalogue, state), state, result.notice)
         return

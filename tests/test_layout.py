@@ -13,8 +13,10 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-# crs.evaluate is only the harness's command line (`python -m crs.evaluate`), on top.
-LAYERS = ["kg", "crs", "crs.data", "crs.text", "crs.rec", "crs.gen", "crs.serve", "crs.eval", "crs.ui", "crs.evaluate"]
+# On top: crs.evaluate, the harness's command line (`python -m crs.evaluate`); crs.app, the Gradio
+# shell (`python app.py`, `crs chat`); crs.cli, the `crs` console script over every entry point.
+LAYERS = ["kg", "crs", "crs.paths", "crs.data", "crs.text", "crs.rec", "crs.gen", "crs.serve", "crs.eval", "crs.ui", "crs.evaluate",
+          "crs.app", "crs.cli"]
 
 
 def module_name(path: Path) -> str:

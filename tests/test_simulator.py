@@ -9,8 +9,18 @@ import pytest
 
 from crs.config import DataConfig, load_config
 from crs.data.splits import load_split
-from crs.eval.simulator import (ChatSystem, Fact, LeakCheck, Profile, RankerSystem, RuleSeeker, SystemTurn, evaluate_interactive,
-                                play, profiles)
+from crs.eval.simulator import (
+    ChatSystem,
+    Fact,
+    LeakCheck,
+    Profile,
+    RankerSystem,
+    RuleSeeker,
+    SystemTurn,
+    evaluate_interactive,
+    play,
+    profiles,
+)
 from crs.serve.chat import is_rejection
 from crs.serve.models import duplicates
 

@@ -16,9 +16,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from crs.paths import PROJECT_ROOT
 from crs.serve.chat import ChatState, chat_turn
 
-DEFAULT_OPENERS = Path(__file__).resolve().parents[2] / "prompts" / "chat_openers.txt"
+DEFAULT_OPENERS = PROJECT_ROOT / "prompts" / "chat_openers.txt"
 SEPARATOR = " || "
 
 

@@ -37,11 +37,12 @@ from tqdm.auto import tqdm
 from crs.data.catalogue import Catalogue, Movie
 from crs.data.context import DialogueContext
 from crs.data.redial import RECOMMENDER, SEEKER, Turn
+from crs.paths import PROJECT_ROOT
 from crs.rec.request import MovieFacts, RequestReader, franchise_key, honour_scores
 from kg.graph import GENRE_ALIASES, KnowledgeGraph, base_name, name_key
 
 SEED = 20261130
-PARAPHRASES = Path(__file__).resolve().parents[2] / "tests" / "data" / "constraint_paraphrases.jsonl"
+PARAPHRASES = PROJECT_ROOT / "tests" / "data" / "constraint_paraphrases.jsonl"
 TOP = 3
 MIN_PERSON_MOVIES = 4  # people sampled for requests have at least this many catalogue movies in the role
 MIN_GENRE_MOVIES = 80

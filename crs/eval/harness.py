@@ -46,9 +46,18 @@ from crs.eval.anchors import anchors_for
 from crs.eval.constraints import constraint_systems, constraints_markdown, evaluate_constraints
 from crs.eval.conv import conv_markdown, evaluate_conversation
 from crs.eval.metrics import RankingAccumulator, rank_of
-from crs.eval.simulator import (SIMULATORS, LeakCheck, evaluate_interactive, interactive_markdown, interactive_systems, make_seekers,
-                                profiles, agreement)
+from crs.eval.simulator import (
+    SIMULATORS,
+    LeakCheck,
+    agreement,
+    evaluate_interactive,
+    interactive_markdown,
+    interactive_systems,
+    make_seekers,
+    profiles,
+)
 from crs.gen.ranker import ZeroShotRanker
+from crs.paths import PROJECT_ROOT
 from crs.rec.baselines import BASELINES
 from crs.rec.interface import Recommender
 from crs.serve.pipeline import CRS
@@ -58,7 +67,7 @@ logger = logging.getLogger(__name__)
 PROTOCOLS = ("standard", "new_items")
 TASKS = ("rec", "conv", "constraints", "interactive")
 BATCH_SIZE = 64
-DEFAULT_SEEKER = Path(__file__).resolve().parents[2] / "checkpoints" / "seeker"
+DEFAULT_SEEKER = PROJECT_ROOT / "checkpoints" / "seeker"
 TOP_LOGGED = 10  # movies per turn written to per_turn.jsonl
 CURVE_MAX_K = 100
 

@@ -39,8 +39,8 @@ from __future__ import annotations
 import random
 import re
 import zlib
-from dataclasses import dataclass, field
 from contextlib import nullcontext
+from dataclasses import dataclass, field
 from typing import Callable, ContextManager, Iterable, Iterator, Sequence
 
 from tqdm.auto import tqdm

@@ -64,6 +64,7 @@ from crs.data.catalogue import Catalogue
 from crs.data.context import DialogueContext
 from crs.data.redial import SEEKER
 from crs.gen.backbone import BACKBONES, backbone_name, load_model
+from crs.paths import PROJECT_ROOT
 from crs.rec.interface import BaseRecommender, Recommender
 from crs.text.tokenizer import load_tokenizer
 
@@ -72,7 +73,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = PROJECT_ROOT
 DEFAULT_TEMPLATES_PATH = REPO_ROOT / "prompts" / "zero_shot.yaml"
 DEFAULT_TEMPLATE_NAME = "watch_next"
 LIKED_FIELD = "liked"

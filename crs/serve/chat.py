@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from crs.data.catalogue import Movie
+from crs.paths import PROJECT_ROOT
 from crs.serve.models import duplicates
 
 if TYPE_CHECKING:
     from crs.serve.pipeline import CRS, Reply
 
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "default"
+DEFAULT_CHECKPOINT = PROJECT_ROOT / "checkpoints" / "default"
 
 
 MAX_MESSAGE_CHARS = 2000

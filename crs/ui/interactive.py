@@ -16,7 +16,16 @@ from typing import Iterator
 from crs.config import DataConfig
 from crs.data.catalogue import Catalogue
 from crs.data.splits import load_split
-from crs.eval.simulator import MAX_TURNS, SIMULATORS, ChatSystem, Conversation, Profile, make_seekers, play_steps, profiles
+from crs.eval.simulator import (
+    MAX_TURNS,
+    SIMULATORS,
+    ChatSystem,
+    Conversation,
+    Profile,
+    make_seekers,
+    play_steps,
+    profiles,
+)
 from crs.serve.models import Models, duplicates
 from crs.ui.chat import plain_markdown
 from crs.ui.evaluation import no_data_message

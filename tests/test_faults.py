@@ -116,3 +116,52 @@ def test_without_its_generator_the_chat_keeps_recommending_and_says_why(broken):
     assert "generator/model.safetensors" in first["notice"]
     second = api.chat(models, "something else", first["history"])
     assert second["movies"] and second["notice"] == ""  # said once per conversation
+
+
+@pytest.mark.slow
+def test_a_stage_killed_mid_epoch_resumes_from_its_last_epoch(data_dir, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "train", "pretrain-kg", "--quiet", "--config", str(repo / "configs" / "tiny.yaml"),
+               "--data-dir", str(data_dir), "--output-dir", str(out),
+               "pretrain_kg.loop.epochs=3", "pretrain_kg.loop.max_steps=0", "pretrain_kg.loop.patience=10"]
+    state = out / "pretrain-kg" / "loop" / "state" / "loop.json"
+    process = subprocess.Popen(command, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while not state.is_file() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert process.poll() is None, "the stage ended before it could be killed"
+        os.kill(process.pid, signal.SIGKILL)  # during epoch 2: epoch 1's state is on disk
+        process.wait()
+    finally:
+        if process.poll() is None:
+            process.kill()
+    first = json.loads(state.read_text())
+    assert first["epoch"] == 1 and not (out / "pretrain-kg" / "done.json").exists()
+    rerun = subprocess.run(command, cwd=repo, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "resuming after epoch 1" in rerun.stderr
+    history = json.loads((out / "pretrain-kg" / "loop" / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2, 3] and history[0] == first["history"][0]  # epoch 1 kept, not trained again
+
+
+def test_a_truncated_and_garbled_redial_file_loads_the_rest_and_names_the_lines(data_dir, tmp_path):
+    from crs.data.redial import load_dialogues
+
+    lines = (data_dir / "redial" / "test_data.jsonl").read_bytes().splitlines()[:6]
+    broken = tmp_path / "test_data.jsonl"
+    # Line 3 garbled (bytes that are not UTF-8 inside the JSON), the last line cut off mid-record.
+    lines[2] = lines[2][:40] + b"\xff\xfe\x00garbage" + lines[2][40:]
+    broken.write_bytes(b"\n".join(lines[:5] + [lines[5][: len(lines[5]) // 2]]))
+    dialogues, report = load_dialogues(broken)
+    assert len(dialogues) == report.loaded == 4 and report.malformed == 2
+    assert [e.split(":")[0] for e in report.errors] == ["line 3", "line 6"]
+    assert str(broken) in report.summary() and "2 malformed lines skipped" in report.summary()

@@ -169,6 +169,7 @@ def test_harness_writes_the_interactive_table(data_dir, checkpoint_dir, tmp_path
     assert set(runs["crs"]["rule"]) >= {"success@1", "success@2", "success@3", "turns_to_success", "recall@1_by_turn",
                                         "recall@10_by_turn", "leaked_turns"}
     assert len(runs["crs"]["rule"]["recall@10_by_turn"]) == 3
+    assert set(runs["crs"]["rule"]["fallback_share_by_act"]) >= {"open"} and runs["crs"]["rule"]["fallback_turns"] == 0
     report = (tmp_path / "report.md").read_text()
     assert "## Interactive evaluation" in report and "### Transcripts: popularity, rule seeker" in report
     rows = [json.loads(line) for line in (tmp_path / "interactive_conversations.jsonl").read_text().splitlines()]
@@ -210,6 +211,7 @@ def test_learned_seeker_keeps_the_policy_and_never_names_a_target(pipeline, peop
         reject = next(m for m in said.messages if m.get("act") == "reject")
         assert is_rejection(reject["content"])
         assert all(m["content"].strip() for m in said.messages if m["role"] == "user")
+        assert said.fallbacks == sum(bool(m.get("fallback")) for m in said.messages)
 
 
 def test_the_run_seed_changes_the_seekers_choices_and_only_the_seed_does(test_dialogues, catalogue, same_film):

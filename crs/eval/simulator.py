@@ -551,6 +551,12 @@ class InteractiveResult:
         out["leaked_turns"] = sum(c.leaked for c in self.conversations)
         out["seeker_turns"] = sum(sum(m["role"] == "user" for m in c.messages) for c in self.conversations)
         out["fallback_turns"] = sum(c.fallbacks for c in self.conversations)
+        by_act: dict[str, list[int]] = {}
+        for c in self.conversations:
+            for m in c.messages:
+                if m["role"] == "user":
+                    by_act.setdefault(m["act"], []).append(int(bool(m.get("fallback"))))
+        out["fallback_share_by_act"] = {act: mean(flags) for act, flags in sorted(by_act.items())}
         return out
 
 

@@ -26,6 +26,7 @@ COMMANDS = {
 BENCHMARKS = {
     "chat-latency": "benchmarks.chat_latency",
     "interactive-cost": "benchmarks.interactive_cost",
+    "load": "benchmarks.load",
     "reply-latency": "benchmarks.reply_latency",
     "rec-latency": "benchmarks.rec_latency",
     "train-throughput": "benchmarks.train_throughput",

@@ -1,0 +1,103 @@
+"""Serving under load: concurrent chat sessions against the app, through gradio_client.
+
+    python -m benchmarks.load [--sessions 20] [--turns 10] [--checkpoint DIR | --url URL] [--out FILE]
+
+Without ``--url`` the app is served in this process on a free 127.0.0.1 port (loopback only).
+``--sessions`` threads each hold one conversation of ``--turns`` ``/chat`` turns (an opener naming a
+movie, then rejections and follow-ups), all at once. Cross-talk: every answer's history must hold
+exactly the messages this session sent and received, in order. Prints answered / errors /
+cross-talk / p50 / p95 / turns per second and writes them as JSON (``--out``). Bounded: each turn
+times out after ``--timeout`` seconds and counts as an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.chat_latency import FOLLOW_UPS, OPENERS
+
+
+def session(url: str, index: int, turns: int, timeout: float) -> dict:
+    from gradio_client import Client
+
+    client = Client(url, verbose=False)
+    history, sent, timings, errors, crosstalk = None, [], [], 0, 0
+    messages = [OPENERS[index % len(OPENERS)]] + [f"{FOLLOW_UPS[t % len(FOLLOW_UPS)]} (session {index}, turn {t})" for t in range(1, turns)]
+    for message in messages:
+        started = time.perf_counter()
+        try:
+            job = client.submit(message, history, api_name="/chat")
+            answer = job.result(timeout=timeout)
+        except Exception:  # a timeout or a server error: counted, the session goes on
+            errors += 1
+            continue
+        timings.append(time.perf_counter() - started)
+        sent.append(message)
+        users = [m["content"] for m in answer["history"] if m["role"] == "user"]
+        crosstalk += int(users != sent)
+        history = answer["history"]
+    return {"timings": timings, "errors": errors, "crosstalk": crosstalk}
+
+
+def run(url: str, sessions: int, turns: int, timeout: float) -> dict:
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=sessions) as pool:
+        results = list(pool.map(lambda i: session(url, i, turns, timeout), range(sessions)))
+    elapsed = time.perf_counter() - started
+    timings = np.array([t for r in results for t in r["timings"]]) * 1000
+    return {
+        "sessions": sessions, "turns_per_session": turns, "answered": int(timings.size),
+        "errors": sum(r["errors"] for r in results), "crosstalk": sum(r["crosstalk"] for r in results),
+        "p50_ms": round(float(np.percentile(timings, 50)), 1) if timings.size else None,
+        "p95_ms": round(float(np.percentile(timings, 95)), 1) if timings.size else None,
+        "turns_per_second": round(timings.size / elapsed, 2), "seconds": round(elapsed, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.load", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--turns", type=int, default=10)
+    parser.add_argument("--checkpoint", type=Path, default=None)
+    parser.add_argument("--url", default=None, help="an app already running (default: serve one here on 127.0.0.1)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds before a turn counts as an error")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of the app served here")
+    parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
+    args = parser.parse_args(argv)
+    if not (1 <= args.sessions <= 200 and 1 <= args.turns <= 100):
+        parser.error("--sessions must lie in 1..200 and --turns in 1..100")
+    demo, url = None, args.url
+    if url is None:
+        import torch
+
+        from crs.app import serve_in_background
+        from crs.serve.chat import DEFAULT_CHECKPOINT
+        from crs.serve.models import Models
+
+        torch.set_num_threads(args.threads)
+        models = Models.load(args.checkpoint or DEFAULT_CHECKPOINT)
+        if models.pipeline is None:
+            raise SystemExit(models.note)
+        demo, url = serve_in_background(models)
+    try:
+        figures = run(url, args.sessions, args.turns, args.timeout)
+    finally:
+        if demo is not None:
+            demo.close()
+    print(f"{args.sessions} sessions x {args.turns} /chat turns against {url}: answered {figures['answered']}, "
+          f"errors {figures['errors']}, cross-talk {figures['crosstalk']}, p50 {figures['p50_ms']} ms, p95 {figures['p95_ms']} ms, "
+          f"{figures['turns_per_second']} turns/s")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

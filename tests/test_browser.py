@@ -101,3 +101,5 @@ def test_evaluate_tab_plays_a_simulated_conversation(page):
     assert "20001" in text and ("Success" in text or "No success" in text)
     chat = page.locator("#interactive-chat")
     assert chat.locator("[data-testid='user']").count() >= 2 and chat.locator("[data-testid='bot']").count() >= 1
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "interactive.png"), full_page=True)

@@ -356,13 +356,14 @@ class LearnedSeeker(RuleSeeker):
         steps = Steps(goal, [fact.value] if spoken else [], title or NONE)
         # The seeker generator reads the dialogue with the speakers swapped: the seeker in the recommender's place.
         swapped = [Turn(RECOMMENDER if m["role"] == "user" else SEEKER, m["content"], []) for m in state.history]
-        candidates = self.generator.reply_candidates(render_turns(swapped, {}, "prompt"), steps, self.samples,
-                                                     state.rng.randrange(2**31))
-        for text in candidates:
-            text = self.finish(state, turn, text, title)
-            if text is not None:
-                turn.text = text
-                return turn
+        context, seed = render_turns(swapped, {}, "prompt"), state.rng.randrange(2**31)
+        # The greedy reply first; the samples are drawn only when it does not do the job.
+        for samples, greedy in ((0, True), (self.samples, False)):
+            for text in self.generator.reply_candidates(context, steps, samples, seed, greedy=greedy):
+                text = self.finish(state, turn, text, title)
+                if text is not None:
+                    turn.text = text
+                    return turn
         turn.fallback = True
         return super().words(state, turn)
 

@@ -257,16 +257,17 @@ class ReplyGenerator:
         return results  # type: ignore[return-value]
 
     @torch.no_grad()
-    def reply_candidates(self, context: str, steps: Steps, samples: int, seed: int) -> list[str]:
+    def reply_candidates(self, context: str, steps: Steps, samples: int, seed: int, greedy: bool = True) -> list[str]:
         """Replies to ``context`` with the prompt steps ``steps`` forced: the greedy one (no repeated
-        3-gram), then ``samples`` nucleus samples drawn with ``seed``, in that order (the caller keeps
-        the first that suits it, e.g. the simulated seeker, which needs its fact said)."""
+        3-gram) when ``greedy``, then ``samples`` nucleus samples drawn with ``seed``, in that order
+        (the caller keeps the first that suits it, e.g. the simulated seeker, which needs its fact
+        said). The samples depend on ``seed`` only, not on whether the greedy reply was asked for."""
         ctx = self.context_ids(context)
         prefix = self.encode(steps.render(), self.config.max_target_tokens)
         stop = {self.eos_id, self.seeker_id, self.recommender_id}
         max_new = max(1, self.config.max_new_tokens - 20)
         options = {"no_repeat": 3, "min_new": self.config.min_reply_tokens}
-        outs = self._greedy([ctx], [prefix], stop=stop, max_new=max_new, **options)
+        outs = self._greedy([ctx], [prefix], stop=stop, max_new=max_new, **options) if greedy else []
         if samples:
             outs += self._greedy([ctx] * samples, [prefix] * samples, stop=stop, max_new=max_new,
                                  sampler=torch.Generator().manual_seed(seed), **options)

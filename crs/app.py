@@ -267,7 +267,7 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="crs chat", description="Serve the crs chat UI.")
+    parser = argparse.ArgumentParser(description="Serve the crs chat UI.")
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7860)

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     module, rest, program = resolve(argv)
     sys.argv = [program, *rest]
-    runpy.run_module(module, run_name="__main__", alter_sys=True)
+    runpy.run_module(module, run_name="__main__")  # sys.argv[0] stays the "crs …" program name
 
 
 if __name__ == "__main__":

@@ -48,7 +48,6 @@ from crs.eval.conv import conv_markdown, evaluate_conversation
 from crs.eval.metrics import RankingAccumulator, rank_of
 from crs.eval.simulator import (
     SIMULATORS,
-    LeakCheck,
     agreement,
     evaluate_interactive,
     interactive_markdown,
@@ -352,8 +351,7 @@ def run(config: CRSConfig, models: list[str], split: str, tasks: list[str], out:
         people = profiles(dialogues, catalogue, same_film, seed)
         for seeker in make_seekers(simulators, catalogue, link, same_film, seeker_model, seed):
             for system in systems:
-                interactive_results.append(evaluate_interactive(system, seeker, people, max_turns, progress,
-                                                                check=lambda p: LeakCheck(catalogue, p.targets, link, same_film)))
+                interactive_results.append(evaluate_interactive(system, seeker, people, max_turns, progress))
     train_file = splits.reports[0].path
     meta = {
         "crs_version": __version__,

@@ -48,6 +48,12 @@ from tqdm.auto import tqdm
 from crs.data.catalogue import Catalogue, Movie
 from crs.data.context import DialogueContext
 from crs.data.redial import RECOMMENDER, SEEKER, Dialogue, Turn
+from crs.gen.reply import ReplyGenerator
+from crs.gen.steps import NONE, Steps
+from crs.serve.chat import ChatState, chat_turn, is_rejection
+from crs.serve.models import duplicates
+from crs.text.render import render_turns
+from crs.text.tokens import REC_TOKEN
 
 MAX_TURNS = 5
 SIMULATORS = ("rule", "learned")
@@ -346,8 +352,6 @@ class LearnedSeeker(RuleSeeker):
         self.generator = generator
 
     def words(self, state: SeekerState, turn: SeekerTurn) -> SeekerTurn:
-        from crs.gen.steps import NONE, Steps
-        from crs.text.render import render_turns
 
         fact = turn.fact
         spoken = fact is not None and fact.kind in PROMPTED_FACTS  # a KG entity the [topic] step can carry
@@ -372,8 +376,6 @@ class LearnedSeeker(RuleSeeker):
         movie's ``[REC]`` slot filled; a fact with no KG entity (a decade, a genre turned down that the
         text does not turn down) said by the rule-based sentence after it; a turn-down opened with a
         short rejection when the text does not read as one."""
-        from crs.serve.chat import is_rejection
-        from crs.text.tokens import REC_TOKEN
 
         fact = turn.fact
         if title:
@@ -419,12 +421,10 @@ class ChatSystem:
         self.pipeline, self.name = pipeline, name
 
     def new(self):
-        from crs.serve.chat import ChatState
 
         return ChatState()
 
     def turn(self, state, text: str) -> tuple[object, SystemTurn]:
-        from crs.serve.chat import chat_turn
 
         result = chat_turn(self.pipeline, text, state)
         ranking = [m for m, _ in result.details.ranking] if result.details else []
@@ -454,21 +454,11 @@ class RankerSystem:
         context = DialogueContext(turns=turns, mentioned_movies=mentioned)
         scores = self.model.score_items(context)
         left_out = mentioned + (self.same_film(mentioned) if self.same_film else [])
-        ranking = [m for m, _ in self.model.best_of(scores, [catalogue.index(m) for m in left_out if m in catalogue], self.k)] \
-            if hasattr(self.model, "best_of") else _best(scores, catalogue, left_out, self.k)
+        ranking = [m for m, _ in self.model.best_of(scores, [catalogue.index(m) for m in left_out if m in catalogue], self.k)]
         items = ranking[:1]
         reply = f"How about {catalogue.by_id(items[0]).display_name}?" if items else "Tell me more about what you like."
         state = _RankerState(turns + [Turn(RECOMMENDER, reply, items)], list(dict.fromkeys(mentioned + items)))
         return state, SystemTurn(reply, items, ranking)
-
-
-def _best(scores, catalogue: Catalogue, left_out: list[int], k: int) -> list[int]:
-    import numpy as np
-
-    scores = np.asarray(scores, dtype=np.float64).copy()
-    scores[[catalogue.index(m) for m in left_out if m in catalogue]] = -np.inf
-    order = np.lexsort((np.arange(len(scores)), -scores))[:k]
-    return [catalogue[i].movie_id for i in order if np.isfinite(scores[i])]
 
 
 # ------------------------------------------------------------------------------------ playing
@@ -484,7 +474,11 @@ class Conversation:
     success_turn: int | None  # system turn (1-based) whose reply recommended a target; None: none did
     recall: dict[str, list[float]]  # "recall@k" → one value per system turn (after success: the last)
     leaked: int  # seeker turns that name a target (the harness's own check)
-    fallbacks: int  # learned seeker turns said with the rule-based sentence
+
+    @property
+    def fallbacks(self) -> int:
+        """Learned seeker turns said with the rule-based sentence."""
+        return sum(bool(m.get("fallback")) for m in self.messages)
 
 
 def play(system, seeker: RuleSeeker, profile: Profile, max_turns: int = MAX_TURNS, check: LeakCheck | None = None
@@ -509,7 +503,7 @@ def play_steps(system, seeker: RuleSeeker, profile: Profile, max_turns: int = MA
     messages = [{"role": "user", "content": turn.text, "act": turn.act, "fallback": turn.fallback}]
     yield list(messages)
     recall: dict[str, list[float]] = {f"recall@{k}": [] for k in KS}
-    success, leaked, fallbacks = None, int(check(turn.text)), int(turn.fallback)
+    success, leaked = None, int(check(turn.text))
     for number in range(1, max_turns + 1):
         with lock:
             system_state, answer = system.turn(system_state, turn.text)
@@ -523,14 +517,12 @@ def play_steps(system, seeker: RuleSeeker, profile: Profile, max_turns: int = MA
         messages.append({"role": "user", "content": turn.text, "act": turn.act, "fallback": turn.fallback})
         yield list(messages)
         leaked += int(check(turn.text))
-        fallbacks += int(turn.fallback)
         if turn.act == "accept":
             success = number
             break
     for values in recall.values():
         values += [values[-1] if values else 0.0] * (max_turns - len(values))
-    yield Conversation(profile.conversation_id, system.name, seeker.name, list(profile.targets), messages, success, recall,
-                       leaked, fallbacks)
+    yield Conversation(profile.conversation_id, system.name, seeker.name, list(profile.targets), messages, success, recall, leaked)
 
 
 @dataclass
@@ -562,9 +554,9 @@ class InteractiveResult:
 
 
 def evaluate_interactive(system, seeker: RuleSeeker, people: Sequence[Profile], max_turns: int = MAX_TURNS,
-                         progress: bool = True, check: Callable[[Profile], LeakCheck] | None = None) -> InteractiveResult:
-    """Every profile played against ``system``; ``check(profile)``: the harness's own leak check."""
-    conversations = [play(system, seeker, p, max_turns, check(p) if check else None)
+                         progress: bool = True) -> InteractiveResult:
+    """Every profile played against ``system``, each seeker turn checked for leaks by :func:`play`'s own check."""
+    conversations = [play(system, seeker, p, max_turns)
                      for p in tqdm(people, desc=f"interactive {system.name} / {seeker.name}", unit="dialogue", disable=not progress)]
     return InteractiveResult(system.name, seeker.name, max_turns, conversations)
 
@@ -635,7 +627,6 @@ def interactive_markdown(results: Sequence[InteractiveResult], catalogue: Catalo
 def interactive_systems(loaded: list[tuple[object, object]], catalogue: Catalogue, config) -> tuple[list, Callable, Callable]:
     """The systems to play (a chat per checkpoint, a template around every other recommender), the
     entity linker and the same-film lookup."""
-    from crs.serve.models import duplicates
 
     pipeline = next((p for _, p in loaded if p is not None), None)
     if pipeline is not None:
@@ -658,7 +649,6 @@ def make_seekers(names: Sequence[str], catalogue: Catalogue, link: Callable, sam
         if name == "rule":
             seekers.append(RuleSeeker(catalogue, link, same_film, seed))
         elif name == "learned":
-            from crs.gen.reply import ReplyGenerator
 
             if seeker_model is None or not ReplyGenerator.present(seeker_model):
                 raise FileNotFoundError(f"the learned simulator needs a seeker generator: {seeker_model} has no generator/ "

@@ -73,8 +73,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-REPO_ROOT = PROJECT_ROOT
-DEFAULT_TEMPLATES_PATH = REPO_ROOT / "prompts" / "zero_shot.yaml"
+DEFAULT_TEMPLATES_PATH = PROJECT_ROOT / "prompts" / "zero_shot.yaml"
 DEFAULT_TEMPLATE_NAME = "watch_next"
 LIKED_FIELD = "liked"
 NUM_CANDIDATES = 100
@@ -113,8 +112,8 @@ def load_templates(path: str | Path = DEFAULT_TEMPLATES_PATH) -> dict[str, str]:
     repository root, so the default works from anywhere.
     """
     path = Path(path)
-    if not path.is_file() and not path.is_absolute() and (REPO_ROOT / path).is_file():
-        path = REPO_ROOT / path
+    if not path.is_file() and not path.is_absolute() and (PROJECT_ROOT / path).is_file():
+        path = PROJECT_ROOT / path
     if not path.is_file():
         raise FileNotFoundError(f"zero-shot templates file {path} does not exist")
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))

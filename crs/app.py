@@ -28,6 +28,7 @@ from crs.ui.zero_shot import default_template, named_templates
 
 TITLE = "crs — movie recommender"
 TEST_DIALOGUES = 1342  # dialogues in ReDial's official test split
+CHAT_CONCURRENCY = 32  # chat turns in progress at once (the UI's and /chat's together), batched as they arrive
 EVALUATE_MODES = ["Replay (Recall@k)", "Interactive (simulated seeker)"]
 CARD_CSS = """
 .movie-cards { display: flex; flex-direction: column; gap: 8px; }
@@ -59,7 +60,7 @@ def liked_dropdown(choices: list[str], label: str = "Movies you liked") -> gr.Dr
 def chat_handler(models: Models, message: str, state: ChatState):
     """Stream one chat turn; notices about the input appear as toasts."""
     note = models.note if models.pipeline is None else ""
-    for view in stream_turn(models.pipeline, message, state, checkpoint=models.checkpoint, lock=models.lock, note=note):
+    for view in stream_turn(models.pipeline, message, state, checkpoint=models.checkpoint, run=models.chat_turn, note=note):
         if view.notice:
             (gr.Warning if view.notice == EMPTY_NOTICE else gr.Info)(view.notice)
         yield view.messages, view.cards, view.state, ""
@@ -103,8 +104,10 @@ def chat_tab(models: Models) -> None:
                             css_template=CARD_CSS, js_on_load=None)
     handler = partial(chat_handler, models)
     outputs = [chatbot, cards, state, message]
-    message.submit(handler, [message, state], outputs, api_name="chat_stream", api_visibility="undocumented")
-    send.click(handler, [message, state], outputs, api_visibility="private")
+    message.submit(handler, [message, state], outputs, api_name="chat_stream", api_visibility="undocumented",
+                   concurrency_limit=CHAT_CONCURRENCY, concurrency_id="chat")
+    send.click(handler, [message, state], outputs, api_visibility="private", concurrency_limit=CHAT_CONCURRENCY,
+               concurrency_id="chat")
     reset.click(partial(new_conversation, models), None, outputs, api_visibility="private")
     chatbot.clear(partial(new_conversation, models), None, outputs, api_visibility="private")  # the chat's own bin button
     chatbot.like(like_handler, [state], [state], api_visibility="private")
@@ -212,7 +215,10 @@ def api_endpoints(models: Models) -> None:
         """p(the seeker liked the movie) from a dialogue of 'Seeker:' / 'Recommender:' lines."""
         return api.liked_json(models, dialogue, movie)
 
-    for fn in (chat, next_movie, explain, zero_shot, liked):
+    # Chat turns of concurrent users are batched (Models.chat_turn), so up to CHAT_CONCURRENCY of them
+    # may wait together; the other endpoints take the models' lock one call at a time.
+    gr.api(chat, api_name="chat", concurrency_limit=CHAT_CONCURRENCY, concurrency_id="chat")
+    for fn in (next_movie, explain, zero_shot, liked):
         gr.api(fn, api_name=fn.__name__)
 
 

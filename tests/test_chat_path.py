@@ -204,8 +204,8 @@ class ScriptedGenerator:
         self.reply, self.goal = reply, goal
 
     def generate(self, contexts, rankings, catalogue, forced=None, batch_size=64, topic_filter=None):
-        goal = forced[0].goal if forced and forced[0] is not None else self.goal
-        return [Generated(goal, [], "none", self.reply) for _ in contexts]
+        forced = forced or [None] * len(contexts)
+        return [Generated(steps.goal if steps is not None else self.goal, [], "none", self.reply) for steps in forced]
 
 
 def scripted(pipeline: CRS, reply: str, goal: str = "recommend") -> CRS:

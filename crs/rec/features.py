@@ -130,16 +130,28 @@ class Featurizer:
         entity_polarity = {self.kg.movie_to_entity[self.catalogue[i].movie_id]: p for i, p in polarity.items()}
         return ContextFeatures(entities, text, items, values, [entity_polarity.get(e, 0.0) for e in entities])
 
+    def features_batch(self, contexts: list[DialogueContext]) -> list[ContextFeatures]:
+        """:meth:`features` of each context, the sentiment of all their evidence texts scored in one batch."""
+        if self.sentiment is not None and len(contexts) > 1:
+            texts = [text for context in contexts for text in self._evidence(context.turns)[1]]
+            if texts:
+                self.sentiment(texts)  # memoised: each context's features then read the scores
+        return [self.features(context) for context in contexts]
+
+    def _evidence(self, turns: list[Turn]) -> tuple[list[int], list[str]]:
+        """The catalogue movies the seeker said something about, and the text that says it of each."""
+        linked = [self._link_turn(turn)[1] for turn in turns]
+        evidence = {m: i for m, i in evidence_turns(turns, linked).items() if m in self.catalogue}
+        movies = list(evidence)
+        return movies, [evidence_text(self.titles[m], turns[evidence[m]], self.titles) for m in movies]
+
     def _polarity(self, turns: list[Turn]) -> dict[int, float]:
         """Catalogue index → 2 p(liked) - 1 for the movies the seeker said something about."""
         if self.sentiment is None:
             return {}
-        linked = [self._link_turn(turn)[1] for turn in turns]
-        evidence = {m: i for m, i in evidence_turns(turns, linked).items() if m in self.catalogue}
-        if not evidence:
+        movies, texts = self._evidence(turns)
+        if not movies:
             return {}
-        movies = list(evidence)
-        texts = [evidence_text(self.titles[m], turns[evidence[m]], self.titles) for m in movies]
         return {self.catalogue.index(m): 2.0 * p - 1.0 for m, p in zip(movies, self.sentiment(texts))}
 
     def collate(self, features: list[ContextFeatures], text_embeddings: torch.Tensor | None) -> dict[str, torch.Tensor]:

@@ -111,7 +111,7 @@ class KGTextRecommender(BaseRecommender):
             return np.zeros((0, len(self.catalogue)), dtype=np.float32)
         if rec_state is None:
             rec_state = self.rec_state(contexts)
-        return self.score_features([self.featurizer.features(c) for c in contexts], rec_state, text_embeddings,
+        return self.score_features(self.featurizer.features_batch(contexts), rec_state, text_embeddings,
                                    num_turns=[len(c.turns) for c in contexts])
 
     @torch.no_grad()
@@ -159,12 +159,16 @@ class KGTextRecommender(BaseRecommender):
     def scores_and_excluded(self, context: DialogueContext, exclude: Iterable[int] = ()) -> tuple[np.ndarray, list[int]]:
         """The context's score vector and the catalogue indices :meth:`top_k` would leave out
         (mentioned movies and ``exclude``), for callers that order the catalogue themselves."""
-        scores, excluded = self._scores_and_excluded([context], True, [exclude])
+        scores, excluded = self.scores_and_excluded_batch([context], [exclude])
         return scores[0], excluded[0]
+
+    def scores_and_excluded_batch(self, contexts: list[DialogueContext], exclude: list[Iterable[int]]) -> tuple[np.ndarray, list[list[int]]]:
+        """:meth:`scores_and_excluded` of each context, scored in one batch."""
+        return self._scores_and_excluded(contexts, True, exclude)
 
     def _scores_and_excluded(self, contexts: list[DialogueContext], exclude_mentioned: bool,
                              exclude: list[Iterable[int]] | None) -> tuple[np.ndarray, list[list[int]]]:
-        features = [self.featurizer.features(c) for c in contexts]
+        features = self.featurizer.features_batch(contexts)
         scores = self.score_features(features, self.rec_state(contexts), num_turns=[len(c.turns) for c in contexts])
         excluded = []
         for row, (context, f) in enumerate(zip(contexts, features)):

@@ -16,9 +16,10 @@ the history back. A turn:
 from __future__ import annotations
 
 import re
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, ContextManager, Sequence
 
 from crs.data.catalogue import Movie
 from crs.paths import PROJECT_ROOT
@@ -134,6 +135,16 @@ class ChatResult:
     details: "Reply | None" = None
 
 
+@dataclass
+class ChatRequest:
+    """One user message to answer: the conversation so far (``state``) and how to render the
+    reasoning panel kept with the reply (``reasoning(pipeline, reply, history, rejected)``, or none)."""
+
+    message: object
+    state: ChatState | None = None
+    reasoning: Callable[["CRS", "Reply", list[dict], list[int]], str] | None = None
+
+
 def chat_turn(pipeline: "CRS | None", message: object, state: ChatState | None = None,
               checkpoint: Path = DEFAULT_CHECKPOINT,
               reasoning: Callable[["CRS", "Reply", list[dict], list[int]], str] | None = None, note: str = "") -> ChatResult:
@@ -141,40 +152,67 @@ def chat_turn(pipeline: "CRS | None", message: object, state: ChatState | None =
     ``reasoning(pipeline, reply, history, rejected)`` renders the panel kept with the reply; ``note``:
     why ``pipeline`` is None (a broken checkpoint, named), said instead of "no model is installed".
     A pipeline serving without its generator says why on the conversation's first turn (``notice``)."""
-    state = state or ChatState()
-    raw = message if isinstance(message, str) else ("" if message is None else str(message))
-    text = clean_message(raw)
-    if not text:
-        return ChatResult(state=state, reply="", items=[], notice=EMPTY_NOTICE)
-    notice = TRUNCATED_NOTICE if len(raw.strip()) > MAX_MESSAGE_CHARS else ""
-    history = state.history + [{"role": "user", "content": text}]
-    if pipeline is None:
-        reply = note or NO_MODEL_MESSAGE.format(checkpoint=checkpoint)
-        new = replace(state, history=history + [{"role": "assistant", "content": reply}], last_items=[],
-                      turns=state.turns + [TurnInfo([], "")])
-        return ChatResult(state=new, reply=reply, items=[], notice=notice)
-    if pipeline.generator_note and not state.history:
-        notice = " ".join(part for part in (notice, pipeline.generator_note) if part)
-    turned_down = is_rejection(text)
-    rejected = list(dict.fromkeys(state.rejected + (state.last_items if turned_down else [])))
-    details = respond(pipeline, history, rejected, wants_movie=turned_down)
-    new = replace(
-        state,
-        history=history + [{"role": "assistant", "content": details.text}],
-        rejected=rejected,
-        last_items=list(details.items),
-        turns=state.turns + [TurnInfo(list(details.items), reasoning(pipeline, details, history, rejected) if reasoning else "")],
-        feedback=dict(state.feedback),
-    )
-    return ChatResult(state=new, reply=details.text, items=list(details.items), notice=notice, details=details)
+    return chat_turns(pipeline, [ChatRequest(message, state, reasoning)], checkpoint, note)[0]
+
+
+def chat_turns(pipeline: "CRS | None", requests: Sequence[ChatRequest], checkpoint: Path = DEFAULT_CHECKPOINT,
+               note: str = "") -> list[ChatResult]:
+    """:func:`chat_turn` of several conversations at once (concurrent users): their replies are
+    computed in one :meth:`CRS.respond_batch`; each result is the one :func:`chat_turn` gives alone."""
+    results: list[ChatResult | None] = [None] * len(requests)
+    pending = []  # (position, request, state, history, rejected, turned down, notice)
+    for position, request in enumerate(requests):
+        state = request.state or ChatState()
+        raw = request.message if isinstance(request.message, str) else ("" if request.message is None else str(request.message))
+        text = clean_message(raw)
+        if not text:
+            results[position] = ChatResult(state=state, reply="", items=[], notice=EMPTY_NOTICE)
+            continue
+        notice = TRUNCATED_NOTICE if len(raw.strip()) > MAX_MESSAGE_CHARS else ""
+        history = state.history + [{"role": "user", "content": text}]
+        if pipeline is None:
+            reply = note or NO_MODEL_MESSAGE.format(checkpoint=checkpoint)
+            new = replace(state, history=history + [{"role": "assistant", "content": reply}], last_items=[],
+                          turns=state.turns + [TurnInfo([], "")])
+            results[position] = ChatResult(state=new, reply=reply, items=[], notice=notice)
+            continue
+        if pipeline.generator_note and not state.history:
+            notice = " ".join(part for part in (notice, pipeline.generator_note) if part)
+        turned_down = is_rejection(text)
+        rejected = list(dict.fromkeys(state.rejected + (state.last_items if turned_down else [])))
+        pending.append((position, request, state, history, rejected, turned_down, notice))
+    if pending:
+        replies = respond_batch(pipeline, [(history, rejected, turned_down) for _, _, _, history, rejected, turned_down, _ in pending])
+        for (position, request, state, history, rejected, _, notice), details in zip(pending, replies):
+            reasoning = request.reasoning(pipeline, details, history, rejected) if request.reasoning else ""
+            new = replace(
+                state,
+                history=history + [{"role": "assistant", "content": details.text}],
+                rejected=rejected,
+                last_items=list(details.items),
+                turns=state.turns + [TurnInfo(list(details.items), reasoning)],
+                feedback=dict(state.feedback),
+            )
+            results[position] = ChatResult(state=new, reply=details.text, items=list(details.items), notice=notice, details=details)
+    return results  # type: ignore[return-value]
 
 
 def respond(pipeline: "CRS", history: list[dict], rejected: list[int], wants_movie: bool = False) -> "Reply":
     """:meth:`CRS.respond`, with the other catalogue entries of mentioned and rejected films left out too;
     ``wants_movie``: the user turned the last suggestion down, so the reply suggests another."""
-    context = pipeline.context(history)
-    excluded = list(dict.fromkeys(rejected + duplicates(pipeline.catalogue, list(context[0].mentioned_movies) + rejected)))
-    return pipeline.respond(history, rejected=excluded, context=context, wants_movie=wants_movie)
+    return respond_batch(pipeline, [(history, rejected, wants_movie)])[0]
+
+
+def respond_batch(pipeline: "CRS", turns: Sequence[tuple[list[dict], list[int], bool]]) -> list["Reply"]:
+    """:func:`respond` of each (history, rejected, wants_movie), computed in one :meth:`CRS.respond_batch`."""
+    from crs.serve.pipeline import TurnRequest
+
+    requests = []
+    for history, rejected, wants_movie in turns:
+        context = pipeline.context(history)
+        excluded = list(dict.fromkeys(rejected + duplicates(pipeline.catalogue, list(context[0].mentioned_movies) + rejected)))
+        requests.append(TurnRequest(history, excluded, context, wants_movie))
+    return pipeline.respond_batch(requests)
 
 
 def record_feedback(state: ChatState, index: object, liked: bool | str | None) -> ChatState:
@@ -229,23 +267,34 @@ def rejected_in_history(pipeline: "CRS", history: list[dict]) -> list[int]:
     return list(dict.fromkeys(rejected))
 
 
+def api_state(pipeline: "CRS | None", messages: list[dict]) -> ChatState:
+    """The conversation state an API client's history stands for: the movies its user messages turned
+    down, and the last reply's movies (what a rejection in the next message would turn down)."""
+    if pipeline is None or not messages:
+        return ChatState(history=messages)
+    last_items = []
+    if messages[-1]["role"] == "assistant":
+        last_items = [x.movie_id for x in pipeline.link(messages[-1]["content"]) if x.movie_id is not None]
+    return ChatState(history=messages, rejected=rejected_in_history(pipeline, messages), last_items=last_items)
+
+
 def chat_api(pipeline: "CRS | None", message: object, history: object = None, checkpoint: Path = DEFAULT_CHECKPOINT,
-             note: str = "") -> dict:
+             note: str = "", run: Callable[[ChatRequest], ChatResult] | None = None,
+             lock: ContextManager | None = None) -> dict:
     """One turn for API clients, with no server-side state: the client sends the history back.
 
     Returns ``{"reply", "history", "movies", "notice"}``: the reply text, the history with the new
     user message and reply appended, the recommended movies' catalogue facts, and a note about the
     input (empty, too long) or the model (a broken checkpoint named by ``note``; a generator that
-    could not be loaded, on the first turn), or "".
+    could not be loaded, on the first turn), or "". ``run`` computes the turn (default:
+    :func:`chat_turn`; the app's batcher, :class:`crs.serve.batching.TurnBatcher`); ``lock`` is held
+    while the history is read (the pipeline's memos are not thread-safe), not while ``run`` runs.
     """
     messages = history_messages(history)
-    state = ChatState(history=messages)
-    if pipeline is not None and messages:
-        last_items = []
-        if messages[-1]["role"] == "assistant":
-            last_items = [x.movie_id for x in pipeline.link(messages[-1]["content"]) if x.movie_id is not None]
-        state = ChatState(history=messages, rejected=rejected_in_history(pipeline, messages), last_items=last_items)
-    result = chat_turn(pipeline, message, state, checkpoint, note=note)
+    with lock if lock is not None else nullcontext():
+        state = api_state(pipeline, messages)
+    request = ChatRequest(message, state)
+    result = run(request) if run is not None else chat_turns(pipeline, [request], checkpoint, note)[0]
     movies = [movie_card(pipeline.movie(m)) for m in result.items] if pipeline is not None else []
     reply = result.reply or result.notice
     return {"reply": reply, "history": result.state.history, "movies": movies, "notice": result.notice}

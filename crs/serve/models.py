@@ -15,6 +15,7 @@ from crs.data.catalogue import Catalogue
 
 if TYPE_CHECKING:
     from crs.data.context import DialogueContext
+    from crs.serve.chat import ChatRequest, ChatResult
     from crs.serve.pipeline import CRS
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class Models:
     ``lock`` serialises model calls from the server's worker threads: the models' memos and the
     fast tokenizers are not thread-safe. Handlers hold it while they compute, never while they
     stream (and the evaluation takes it batch by batch), so one user's long job cannot stall the chat.
+    Chat turns go through :meth:`chat_turn`, which batches the turns of concurrent users.
     """
 
     checkpoint: Path
@@ -61,6 +63,30 @@ class Models:
     note: str = ""  # why ``pipeline`` is None
     ranker_note: str = NO_LM_NOTE  # why ``ranker`` is None
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+    _batcher: Any = field(default=None, repr=False, compare=False)
+
+    def chat_turn(self, request: "ChatRequest") -> "ChatResult":
+        """One chat turn (:class:`crs.serve.chat.ChatRequest`), computed with the turns of the other
+        users that arrive at the same time (:class:`crs.serve.batching.TurnBatcher`, holding ``lock``)."""
+        from crs.serve.batching import TurnBatcher
+        from crs.serve.chat import chat_turns
+
+        with self.lock:
+            if self._batcher is None:
+                self._batcher = TurnBatcher(lambda requests: chat_turns(self.pipeline, requests, self.checkpoint, self.note),
+                                            lock=self.lock)
+        return self._batcher(request)
+
+    @property
+    def batch_sizes(self) -> list[int]:
+        """The size of every batch of chat turns computed so far."""
+        return list(self._batcher.batch_sizes) if self._batcher is not None else []
+
+    def close(self) -> None:
+        """Stop the chat batcher's worker thread (the app calls it on shut-down)."""
+        if self._batcher is not None:
+            self._batcher.close()
+            self._batcher = None
 
     @classmethod
     def load(cls, checkpoint: str | Path, with_ranker: bool = True) -> "Models":

@@ -26,7 +26,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 from crs.data.catalogue import Catalogue, Movie
 from crs.data.context import DialogueContext
@@ -69,6 +69,37 @@ class Reply:
     generated: str = ""  # the generator's reply as written (before clean-up), "" without a generator
     request: RequestState | None = None  # what the user asked for so far (crs.rec.request), as the ranking honoured it
     answer: str = ""  # the answer to a factual question about a movie, from KG facts ("" when none was asked)
+
+
+@dataclass
+class TurnRequest:
+    """One conversation's next turn to compute (see :meth:`CRS.respond` for the fields)."""
+
+    history: list[dict]
+    rejected: list[int] = field(default_factory=list)
+    context: tuple[DialogueContext, list[LinkedEntity]] | None = None
+    wants_movie: bool = False
+
+
+@dataclass
+class _Row:
+    """A turn in progress inside :meth:`CRS.respond_batch`."""
+
+    context: DialogueContext
+    linked: list[LinkedEntity]
+    rejected: list[int]
+    wants_movie: bool
+    state: RequestState
+    ranking: list[tuple[int, float]] = field(default_factory=list)
+    answer: object = None  # crs.serve.answers' answer to a factual question, or None
+    kind: str = "template"  # "farewell" or "generate" when the generator is asked for the reply
+    generated: object = None  # the generator's crs.gen.reply.Generated
+    reply: Reply | None = None
+
+    def done(self, text: str, goal: str, answer: str = "") -> Reply:
+        """A reply that is ``text`` as it stands (an answer, a farewell): no movie, no generated text."""
+        return Reply(text=text, items=[], goal=goal, topics=[], linked=self.linked[::-1], ranking=self.ranking, template=text,
+                     mentioned=list(self.context.mentioned_movies), request=self.state, answer=answer)
 
 
 def history_turns(history: Iterable[dict], link: Callable[[str], list[LinkedEntity]]) -> tuple[list[Turn], list[LinkedEntity]]:
@@ -224,49 +255,105 @@ class CRS:
     def rank_request(self, context: DialogueContext, state: RequestState | None, rejected: Iterable[int] = (),
                      k: int = TOP_K) -> tuple[list[tuple[int, float]], RequestState | None]:
         """:meth:`rank` and the state with the constraints it had to relax."""
-        rejected = list(rejected)
-        if state is None or state.empty:
-            return self.recommender.top_k(context, k, exclude=rejected), state
-        scores, excluded = self.recommender.scores_and_excluded(context, rejected)
-        return honour_scores(self.facts, scores, excluded, state, k)
+        return self.rank_requests([context], [state], [rejected], k)[0]
+
+    def rank_requests(self, contexts: Sequence[DialogueContext], states: Sequence[RequestState | None],
+                      rejected: Sequence[Iterable[int]], k: int = TOP_K) -> list[tuple[list[tuple[int, float]], RequestState | None]]:
+        """:meth:`rank_request` of each row, the catalogue scored for all rows in one batch."""
+        rejected = [list(r) for r in rejected]
+        scores, excluded = self.recommender.scores_and_excluded_batch(list(contexts), rejected)
+        results = []
+        for row, state in enumerate(states):
+            if state is None or state.empty:
+                results.append((self.recommender.best_of(scores[row], excluded[row], k), state))
+            else:
+                results.append(honour_scores(self.facts, scores[row], excluded[row], state, k))
+        return results
 
     def respond(self, history: Iterable[dict], rejected: Iterable[int] = (),
                 context: tuple[DialogueContext, list[LinkedEntity]] | None = None, wants_movie: bool = False) -> Reply:
         """The next recommender turn after ``history`` (whose last message is the user's);
         ``context``: :meth:`context` of ``history`` when the caller has it already; ``wants_movie``:
         the user asked for another movie (turned the last one down), so the reply recommends one."""
-        context, linked = context or self.context(list(history))
-        rejected = list(rejected)
-        state = self.request_state(context, rejected)
-        ranking, state = self.rank_request(context, state, rejected)
-        mentioned = list(context.mentioned_movies)
-        answer = self.answer(context)
-        if answer is not None and not (wants_movie or state.asked or explicit_request(context)):
-            # A question about a movie, and nothing else asked: the answer from KG facts is the reply.
-            return Reply(text=answer.text, items=[], goal="discuss", topics=[], linked=linked[::-1], ranking=ranking,
-                         template=answer.text, mentioned=mentioned, request=state, answer=answer.text)
-        generated_text = ""
-        wants_movie = wants_movie or state.asked or answer is not None
-        closing = not wants_movie and closes(context)
-        if closing:
-            # Thanks and goodbyes get a farewell, never one more movie.
-            reply = self.farewell(context, ranking)
-            return Reply(text=reply, items=[], goal="farewell", topics=[], linked=linked[::-1], ranking=ranking,
-                         template=reply, mentioned=mentioned, request=state)
-        if self.generator is not None:
-            if wants_movie and ranking:
-                # The reply must recommend: one decoding pass with the steps set, the topics being what
-                # the user asked for that the movie has (KG facts of it, so the reply may name them).
-                steps = Steps("recommend", self.request_topics(state, ranking[0][0]), self.catalogue.by_id(ranking[0][0]).display_name)
-                generated = self.generator.generate([context], [ranking], self.catalogue, forced=[steps])[0]
+        return self.respond_batch([TurnRequest(list(history), list(rejected), context, wants_movie)])[0]
+
+    def respond_batch(self, requests: Sequence["TurnRequest"]) -> list[Reply]:
+        """:meth:`respond` for several conversations at once (concurrent chat turns): the catalogue is
+        scored for all of them in one recommender batch and the replies decoded in one generator
+        batch per decoding pass; each reply is the one :meth:`respond` gives alone."""
+        rows = []
+        for request in requests:
+            context, linked = request.context or self.context(list(request.history))
+            rejected = list(request.rejected)
+            rows.append(_Row(context, linked, rejected, request.wants_movie, self.request_state(context, rejected)))
+        ranked = self.rank_requests([r.context for r in rows], [r.state for r in rows], [r.rejected for r in rows])
+        for row, (ranking, state) in zip(rows, ranked):
+            row.ranking, row.state = ranking, state
+            row.answer = self.answer(row.context)
+            if row.answer is not None and not (row.wants_movie or state.asked or explicit_request(row.context)):
+                # A question about a movie, and nothing else asked: the answer from KG facts is the reply.
+                row.reply = row.done(row.answer.text, "discuss", answer=row.answer.text)
+                continue
+            row.wants_movie = row.wants_movie or state.asked or row.answer is not None
+            if not row.wants_movie and closes(row.context):
+                row.kind = "farewell"  # thanks and goodbyes get a farewell, never one more movie
+            elif self.generator is not None:
+                row.kind = "generate"
+        self._decode(rows)
+        for row in rows:
+            if row.reply is None:
+                row.reply = self._finish(row)
+        return [row.reply for row in rows]
+
+    def _decode(self, rows: list["_Row"]) -> None:
+        """The generator's replies of the rows that need one: a farewell, a forced recommendation (the
+        user asked for a movie), or free decoding; then, for a reply that did not recommend although
+        the user asked or named a movie, a second pass with the goal forced to recommend."""
+        todo = [row for row in rows if row.kind in ("farewell", "generate")]
+        if not todo:
+            return
+        if self.generator is None:  # only farewells get here: the fixed one
+            for row in todo:
+                row.reply = row.done(FAREWELL, "farewell")
+            return
+        forced: list[Steps | None] = []
+        for row in todo:
+            if row.kind == "farewell":
+                forced.append(Steps("farewell", [], ""))
+            elif row.wants_movie and row.ranking:
+                # The reply must recommend: the topics are what the user asked for that the movie has
+                # (KG facts of it, so the reply may name them).
+                forced.append(Steps("recommend", self.request_topics(row.state, row.ranking[0][0]),
+                                    self.catalogue.by_id(row.ranking[0][0]).display_name))
             else:
-                generated = self.generator.generate([context], [ranking], self.catalogue,
-                                                    topic_filter=self.topic_filter([context], [ranking]))[0]
-            if generated.goal != "recommend" and ranking and asks_for_recommendation(context):
-                # The user asked, or named a movie: answer with a recommendation whatever goal the
-                # generator predicted (ReDial's first recommender turns are mostly greetings).
-                steps = Steps("recommend", generated.topics, self.catalogue.by_id(ranking[0][0]).display_name)
-                generated = self.generator.generate([context], [ranking], self.catalogue, forced=[steps])[0]
+                forced.append(None)
+        contexts, rankings = [r.context for r in todo], [r.ranking for r in todo]
+        for row, generated in zip(todo, self.generator.generate(contexts, rankings, self.catalogue, forced=forced,
+                                                                topic_filter=self.topic_filter(contexts, rankings))):
+            row.generated = generated
+        # The user asked, or named a movie: answer with a recommendation whatever goal the generator
+        # predicted (ReDial's first recommender turns are mostly greetings).
+        again = [row for row in todo if row.kind == "generate" and row.generated.goal != "recommend" and row.ranking
+                 and asks_for_recommendation(row.context)]
+        if again:
+            steps = [Steps("recommend", row.generated.topics, self.catalogue.by_id(row.ranking[0][0]).display_name) for row in again]
+            for row, generated in zip(again, self.generator.generate([r.context for r in again], [r.ranking for r in again],
+                                                                     self.catalogue, forced=steps)):
+                row.generated = generated
+        for row in todo:
+            if row.kind == "farewell":
+                text = polish_template(row.generated.reply, keep_greeting=False)
+                ok = has_words(text) and REC_TOKEN not in text and not self.link(text)
+                row.reply = row.done(text if ok else FAREWELL, "farewell")
+
+    def _finish(self, row: "_Row") -> Reply:
+        """The reply of a row from its generated text (or none): cleaned up, slots filled, grounded in
+        the KG, with the fixed sentences where the generator failed, the answer and the relaxed
+        constraints said first."""
+        context, ranking, state, answer = row.context, row.ranking, row.state, row.answer
+        generated_text = ""
+        if row.generated is not None:
+            generated = row.generated
             goal, topics, generated_text = generated.goal, generated.topics, generated.reply
             template = polish_template(generated_text, keep_greeting=may_greet(context))
             if not has_words(template) or (REC_TOKEN in template and not ranking):
@@ -282,32 +369,23 @@ class CRS:
             goal = "recommend" if ranking else "ask_preference"
             template = FALLBACK_RECOMMEND if ranking else FALLBACK_NOTHING
             text, items = fill_slots(template, ranking, self.catalogue)
-        elif wants_movie and ranking and not items:  # asked for a movie, and the reply named none
+        elif row.wants_movie and ranking and not items:  # asked for a movie, and the reply named none
             again, items = fill_slots(FALLBACK_RECOMMEND, ranking, self.catalogue)
             text, goal = join_sentences(text, again), "recommend"
-        if items and (state.asked or wants_movie):
+        if items and (state.asked or row.wants_movie):
             text = drop_preference_questions(text, title_spans(text, [self.movie(m).display_name for m in items]))
         relaxed = relaxation_sentence(state) if items else ""
         prefix = " ".join(part for part in (answer.text if answer else "", relaxed) if part)
         if prefix:
             text = join_sentences(prefix, strip_greeting(text))
-        return Reply(text=text, items=items, goal=goal, topics=topics, linked=linked[::-1], ranking=ranking,
-                     template=template, mentioned=mentioned, generated=generated_text, request=state,
+        return Reply(text=text, items=items, goal=goal, topics=topics, linked=row.linked[::-1], ranking=ranking,
+                     template=template, mentioned=list(context.mentioned_movies), generated=generated_text, request=state,
                      answer=answer.text if answer else "")
 
     def request_topics(self, state: RequestState, movie_id: int) -> list[str]:
         """The people and genres the user asked for that ``movie_id`` has, as topic names."""
         return [self.kg.entity_names[c.value] if c.kind == "person" else c.label.split(": ", 1)[-1].lower()
                 for c in state.wanted if c.kind in ("person", "genre") and self.facts.satisfies(movie_id, c)][:2]
-
-    def farewell(self, context: DialogueContext, ranking: list[tuple[int, float]]) -> str:
-        """A goodbye: the generator's, written with the goal step set to farewell, or :data:`FAREWELL`."""
-        if self.generator is not None:
-            generated = self.generator.generate([context], [ranking], self.catalogue, forced=[Steps("farewell", [], "")])[0]
-            text = polish_template(generated.reply, keep_greeting=False)
-            if has_words(text) and REC_TOKEN not in text and not self.link(text):
-                return text
-        return FAREWELL
 
     def answer(self, context: DialogueContext):
         """The answer to a factual question in the user's last turn (:mod:`crs.serve.answers`), or None."""

@@ -3,7 +3,8 @@
 Each takes the loaded :class:`~crs.serve.models.Models` and the client's arguments as they came
 (strings, ids, lists or junk): bad input gives a dict whose ``note`` says what was wrong, never an
 exception. Without a model every endpoint answers with ``note`` saying no model is installed.
-Each holds ``models.lock`` while it runs (see :class:`~crs.serve.models.Models`).
+Each holds ``models.lock`` while it runs (see :class:`~crs.serve.models.Models`); ``/chat`` holds it
+only while it reads the history, its turn going through the chat batcher.
 """
 
 from __future__ import annotations
@@ -35,10 +36,12 @@ def locked(function: Callable[..., dict]) -> Callable[..., dict]:
     return run
 
 
-@locked
 def chat(models: Models, message: object, history: object = None) -> dict:
-    """``{"reply", "history", "movies", "notice"}`` (see :func:`crs.serve.chat.chat_api`)."""
-    return chat_api(models.pipeline, message, history, models.checkpoint, note=models.note if models.pipeline is None else "")
+    """``{"reply", "history", "movies", "notice"}`` (see :func:`crs.serve.chat.chat_api`); the turn is
+    computed with those of other users arriving at the same time (:meth:`Models.chat_turn`)."""
+    if models.pipeline is None:
+        return chat_api(None, message, history, models.checkpoint, note=models.note)
+    return chat_api(models.pipeline, message, history, models.checkpoint, run=models.chat_turn, lock=models.lock)
 
 
 @locked

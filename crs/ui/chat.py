@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import html
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, ContextManager, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from crs.data.catalogue import Catalogue, Movie
-from crs.serve.chat import DEFAULT_CHECKPOINT, ChatState, TurnInfo, chat_turn
+from crs.serve.chat import DEFAULT_CHECKPOINT, ChatRequest, ChatResult, ChatState, TurnInfo, chat_turn
 from crs.text.tokenizer import escape_control_tokens
 from kg.paths import find_paths, path_text
 
@@ -169,12 +168,16 @@ class ChatView:
 
 
 def stream_turn(pipeline: "CRS | None", message: object, state: ChatState | None, delay: float = STREAM_DELAY,
-                checkpoint: Path = DEFAULT_CHECKPOINT, lock: ContextManager | None = None, note: str = "") -> Iterator[ChatView]:
+                checkpoint: Path = DEFAULT_CHECKPOINT, run: Callable[[ChatRequest], ChatResult] | None = None,
+                note: str = "") -> Iterator[ChatView]:
     """The turn as views for the UI: the reply word by word, then with its cards and reasoning.
-    ``lock`` is held while the turn is computed, not while it streams."""
+    ``run`` computes the turn (default :func:`chat_turn`; the app's batcher, which holds the models'
+    lock while it computes, never while the reply streams)."""
     state = state or ChatState()
     catalogue = pipeline.catalogue if pipeline is not None else None
-    with lock if lock is not None else nullcontext():
+    if run is not None and pipeline is not None:
+        result = run(ChatRequest(message, state, reasoning_markdown))
+    else:
         result = chat_turn(pipeline, message, state, checkpoint, reasoning=reasoning_markdown, note=note)
     if not result.reply:
         yield ChatView(with_cards(display_messages(state), state, catalogue), latest_cards(catalogue, state), state, result.notice)

@@ -1,0 +1,144 @@
+"""Concurrent chat turns computed together: the micro-batcher, the batched turn, and the app under
+concurrent gradio_client sessions (no cross-talk, rejections per session, the same replies as alone)."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from crs.serve.batching import TurnBatcher
+from crs.serve.chat import ChatRequest, chat_api, chat_turn, chat_turns
+from crs.ui.chat import reasoning_markdown
+
+# ---------------------------------------------------------------------- the batcher alone
+
+
+def test_requests_that_wait_together_are_computed_together():
+    started, release, seen = threading.Event(), threading.Event(), []
+
+    def compute(requests):
+        seen.append(list(requests))
+        started.set()
+        release.wait(30)
+        return [r * 10 for r in requests]
+
+    batcher = TurnBatcher(compute, max_batch=16, max_wait=0.0)
+    first = batcher.submit(1)
+    assert started.wait(30)  # the worker computes the first request alone ...
+    rest = [batcher.submit(r) for r in range(2, 9)]  # ... while seven more arrive
+    release.set()
+    assert first.result(30) == 10 and [f.result(30) for f in rest] == [r * 10 for r in range(2, 9)]
+    assert seen == [[1], list(range(2, 9))] and batcher.batch_sizes == [1, 7]
+    batcher.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        batcher.submit(3)
+
+
+def test_a_batch_never_exceeds_max_batch():
+    release = threading.Event()
+
+    def compute(requests):
+        release.wait(30)
+        return list(requests)
+
+    batcher = TurnBatcher(compute, max_batch=3, max_wait=0.0)
+    futures = [batcher.submit(r) for r in range(10)]
+    release.set()
+    assert [f.result(30) for f in futures] == list(range(10))
+    assert max(batcher.batch_sizes) <= 3 and sum(batcher.batch_sizes) == 10
+    batcher.close()
+
+
+def test_a_failing_request_fails_alone():
+    release = threading.Event()
+
+    def compute(requests):
+        release.wait(30)
+        if "bad" in requests:
+            raise ValueError("cannot compute 'bad'")
+        return [r.upper() for r in requests]
+
+    batcher = TurnBatcher(compute, max_wait=0.0)
+    futures = [batcher.submit(r) for r in ("a", "bad", "c")]
+    release.set()
+    assert futures[0].result(30) == "A" and futures[2].result(30) == "C"
+    with pytest.raises(ValueError, match="bad"):
+        futures[1].result(30)
+    batcher.close()
+
+
+def test_the_lock_is_held_while_a_batch_computes():
+    lock = threading.RLock()
+    held = []
+    batcher = TurnBatcher(lambda requests: [held.append(lock._is_owned()) or r for r in requests], lock=lock)
+    assert batcher(5, timeout=30) == 5 and held == [True]
+    batcher.close()
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="max_batch"):
+        TurnBatcher(list, max_batch=0)
+
+
+# ---------------------------------------------------------------------- the batched turn, real checkpoint
+
+
+def test_a_batch_of_turns_gives_each_the_reply_it_gets_alone(pipeline):
+    first = chat_turn(pipeline, "I loved The Matrix, anything similar?")
+    second = chat_turn(pipeline, "Something with Tom Hanks please")
+    requests = [
+        ChatRequest("I've seen that one, something else?", first.state, reasoning_markdown),  # a rejection
+        ChatRequest("Thanks, I'll watch it!", second.state),  # a farewell
+        ChatRequest("Who directed The Matrix?"),  # a question answered from the KG
+        ChatRequest("   "),  # empty: a notice, no turn
+        ChatRequest("Any good 80s horror movies, not too gory?"),
+        ChatRequest("hi"),
+        ChatRequest("I liked Heat and The Departed", second.state),
+    ]
+    batched = chat_turns(pipeline, requests)
+    alone = [chat_turn(pipeline, r.message, r.state, reasoning=r.reasoning) for r in requests]
+    for b, a in zip(batched, alone):
+        assert (b.reply, b.items, b.notice) == (a.reply, a.items, a.notice)
+        assert b.state.history == a.state.history and b.state.rejected == a.state.rejected
+        assert [t.reasoning for t in b.state.turns] == [t.reasoning for t in a.state.turns]
+    assert set(first.items) <= set(batched[0].state.rejected) and not set(first.items) & set(batched[0].items)
+    assert batched[3].reply == "" and batched[3].notice
+    assert batched[0].state.turns[-1].reasoning  # the reasoning panel, rendered for the request that asked
+
+
+# ---------------------------------------------------------------------- the app, concurrent sessions
+
+
+def test_concurrent_sessions_are_batched_without_cross_talk(live_app, models):
+    from gradio_client import Client
+
+    openers = ["I loved The Matrix, anything similar?", "Something with Tom Hanks please", "My kids loved Toy Story",
+               "Any good crime movies? Heat is my favourite", "I like sci-fi movies like Interstellar", "I enjoyed The Dark Knight"]
+    follow_ups = ["I've seen that one, something else?", "not that one either"]
+    before = len(models.batch_sizes)
+    start = threading.Barrier(len(openers))
+
+    def session(index: int) -> list[dict]:
+        client, history, answers = Client(live_app, verbose=False), None, []
+        start.wait(60)
+        for message in [openers[index]] + follow_ups:
+            answer = client.predict(message, history, api_name="/chat")
+            answers.append(answer)
+            history = answer["history"]
+        return answers
+
+    with ThreadPoolExecutor(max_workers=len(openers)) as pool:
+        sessions = list(pool.map(session, range(len(openers))))
+    assert max(models.batch_sizes[before:]) > 1  # turns that arrived together were computed together
+    for index, answers in enumerate(sessions):
+        sent = [openers[index]] + follow_ups
+        assert [m["content"] for m in answers[-1]["history"] if m["role"] == "user"] == sent  # only its own messages
+        shown = [{m["id"] for m in answer["movies"]} for answer in answers]
+        assert not shown[0] & shown[1] and not (shown[0] | shown[1]) & shown[2]  # each turned-down movie stays out
+        history = None
+        for message, answer in zip(sent, answers):  # the same conversation alone gets the same replies
+            alone = chat_api(models.pipeline, message, history, models.checkpoint)
+            assert alone["reply"] == answer["reply"]
+            history = alone["history"]

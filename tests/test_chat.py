@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from crs.data.catalogue import duplicates
 from crs.serve.chat import (
     EMPTY_NOTICE,
     MAX_MESSAGE_CHARS,
@@ -18,8 +19,16 @@ from crs.serve.chat import (
     movie_card,
     record_feedback,
 )
-from crs.serve.models import duplicates, resolve_movie
-from crs.ui.chat import REASONING_TITLE, cards_html, display_messages, plain_markdown, reasoning_markdown, stream_turn, with_cards
+from crs.serve.models import resolve_movie
+from crs.ui.chat import (
+    REASONING_TITLE,
+    cards_html,
+    display_messages,
+    plain_markdown,
+    reasoning_markdown,
+    stream_turn,
+    with_cards,
+)
 from tests.bad_inputs import BAD_INPUTS, CONTROL_TOKENS
 
 

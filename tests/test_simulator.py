@@ -8,6 +8,7 @@ import json
 import pytest
 
 from crs.config import DataConfig, load_config
+from crs.data.catalogue import duplicates
 from crs.data.splits import load_split
 from crs.eval.simulator import (
     ChatSystem,
@@ -22,7 +23,6 @@ from crs.eval.simulator import (
     profiles,
 )
 from crs.serve.chat import is_rejection
-from crs.serve.models import duplicates
 
 
 @pytest.fixture(scope="module")

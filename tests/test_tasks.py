@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from crs.serve.models import Models, duplicates, resolve_movie, resolve_movies
+from crs.data.catalogue import duplicates
+from crs.serve.models import Models, resolve_movie, resolve_movies
 from crs.ui import api, views
 from crs.ui.explain import explain_movie
 from crs.ui.liked import parse_dialogue, predict_liked

@@ -11,9 +11,11 @@ import csv
 import json
 import logging
 import re
+from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import Iterable
 
 from crs.data.redial import normalise_text
 
@@ -131,3 +133,21 @@ class Catalogue:
                     )
                 )
         return cls(movies)
+
+
+@lru_cache(maxsize=8)
+def _same_film(catalogue: Catalogue) -> dict[int, tuple[int, ...]]:
+    """Movie id → the catalogue's other entries of the same film (same IMDb id)."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for movie in catalogue.movies:
+        if movie.imdb_id:
+            groups[movie.imdb_id].append(movie.movie_id)
+    return {m: tuple(o for o in ids if o != m) for ids in groups.values() if len(ids) > 1 for m in ids}
+
+
+def duplicates(catalogue: Catalogue, movie_ids: Iterable[int]) -> list[int]:
+    """The other catalogue entries of the same films (ReDial lists some films twice, e.g. with and
+    without a year): they must not be recommended back to someone who named the film."""
+    same = _same_film(catalogue)
+    ids = list(movie_ids)
+    return [o for m in ids for o in same.get(m, ()) if o not in ids]

@@ -45,13 +45,12 @@ from typing import Callable, ContextManager, Iterable, Iterator, Sequence
 
 from tqdm.auto import tqdm
 
-from crs.data.catalogue import Catalogue, Movie
+from crs.data.catalogue import Catalogue, Movie, duplicates
 from crs.data.context import DialogueContext
 from crs.data.redial import RECOMMENDER, SEEKER, Dialogue, Turn
 from crs.gen.reply import ReplyGenerator
 from crs.gen.steps import NONE, Steps
 from crs.serve.chat import ChatState, chat_turn, is_rejection
-from crs.serve.models import duplicates
 from crs.text.render import render_turns
 from crs.text.tokens import REC_TOKEN
 

@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 Request = TypeVar("Request")
 Result = TypeVar("Result")
 
-MAX_BATCH = 16  # requests computed together at most
+MAX_BATCH = 32  # requests computed together at most
 MAX_WAIT = 0.005  # seconds the worker waits for more requests after the first
 
 

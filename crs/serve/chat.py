@@ -21,9 +21,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, ContextManager, Sequence
 
-from crs.data.catalogue import Movie
+from crs.data.catalogue import Movie, duplicates
 from crs.paths import PROJECT_ROOT
-from crs.serve.models import duplicates
 
 if TYPE_CHECKING:
     from crs.serve.pipeline import CRS, Reply

@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from crs.data.catalogue import Catalogue
 
@@ -113,24 +112,6 @@ def _names(catalogue: Catalogue) -> dict[str, int]:
         index.setdefault(movie.display_name.casefold(), movie.movie_id)
         index.setdefault(movie.title.casefold(), movie.movie_id)
     return index
-
-
-@lru_cache(maxsize=8)
-def _same_film(catalogue: Catalogue) -> dict[int, tuple[int, ...]]:
-    """Movie id → the catalogue's other entries of the same film (same IMDb id)."""
-    groups: dict[str, list[int]] = defaultdict(list)
-    for movie in catalogue.movies:
-        if movie.imdb_id:
-            groups[movie.imdb_id].append(movie.movie_id)
-    return {m: tuple(o for o in ids if o != m) for ids in groups.values() if len(ids) > 1 for m in ids}
-
-
-def duplicates(catalogue: Catalogue, movie_ids: Iterable[int]) -> list[int]:
-    """The other catalogue entries of the same films (ReDial lists some films twice, e.g. with and
-    without a year): they must not be recommended back to someone who named the film."""
-    same = _same_film(catalogue)
-    ids = list(movie_ids)
-    return [o for m in ids for o in same.get(m, ()) if o not in ids]
 
 
 def resolve_movie(pipeline: "CRS", value: object) -> int | None:

@@ -12,7 +12,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from crs.serve.models import duplicates, liked_context
+from crs.data.catalogue import duplicates
+from crs.serve.models import liked_context
 from kg.paths import (
     MAX_PATHS,
     SHARED_NOUNS,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 from crs.config import DataConfig
-from crs.data.catalogue import Catalogue
+from crs.data.catalogue import Catalogue, duplicates
 from crs.data.splits import load_split
 from crs.eval.simulator import (
     MAX_TURNS,
@@ -26,7 +26,7 @@ from crs.eval.simulator import (
     play_steps,
     profiles,
 )
-from crs.serve.models import Models, duplicates
+from crs.serve.models import Models
 from crs.ui.chat import plain_markdown
 from crs.ui.evaluation import no_data_message
 

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from crs.data.catalogue import duplicates
 from crs.data.redial import RECOMMENDER, SEEKER, Turn
-from crs.serve.models import duplicates, resolve_movie
+from crs.serve.models import resolve_movie
 from crs.text.sentiment import classification_report, evidence_text, evidence_turns, liked_examples
 from crs.text.tokenizer import escape_control_tokens
 

@@ -12,7 +12,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from crs.serve.models import NO_LM_NOTE, duplicates, liked_context, resolve_movies
+from crs.data.catalogue import duplicates
+from crs.serve.models import NO_LM_NOTE, liked_context, resolve_movies
 
 if TYPE_CHECKING:
     from crs.serve.pipeline import CRS

@@ -105,6 +105,7 @@ class TrainLoopConfig:
     """Settings of the shared training loop; each stage has its own copy."""
 
     epochs: int = 10
+    # Examples per step in each process: under accelerate launch, N processes step on N x batch_size.
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 0.0

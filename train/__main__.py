@@ -8,6 +8,11 @@ for a checkpoint trained without them; ``seeker`` (not part of ``all``) trains t
 seeker's generator for the interactive evaluation. Each writes into ``<output_dir>/<stage>/``
 and resumes after an interruption from its last finished epoch; ``all`` skips stages that already
 finished.
+
+Under ``accelerate launch`` (several GPUs, CPU processes or machines) every process runs the stages
+and the training loop shares out the batches (:mod:`train.loop`); only the main process (rank 0)
+writes files, and a stage without a training loop (tokenizer, package, rec-fuse) runs on it alone.
+The processes wait for one another at the end of every stage.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from crs.config import add_config_arguments, config_from_args, to_yaml
 from crs.io import atomic_write_text, write_json
 from train import conv, package, pretrain_kg, pretrain_lm, rec, seeker, tokenizer
 from train.common import StageContext
+from train.loop import process_state
 
 logger = logging.getLogger("train")
 
@@ -42,13 +48,21 @@ RUNNERS = {Stage.TOKENIZER: tokenizer.run, Stage.PRETRAIN_KG: pretrain_kg.run, S
            Stage.PACKAGE: package.run, Stage.SEEKER: seeker.run}
 ALL_STAGES = [Stage.TOKENIZER, Stage.PRETRAIN_KG, Stage.PRETRAIN_LM, Stage.CONV_FIXED_PROMPT, Stage.REC]
 ALL = "all"
+# Stages without a training loop: the main process runs them, the others wait.
+MAIN_ONLY = {Stage.TOKENIZER, Stage.REC_FUSE, Stage.PACKAGE}
 
 
 def run_stage(stage: Stage, ctx: StageContext, progress: bool = True) -> dict:
-    done = ctx.stage_dir(stage.value) / "done.json"
+    """Run one stage; with several processes, all of them finish it before any goes on (the next
+    stage reads what the main process wrote). On the other processes the metrics are partial."""
+    state = process_state()
     started = time.perf_counter()
-    metrics = RUNNERS[stage](ctx, progress=progress)
-    write_json(done, {"seconds": round(time.perf_counter() - started, 1), "metrics": metrics})
+    metrics = {}
+    if state.is_main_process or stage not in MAIN_ONLY:
+        metrics = RUNNERS[stage](ctx, progress=progress and state.is_main_process)
+    if state.is_main_process:
+        write_json(ctx.stage_dir(stage.value) / "done.json", {"seconds": round(time.perf_counter() - started, 1), "metrics": metrics})
+    state.wait_for_everyone()
     return metrics
 
 
@@ -59,20 +73,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_config_arguments(parser)
     args = parser.parse_intermixed_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    main_process = process_state().is_main_process  # rank 0 logs and writes; the others only warn
+    logging.basicConfig(level=logging.INFO if main_process else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = config_from_args(args, f"output_dir={args.output_dir}" if args.output_dir else "")
     ctx = StageContext(config)
-    ctx.output_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(ctx.output_dir / "config.yaml", to_yaml(config))
+    if main_process:
+        ctx.output_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(ctx.output_dir / "config.yaml", to_yaml(config))
     stages = ALL_STAGES if args.stage == ALL else [Stage(args.stage)]
     for stage in stages:
         done = ctx.output_dir / stage.value / "done.json"
-        if args.stage == ALL and done.is_file():
+        if args.stage == ALL and done.is_file():  # every process sees the same markers (written before the last barrier)
             logger.info("%s already finished (%s); skipped", stage.value, done)
             continue
         metrics = run_stage(stage, ctx, progress=not args.quiet)
-        print(json.dumps({stage.value: {k: v for k, v in metrics.items() if k != "history"}}, indent=2, default=str))
-    if args.stage == ALL and needs_package(ctx):
+        if main_process:
+            print(json.dumps({stage.value: {k: v for k, v in metrics.items() if k != "history"}}, indent=2, default=str))
+    if args.stage == ALL and main_process and needs_package(ctx):
         logger.info("the checkpoint predates the generator stages' outputs: attaching them")
         package.run(ctx, progress=not args.quiet)
 

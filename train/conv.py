@@ -33,7 +33,7 @@ from crs.text.tokens import EXEMPLAR_TOKEN
 from kg.linker import EntityLinker
 from train import pretrain_lm
 from train.common import StageContext
-from train.loop import run_loop
+from train.loop import is_main_process, process_state, run_loop
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,11 @@ def train_generator(ctx: StageContext, stage: str, settings: ConvConfig, view: C
         logger.warning("%s: the tokenizer has no %s token (trained before exemplars existed): no exemplars", stage, EXEMPLAR_TOKEN)
     pairs = [(generator.context_ids(e.context, e.exemplars or ()), generator.target_ids(e.target)) for e in
              tqdm(train_examples, desc=f"{stage} tokenize", disable=not progress, leave=False)]
-    batch_size = settings.loop.batch_size
+    # settings.loop.batch_size is per process: with N processes (accelerate launch) one step takes a
+    # chunk of N x batch_size turns, dealt out in turn, so its N batches are as long as one another;
+    # train.loop gives the k-th of every N consecutive batches to process k.
+    processes = process_state().num_processes
+    batch_size = settings.loop.batch_size * processes
 
     def batches(epoch: int):
         # Shuffle, then sort within windows of 50 batches by length: little padding, still random.
@@ -113,7 +117,10 @@ def train_generator(ctx: StageContext, stage: str, settings: ConvConfig, view: C
             chunks += [part[s : s + batch_size] for s in range(0, len(part), batch_size)]
         random.Random(config.seed * 1000 + epoch + 1).shuffle(chunks)
         for chunk in chunks:
-            yield generator.collate([pairs[i] for i in chunk])
+            if len(chunk) < processes:  # too few turns to give every process one
+                continue
+            for rank in range(processes):
+                yield generator.collate([pairs[i] for i in chunk[rank::processes]])
 
     def validate(m) -> dict[str, float]:
         generator.model = m
@@ -122,6 +129,8 @@ def train_generator(ctx: StageContext, stage: str, settings: ConvConfig, view: C
         return {"reply_perplexity": ppl, SCORE_KEY: -ppl}
 
     result = run_loop(model, batches, validate, SCORE_KEY, settings.loop, out / "loop", desc=stage, seed=config.seed, progress=progress)
+    if not is_main_process():  # the main process writes the stage's outputs
+        return {"best_epoch": result.best_epoch, "history": result.history}
     generator.model = model.eval()
     with atomic_dir(out / GENERATOR_DIR) as folder:
         model.save_pretrained(str(folder))

@@ -11,21 +11,38 @@ optimizer, loop counters), ``history.json`` (per-epoch loss and validation metri
 
 ``config.precision`` picks the arithmetic: fp32, or bf16 autocast through accelerate (the weights
 and optimizer stay fp32, so saved weights are fp32; validation runs under the same autocast).
+
+Several processes (``accelerate launch --num_processes N``, one per GPU or CPU process group):
+``accelerator.prepare`` wraps the model in DistributedDataParallel, so gradients are averaged over
+the processes. Every process draws the same epoch of batches from ``batches(epoch)`` (the loop seeds
+it alike everywhere, and in a launch the batches draw on the CPU torch generator of their own, not
+the one dropout advances) and trains on its share: of each run of N consecutive batches, process
+``i`` takes the ``i``-th; a last incomplete run is dropped on every process, so all take the same
+number of steps. ``config.batch_size`` is thus per process: one optimizer step sees N x batch_size
+examples (2 processes x 32 match 1 process x 64 when the stage's consecutive batches split one
+shuffled order, as the stages' do). Validation runs on the main process and its metrics are sent
+to the others, so early stopping decides alike everywhere; train_loss is the mean over all
+processes' batches. Only the main process writes files; the others read ``best.safetensors`` after
+a barrier. ``ranks.json`` then records every process's SHA-256 of its weights after the last
+training step (they must agree; a mismatch raises).
 """
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
 import logging
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 from accelerate.state import AcceleratorState
-from accelerate.utils import send_to_device, set_seed
+from accelerate.utils import broadcast_object_list, gather_object, parse_flag_from_env, send_to_device, set_seed
 from safetensors.torch import load_model, save_model
 from tqdm.auto import tqdm
 
@@ -91,6 +108,62 @@ def resolve_precision(precision: str) -> str:
     return precision
 
 
+def process_state() -> PartialState:
+    """accelerate's process-wide state: rank, number of processes, and under ``accelerate launch``
+    the process group (created on first use, then shared by every ``Accelerator`` of the process).
+
+    As ``Accelerator`` does, ``ACCELERATE_USE_CPU=1`` asks for CPU processes (a gloo group). A launch
+    of several processes (``WORLD_SIZE`` > 1) on a machine where accelerate finds no GPU would
+    otherwise leave each process alone, all of them writing the same files: there the processes
+    form a CPU group too."""
+    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if state.num_processes == 1 and launched > 1:
+        logger.info("%d processes launched and no GPU found: training as %d CPU processes (gloo)", launched, launched)
+        AcceleratorState._reset_state(reset_partial_state=True)  # nothing was set up for one process alone
+        state = PartialState(cpu=True)
+    return state
+
+
+def is_main_process() -> bool:
+    """Whether this process writes the run's files: always in a plain run; rank 0 under ``accelerate launch``."""
+    return process_state().is_main_process
+
+
+def shard_batches(batches: Iterable[dict], num_processes: int, process_index: int) -> Iterator[dict]:
+    """This process's share of an epoch's batches: the ``process_index``-th of every run of
+    ``num_processes`` consecutive batches; a last incomplete run is dropped (on every process alike).
+
+    With several processes the batches are drawn with a CPU torch generator state of their own,
+    carried from batch to batch, so that what the model's forward passes draw in between (dropout,
+    whose draws may depend on the batch's shape) cannot make the processes' batches differ."""
+    if num_processes == 1:
+        yield from batches
+        return
+    iterator, data_rng = iter(batches), torch.get_rng_state()
+    while True:
+        model_rng = torch.get_rng_state()
+        torch.set_rng_state(data_rng)
+        try:
+            run = list(itertools.islice(iterator, num_processes))
+        finally:
+            data_rng = torch.get_rng_state()
+            torch.set_rng_state(model_rng)
+        if len(run) < num_processes:
+            return
+        yield run[process_index]
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """SHA-256 over a model's state (names, dtypes, shapes and bytes), to compare processes' copies."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def make_accelerator(config: TrainLoopConfig) -> Accelerator:
     """The accelerator of a loop config: bf16 autocast (fp32 master weights) or plain fp32.
 
@@ -98,6 +171,7 @@ def make_accelerator(config: TrainLoopConfig) -> Accelerator:
     process (``python -m train all``) may differ, so a state of another precision is reset first
     (the device and process group, PartialState, are kept)."""
     mixed = "bf16" if resolve_precision(config.precision) == "bf16" else "no"
+    process_state()  # the process group first (a CPU one where a launch found no GPU)
     if AcceleratorState._shared_state and AcceleratorState().mixed_precision != mixed:
         AcceleratorState._reset_state()
     return Accelerator(mixed_precision=mixed)
@@ -115,15 +189,18 @@ def run_loop(
     progress: bool = True,
     accelerator: Accelerator | None = None,
 ) -> LoopResult:
-    """Train ``model`` in place; on return it holds the best validation weights."""
+    """Train ``model`` in place; on return it holds the best validation weights (on every process)."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     accelerator = accelerator or make_accelerator(config)
+    main, processes = accelerator.is_main_process, accelerator.num_processes
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
     # A model may ask for parameter groups of its own (e.g. a smaller rate for pretrained layers).
     groups = model.param_groups(config.lr) if hasattr(model, "param_groups") else [{"params": [p for p in model.parameters() if p.requires_grad]}]
     optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     model, optimizer = accelerator.prepare(model, optimizer)
-    logger.info("%s: training on %s, mixed precision %s", desc, accelerator.device, accelerator.mixed_precision)
+    logger.info("%s: training on %s, mixed precision %s, %d process(es) x batch size %d", desc, accelerator.device,
+                accelerator.mixed_precision, processes, config.batch_size)
     state = _load_state(run_dir, accelerator.unwrap_model(model), optimizer) or LoopState()
     for group in optimizer.param_groups:  # saved with the optimizer state, so a resumed run keeps it
         group.setdefault("base_lr", group["lr"])
@@ -137,7 +214,8 @@ def run_loop(
             group["lr"] = group["base_lr"] * config.lr_decay ** (epoch - 1)
         model.train()
         total, count = 0.0, 0
-        bar = tqdm(batches(epoch), desc=f"{desc} epoch {epoch}/{config.epochs}", unit="batch", disable=not progress, leave=False)
+        bar = tqdm(shard_batches(batches(epoch), processes, accelerator.process_index), desc=f"{desc} epoch {epoch}/{config.epochs}",
+                   unit="batch", disable=not (progress and main), leave=False)
         for batch in bar:
             output = model(**send_to_device(batch, accelerator.device))
             if not torch.isfinite(output.loss):
@@ -153,25 +231,42 @@ def run_loop(
             if config.max_steps and state.step >= config.max_steps:
                 break
         bar.close()
+        if processes > 1:  # every process's batches: the same mean everywhere
+            sums = accelerator.reduce(torch.tensor([total, count], dtype=torch.float64, device=accelerator.device), "sum")
+            total, count = sums[0].item(), int(sums[1].item())
         model.eval()
-        with torch.no_grad():
-            metrics = validate(accelerator.unwrap_model(model))
+        metrics = None
+        if main:
+            with torch.no_grad():
+                metrics = validate(accelerator.unwrap_model(model))
+        if processes > 1:  # the main process's metrics everywhere: the same early-stopping decisions
+            metrics = broadcast_object_list([metrics])[0]
         score = metrics[score_key]
         state.history.append({"epoch": epoch, "train_loss": total / max(count, 1), "lr": optimizer.param_groups[0]["lr"], **metrics})
         state.epoch = epoch
         if score > state.best_score:
             state.best_score, state.best_epoch, state.bad_epochs = score, epoch, 0
-            save_model(accelerator.unwrap_model(model), str(run_dir / ".best.tmp.safetensors"))
-            (run_dir / ".best.tmp.safetensors").replace(run_dir / "best.safetensors")
+            if main:
+                save_model(accelerator.unwrap_model(model), str(run_dir / ".best.tmp.safetensors"))
+                (run_dir / ".best.tmp.safetensors").replace(run_dir / "best.safetensors")
         else:
             state.bad_epochs += 1
         logger.info("%s epoch %d: train loss %.4f, valid %s %.4f (best %.4f at %d)", desc, epoch, total / max(count, 1), score_key, score, state.best_score, state.best_epoch)
         state.finished = state.bad_epochs >= config.patience or bool(config.max_steps and state.step >= config.max_steps)
-        _save_state(run_dir, accelerator.unwrap_model(model), optimizer, state)
+        if main:
+            _save_state(run_dir, accelerator.unwrap_model(model), optimizer, state)
 
     state.finished = True
-    _save_state(run_dir, accelerator.unwrap_model(model), optimizer, state)
-    write_json(run_dir / "history.json", state.history)
+    if processes > 1:  # DDP keeps the copies in step; check it before the best weights replace them
+        digests = gather_object([weights_digest(accelerator.unwrap_model(model))])
+        if main:
+            write_json(run_dir / "ranks.json", {"num_processes": processes, "weights_sha256": digests})
+        if len(set(digests)) != 1:
+            raise RuntimeError(f"{desc}: the {processes} processes ended training with different weights: {digests}")
+    if main:
+        _save_state(run_dir, accelerator.unwrap_model(model), optimizer, state)
+        write_json(run_dir / "history.json", state.history)
+    accelerator.wait_for_everyone()  # best.safetensors is written before any process reads it
     if (run_dir / "best.safetensors").is_file():
         load_model(accelerator.unwrap_model(model), str(run_dir / "best.safetensors"))
     return LoopResult(

@@ -20,7 +20,7 @@ from torch import nn
 from crs.io import write_json
 from kg.rgcn import RGCNEncoder, message_passing_graph
 from train.common import StageContext
-from train.loop import run_loop
+from train.loop import is_main_process, run_loop
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
     drop = torch.zeros_like(is_fact)
     drop[fact_ids[:held]] = True
     edge_index, edge_type, relation_types = message_passing_graph(kg, config.rgcn.min_relation_edges, config.rgcn.inverse_relations, drop=drop)
+    torch.manual_seed(config.seed)  # the same initial weights in every run (and on every process of a launch)
     encoder = RGCNEncoder(kg.num_entities, len(relation_types), config.rgcn.dim, config.rgcn.num_layers, config.rgcn.num_bases, config.rgcn.dropout)
     encoder.set_graph(edge_index, edge_type)
     model = LinkPredictor(encoder, kg.num_relations)
@@ -107,6 +108,8 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
     logger.info("%s: %d training, %d validation, %d test triples; %d relation types for message passing",
                 STAGE, len(train_triples), len(valid_triples), len(test_triples), len(relation_types))
     result = run_loop(model, batches, lambda m: link_metrics(m, valid_triples), "mrr", loop, out / "loop", desc=STAGE, seed=config.seed, progress=progress)
+    if not is_main_process():  # the main process writes the stage's outputs
+        return {"best_epoch": result.best_epoch, "history": result.history}
     model.eval()
     metrics = {
         "valid": link_metrics(model, valid_triples),

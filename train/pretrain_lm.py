@@ -26,7 +26,7 @@ from crs.gen.backbone import collate, load_backbone, save_model, summed_nll
 from crs.io import atomic_dir
 from crs.text.tokenizer import NUM_SENTINELS, build_corpus, load_tokenizer
 from train.common import StageContext
-from train.loop import run_loop
+from train.loop import is_main_process, run_loop
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +130,8 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
         return {"perplexity": ppl, SCORE_KEY: -ppl}
 
     result = run_loop(model, batches, validate, SCORE_KEY, settings.loop, out / "loop", desc=STAGE, seed=config.seed, progress=progress)
+    if not is_main_process():  # the main process writes the stage's outputs
+        return {"best_epoch": result.best_epoch, "history": result.history}
     with atomic_dir(out / LM_DIR) as folder:
         save_model(model, folder)
     best = result.history[result.best_epoch - 1] if result.best_epoch else {}

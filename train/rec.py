@@ -35,7 +35,7 @@ from crs.text.sentiment import LikedClassifier, SentimentScorer, all_evidence_te
 from kg.linker import EntityLinker
 from train import conv, package, pretrain_kg
 from train.common import StageContext
-from train.loop import run_loop
+from train.loop import is_main_process, process_state, run_loop
 
 logger = logging.getLogger(__name__)
 
@@ -253,28 +253,30 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
 
     linker = EntityLinker.build(kg, catalogue, config.linking)
     encoder = text = item_text = sentiment = None
-    liked_metrics: dict = {}
-    if config.rec.use_text or config.rec.use_sentiment:
-        encoder = TextEncoder(config.text.model, config.text.max_context_tokens)
-    if config.rec.use_sentiment:
-        sentiment, liked_metrics = train_sentiment(ctx, encoder, train_dialogues, progress)
-    featurizer = Featurizer(catalogue, kg, linker, cooccurrence_matrix(train_dialogues, catalogue), config.rec.max_context_entities, sentiment)
-    train_features = [featurizer.features(DialogueContext.from_sample(s)) for s in tqdm(train_samples, desc="features", disable=not progress, leave=False)]
-    valid_features = [featurizer.features(DialogueContext.from_sample(s)) for s in valid_samples]
+    # Under accelerate launch the main process fills the encoding cache (cache_dir) before the others read it.
+    with process_state().main_process_first():
+        liked_metrics: dict = {}
+        if config.rec.use_text or config.rec.use_sentiment:
+            encoder = TextEncoder(config.text.model, config.text.max_context_tokens)
+        if config.rec.use_sentiment:
+            sentiment, liked_metrics = train_sentiment(ctx, encoder, train_dialogues, progress)
+        featurizer = Featurizer(catalogue, kg, linker, cooccurrence_matrix(train_dialogues, catalogue), config.rec.max_context_entities, sentiment)
+        train_features = [featurizer.features(DialogueContext.from_sample(s)) for s in tqdm(train_samples, desc="features", disable=not progress, leave=False)]
+        valid_features = [featurizer.features(DialogueContext.from_sample(s)) for s in valid_samples]
 
-    hidden = None
-    if config.rec.use_text:
-        item_encoder = TextEncoder(config.text.model, config.text.max_item_tokens)
-        item_text = torch.as_tensor(cached_encode(item_encoder, item_texts(catalogue), ctx.cache_dir, batch_size=config.text.batch_size,
-                                                  progress=progress, desc="encode movies"))
-        if config.text.tune_top_layers:
-            layer = encoder.model.config.num_hidden_layers - config.text.tune_top_layers
-            hidden = encode_hidden(encoder, [f.text for f in train_features], layer, config.text.batch_size, progress=progress,
-                                   desc="encode contexts (frozen layers)")
-        else:
-            texts = [f.text for f in train_features + valid_features]
-            text = torch.as_tensor(cached_encode(encoder, texts, ctx.cache_dir, batch_size=config.text.batch_size, progress=progress,
-                                                 desc="encode contexts", truncate_left=True))
+        hidden = None
+        if config.rec.use_text:
+            item_encoder = TextEncoder(config.text.model, config.text.max_item_tokens)
+            item_text = torch.as_tensor(cached_encode(item_encoder, item_texts(catalogue), ctx.cache_dir, batch_size=config.text.batch_size,
+                                                      progress=progress, desc="encode movies"))
+            if config.text.tune_top_layers:
+                layer = encoder.model.config.num_hidden_layers - config.text.tune_top_layers
+                hidden = encode_hidden(encoder, [f.text for f in train_features], layer, config.text.batch_size, progress=progress,
+                                       desc="encode contexts (frozen layers)")
+            else:
+                texts = [f.text for f in train_features + valid_features]
+                text = torch.as_tensor(cached_encode(encoder, texts, ctx.cache_dir, batch_size=config.text.batch_size, progress=progress,
+                                                     desc="encode contexts", truncate_left=True))
 
     states = generator = None
     if config.rec.use_rec_state and ReplyGenerator.present(ctx.output_dir / conv.STAGE):
@@ -287,6 +289,7 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
         logger.info("%s: the generator's [REC] state (%d dims) feeds the recommender", STAGE, generator.hidden_size)
     elif config.rec.use_rec_state:
         logger.info("%s: no conv-fixed-prompt generator in this run; the recommender runs without the [REC] state", STAGE)
+    torch.manual_seed(config.seed)  # the same initial weights in every run (and on every process of a launch)
     model = build_model(config, kg, catalogue, item_text, encoder)
     pretrained = ctx.output_dir / pretrain_kg.STAGE / pretrain_kg.ENCODER_FILE
     if config.rec.use_kg and config.rec.use_kg_pretraining:
@@ -320,6 +323,8 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
 
     result = run_loop(model, batches, lambda m: validation_metrics(recommender, valid_samples), SCORE_KEY, config.rec.loop,
                       out / "loop", desc=STAGE, seed=config.seed, progress=progress)
+    if not is_main_process():  # the main process fits the late fusion and writes the checkpoint
+        return {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "history": result.history}
     recommender.refresh()
     fusion_metrics = fit_fusion(recommender, config, train_samples, valid_samples, [f.text for f in train_features], progress)
     seconds = time.perf_counter() - started

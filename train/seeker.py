@@ -26,6 +26,7 @@ from crs.io import atomic_dir
 from crs.text.tokenizer import load_tokenizer
 from train.common import StageContext
 from train.conv import train_generator
+from train.loop import is_main_process
 
 STAGE = "seeker"
 CHECKPOINT_DIR = "checkpoint"
@@ -34,6 +35,8 @@ CHECKPOINT_DIR = "checkpoint"
 def run(ctx: StageContext, progress: bool = True) -> dict:
     settings = replace(ctx.config.conv, exemplars=0, loop=ctx.config.seeker.loop)
     metrics = train_generator(ctx, STAGE, settings, view=seeker_view, progress=progress)
+    if not is_main_process():  # the main process writes the stage's outputs
+        return metrics
     return metrics | {"checkpoint": str(export(ctx, settings, metrics))}
 
 

@@ -2,7 +2,9 @@
 
     python -m benchmarks.load [--sessions 20] [--turns 10] [--checkpoint DIR | --url URL] [--out FILE]
 
-Without ``--url`` the app is served in this process on a free 127.0.0.1 port (loopback only).
+Without ``--url`` the app (``python -m crs.app``) is started in a child process on a free
+127.0.0.1 port (loopback only), as it is deployed: the clients run in this process, and the app's
+peak resident memory (VmHWM) is reported with the figures.
 ``--sessions`` threads each hold one conversation of ``--turns`` ``/chat`` turns (an opener naming a
 movie, then rejections and follow-ups), all at once. Cross-talk: every answer's history must hold
 exactly the messages this session sent and received, in order. Prints answered / errors /
@@ -13,6 +15,7 @@ times out after ``--timeout`` seconds and counts as an error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.chat_latency import FOLLOW_UPS, OPENERS
+from benchmarks.serving import AppServer
+from crs.serve.chat import DEFAULT_CHECKPOINT
 
 
 def session(url: str, index: int, turns: int, timeout: float) -> dict:
@@ -60,43 +65,32 @@ def run(url: str, sessions: int, turns: int, timeout: float) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.load", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--turns", type=int, default=10)
     parser.add_argument("--checkpoint", type=Path, default=None)
-    parser.add_argument("--url", default=None, help="an app already running (default: serve one here on 127.0.0.1)")
+    parser.add_argument("--url", default=None, help="an app already running (default: start one here on 127.0.0.1)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds before a turn counts as an error")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads of the app served here")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of the app started here")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
     args = parser.parse_args(argv)
     if not (1 <= args.sessions <= 200 and 1 <= args.turns <= 100):
         parser.error("--sessions must lie in 1..200 and --turns in 1..100")
-    demo, url = None, args.url
-    if url is None:
-        import torch
-
-        from crs.app import serve_in_background
-        from crs.serve.chat import DEFAULT_CHECKPOINT
-        from crs.serve.models import Models
-
-        torch.set_num_threads(args.threads)
-        models = Models.load(args.checkpoint or DEFAULT_CHECKPOINT)
-        if models.pipeline is None:
-            raise SystemExit(models.note)
-        demo, url = serve_in_background(models)
-    try:
+    with contextlib.ExitStack() as stack:
+        app = None if args.url else stack.enter_context(AppServer(args.checkpoint or DEFAULT_CHECKPOINT, args.threads))
+        url = args.url or app.url
         figures = run(url, args.sessions, args.turns, args.timeout)
-    finally:
-        if demo is not None:
-            demo.close()
+        if app is not None:
+            figures["app_peak_rss_mib"] = app.rss()["peak_rss_mib"]
     print(f"{args.sessions} sessions x {args.turns} /chat turns against {url}: answered {figures['answered']}, "
           f"errors {figures['errors']}, cross-talk {figures['crosstalk']}, p50 {figures['p50_ms']} ms, p95 {figures['p95_ms']} ms, "
-          f"{figures['turns_per_second']} turns/s")
+          f"{figures['turns_per_second']} turns/s" + (f", app peak RSS {figures['app_peak_rss_mib']} MiB" if app is not None else ""))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    return figures
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
     crs train <stage> [--config FILE] [key=value ...]               python -m train
     crs evaluate --model ... [--tasks ...]                          python -m crs.evaluate
     crs bench <name> [options]                                      python -m benchmarks.<name>
+    crs bench all [--quick] [--out DIR] [--parts ...]               python -m benchmarks (the whole suite)
     crs data stats | crs data kg-stats                              python -m crs.data / crs.data.kg_stats
 
 Each subcommand runs its module exactly as ``python -m`` would, with the remaining arguments. An
@@ -20,10 +21,11 @@ COMMANDS = {
     "chat": ("crs.app", "serve the chat UI (python app.py)"),
     "train": ("train", "run a training stage (python -m train)"),
     "evaluate": ("crs.evaluate", "the evaluation harness (python -m crs.evaluate)"),
-    "bench": (None, "a benchmark (python -m benchmarks.<name>)"),
+    "bench": (None, "a benchmark (python -m benchmarks.<name>), or `all`: the suite (python -m benchmarks)"),
     "data": (None, "dataset statistics: `stats` or `kg-stats`"),
 }
 BENCHMARKS = {
+    "all": "benchmarks",  # the suite: benchmarks/__main__.py
     "chat-latency": "benchmarks.chat_latency",
     "interactive-cost": "benchmarks.interactive_cost",
     "load": "benchmarks.load",

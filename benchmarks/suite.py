@@ -84,7 +84,8 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "steps": {"turns": 4},
         "rss": {"turns": 2},
         "eval": {"limit": 2, "constraint_cases": 2},
-        "train": {"steps": 2, "batch_size": 2, "length": 64, "sizes": ["scratch-tiny"], "precisions": ["fp32", "bf16"]},
+        "train": {"steps": 2, "batch_size": 2, "length": 64, "sizes": ["scratch-tiny"], "precisions": ["fp32", "bf16"],
+                  "stages": ["pretrain-kg"]},
         "load": {"sessions": 2, "turns": 2},
     },
     "default": {
@@ -92,7 +93,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "rss": {"turns": 10},
         "eval": {"limit": 30, "constraint_cases": 30},
         "train": {"steps": 3, "batch_size": 8, "length": 256, "sizes": ["scratch-tiny", "scratch-small"],
-                  "precisions": ["fp32", "bf16"]},
+                  "precisions": ["fp32", "bf16"], "stages": ["all"]},
         "load": {"sessions": 20, "turns": 10},
     },
 }
@@ -397,7 +398,7 @@ def bench_eval(checkpoint: Path, limit: int, constraint_cases: int) -> dict:
 # ---------------------------------------------------------------------- train
 
 
-def bench_train(steps: int, batch_size: int, length: int, sizes: list[str], precisions: list[str]) -> dict:
+def bench_train(steps: int, batch_size: int, length: int, sizes: list[str], precisions: list[str], stages: list[str]) -> dict:
     import torch
 
     from benchmarks.train_throughput import measure
@@ -413,7 +414,45 @@ def bench_train(steps: int, batch_size: int, length: int, sizes: list[str], prec
             rows.append(row)
             log(f"train: {size} {precision} {row['tokens_per_second']:.0f} tokens/s")
     return {"stage": "pretrain-lm (dialogpt backbone, random token ids; benchmarks/train_throughput.py)",
-            "bf16_supported": bf16_supported(), "cpu_capability": torch.backends.cpu.get_cpu_capability(), "results": rows}
+            "bf16_supported": bf16_supported(), "cpu_capability": torch.backends.cpu.get_cpu_capability(), "results": rows,
+            "stages": bench_stages(stages, precisions)}
+
+
+TINY_RECIPE = "configs/tiny.yaml"
+LOOP_STAGES = ("pretrain-kg", "pretrain-lm", "conv-fixed-prompt", "rec")  # the stages with a training loop
+LOOP_PRECISION_KEYS = ("pretrain_kg", "pretrain_lm", "conv", "rec")  # their config sections
+
+
+def bench_stages(stages: list[str], precisions: list[str]) -> list[dict]:
+    """Each stage's training speed as the shared loop records it (``history.json``: samples/s and,
+    for token batches, tokens/s of the training part of each epoch), on the tiny recipe
+    (``configs/tiny.yaml``, real data), one run per precision: ``python -m train STAGE`` in a child
+    process into a temporary folder."""
+    from crs.paths import PROJECT_ROOT
+
+    rows = []
+    for precision in precisions:
+        with tempfile.TemporaryDirectory() as folder:
+            for stage in stages:
+                log(f"train: {stage} stage(s) of {TINY_RECIPE} in {precision} ...")
+                command = [sys.executable, "-m", "train", stage, "--quiet", "--config", TINY_RECIPE, "--output-dir", folder,
+                           *[f"{key}.loop.precision={precision}" for key in LOOP_PRECISION_KEYS]]
+                done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
+                if done.returncode:
+                    raise RuntimeError(f"{' '.join(command[1:])} failed:\n{done.stderr[-2000:]}")
+            for name in LOOP_STAGES:
+                path = Path(folder) / name / "loop" / "history.json"
+                if not path.is_file():
+                    continue
+                epochs = json.loads(path.read_text(encoding="utf-8"))
+                seconds = sum(e["train_seconds"] for e in epochs)
+                samples = sum(e["samples_per_second"] * e["train_seconds"] for e in epochs)
+                tokens = sum(e.get("tokens_per_second", 0) * e["train_seconds"] for e in epochs)
+                rows.append({"stage": name, "precision": precision, "recipe": TINY_RECIPE, "epochs": len(epochs),
+                             "train_seconds": round(seconds, 3), "samples_per_second": round(samples / seconds, 1),
+                             "tokens_per_second": round(tokens / seconds, 1) if tokens else None})
+                log(f"train: {name} {precision} {rows[-1]['samples_per_second']} samples/s")
+    return rows
 
 
 # ---------------------------------------------------------------------- the table
@@ -457,6 +496,11 @@ def markdown(suite: dict) -> str:
             for row in r["results"]:
                 lines.append(f"| train | {row['stage']} {row['size']} {row['precision']} (batch {row['batch_size']} x {row['length']}) | "
                              f"{row['samples_per_second']:.1f} samples/s, {row['tokens_per_second']:.0f} tokens/s |")
+            for row in r.get("stages", []):
+                unit = "triples" if row["stage"] == "pretrain-kg" else "samples"
+                tokens = f", {row['tokens_per_second']:.0f} tokens/s" if row["tokens_per_second"] else ""
+                lines.append(f"| train | stage {row['stage']} {row['precision']} ({row['recipe']}, {row['train_seconds']:.2f} s of training) | "
+                             f"{row['samples_per_second']:.0f} {unit}/s{tokens} |")
         elif name == "load":
             lines.append(f"| load | {r['sessions']} sessions x {r['turns_per_session']} /chat turns | answered {r['answered']}, "
                          f"errors {r['errors']}, cross-talk {r['crosstalk']}, p50 {_fmt(r['p50_ms'])}, p95 {_fmt(r['p95_ms'])}, "

@@ -101,6 +101,9 @@ def test_quick_suite_writes_every_part(data_dir, checkpoint_dir, tmp_path):
 
     assert parts["train"]["results"] and all(r["samples_per_second"] > 0 and r["tokens_per_second"] > 0
                                              for r in parts["train"]["results"])
+    stages = parts["train"]["stages"]  # the stage's own loop, once per precision
+    assert {(r["stage"], r["precision"]) for r in stages} == {("pretrain-kg", "fp32"), ("pretrain-kg", "bf16")}
+    assert all(r["samples_per_second"] > 0 and r["train_seconds"] > 0 for r in stages)
 
     load = parts["load"]
     assert load["answered"] > 0 and load["crosstalk"] == 0

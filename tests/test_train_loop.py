@@ -53,6 +53,19 @@ def test_loss_falls_and_best_weights_are_kept(tmp_path):
     assert result.best_score == max(h["neg_mse"] for h in result.history)
     assert validate_on(x, y)(model)["neg_mse"] == pytest.approx(result.best_score)
     assert (tmp_path / "best.safetensors").is_file() and json.loads((tmp_path / "history.json").read_text()) == result.history
+    # Each epoch records its training speed: 256 examples in 8 batches, no token ids.
+    for epoch in result.history:
+        assert epoch["train_seconds"] > 0 and epoch["samples_per_second"] == pytest.approx(256 / epoch["train_seconds"], rel=0.01)
+        assert "tokens_per_second" not in epoch
+
+
+def test_token_batches_count_their_tokens():
+    from train.loop import batch_counts
+
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])
+    assert batch_counts({"input_ids": torch.zeros(2, 4, dtype=torch.long), "attention_mask": mask}) == (2, 5)
+    assert batch_counts({"input_ids": torch.zeros(3, 4, dtype=torch.long)}) == (3, 12)
+    assert batch_counts({"x": torch.zeros(5, 3)}) == (5, 0)
 
 
 def test_an_interrupted_run_resumes_where_it_stopped(tmp_path):

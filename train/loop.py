@@ -7,7 +7,8 @@ after every epoch writes a resumable state atomically: a rerun after an interrup
 from the last finished epoch, and a finished stage is not trained again.
 
 Files in ``run_dir``: ``best.safetensors`` (best weights), ``state/`` (last epoch's weights,
-optimizer, loop counters), ``history.json`` (per-epoch loss and validation metrics).
+optimizer, loop counters), ``history.json`` (per-epoch loss, validation metrics and training speed:
+``train_seconds``, ``samples_per_second`` and, for batches of token ids, ``tokens_per_second``).
 
 ``config.precision`` picks the arithmetic: fp32, or bf16 autocast through accelerate (the weights
 and optimizer stay fp32, so saved weights are fp32; validation runs under the same autocast).
@@ -35,6 +36,7 @@ import json
 import logging
 import math
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -164,6 +166,21 @@ def weights_digest(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
+def batch_counts(batch: dict) -> tuple[int, int]:
+    """(examples, tokens) of a batch: the first tensor's leading size; the tokens are the
+    attention mask's ones (or the token ids' count), 0 for a batch without token ids."""
+    tensors = [value for value in batch.values() if isinstance(value, torch.Tensor) and value.dim()]
+    if not tensors:
+        return 0, 0
+    if isinstance(batch.get("attention_mask"), torch.Tensor):
+        tokens = int(batch["attention_mask"].sum())
+    elif isinstance(batch.get("input_ids"), torch.Tensor):
+        tokens = batch["input_ids"].numel()
+    else:
+        tokens = 0
+    return int(tensors[0].shape[0]), tokens
+
+
 def make_accelerator(config: TrainLoopConfig) -> Accelerator:
     """The accelerator of a loop config: bf16 autocast (fp32 master weights) or plain fp32.
 
@@ -213,7 +230,7 @@ def run_loop(
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * config.lr_decay ** (epoch - 1)
         model.train()
-        total, count = 0.0, 0
+        total, count, samples, tokens, started = 0.0, 0, 0, 0, time.perf_counter()
         bar = tqdm(shard_batches(batches(epoch), processes, accelerator.process_index), desc=f"{desc} epoch {epoch}/{config.epochs}",
                    unit="batch", disable=not (progress and main), leave=False)
         for batch in bar:
@@ -227,13 +244,19 @@ def run_loop(
             optimizer.zero_grad(set_to_none=True)
             state.step += 1
             total, count = total + output.loss.item(), count + 1
+            batch_samples, batch_tokens = batch_counts(batch)
+            samples, tokens = samples + batch_samples, tokens + batch_tokens
             bar.set_postfix(loss=f"{total / count:.4f}")
             if config.max_steps and state.step >= config.max_steps:
                 break
         bar.close()
+        seconds = time.perf_counter() - started
         if processes > 1:  # every process's batches: the same mean everywhere
-            sums = accelerator.reduce(torch.tensor([total, count], dtype=torch.float64, device=accelerator.device), "sum")
-            total, count = sums[0].item(), int(sums[1].item())
+            sums = accelerator.reduce(torch.tensor([total, count, samples, tokens], dtype=torch.float64, device=accelerator.device), "sum")
+            total, count, samples, tokens = sums[0].item(), int(sums[1].item()), int(sums[2].item()), int(sums[3].item())
+        speed = {"train_seconds": round(seconds, 6), "samples_per_second": round(samples / max(seconds, 1e-9), 2)}
+        if tokens:
+            speed["tokens_per_second"] = round(tokens / max(seconds, 1e-9), 1)
         model.eval()
         metrics = None
         if main:
@@ -242,7 +265,7 @@ def run_loop(
         if processes > 1:  # the main process's metrics everywhere: the same early-stopping decisions
             metrics = broadcast_object_list([metrics])[0]
         score = metrics[score_key]
-        state.history.append({"epoch": epoch, "train_loss": total / max(count, 1), "lr": optimizer.param_groups[0]["lr"], **metrics})
+        state.history.append({"epoch": epoch, "train_loss": total / max(count, 1), "lr": optimizer.param_groups[0]["lr"], **speed, **metrics})
         state.epoch = epoch
         if score > state.best_score:
             state.best_score, state.best_epoch, state.bad_epochs = score, epoch, 0

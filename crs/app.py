@@ -49,9 +49,20 @@ def movie_choices(models: Models) -> list[str]:
     return list(dict.fromkeys(m.display_name for m in movies))
 
 
-def liked_dropdown(choices: list[str], label: str = "Movies you liked") -> gr.Dropdown:
-    return gr.Dropdown(choices=choices, value=[], multiselect=True, allow_custom_value=True, label=label,
-                       info="Type to search the catalogue.")
+class MovieDropdowns(list):
+    """The dropdowns that autocomplete catalogue titles. They are built empty and filled when a page
+    loads (:func:`build_demo`): the ~7,000 titles would otherwise be copied into the app's config
+    once per dropdown (4 MB), which every browser and every API client fetches and the server
+    copies for each of them."""
+
+    def add(self, **options) -> gr.Dropdown:
+        dropdown = gr.Dropdown(choices=[], allow_custom_value=True, **options)
+        self.append(dropdown)
+        return dropdown
+
+
+def liked_dropdown(dropdowns: MovieDropdowns, label: str = "Movies you liked") -> gr.Dropdown:
+    return dropdowns.add(value=[], multiselect=True, label=label, info="Type to search the catalogue.")
 
 
 # ---------------------------------------------------------------------- handlers (Gradio glue only)
@@ -113,9 +124,9 @@ def chat_tab(models: Models) -> None:
     chatbot.like(like_handler, [state], [state], api_visibility="private")
 
 
-def next_movie_tab(models: Models, choices: list[str]) -> None:
+def next_movie_tab(models: Models, dropdowns: MovieDropdowns) -> None:
     gr.Markdown("Pick movies you liked: the trained recommender and the tuning-free language-model prompt each suggest what to watch next.")
-    liked = liked_dropdown(choices)
+    liked = liked_dropdown(dropdowns)
     k = gr.Slider(1, 20, value=10, step=1, label="How many")
     go = gr.Button("Recommend", variant="primary")
     note = gr.Markdown()
@@ -125,11 +136,11 @@ def next_movie_tab(models: Models, choices: list[str]) -> None:
     go.click(partial(views.next_movie_view, models), [liked, k], [note, recommender, language_model], api_visibility="private")
 
 
-def explain_tab(models: Models, choices: list[str]) -> None:
+def explain_tab(models: Models, dropdowns: MovieDropdowns) -> None:
     gr.Markdown("Why would a movie suit you? The knowledge-graph facts that connect it to movies you liked, "
                 "and a sentence that states only those facts.")
-    movie = gr.Dropdown(choices=choices, value=None, allow_custom_value=True, label="Movie to explain")
-    liked = liked_dropdown(choices)
+    movie = dropdowns.add(value=None, label="Movie to explain", elem_id="explain-movie")
+    liked = liked_dropdown(dropdowns)
     go = gr.Button("Explain", variant="primary")
     sentence = gr.Markdown()
     paths = gr.Markdown()
@@ -137,7 +148,7 @@ def explain_tab(models: Models, choices: list[str]) -> None:
     go.click(partial(views.explain_view, models), [movie, liked], [sentence, facts, paths], api_visibility="private")
 
 
-def zero_shot_tab(models: Models, choices: list[str]) -> None:
+def zero_shot_tab(models: Models, dropdowns: MovieDropdowns) -> None:
     gr.Markdown("Tuning-free prompting: the pre-trained language model scores each candidate under your hard prompt; "
                 "`{liked}` is replaced by the movies you liked. No weight is tuned for the task.")
     if models.ranker is None:
@@ -146,7 +157,7 @@ def zero_shot_tab(models: Models, choices: list[str]) -> None:
     start = gr.Dropdown(choices=list(templates), value=None, label="Start from a template in prompts/zero_shot.yaml")
     template = gr.Textbox(value=default_template(models.ranker), lines=4, label="Prompt template")
     start.change(lambda name: templates.get(name, ""), [start], [template], api_visibility="private")
-    liked = liked_dropdown(choices)
+    liked = liked_dropdown(dropdowns)
     k = gr.Slider(1, 20, value=10, step=1, label="How many")
     go = gr.Button("Rank", variant="primary")
     note = gr.Markdown()
@@ -154,13 +165,12 @@ def zero_shot_tab(models: Models, choices: list[str]) -> None:
     go.click(partial(views.zero_shot_view, models), [liked, template, k], [note, ranking], api_visibility="private")
 
 
-def liked_tab(models: Models, choices: list[str]) -> None:
+def liked_tab(models: Models, dropdowns: MovieDropdowns, choices: list[str]) -> None:
     gr.Markdown("Did the seeker like a movie? Paste a dialogue (`Seeker:` / `Recommender:` lines) and name a movie it mentions. "
                 "The classifier reads the seeker's message that mentions the movie, or, for a movie the recommender brought up, "
                 "the seeker's reply to it.")
     dialogue = gr.Textbox(value=EXAMPLE_DIALOGUE, lines=6, label="Dialogue")
-    movie = gr.Dropdown(choices=choices, value="The Matrix (1999)" if "The Matrix (1999)" in choices else None,
-                        allow_custom_value=True, label="Movie")
+    movie = dropdowns.add(value="The Matrix (1999)" if "The Matrix (1999)" in choices else None, label="Movie")
     go = gr.Button("Predict", variant="primary")
     label = gr.Label(label="Prediction", num_top_classes=2)
     evidence = gr.Markdown()
@@ -225,7 +235,7 @@ def api_endpoints(models: Models) -> None:
 def build_demo(checkpoint: Path = DEFAULT_CHECKPOINT, models: Models | None = None) -> gr.Blocks:
     """The app for ``checkpoint`` (or for models already loaded)."""
     models = models or Models.load(checkpoint)
-    choices = movie_choices(models)
+    choices, dropdowns = movie_choices(models), MovieDropdowns()
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown("# crs — a conversational movie recommender")
         if models.pipeline is None:
@@ -238,16 +248,19 @@ def build_demo(checkpoint: Path = DEFAULT_CHECKPOINT, models: Models | None = No
             with gr.Tab("Chat"):
                 chat_tab(models)
             with gr.Tab("Next movie"):
-                next_movie_tab(models, choices)
+                next_movie_tab(models, dropdowns)
             with gr.Tab("Explain"):
-                explain_tab(models, choices)
+                explain_tab(models, dropdowns)
             with gr.Tab("Zero-shot"):
-                zero_shot_tab(models, choices)
+                zero_shot_tab(models, dropdowns)
             with gr.Tab("Liked?"):
-                liked_tab(models, choices)
+                liked_tab(models, dropdowns, choices)
             with gr.Tab("Evaluate"):
                 evaluate_tab(models)
         api_endpoints(models)
+        if choices:  # the titles reach a page once it has loaded, not through the config
+            demo.load(lambda: [gr.Dropdown(choices=choices) for _ in dropdowns], None, list(dropdowns), queue=False,
+                      api_visibility="private")
     return demo
 
 

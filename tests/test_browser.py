@@ -103,3 +103,12 @@ def test_evaluate_tab_plays_a_simulated_conversation(page):
     assert chat.locator("[data-testid='user']").count() >= 2 and chat.locator("[data-testid='bot']").count() >= 1
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "interactive.png"), full_page=True)
+
+
+def test_movie_dropdowns_autocomplete_catalogue_titles(page):
+    """The titles reach the dropdowns after the page loads (they are not in the app's config)."""
+    page.get_by_role("tab", name="Explain").click()
+    box = page.locator("#explain-movie input")
+    box.click()
+    box.press_sequentially("Matrix Rel")
+    page.get_by_role("option", name="The Matrix Reloaded (2003)").wait_for()

@@ -142,3 +142,9 @@ def test_concurrent_sessions_are_batched_without_cross_talk(live_app, models):
             alone = chat_api(models.pipeline, message, history, models.checkpoint)
             assert alone["reply"] == answer["reply"]
             history = alone["history"]
+
+
+def test_the_served_models_are_warmed_up_before_the_first_user(models):
+    # Models.load computed one turn: what the first turn builds on first use is there already.
+    assert {"facts", "reader", "graph_index"} <= set(vars(models.pipeline))
+    assert models.pipeline.warm_up() >= 0  # and it can be run again

@@ -88,9 +88,10 @@ class Models:
             self._batcher = None
 
     @classmethod
-    def load(cls, checkpoint: str | Path, with_ranker: bool = True) -> "Models":
+    def load(cls, checkpoint: str | Path, with_ranker: bool = True, warm_up: bool = True) -> "Models":
         """Everything the checkpoint holds. A missing checkpoint gives a model-less instance whose
-        note says so; a broken one is logged and named in the note (the UI still starts)."""
+        note says so; a broken one is logged and named in the note (the UI still starts). With
+        ``warm_up``, one turn is computed before it returns (:meth:`CRS.warm_up`)."""
         checkpoint = Path(checkpoint)
         if not (checkpoint / "config.json").is_file():
             return cls(checkpoint, note=NO_MODEL_NOTE.format(checkpoint=checkpoint))
@@ -100,6 +101,11 @@ class Models:
             logger.exception("could not load the checkpoint %s", checkpoint)
             return cls(checkpoint, note=f"The model in {checkpoint} could not be loaded: {error}")
         ranker, ranker_note = load_ranker(checkpoint) if with_ranker else (None, NO_LM_NOTE)
+        if warm_up:
+            try:
+                logger.info("%s: warmed up in %.1f s", checkpoint, pipeline.warm_up())
+            except Exception:  # the first user's turn will say what is wrong; serving goes on
+                logger.exception("could not warm up the model of %s", checkpoint)
         return cls(checkpoint, pipeline, ranker, "", ranker_note)
 
 

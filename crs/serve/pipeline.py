@@ -52,6 +52,7 @@ LINK_MEMO_SIZE = 4096  # texts whose linked entities a pipeline remembers
 FALLBACK_RECOMMEND = f"How about {REC_TOKEN}? I think you would like it."
 FALLBACK_NOTHING = "Tell me about a movie you enjoyed, and I will find you something similar."
 FAREWELL = "You're welcome! Enjoy the movie, and come back any time."
+WARM_UP_MESSAGE = "I loved The Matrix and Heat, anything similar with Tom Hanks?"  # a movie, a person and a request
 
 
 @dataclass
@@ -221,6 +222,18 @@ class CRS:
                 note = f"The reply generator could not be loaded ({error}), so replies are short templates."
                 logger.error("checkpoint %s: %s", folder, note)
         return cls(recommender, generator, note)
+
+    def warm_up(self) -> float:
+        """Build what the first turn would otherwise build (the KG facts by movie, the request reader,
+        the explanation index, the kernels of each model's first call) with one turn about a movie;
+        returns the seconds it took. The server calls it before it serves, so the first user does
+        not wait for it."""
+        import time
+
+        started = time.perf_counter()
+        self.facts, self.reader, self.graph_index  # noqa: B018 (cached on first use)
+        self.respond([{"role": "user", "content": WARM_UP_MESSAGE}])
+        return time.perf_counter() - started
 
     def movie(self, movie_id: int) -> Movie:
         return self.catalogue.by_id(movie_id)

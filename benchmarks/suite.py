@@ -289,19 +289,11 @@ def bench_steps(checkpoint: Path, turns: int) -> dict:
 def bench_rss(server: AppServer, turns: int) -> dict:
     from gradio_client import Client
 
-    from benchmarks.chat_latency import turns as conversation_turns
+    from benchmarks.chat_latency import bench_chat
 
     idle = server.rss()
-    client = Client(server.url, verbose=False)
-    timings, history, current = [], None, None
-    for number, (conversation, message) in enumerate(conversation_turns(turns)):
-        if conversation != current:
-            history, current = None, conversation
-        started = time.perf_counter()
-        answer = client.predict(message, history, api_name="/chat")
-        timings.append(time.perf_counter() - started)
-        history = answer["history"]
-        log(f"rss: /chat turn {number + 1}/{turns} {timings[-1] * 1000:.0f} ms")
+    log(f"rss: {turns + 1} /chat turns ...")
+    timings = bench_chat(Client(server.url, verbose=False), turns)  # the first turn is a warm-up, not counted
     after = server.rss()
     return {"server": server.info, "chat_turns": turns, "after_start": {k: idle[k] for k in ("peak_rss_mib", "rss_now_mib")},
             **after, "chat_turn": ms(timings)}

@@ -295,7 +295,7 @@ def bench_rss(server: AppServer, turns: int) -> dict:
     log(f"rss: {turns + 1} /chat turns ...")
     timings = bench_chat(Client(server.url, verbose=False), turns)  # the first turn is a warm-up, not counted
     after = server.rss()
-    return {"server": server.info, "chat_turns": turns, "after_start": {k: idle[k] for k in ("peak_rss_mib", "rss_now_mib")},
+    return {"server": server.info, "chat_turns": turns + 1, "after_start": {k: idle[k] for k in ("peak_rss_mib", "rss_now_mib")},
             **after, "chat_turn": ms(timings)}
 
 

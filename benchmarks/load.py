@@ -74,12 +74,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--url", default=None, help="an app already running (default: start one here on 127.0.0.1)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds before a turn counts as an error")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the app started here")
+    parser.add_argument("--encoder-precision", choices=("fp32", "bf16"), default="fp32", help="of the app started here")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
     args = parser.parse_args(argv)
     if not (1 <= args.sessions <= 200 and 1 <= args.turns <= 100):
         parser.error("--sessions must lie in 1..200 and --turns in 1..100")
     with contextlib.ExitStack() as stack:
-        app = None if args.url else stack.enter_context(AppServer(args.checkpoint or DEFAULT_CHECKPOINT, args.threads))
+        app = None if args.url else stack.enter_context(AppServer(args.checkpoint or DEFAULT_CHECKPOINT, args.threads,
+                                                                     ("--encoder-precision", args.encoder_precision)))
         url = args.url or app.url
         figures = run(url, args.sessions, args.turns, args.timeout)
         if app is not None:

@@ -86,6 +86,7 @@ class AppServer:
 
     checkpoint: Path
     threads: int
+    app_args: tuple[str, ...] = ()  # more options of crs.app (e.g. --encoder-precision bf16)
     process: subprocess.Popen | None = None
     url: str = ""
     start_seconds: float = 0.0
@@ -99,7 +100,7 @@ class AppServer:
         env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                    OMP_NUM_THREADS=str(self.threads), PYTHONUNBUFFERED="1")
         env["NO_PROXY"] = env["no_proxy"] = ",".join(filter(None, [env.get("NO_PROXY", ""), "127.0.0.1", "localhost"]))
-        command = [sys.executable, "-m", "crs.app", "--host", "127.0.0.1", "--port", str(port), "--checkpoint", str(self.checkpoint)]
+        command = [sys.executable, "-m", "crs.app", "--host", "127.0.0.1", "--port", str(port), "--checkpoint", str(self.checkpoint), *self.app_args]
         self.log_file = tempfile.TemporaryFile(mode="w+")
         started = time.perf_counter()
         self.process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=self.log_file, stderr=subprocess.STDOUT,

@@ -20,6 +20,7 @@ import gradio as gr
 from crs.eval.simulator import SIMULATORS
 from crs.serve.chat import DEFAULT_CHECKPOINT, EMPTY_NOTICE, ChatState, record_feedback
 from crs.serve.models import Models
+from crs.text.encoder import PRECISIONS, set_default_precision
 from crs.ui import api, views
 from crs.ui.chat import cards_html, stream_turn
 from crs.ui.evaluation import HEADERS as METRIC_HEADERS
@@ -291,7 +292,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--share", action="store_true", help="ask Gradio for a public share link")
+    parser.add_argument("--encoder-precision", choices=PRECISIONS, default="fp32",
+                        help="arithmetic of the sentence encoder (bf16: about twice as fast where the CPU has bf16 instructions)")
     args = parser.parse_args(argv)
+    set_default_precision(args.encoder_precision)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     auth = parse_auth(os.environ.get("CRS_AUTH"))
     demo = build_demo(args.checkpoint)

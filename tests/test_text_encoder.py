@@ -35,3 +35,28 @@ def test_tunable_top_reproduces_the_frozen_encoder_and_learns():
     optimizer.step()
     assert not torch.allclose(before, top(hidden, mask).detach())
     assert encoder.model.encoder.layer[-1].attention.self.query.weight.grad is None  # the frozen encoder is untouched
+
+
+def test_bf16_encoding_stays_next_to_fp32(tmp_path):
+    import pytest
+
+    from crs.text import encoder as module
+
+    texts = ["Seeker: I loved The Matrix and Heat, anything similar? Recommender: How about Ronin (1998)?",
+             "Seeker: something funny for the kids tonight", "Seeker: not a horror movie please, I hated It (2017)"]
+    exact = TextEncoder(max_tokens=64).encode(texts)
+    fast = TextEncoder(max_tokens=64, precision="bf16")
+    half = fast.encode(texts)
+    assert half.dtype == np.float32 and (exact * half).sum(1).min() > 0.999
+    cached_encode(fast, texts, tmp_path)
+    cached_encode(TextEncoder(max_tokens=64), texts, tmp_path)
+    assert len(list(tmp_path.glob("*.npy"))) == 2  # a bf16 cache never stands in for an fp32 one
+    with pytest.raises(ValueError, match="precision"):
+        TextEncoder(max_tokens=64, precision="fp8")
+    module.set_default_precision("bf16")
+    try:
+        assert TextEncoder(max_tokens=64).precision == "bf16"
+    finally:
+        module.set_default_precision("fp32")
+    with pytest.raises(ValueError, match="precision"):
+        module.set_default_precision("int8")

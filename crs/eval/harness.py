@@ -60,6 +60,7 @@ from crs.paths import PROJECT_ROOT
 from crs.rec.baselines import BASELINES
 from crs.rec.interface import Recommender
 from crs.serve.pipeline import CRS
+from crs.text.encoder import PRECISIONS, set_default_precision
 
 logger = logging.getLogger(__name__)
 
@@ -391,8 +392,11 @@ def main(argv: list[str] | None = None) -> None:
                         help="the learned seeker's generator folder (python -m train seeker; default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="the interactive task's random choices (default 0)")
     parser.add_argument("--kg-topics", choices=("on", "off"), default=None, help="KG-constrained topic step for the conv task (default: the checkpoint's)")
+    parser.add_argument("--encoder-precision", choices=PRECISIONS, default="fp32",
+                        help="arithmetic of the checkpoints' sentence encoder (default fp32, as trained)")
     add_config_arguments(parser)
     args = parser.parse_intermixed_args(argv)
+    set_default_precision(args.encoder_precision)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     config = config_from_args(args, f"eval.limit={args.limit}" if args.limit is not None else "")
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,11 +28,6 @@ def read_lines(path: str) -> list[str]:
     except OSError:
         return []
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def proc_status(pid: int) -> dict[str, int]:
@@ -94,6 +88,7 @@ class AppServer:
     info: dict = field(default_factory=dict)
 
     def __enter__(self) -> "AppServer":
+        from crs.app import free_port
         from crs.paths import PROJECT_ROOT
 
         port = free_port()

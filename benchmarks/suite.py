@@ -63,13 +63,12 @@ PARTS = ("steps", "rss", "eval", "train", "load")
 
 # The timed calls of the steps part: (step, owner, attribute). The owner is "module" or
 # "module:Class"; a step may have several rows (a call of a step inside the same step counts once),
-# and a row whose attribute does not exist is skipped, as long as every step keeps one. Ranking:
-# the batched CRS.rank_requests where it exists (CRS.rank_request delegates to it), else rank_request.
+# and a row whose attribute does not exist is skipped, as long as every step keeps one. Ranking is
+# CRS.rank_requests, which every ranking of a turn goes through (rank and rank_request delegate to it).
 STEPS: list[tuple[str, str, str]] = [
     ("linking", "crs.serve.pipeline:CRS", "context"),
     ("request state", "crs.serve.pipeline:CRS", "request_state"),
     ("ranking", "crs.serve.pipeline:CRS", "rank_requests"),
-    ("ranking", "crs.serve.pipeline:CRS", "rank_request"),
     ("retrieval", "crs.gen.reply:ReplyGenerator", "context_exemplars"),
     ("generation", "crs.gen.reply:ReplyGenerator", "generate"),
     ("rendering", "crs.ui.chat", "reasoning_markdown"),

@@ -265,14 +265,18 @@ def build_demo(checkpoint: Path = DEFAULT_CHECKPOINT, models: Models | None = No
     return demo
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def serve_in_background(models: Models) -> tuple[gr.Blocks, str]:
     """The app for ``models`` on a free 127.0.0.1 port, served from a background thread (tests,
     benchmarks); returns the app (``close()`` it) and its URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     demo = build_demo(models=models)
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     return demo, url
 
 

@@ -14,7 +14,6 @@ The launch uses accelerate's torchrun launcher (``--multi_gpu``) with ``ACCELERA
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from crs.app import free_port
 from crs.config import load_config
 from crs.gen.backbone import model_class, save_model, scratch_config
 from crs.text.tokenizer import load_tokenizer
@@ -81,11 +81,6 @@ def overrides(data_dir: Path, train_file: Path, out: Path, processes: int) -> li
             f"conv.loop.batch_size={BATCH['conv'] * scale}", "conv.loop.precision=fp32", "conv.loop.max_steps=3",
             f"rec.loop.batch_size={BATCH['rec'] * scale}", "rec.loop.max_steps=3", "rec.train_fraction=1.0", "rgcn.dropout=0"]
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def dropout_free_lm(config, out: Path) -> None:

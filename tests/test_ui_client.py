@@ -17,6 +17,7 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AuthenticationError
 
+from crs.app import free_port
 from tests.bad_inputs import BAD_INPUTS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -95,11 +96,6 @@ def test_two_clients_never_share_a_conversation(live_app):
     replies = [m for m in a2 if m["role"] == "assistant" and not (m.get("metadata") or {}).get("title")]
     assert len(replies) == 2 and replies[0]["content"] != replies[1]["content"]
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_app_cli_without_model_with_basic_auth(tmp_path):

@@ -41,7 +41,7 @@ class TurnBatcher(Generic[Request, Result]):
         self.compute, self.max_batch, self.max_wait = compute, max_batch, max_wait
         self.lock = lock if lock is not None else nullcontext()
         self.name = name
-        self.batch_sizes: list[int] = []  # the size of every batch computed so far (for benchmarks)
+        self.batch_sizes: list[int] = []  # the size of every batch computed so far
         self._queue: queue.Queue[tuple[Request, Future] | None] = queue.Queue()
         self._worker: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -77,16 +77,10 @@ class TurnBatcher(Generic[Request, Result]):
         the batcher was closed meanwhile."""
         batch, deadline = [first], time.monotonic() + self.max_wait
         while len(batch) < self.max_batch:
-            try:
-                item = self._queue.get_nowait()
+            try:  # what is queued already comes at once, after the deadline too
+                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                try:
-                    item = self._queue.get(timeout=left)
-                except queue.Empty:
-                    break
+                break
             if item is None:
                 return batch, True
             batch.append(item)

@@ -72,20 +72,13 @@ class Models:
 
         with self.lock:
             if self._batcher is None:
-                self._batcher = TurnBatcher(lambda requests: chat_turns(self.pipeline, requests, self.checkpoint, self.note),
-                                            lock=self.lock)
+                self._batcher = TurnBatcher(lambda requests: chat_turns(self.pipeline, requests, self.checkpoint), lock=self.lock)
         return self._batcher(request)
 
     @property
     def batch_sizes(self) -> list[int]:
         """The size of every batch of chat turns computed so far."""
         return list(self._batcher.batch_sizes) if self._batcher is not None else []
-
-    def close(self) -> None:
-        """Stop the chat batcher's worker thread (the app calls it on shut-down)."""
-        if self._batcher is not None:
-            self._batcher.close()
-            self._batcher = None
 
     @classmethod
     def load(cls, checkpoint: str | Path, with_ranker: bool = True, warm_up: bool = True) -> "Models":

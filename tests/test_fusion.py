@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from crs.rec.neighbours import NeighbourIndex
-from crs.rec.repeat import RepeatGate, fit_gate
+from crs.rec.repeat import GateLikelihood, RepeatGate, fit_gate
 from train.rec import choose, new_items_recall
 
 N = 50
@@ -49,6 +49,23 @@ def test_fitted_gate_learns_that_the_latest_mention_comes_back():
     log_probs = gate.log_probs(torch.as_tensor(scores), mentioned, values, 6).detach().numpy()
     assert int(np.argmax(log_probs)) in (9, int(np.argmax(scores)))
     assert log_probs[9] > log_probs[5] and log_probs[9] > log_probs[11]
+
+
+def test_gate_likelihood_equals_the_gates_own_log_probabilities():
+    # The fit's catalogue-free likelihood is the mean of -log_probs at the gold movies, for any gate:
+    # rows with and without mentions, gold movies mentioned and new.
+    rows = []
+    for seed in range(12):
+        mentioned = [[5, 9, 11], [3], [], [7, 2]][seed % 4]
+        scores, items, values = row(seed, mentioned, [0.5] * len(mentioned)) if mentioned else (row(seed, [1], [0.5])[0], [], [])
+        golds = [items[0], int(np.argmax(scores))] if items else [int(np.argmin(scores))]
+        rows.append((scores, items, values, 3 + seed, golds))
+    gate = RepeatGate()
+    with torch.no_grad():
+        gate.gate.weight.normal_(generator=torch.Generator().manual_seed(0))
+        gate.mix.normal_(generator=torch.Generator().manual_seed(1))
+    reference = -sum(gate.log_probs(torch.as_tensor(s), m, v, t)[g].sum().item() for s, m, v, t, g in rows) / sum(len(r[4]) for r in rows)
+    assert abs(GateLikelihood(rows)(gate).item() - reference) < 1e-4
 
 
 def test_gate_file_round_trip_and_a_broken_file_is_named(tmp_path):

@@ -89,17 +89,72 @@ class RepeatGate(nn.Module):
         return gate
 
 
+class GateLikelihood:
+    """The mean negative log-likelihood of the gold movies of ``rows`` (scores, mentioned items,
+    mention values, turns, gold items) under a gate, as :meth:`RepeatGate.log_probs` gives it, computed
+    without the whole catalogue: the recommender's scores are fixed, so a new gold movie's ``p_new``
+    (its score less the log-sum-exp of the scores of the movies not mentioned) is worked out once, and
+    each call only recomputes the gates and the softmax over the few mentioned movies, all rows at once."""
+
+    def __init__(self, rows: list[tuple[np.ndarray, list[int], list[list[float]], int, list[int]]]):
+        self.count = sum(len(golds) for *_, golds in rows)
+        width = max((len(items) for _, items, *_ in rows), default=0) or 1
+        features, mentioned, values_pad, present = [], [], [], []
+        self.constant = 0.0  # gold log-probabilities of rows without a mentioned movie: no parameter touches them
+        new_rows, new_terms, old_rows, old_slots = [], [], [], []
+        for scores, items, values, turns, golds in rows:
+            scores = torch.as_tensor(scores, dtype=torch.float32)
+            if not items:
+                self.constant += float(torch.log_softmax(scores, 0)[golds].sum())
+                continue
+            row = len(features)
+            features.append(gate_features(values, turns))
+            mask = torch.zeros(scores.shape[0], dtype=torch.bool)
+            mask[items] = True
+            rest = torch.logsumexp(scores.masked_fill(mask, -1e9), 0)
+            slot = {item: j for j, item in enumerate(items)}
+            for gold in golds:
+                if gold in slot:
+                    old_rows.append(row)
+                    old_slots.append(slot[gold])
+                else:
+                    new_rows.append(row)
+                    new_terms.append(float(scores[gold] - rest))
+            mention = np.zeros((width, NUM_MENTION_FEATURES), dtype=np.float32)
+            mention[: len(items)] = np.asarray(values, dtype=np.float32).reshape(-1, NUM_MENTION_FEATURES)
+            values_pad.append(mention)
+            mentioned.append(np.pad(scores[items].numpy(), (0, width - len(items))))
+            present.append([j < len(items) for j in range(width)])
+        self.any = bool(features)
+        if self.any:
+            self.features = torch.tensor(features, dtype=torch.float32)
+            self.mentioned = torch.from_numpy(np.stack(mentioned))
+            self.values = torch.from_numpy(np.stack(values_pad))
+            self.padding = ~torch.tensor(present)
+            self.new_rows, self.new_terms = torch.tensor(new_rows, dtype=torch.long), torch.tensor(new_terms, dtype=torch.float32)
+            self.old_rows, self.old_slots = torch.tensor(old_rows, dtype=torch.long), torch.tensor(old_slots, dtype=torch.long)
+
+    def __call__(self, gate: RepeatGate) -> torch.Tensor:
+        total = torch.tensor(self.constant)
+        if self.any:
+            g = gate.gate(self.features)[:, 0]
+            repeat = gate.mix[0] * self.mentioned + (self.values * gate.mix[1:]).sum(-1)
+            repeat = torch.log_softmax(repeat.masked_fill(self.padding, -math.inf), 1)
+            total = total + (self.new_terms + nn.functional.logsigmoid(-g[self.new_rows])).sum()
+            total = total + (repeat[self.old_rows, self.old_slots] + nn.functional.logsigmoid(g[self.old_rows])).sum()
+        return -total / max(self.count, 1)
+
+
 def fit_gate(rows: list[tuple[np.ndarray, list[int], list[list[float]], int, list[int]]], iterations: int = 3) -> tuple[RepeatGate, float]:
     """Fit a gate on ``rows`` of (scores, mentioned items, mention values, turns, gold items) by maximum
-    likelihood; returns the gate and the final mean negative log-likelihood."""
+    likelihood (:class:`GateLikelihood`, L-BFGS); returns the gate and the final mean negative log-likelihood."""
     gate = RepeatGate()
+    likelihood = GateLikelihood(rows)
     optimiser = torch.optim.LBFGS(gate.parameters(), max_iter=50)
-    tensors = [(torch.as_tensor(s, dtype=torch.float32), items, values, turns, golds) for s, items, values, turns, golds in rows]
-    count = sum(len(golds) for *_, golds in rows)
 
     def closure():
         optimiser.zero_grad()
-        loss = -sum(gate.log_probs(s, items, values, turns)[golds].sum() for s, items, values, turns, golds in tensors) / max(count, 1)
+        loss = likelihood(gate)
         loss.backward()
         return loss
 

@@ -255,7 +255,7 @@ class PretrainLMConfig:
         _check(self.max_lines >= 0, "pretrain_lm.max_lines", "must be >= 0", self.max_lines)
 
 
-DECODINGS = ("greedy", "norepeat", "rerank")
+DECODINGS = ("greedy", "norepeat", "rerank", "hybrid")
 
 
 @dataclass
@@ -279,7 +279,10 @@ class ConvConfig:
     # How the reply is decoded (the steps are always greedy), chosen on validation (README):
     # "greedy"; "norepeat" (greedy, no repeated word 3-gram, at least min_reply_tokens tokens);
     # "rerank" (sample_candidates nucleus samples, the best by LM score, overlap with the context and
-    # exemplar, and a penalty on the most common training n-grams).
+    # exemplar, and a penalty on the most common training n-grams); "hybrid" (the norepeat reply, or
+    # the training reply among the retrieved_candidates retrieved for this context that fits the
+    # turn and that the generator scores highest, when its mean token log-probability is within
+    # retrieval_margin nats of the norepeat reply's; crs.gen.reply).
     decoding: str = "norepeat"
     # The topic step keeps only KG neighbours of the recommended movie and entities the seeker named,
     # and a recommending turn whose topic step said "none" is asked again with "none" barred.
@@ -288,8 +291,12 @@ class ConvConfig:
     sample_candidates: int = 6
     top_p: float = 0.9
     temperature: float = 0.8
+    retrieved_candidates: int = 8
+    retrieval_margin: float = 1.0
     # Validation turns scored for perplexity per epoch (0: all).
     eval_turns: int = 2000
+    # Only the first N training and validation dialogues (0: all); for quick recipes such as the tests'.
+    max_dialogues: int = 0
 
     def __post_init__(self) -> None:
         self.loop.check("conv.loop")
@@ -302,6 +309,9 @@ class ConvConfig:
         _check(self.sample_candidates >= 1, "conv.sample_candidates", "must be >= 1", self.sample_candidates)
         _check(0.0 < self.top_p <= 1.0, "conv.top_p", "must lie in (0, 1]", self.top_p)
         _check(self.temperature > 0.0, "conv.temperature", "must be > 0", self.temperature)
+        _check(self.max_dialogues >= 0, "conv.max_dialogues", "must be >= 0", self.max_dialogues)
+        _check(self.retrieved_candidates >= 1, "conv.retrieved_candidates", "must be >= 1", self.retrieved_candidates)
+        _check(self.retrieval_margin >= 0.0, "conv.retrieval_margin", "must be >= 0", self.retrieval_margin)
 
 
 @dataclass

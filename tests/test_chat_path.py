@@ -203,7 +203,7 @@ class ScriptedGenerator:
     def __init__(self, reply: str, goal: str = "recommend"):
         self.reply, self.goal = reply, goal
 
-    def generate(self, contexts, rankings, catalogue, forced=None, batch_size=64, topic_filter=None):
+    def generate(self, contexts, rankings, catalogue, forced=None, batch_size=64, topic_filter=None, reply_filter=None):
         forced = forced or [None] * len(contexts)
         return [Generated(steps.goal if steps is not None else self.goal, [], "none", self.reply) for steps in forced]
 
@@ -269,6 +269,27 @@ def test_scripted_claims_must_be_kg_facts_of_the_movie(pipeline):
     asked = [{"role": "user", "content": f"I loved The Matrix. Anything similar, maybe with {stranger}?"}]
     asked_title = title_of(pipeline, asked)[1]
     assert say(f"[REC] is great. {stranger} fans love it too.", asked).text == f"{asked_title} is great. {stranger} fans love it too."
+
+
+def test_a_retrieved_reply_may_name_only_facts_of_the_movie_and_no_other_title(pipeline):
+    # Hybrid decoding asks claim_filter whether a training reply may answer: the same grounding as
+    # the generated replies get, and no movie title of another dialogue.
+    movie, _ = title_of(pipeline, MATRIX)
+    context, _ = pipeline.context(MATRIX)
+    index, entity = pipeline.graph_index, pipeline.kg.movie_to_entity[movie]
+    neighbours = kg_neighbours(index, [entity])
+
+    def links(name: str) -> set[int]:
+        return {e.entity for e in pipeline.link(f"It stars {name}.")}
+
+    stranger = next(name for name in ("Meryl Streep", "Tom Hanks", "Julia Roberts") if links(name) and not links(name) & neighbours)
+    star = next(index.label(f.tail) for f in index.incident[entity]
+                if f.head == entity and index.relation(f) == "starring" and links(index.label(f.tail)) == {f.tail})
+    allowed = pipeline.claim_filter([context], [[(movie, 1.0)]])
+    assert allowed(0, "You should see [REC], it is a great ride!")
+    assert allowed(0, f"[REC] is great, it stars {star}.")
+    assert not allowed(0, f"[REC] is great, it stars {stranger}.")
+    assert not allowed(0, "[REC] is great, and so is Titanic (1997).")
 
 
 # ---------------------------------------------------------------------- the real checkpoint, real generator

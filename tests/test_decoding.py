@@ -1,4 +1,4 @@
-"""Decoding settings of the reply generator (conv.decoding): greedy, norepeat and rerank."""
+"""Decoding settings of the reply generator (conv.decoding): greedy, norepeat, rerank and hybrid."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import torch
 
 from crs.config import ConfigError, ConvConfig, GeneratorConfig
 from crs.gen.backbone import load_backbone
-from crs.gen.reply import ReplyGenerator, rerank_bonus
+from crs.gen.exemplars import ExemplarIndex
+from crs.gen.reply import ReplyGenerator, fits_turn, rerank_bonus
+from crs.gen.steps import ConvExample, Steps
 from crs.text.tokenizer import train_tokenizer
 
 LINES = ["[seeker] I love ghosts and aliens [recommender] have you seen [REC]? It is terrifying, I loved it so much"] * 40
@@ -85,3 +87,61 @@ def test_kg_topic_filter_keeps_only_what_it_allows_and_bars_none(generator):
     assert set(again) == {0, 1} and all(goal == "recommend" for goal, _ in again.values())
     first = generator.tokenizer("[topic] none", add_special_tokens=False)["input_ids"][1]
     assert generator.none_ids == frozenset({first})
+
+
+RETRIEVABLE = ["have you seen [REC]? It is terrifying", "you will love the aliens in it", "hi", "[REC] and [REC] and [REC] are good"]
+
+
+def hybrid(generator, margin: float, reply_filter=None):
+    generator.exemplar_index = ExemplarIndex.build(["I love ghosts", "aliens please", "ghosts aliens", "ghosts please"], RETRIEVABLE,
+                                                   ["a", "b", "c", "d"], min_df=1)
+    generator.config = ConvConfig(max_new_tokens=40, decoding="hybrid", retrieval_margin=margin, exemplars=0)
+    contexts = ["[seeker] I love ghosts", "[seeker] aliens please"]
+    forced = [Steps("recommend", [], "Alien (1979)"), Steps("chat", [], "none")]
+    return generator.generate_texts(contexts, ["Alien (1979)", "none"], forced=forced, keys=["I love ghosts", "aliens please"],
+                                    reply_filter=reply_filter)
+
+
+def test_a_retrieved_reply_fits_the_turn_only_with_the_right_slots_and_some_words():
+    assert fits_turn("have you seen [REC]? It is terrifying", recommends=True)
+    assert not fits_turn("have you seen [REC]? It is terrifying", recommends=False)
+    assert fits_turn("you will love it", recommends=False) and not fits_turn("you will love it", recommends=True)
+    assert not fits_turn("hi there", recommends=False)  # too short to say anything
+    assert not fits_turn("[REC] and [REC] and [REC] are good", recommends=True)  # more slots than a reply fills
+
+
+def test_hybrid_takes_a_fitting_retrieved_reply_within_the_margin_and_scores_as_perplexity_does(generator):
+    always = hybrid(generator, float("inf"))
+    # Every candidate fits its turn, the generated reply comes first, and a fitting retrieved one wins.
+    assert always[0].source == "retrieved" and always[0].reply == RETRIEVABLE[0]
+    assert always[1].source == "retrieved" and always[1].reply == RETRIEVABLE[1]
+    assert [c[0] for c in always[0].candidates[1:]] == [RETRIEVABLE[0]]
+    assert [c[0] for c in always[1].candidates[1:]] == [RETRIEVABLE[1]]
+    # A candidate's score is the mean token log-probability the perplexity metric gives that reply.
+    reply, score = always[0].candidates[1]
+    example = ConvExample("[seeker] I love ghosts", Steps("recommend", [], "Alien (1979)"), reply, [], exemplars=[])
+    total, count = generator.reply_loss([example])
+    assert score == pytest.approx(-total / count, abs=1e-4)
+    # Margin 0: a retrieved reply only when the generator scores it at least as high as its own.
+    strict = hybrid(generator, 0.0)
+    for g in strict:
+        own, best = g.candidates[0], max(g.candidates[1:], key=lambda c: c[1])
+        assert (g.source == "retrieved") == (best[1] >= own[1])
+        assert g.reply == (best[0] if g.source == "retrieved" else own[0])
+
+
+def test_hybrid_keeps_the_generated_reply_when_the_filter_refuses_every_retrieved_one(generator):
+    asked = []
+
+    def refuse(row, reply):
+        asked.append((row, reply))
+        return False
+
+    out = hybrid(generator, float("inf"), reply_filter=refuse)
+    assert all(g.source == "generated" and len(g.candidates) == 1 for g in out)
+    assert {row for row, _ in asked} == {0, 1}
+    generator.config = ConvConfig(max_new_tokens=40, decoding="norepeat")
+    plain = generator.generate_texts(["[seeker] I love ghosts", "[seeker] aliens please"], ["Alien (1979)", "none"],
+                                     forced=[Steps("recommend", [], "Alien (1979)"), Steps("chat", [], "none")])
+    assert [g.reply for g in out] == [g.reply for g in plain]  # hybrid starts from the norepeat reply
+    generator.exemplar_index = None

@@ -67,9 +67,10 @@ def train_generator(ctx: StageContext, stage: str, settings: ConvConfig, view: C
     tokenizer = load_tokenizer(ctx.output_dir / "tokenizer")
     linker = EntityLinker.build(ctx.kg, ctx.catalogue, config.linking)
     view = view or (lambda dialogue: dialogue)
-    train_examples = build_examples((view(d) for d in tqdm(ctx.splits.train, desc=f"{stage} examples", disable=not progress, leave=False)),
+    limit = settings.max_dialogues or None
+    train_examples = build_examples((view(d) for d in tqdm(ctx.splits.train[:limit], desc=f"{stage} examples", disable=not progress, leave=False)),
                                     ctx.catalogue, linker)
-    valid_examples = build_examples([view(d) for d in ctx.splits.valid], ctx.catalogue, linker)
+    valid_examples = build_examples([view(d) for d in ctx.splits.valid[:limit]], ctx.catalogue, linker)
     if settings.eval_turns and len(valid_examples) > settings.eval_turns:
         valid_examples = random.Random(config.seed).sample(valid_examples, settings.eval_turns)
     distribution = goal_distribution(train_examples)

@@ -83,10 +83,18 @@ def evaluate_conversation(pipeline: CRS, dialogues: list[Dialogue], name: str, p
         chunk = samples[start : start + batch_size]
         contexts = [DialogueContext.from_sample(s) for s in chunk]
         rankings = rec.top_k_batch(contexts, TOP_K)
-        generated = generator.generate(contexts, rankings, catalogue, topic_filter=pipeline.topic_filter(contexts, rankings))
+        generated = generator.generate(contexts, rankings, catalogue, topic_filter=pipeline.topic_filter(contexts, rankings),
+                                       reply_filter=pipeline.claim_filter(contexts, rankings))
         for offset, (sample, ranking, g) in enumerate(zip(chunk, rankings, generated)):
             example = examples[start + offset]
             text, items = fill_slots(g.reply, ranking, catalogue)
+            hybrid = {}
+            if g.candidates:  # hybrid decoding: the generated reply and the best retrieved one, with their scores
+                own, *retrieved = g.candidates
+                hybrid = {"generated_score": own[1], "generated_reply": fill_slots(own[0], ranking, catalogue)[0]}
+                if retrieved:
+                    best = max(retrieved, key=lambda c: c[1])
+                    hybrid.update(retrieved_score=best[1], retrieved_reply=fill_slots(best[0], ranking, catalogue)[0])
             rows.append({
                 "conversation_id": sample.conversation_id,
                 "turn_index": sample.turn_index,
@@ -98,6 +106,8 @@ def evaluate_conversation(pipeline: CRS, dialogues: list[Dialogue], name: str, p
                 "items": items,
                 "gold": golds[start + offset],
                 "gold_new_movies": sample.new_movies,
+                "source": g.source,
+                **hybrid,
             })
         bar.update(len(chunk))
     bar.close()
@@ -112,6 +122,7 @@ def evaluate_conversation(pipeline: CRS, dialogues: list[Dialogue], name: str, p
         "end_to_end_recall": end_to_end_recall([r["items"] for r in rows], [r["gold_new_movies"] for r in rows]),
         "goal_accuracy": sum(r["goal"] == r["goal_gold"] for r in rows) / max(len(rows), 1),
         "topic_f1": topic_f1([r["topics"] for r in rows], [r["topics_gold"] for r in rows]),
+        "retrieved_share": sum(r["source"] == "retrieved" for r in rows) / max(len(rows), 1),
         "goal_distribution_predicted": {goal: sum(r["goal"] == goal for r in rows) / max(len(rows), 1) for goal in GOALS},
         "gold": {**text_metrics(references), "item_ratio": item_ratio([r["gold_new_movies"] for r in rows])},
     }

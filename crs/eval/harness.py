@@ -383,6 +383,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--decoding", choices=DECODINGS, default=None, help="reply decoding for the conv task (default: the checkpoint's)")
     parser.add_argument("--exemplars", type=int, default=None, help="retrieved exemplars per turn for the conv task (0: none; default: the checkpoint's)")
+    parser.add_argument("--retrieval-margin", type=float, default=None,
+                        help="hybrid decoding: how far (nats of mean token log-probability) a retrieved reply may score below "
+                             "the generated one and still be chosen (inf: always when one fits; default: the checkpoint's)")
+    parser.add_argument("--retrieved-candidates", type=int, default=None,
+                        help="hybrid decoding: training replies retrieved per turn (default: the checkpoint's)")
     parser.add_argument("--constraint-cases", type=int, default=None,
                         help="play this many constraint cases (an even spread over the suite; default: all)")
     parser.add_argument("--simulator", default="rule", choices=SIMULATORS + ("both",),
@@ -408,7 +413,13 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out or f"reports/{args.split}")
     started = time.perf_counter()
     kg_topics = None if args.kg_topics is None else args.kg_topics == "on"
-    generation = {key: value for key, value in (("decoding", args.decoding), ("exemplars", args.exemplars), ("kg_topics", kg_topics))
+    if args.retrieval_margin is not None and not args.retrieval_margin >= 0:
+        parser.error("--retrieval-margin must be >= 0")
+    if args.retrieved_candidates is not None and args.retrieved_candidates < 1:
+        parser.error("--retrieved-candidates must be >= 1")
+    generation = {key: value for key, value in (("decoding", args.decoding), ("exemplars", args.exemplars), ("kg_topics", kg_topics),
+                                                ("retrieval_margin", args.retrieval_margin),
+                                                ("retrieved_candidates", args.retrieved_candidates))
                   if value is not None}
     run(config, [m.strip() for m in args.model.split(",") if m.strip()], args.split, tasks, out, progress=not args.quiet,
         generation=generation, constraint_cases=args.constraint_cases,

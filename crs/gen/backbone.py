@@ -154,6 +154,13 @@ def summed_nll(model: PreTrainedModel, batch: dict[str, torch.Tensor], seq2seq: 
 
     ``scored`` (default: the batch's labels) picks the tokens counted; the model's inputs, T5's
     decoder inputs included, come from the whole batch."""
+    losses, counts = row_nll(model, batch, seq2seq, scored)
+    return float(losses.sum()), int(counts.sum())
+
+
+def row_nll(model: PreTrainedModel, batch: dict[str, torch.Tensor], seq2seq: bool,
+            scored: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`summed_nll` per row: each row's summed negative log-likelihood and token count (CPU tensors)."""
     device = next(model.parameters()).device
     batch = {k: v.to(device) for k, v in batch.items()}
     labels = batch.pop("labels")
@@ -163,8 +170,8 @@ def summed_nll(model: PreTrainedModel, batch: dict[str, torch.Tensor], seq2seq: 
     logits = model(**batch).logits.float()
     if not seq2seq:  # position t predicts token t + 1
         logits, scored = logits[:, :-1], scored[:, 1:]
-    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), scored.reshape(-1), ignore_index=IGNORE, reduction="sum")
-    return float(loss), int((scored != IGNORE).sum())
+    loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), scored, ignore_index=IGNORE, reduction="none")
+    return loss.sum(1).cpu(), (scored != IGNORE).sum(1).cpu()
 
 
 def pad_right(rows: Sequence[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:

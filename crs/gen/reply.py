@@ -16,7 +16,7 @@ import math
 import re
 import zlib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Callable, Sequence
@@ -27,7 +27,7 @@ from transformers import PreTrainedModel
 from crs.config import ConvConfig
 from crs.data.catalogue import Catalogue
 from crs.data.context import DialogueContext
-from crs.gen.backbone import IGNORE, collate, load_model, pad_left, pad_right, save_model, summed_nll
+from crs.gen.backbone import IGNORE, collate, load_model, pad_left, pad_right, row_nll, save_model
 from crs.gen.exemplars import INDEX_DIR, ExemplarIndex, context_key
 from crs.gen.steps import NONE, ConvExample, Steps, parse_steps, render_context
 from crs.text.tokenizer import (
@@ -69,12 +69,24 @@ def rerank_bonus(reply: str, reference: str, generic: frozenset) -> float:
     return overlap - common
 
 
+def fits_turn(reply: str, recommends: bool) -> bool:
+    """Whether a retrieved training reply can answer a turn: it has at least three words, and a
+    ``[REC]`` slot (one or two) exactly when the turn recommends a movie."""
+    slots = reply.count(REC_TOKEN)
+    return len(_words(reply.replace(REC_TOKEN, " "))) >= 3 and (1 <= slots <= 2 if recommends else slots == 0)
+
+
 @dataclass
 class Generated:
     goal: str
     topics: list[str]
     item: str
     reply: str  # with [REC] slots
+    # "generated", or "retrieved" when hybrid decoding chose a training reply.
+    source: str = "generated"
+    # Hybrid decoding: every candidate it chose from, (reply, mean token log-probability), the
+    # generator's own first (empty for the other decodings).
+    candidates: list[tuple[str, float]] = field(default_factory=list)
 
 
 class ReplyGenerator:
@@ -183,6 +195,13 @@ class ReplyGenerator:
     def target_ids(self, target: str) -> list[int]:
         return self.encode(target, self.config.max_target_tokens - 1, keep="right") + [self.eos_id]
 
+    def scored_target(self, steps: list[int], reply: str) -> tuple[list[int], int]:
+        """The target ids of a reply after the prompt steps' ids, cut to ``max_target_tokens`` with
+        ``</s>`` last, and how many of its first ids are steps (scored by neither perplexity nor
+        hybrid decoding)."""
+        target = (steps + self.encode(reply, self.config.max_target_tokens))[: self.config.max_target_tokens - 1] + [self.eos_id]
+        return target, min(len(steps), len(target) - 1)
+
     def collate(self, pairs: Sequence[tuple[list[int], list[int]]]) -> dict[str, torch.Tensor]:
         """A training batch of (context ids, target ids); loss only on the target."""
         return collate(pairs, self.is_seq2seq, self.pad_id)
@@ -214,21 +233,28 @@ class ReplyGenerator:
     @torch.no_grad()
     def generate(self, contexts: Sequence[DialogueContext], rankings: Sequence[Sequence[tuple[int, float]]], catalogue: Catalogue,
                  forced: Sequence[Steps | None] | None = None, batch_size: int = 64,
-                 topic_filter: Callable[[int, list[str]], list[str]] | None = None) -> list[Generated]:
+                 topic_filter: Callable[[int, list[str]], list[str]] | None = None,
+                 reply_filter: Callable[[int, str], bool] | None = None) -> list[Generated]:
         texts = [render_context(c, catalogue.titles) for c in contexts]
         tops = [catalogue.titles[r[0][0]] if r else NONE for r in rankings]
-        return self.generate_texts(texts, tops, forced, batch_size, self.context_exemplars(contexts, catalogue), topic_filter)
+        keys = [context_key(c.turns, catalogue.titles) for c in contexts]
+        exemplars = self.retrieve(keys)
+        return self.generate_texts(texts, tops, forced, batch_size, exemplars, topic_filter, keys=keys, reply_filter=reply_filter)
 
     @torch.no_grad()
     def generate_texts(self, contexts: Sequence[str], top_items: Sequence[str], forced: Sequence[Steps | None] | None = None,
                        batch_size: int = 64, exemplars: Sequence[Sequence[str]] | None = None,
-                       topic_filter: Callable[[int, list[str]], list[str]] | None = None) -> list[Generated]:
+                       topic_filter: Callable[[int, list[str]], list[str]] | None = None,
+                       keys: Sequence[str] | None = None, reply_filter: Callable[[int, str], bool] | None = None) -> list[Generated]:
         """Greedy two-phase decoding (see the module docstring). ``top_items[i]`` fills the ``[item]``
         step when the predicted goal is to recommend; ``forced[i]`` gives all steps instead;
         ``exemplars[i]``: the retrieved exemplars of context i. With ``topic_filter(i, topics)`` (the
         topics of row i it allows, e.g. KG neighbours of the recommended movie), a recommending turn
         whose topic step said "none" has it decoded again with "none" barred, and every topic
-        step keeps only what the filter allows."""
+        step keeps only what the filter allows. ``keys[i]``: the retrieval key of context i
+        (:func:`crs.gen.exemplars.context_key`), which hybrid decoding needs (without keys it decodes
+        as norepeat); ``reply_filter(i, reply)``: whether a retrieved reply may answer row i (e.g. it
+        names nothing the recommended movie's KG facts do not hold)."""
         exemplars = list(exemplars) if exemplars is not None else [()] * len(contexts)
         forced = list(forced) if forced is not None else [None] * len(contexts)
         results: list[Generated | None] = [None] * len(contexts)
@@ -254,6 +280,9 @@ class ReplyGenerator:
             replies = self._replies(list(chunk), ctx_ids, prefixes, contexts, exemplars)
             for i in chunk:
                 results[i] = Generated(steps[i].goal, steps[i].topics, steps[i].item, replies[i])
+            if self.config.decoding == "hybrid" and keys is not None:
+                self._hybrid([results[i] for i in chunk], [ctx_ids[i] for i in chunk], [prefixes[i] for i in chunk],
+                             [keys[i] for i in chunk], None if reply_filter is None else (lambda j, text, start=start: reply_filter(start + j, text)))
         return results  # type: ignore[return-value]
 
     @torch.no_grad()
@@ -293,8 +322,8 @@ class ReplyGenerator:
         stop = {self.eos_id, self.seeker_id, self.recommender_id}
         max_new = max(1, self.config.max_new_tokens - 20)
         mode = self.config.decoding
-        if mode in ("greedy", "norepeat"):
-            options = {"no_repeat": 3, "min_new": self.config.min_reply_tokens} if mode == "norepeat" else {}
+        if mode in ("greedy", "norepeat", "hybrid"):  # hybrid starts from the norepeat reply
+            options = {"no_repeat": 3, "min_new": self.config.min_reply_tokens} if mode != "greedy" else {}
             outs = self._greedy([ctx_ids[i] for i in rows], [prefixes[i] for i in rows], stop=stop, max_new=max_new, **options)
             return {i: self._text(new) for i, new in zip(rows, outs)}
         # rerank: n nucleus samples per row, all rows in one batch (seeded by the contexts, so a
@@ -311,6 +340,78 @@ class ReplyGenerator:
             reference = f"{contexts[i].rsplit(SEEKER_TOKEN, 1)[-1]} {' '.join(exemplars[i])}"
             best[i] = max(candidates, key=lambda c: c[1] + rerank_bonus(c[0], reference, self.generic_ngrams))[0]
         return best
+
+    # ------------------------------------------------------------------ hybrid decoding
+
+    def _hybrid(self, results: list[Generated], ctx_ids: list[list[int]], prefixes: list[list[int]], keys: list[str],
+                reply_filter: Callable[[int, str], bool] | None) -> None:
+        """Hybrid decoding (retrieve-and-rerank, after Weston et al. 2018's retrieve and refine): each
+        row's generated reply competes with the training replies after the ``retrieved_candidates``
+        most similar training contexts. A retrieved reply may answer only if it fits the turn
+        (:func:`fits_turn`) and ``reply_filter`` allows it; every candidate is scored by the
+        generator as the reply after this context and these prompt steps (mean token
+        log-probability, ``</s>`` included), and the best retrieved one replaces the generated one
+        when its score is within ``retrieval_margin`` of it. Rows change in place."""
+        index = self.exemplar_index
+        if index is None or not results:
+            return
+        found = index.query(keys, self.config.retrieved_candidates)
+        for row, (result, replies) in enumerate(zip(results, found)):
+            options = [result.reply] + [r for r in dict.fromkeys(replies)
+                                        if r != result.reply and fits_turn(r, result.item != NONE)
+                                        and (reply_filter is None or reply_filter(row, r))]
+            targets = [self.scored_target(prefixes[row][: self.config.max_target_tokens - 1], option) for option in options]
+            if self.is_seq2seq:
+                scores = self._mean_log_probs([(ctx_ids[row], target) for target, _ in targets], [skip for _, skip in targets])
+            else:  # every candidate shares the context and the steps: run them once
+                skip = targets[0][1]
+                scores = self._shared_prefix_scores(ctx_ids[row] + targets[0][0][:skip], [target[skip:] for target, _ in targets])
+            result.candidates = list(zip(options, scores))
+        for result in results:
+            own, *retrieved = result.candidates
+            if retrieved:
+                best = max(retrieved, key=lambda c: c[1])
+                if best[1] >= own[1] - self.config.retrieval_margin:
+                    result.reply, result.source = best[0], "retrieved"
+
+    @torch.no_grad()
+    def _shared_prefix_scores(self, shared: list[int], tails: list[list[int]]) -> list[float]:
+        """Mean log-probability of each of ``tails`` after ``shared`` (a causal generator): ``shared``
+        runs once, its key/value cache is copied to every tail, and only the tails run again."""
+        out = self.model(input_ids=torch.tensor([shared], device=self.device), use_cache=True, logits_to_keep=1)
+        first = torch.log_softmax(out.logits[0, -1].float(), -1)
+        past = out.past_key_values
+        past.batch_repeat_interleave(len(tails))
+        ids, mask = pad_right(tails, self.pad_id)
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        positions = (len(shared) + torch.arange(ids.size(1), device=self.device)).expand(len(tails), -1)
+        full_mask = torch.cat([torch.ones(len(tails), len(shared), dtype=mask.dtype, device=self.device), mask], 1)
+        logits = self.model(input_ids=ids, attention_mask=full_mask, position_ids=positions, past_key_values=past).logits.float()
+        log_probs = torch.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1) * mask[:, 1:]
+        totals = first[ids[:, 0]] + log_probs.sum(1)
+        return (totals / mask.sum(1).clamp(min=1)).tolist()
+
+    @torch.no_grad()
+    def _mean_log_probs(self, pairs: list[tuple[list[int], list[int]]], skips: list[int]) -> list[float]:
+        """Mean log-probability of each target's tokens after its first ``skips[i]`` (the prompt steps), given its context."""
+        losses, counts = self._target_nll(pairs, skips)
+        return (-losses / counts.clamp(min=1)).tolist()
+
+    @torch.no_grad()
+    def _target_nll(self, pairs: list[tuple[list[int], list[int]]], skips: list[int], batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each (context, target) pair's summed negative log-likelihood of its target tokens after the
+        first ``skips[i]``, and their count."""
+        losses, counts = [torch.zeros(0)], [torch.zeros(0, dtype=torch.long)]
+        for start in range(0, len(pairs), batch_size):
+            batch = self.collate(pairs[start : start + batch_size])
+            scored = batch["labels"].clone()
+            for row, skip in enumerate(skips[start : start + batch_size]):  # score the reply only, not the steps
+                positions = torch.nonzero(scored[row] != IGNORE).flatten()
+                scored[row, positions[:skip]] = IGNORE
+            loss, count = row_nll(self.model, batch, self.is_seq2seq, scored)
+            losses.append(loss)
+            counts.append(count)
+        return torch.cat(losses), torch.cat(counts)
 
     def _text(self, new: list[int]) -> str:
         reply = self.tokenizer.decode([t for t in new if t not in (self.eos_id, self.seeker_id, self.recommender_id)],
@@ -364,7 +465,8 @@ class ReplyGenerator:
                 out = self.model(encoder_outputs=encoder_out, attention_mask=enc_mask, decoder_input_ids=step_ids,
                                  decoder_attention_mask=mask, past_key_values=past, use_cache=True)
             else:
-                out = self.model(input_ids=step_ids, attention_mask=mask, position_ids=step_pos, past_key_values=past, use_cache=True)
+                out = self.model(input_ids=step_ids, attention_mask=mask, position_ids=step_pos, past_key_values=past, use_cache=True,
+                                 logits_to_keep=1)  # only the last position's next-token logits are read
             past = out.past_key_values
             logits = out.logits[:, -1].float()
             logits[:, self.pad_id] = -math.inf
@@ -414,22 +516,13 @@ class ReplyGenerator:
     def reply_loss(self, examples: Sequence[ConvExample], batch_size: int = 64) -> tuple[float, int]:
         """Summed negative log-likelihood of the gold replies (the tokens after ``[recommender]``,
         ``</s>`` included) given the context and the gold prompt steps, and the number of tokens."""
-        total, count = 0.0, 0
         missing = [e for e in examples if e.exemplars is None]
         for example, found in zip(missing, self.retrieve([e.key for e in missing])):
             example.exemplars = found
-        for start in range(0, len(examples), batch_size):
-            pairs, spans = [], []
-            for example in examples[start : start + batch_size]:
-                steps = self.encode(example.steps.render(), self.config.max_target_tokens - 1)
-                target = (steps + self.encode(example.reply, self.config.max_target_tokens))[: self.config.max_target_tokens - 1] + [self.eos_id]
-                pairs.append((self.context_ids(example.context, example.exemplars or ()), target))
-                spans.append(min(len(steps), len(target) - 1))
-            batch = self.collate(pairs)
-            scored = batch["labels"].clone()
-            for row, skip in enumerate(spans):  # score the reply only, not the steps
-                positions = torch.nonzero(scored[row] != IGNORE).flatten()
-                scored[row, positions[:skip]] = IGNORE
-            loss, tokens = summed_nll(self.model, batch, self.is_seq2seq, scored)
-            total, count = total + loss, count + tokens
-        return total, count
+        pairs, skips = [], []
+        for example in examples:
+            target, skip = self.scored_target(self.encode(example.steps.render(), self.config.max_target_tokens - 1), example.reply)
+            pairs.append((self.context_ids(example.context, example.exemplars or ()), target))
+            skips.append(skip)
+        losses, counts = self._target_nll(pairs, skips, batch_size)
+        return float(losses.sum()), int(counts.sum())

@@ -341,7 +341,8 @@ class CRS:
                 forced.append(None)
         contexts, rankings = [r.context for r in todo], [r.ranking for r in todo]
         for row, generated in zip(todo, self.generator.generate(contexts, rankings, self.catalogue, forced=forced,
-                                                                topic_filter=self.topic_filter(contexts, rankings))):
+                                                                topic_filter=self.topic_filter(contexts, rankings),
+                                                                reply_filter=self.claim_filter(contexts, rankings))):
             row.generated = generated
         # The user asked, or named a movie: answer with a recommendation whatever goal the generator
         # predicted (ReDial's first recommender turns are mostly greetings).
@@ -349,8 +350,9 @@ class CRS:
                  and asks_for_recommendation(row.context)]
         if again:
             steps = [Steps("recommend", row.generated.topics, self.catalogue.by_id(row.ranking[0][0]).display_name) for row in again]
-            for row, generated in zip(again, self.generator.generate([r.context for r in again], [r.ranking for r in again],
-                                                                     self.catalogue, forced=steps)):
+            contexts, rankings = [r.context for r in again], [r.ranking for r in again]
+            for row, generated in zip(again, self.generator.generate(contexts, rankings, self.catalogue, forced=steps,
+                                                                     reply_filter=self.claim_filter(contexts, rankings))):
                 row.generated = generated
         for row in todo:
             if row.kind == "farewell":
@@ -416,13 +418,7 @@ class CRS:
             return None
 
         def allowed(row: int, topics: list[str]) -> list[str]:
-            ranking, context = rankings[row], contexts[row]
-            entity = self.kg.movie_to_entity.get(ranking[0][0]) if ranking else None
-            ok = kg_neighbours(self.graph_index, [entity]) if entity is not None else set()
-            for position, turn in enumerate(context.turns):
-                if turn.role == SEEKER:
-                    linked = context.linked[position] if context.linked is not None else self.link(turn.text)
-                    ok |= {e.entity for e in linked if e.kind != "movie"}
+            ok = self.speakable(contexts[row], rankings[row])
             keep = []
             for name in topics:
                 found = [e for e in self.link(name) if e.kind != "movie"]
@@ -431,6 +427,31 @@ class CRS:
             return keep
 
         return allowed
+
+    def claim_filter(self, contexts: list[DialogueContext], rankings: list[list[tuple[int, float]]]):
+        """For :meth:`ReplyGenerator.generate` (hybrid decoding): whether a retrieved training reply
+        may answer row i, i.e. it names no movie (its movies are ``[REC]`` slots) and no person or
+        genre beyond the KG neighbours of the row's best movie and what the seeker named."""
+
+        def allowed(row: int, reply: str) -> bool:
+            named = self.link(reply.replace(REC_TOKEN, " "))
+            if any(e.kind == "movie" for e in named):
+                return False
+            ok = self.speakable(contexts[row], rankings[row]) if named else set()
+            return all(e.entity in ok for e in named)
+
+        return allowed
+
+    def speakable(self, context: DialogueContext, ranking: list[tuple[int, float]]) -> set[int]:
+        """The non-movie entities a reply may name: KG neighbours of the best movie of ``ranking`` and
+        the entities the seeker named in ``context``."""
+        entity = self.kg.movie_to_entity.get(ranking[0][0]) if ranking else None
+        ok = kg_neighbours(self.graph_index, [entity]) if entity is not None else set()
+        for position, turn in enumerate(context.turns):
+            if turn.role == SEEKER:
+                linked = context.linked[position] if context.linked is not None else self.link(turn.text)
+                ok |= {e.entity for e in linked if e.kind != "movie"}
+        return ok
 
     def ground(self, text: str, items: list[int], context: DialogueContext, goal: str,
                state: RequestState | None = None) -> tuple[str, list[int]]:

@@ -1,0 +1,99 @@
+"""Choosing hybrid decoding's ``retrieval_margin`` from one harness run.
+
+Hybrid decoding (:meth:`crs.gen.reply.ReplyGenerator._hybrid`) keeps the generated reply unless
+the best retrieved training reply scores within ``retrieval_margin`` nats of it. The choice of each
+turn depends only on the two scores, so one conv run with ``--decoding hybrid --retrieval-margin
+inf`` (every turn's generated and best retrieved reply and their scores are in its
+``conv_turns.jsonl``) gives the replies of every margin. For each margin this prints Distinct-2/3/4
+(both formulas), BLEU-2, the share of retrieved replies and the mean reply length against the
+human replies', so the margin is chosen on validation turns, never on test ones::
+
+    python -m crs.evaluate --model crs=checkpoints/default --split valid --limit 120 --tasks conv \\
+        --decoding hybrid --retrieval-margin inf --out reports/valid-hybrid
+    python -m crs.eval.margin reports/valid-hybrid/conv_turns.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from crs.eval.metrics import bleu, distinct_n, tokenize
+
+MARGINS = (-math.inf, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, math.inf)
+
+
+def read_turns(path: Path) -> list[dict]:
+    """The rows of a hybrid run's ``conv_turns.jsonl`` (each with its generated reply and score)."""
+    rows = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as error:
+        raise SystemExit(f"{path}: cannot read ({error})") from error
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise SystemExit(f"{path}, line {number}: not JSON ({error})") from error
+        if "generated_score" not in row:
+            raise SystemExit(f"{path}, line {number}: no generated_score; run the harness with --decoding hybrid")
+        rows.append(row)
+    if not rows:
+        raise SystemExit(f"{path}: no turns")
+    return rows
+
+
+def choose(row: dict, margin: float) -> tuple[str, bool]:
+    """The reply hybrid decoding gives ``row`` with ``margin``, and whether it is the retrieved one."""
+    if "retrieved_score" in row and row["retrieved_score"] >= row["generated_score"] - margin:
+        return row["retrieved_reply"], True
+    return row["generated_reply"], False
+
+
+def sweep(rows: list[dict], margins=MARGINS) -> list[dict]:
+    references = [r["gold"] for r in rows]
+    human = sum(len(tokenize(t)) for t in references) / len(rows)
+    table = []
+    for margin in margins:
+        chosen = [choose(r, margin) for r in rows]
+        replies = [reply for reply, _ in chosen]
+        table.append({
+            "margin": margin,
+            **{f"distinct{n}_{f}": distinct_n(replies, n, f) for f in ("per_reply", "ratio") for n in (2, 3, 4)},
+            "bleu2": bleu(replies, references, 2),
+            "retrieved_share": sum(r for _, r in chosen) / len(rows),
+            "length": sum(len(tokenize(t)) for t in replies) / len(rows),
+            "human_length": human,
+        })
+    return table
+
+
+def markdown(table: list[dict]) -> str:
+    lines = ["| margin | Dist-2/3/4 (a) | Dist-2/3/4 (b) | BLEU-2 | retrieved | reply / human length |", "|---|---|---|---|---|---|"]
+    for t in table:
+        a = " / ".join(f"{t[f'distinct{n}_per_reply']:.3f}" for n in (2, 3, 4))
+        b = " / ".join(f"{t[f'distinct{n}_ratio']:.3f}" for n in (2, 3, 4))
+        label = "generated only" if t["margin"] == -math.inf else f"{t['margin']:g}"
+        lines.append(f"| {label} | {a} | {b} | {t['bleu2']:.3f} | {t['retrieved_share']:.2f} | "
+                     f"{t['length']:.1f} / {t['human_length']:.1f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("turns", type=Path, help="conv_turns.jsonl of a harness run with --decoding hybrid --retrieval-margin inf")
+    parser.add_argument("--json", type=Path, default=None, help="also write the table here")
+    args = parser.parse_args(argv)
+    table = sweep(read_turns(args.turns))
+    print(markdown(table))
+    if args.json:
+        args.json.write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""Choosing hybrid decoding's retrieval margin from one harness run (crs.eval.margin)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from crs.eval.margin import choose, main, read_turns, sweep
+
+ROWS = [
+    {"gold": "have you seen Alien (1979)? it is scary", "generated_reply": "Alien (1979) is a good one", "generated_score": -1.0,
+     "retrieved_reply": "have you seen Alien (1979)? it is terrifying", "retrieved_score": -1.5},
+    {"gold": "you too, bye", "generated_reply": "bye!", "generated_score": -0.5},  # nothing retrieved fitted this turn
+    {"gold": "I love that one", "generated_reply": "It is good", "generated_score": -2.0,
+     "retrieved_reply": "I love that one too", "retrieved_score": -1.0},
+]
+
+
+def test_choice_follows_the_margin():
+    assert choose(ROWS[0], 0.4) == ("Alien (1979) is a good one", False)
+    assert choose(ROWS[0], 0.5) == ("have you seen Alien (1979)? it is terrifying", True)
+    assert choose(ROWS[1], math.inf) == ("bye!", False)
+    assert choose(ROWS[2], 0.0)[1] and not choose(ROWS[2], -math.inf)[1]
+
+
+def test_sweep_goes_from_generated_only_to_every_retrieved_reply():
+    table = sweep(ROWS, (-math.inf, 0.0, math.inf))
+    assert [t["retrieved_share"] for t in table] == pytest.approx([0.0, 1 / 3, 2 / 3])
+    assert table[-1]["bleu2"] > table[0]["bleu2"]  # the retrieved replies here are closer to the gold ones
+    assert all(t["human_length"] == table[0]["human_length"] for t in table)
+
+
+def test_cli_prints_the_table_and_names_a_broken_file(tmp_path, capsys):
+    path = tmp_path / "conv_turns.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in ROWS), encoding="utf-8")
+    main([str(path), "--json", str(tmp_path / "table.json")])
+    out = capsys.readouterr().out
+    assert "| generated only |" in out and "| inf |" in out
+    assert len(json.loads((tmp_path / "table.json").read_text())) > 2
+    path.write_text(json.dumps(ROWS[0]) + "\n{not json\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match="line 2"):
+        read_turns(path)
+    path.write_text(json.dumps({"gold": "x", "generated_reply": "y"}) + "\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match="--decoding hybrid"):
+        read_turns(path)

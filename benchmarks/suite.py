@@ -11,7 +11,8 @@ Parts (each writes ``<out>/<part>.json``; all of them together ``<out>/suite.jso
   while :func:`crs.serve.chat.chat_turn` plays the conversations of :mod:`benchmarks.chat_latency`
   (an opener, a rejection, a follow-up, ...). A step's time in a turn is the sum of its calls in
   that turn, less the time of other timed steps called inside it (so ``generation`` is
-  ``ReplyGenerator.generate`` without the exemplar retrieval it does, and the steps never add up
+  ``ReplyGenerator.generate`` without the retrieval and the hybrid reply choice it does, and the
+  ``reply choice`` (scoring the generated and the retrieved replies) without the retrieval; the steps never add up
   to more than the turn); a call of a step inside the same step (``rank_request`` delegating to
   ``rank_requests``) is counted once. ``other`` is the rest of the turn. p50/p95/mean in ms; the
   first turn is a warm-up and is not counted.
@@ -69,7 +70,8 @@ STEPS: list[tuple[str, str, str]] = [
     ("linking", "crs.serve.pipeline:CRS", "context"),
     ("request state", "crs.serve.pipeline:CRS", "request_state"),
     ("ranking", "crs.serve.pipeline:CRS", "rank_requests"),
-    ("retrieval", "crs.gen.reply:ReplyGenerator", "context_exemplars"),
+    ("retrieval", "crs.gen.exemplars:ExemplarIndex", "query"),
+    ("reply choice", "crs.gen.reply:ReplyGenerator", "_hybrid"),
     ("generation", "crs.gen.reply:ReplyGenerator", "generate"),
     ("rendering", "crs.ui.chat", "reasoning_markdown"),
 ]

@@ -172,9 +172,6 @@ class ReplyGenerator:
             return [[] for _ in keys]
         return self.exemplar_index.query(keys, self.config.exemplars, exclude)
 
-    def context_exemplars(self, contexts: Sequence[DialogueContext], catalogue: Catalogue) -> list[list[str]]:
-        return self.retrieve([context_key(c.turns, catalogue.titles) for c in contexts])
-
     # ------------------------------------------------------------------ tokenisation
 
     def encode(self, text: str, limit: int, keep: str = "left") -> list[int]:

@@ -287,6 +287,11 @@ class ConvConfig:
     # The topic step keeps only KG neighbours of the recommended movie and entities the seeker named,
     # and a recommending turn whose topic step said "none" is asked again with "none" barred.
     kg_topics: bool = True
+    # "greedy": the topic step as decoded (with kg_topics' filter); "scored": one topic chosen among
+    # the seeker's named people and genres and the recommended movie's genres (or none, its score
+    # plus topic_none_bias) by the generator's log-probability of each (ReplyGenerator.choose_topic).
+    topic_choice: str = "greedy"
+    topic_none_bias: float = 0.0
     min_reply_tokens: int = 6
     sample_candidates: int = 6
     top_p: float = 0.9
@@ -309,6 +314,7 @@ class ConvConfig:
         _check(self.sample_candidates >= 1, "conv.sample_candidates", "must be >= 1", self.sample_candidates)
         _check(0.0 < self.top_p <= 1.0, "conv.top_p", "must lie in (0, 1]", self.top_p)
         _check(self.temperature > 0.0, "conv.temperature", "must be > 0", self.temperature)
+        _check(self.topic_choice in ("greedy", "scored"), "conv.topic_choice", "must be greedy or scored", self.topic_choice)
         _check(self.max_dialogues >= 0, "conv.max_dialogues", "must be >= 0", self.max_dialogues)
         _check(self.retrieved_candidates >= 1, "conv.retrieved_candidates", "must be >= 1", self.retrieved_candidates)
         _check(self.retrieval_margin >= 0.0, "conv.retrieval_margin", "must be >= 0", self.retrieval_margin)

@@ -203,7 +203,7 @@ class ScriptedGenerator:
     def __init__(self, reply: str, goal: str = "recommend"):
         self.reply, self.goal = reply, goal
 
-    def generate(self, contexts, rankings, catalogue, forced=None, batch_size=64, topic_filter=None, reply_filter=None):
+    def generate(self, contexts, rankings, catalogue, forced=None, batch_size=64, topic_filter=None, reply_filter=None, topic_candidates=None):
         forced = forced or [None] * len(contexts)
         return [Generated(steps.goal if steps is not None else self.goal, [], "none", self.reply) for steps in forced]
 
@@ -290,6 +290,18 @@ def test_a_retrieved_reply_may_name_only_facts_of_the_movie_and_no_other_title(p
     assert allowed(0, f"[REC] is great, it stars {star}.")
     assert not allowed(0, f"[REC] is great, it stars {stranger}.")
     assert not allowed(0, "[REC] is great, and so is Titanic (1997).")
+
+
+def test_topic_candidates_are_what_the_seeker_named_then_the_movies_genres(pipeline):
+    history = [{"role": "user", "content": "I love comedies with Jim Carrey, like The Mask"}]
+    context, _ = pipeline.context(history)
+    movie, _ = title_of(pipeline, history)
+    names = pipeline.topic_candidates([context], [[(movie, 1.0)]])(0)
+    said = [e.name for e in pipeline.link(history[0]["content"]) if e.kind != "movie"]
+    genres = sorted(pipeline.kg.entity_names[g] for g in pipeline.facts.genres[movie])
+    assert said and names[: len(said)] == list(dict.fromkeys(said))
+    assert set(genres) <= set(names) and len(names) == len(set(names))
+    assert pipeline.topic_candidates([context], [[]])(0) == list(dict.fromkeys(said))  # no movie: only what was said
 
 
 # ---------------------------------------------------------------------- the real checkpoint, real generator

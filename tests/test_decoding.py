@@ -145,3 +145,45 @@ def test_hybrid_keeps_the_generated_reply_when_the_filter_refuses_every_retrieve
                                      forced=[Steps("recommend", [], "Alien (1979)"), Steps("chat", [], "none")])
     assert [g.reply for g in out] == [g.reply for g in plain]  # hybrid starts from the norepeat reply
     generator.exemplar_index = None
+
+
+def test_a_goal_bias_chooses_the_goal_by_its_biased_score_then_decodes_the_topics(generator):
+    from crs.gen.steps import GOALS
+
+    generator.config = ConvConfig(max_new_tokens=40)
+    contexts = ["[seeker] I love ghosts", "[seeker] aliens please"]
+    ids = [generator.context_ids(c) for c in contexts]
+    scores = generator.goal_log_probs(ids)
+    assert scores.shape == (2, len(GOALS)) and bool((scores < 0).all())
+    generator.goal_bias = [0.0] * len(GOALS)
+    assert generator.choose_goals(ids) == [GOALS[int(j)] for j in scores.argmax(1)]
+    greet = [0.0] * len(GOALS)
+    greet[GOALS.index("greet")] = 1e6
+    generator.goal_bias = greet
+    assert [g.goal for g in generator.generate_texts(contexts, ["none", "none"])] == ["greet", "greet"]
+    generator.goal_bias = None
+
+
+def test_scored_topic_is_one_of_the_candidates_or_none_as_the_bias_says(generator):
+    from crs.gen.steps import GOALS  # noqa: F401  (the goals the prefix names)
+
+    contexts = ["[seeker] I love ghosts", "[seeker] aliens please"]
+    ids = generator.context_ids(contexts[0])
+    generator.config = ConvConfig(max_new_tokens=40, topic_choice="scored", topic_none_bias=-1e6)
+    picked = generator.choose_topic(ids, "recommend", ["Horror fiction", "Science fiction", "Horror fiction"])
+    assert picked in (["Horror fiction"], ["Science fiction"])
+    assert generator.choose_topic(ids, "recommend", []) == []  # nothing to choose from: no topic
+    generator.config = ConvConfig(max_new_tokens=40, topic_choice="scored", topic_none_bias=1e6)
+    assert generator.choose_topic(ids, "recommend", ["Horror fiction"]) == []
+    # Through generate_texts: every row's topics come from its own candidates.
+    generator.config = ConvConfig(max_new_tokens=40, topic_choice="scored", topic_none_bias=-1e6)
+    own = {0: ["Horror fiction"], 1: ["Science fiction"]}
+    out = generator.generate_texts(contexts, ["none", "none"], topic_candidates=lambda i: own[i])
+    assert [g.topics for g in out] == [own[0], own[1]]
+    generator.config = ConvConfig(max_new_tokens=40)  # greedy topics: the candidates are not asked
+    generator.generate_texts(contexts, ["none", "none"], topic_candidates=lambda i: pytest.fail("asked"))
+
+
+def test_unknown_topic_choice_is_refused_with_its_key():
+    with pytest.raises(ConfigError, match="conv.topic_choice"):
+        ConvConfig(topic_choice="sampled")

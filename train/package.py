@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from crs.gen.backbone import load_model, save_model
 from crs.gen.exemplars import INDEX_DIR
-from crs.gen.reply import GENERATOR_DIR, TOKENIZER_DIR
+from crs.gen.reply import GENERATOR_DIR, GOAL_BIAS_FILE, TOKENIZER_DIR
 from crs.io import atomic_dir, atomic_write_text
 from train import conv, pretrain_lm
 from train.common import StageContext
@@ -89,6 +89,11 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
     for section in ("tokenizer", "generator", "pretrain_lm", "conv"):
         meta["crs_config"][section] = config[section]
     atomic_write_text(config_file, json.dumps(meta, indent=2))
+    if GENERATOR_DIR in added and (checkpoint / GOAL_BIAS_FILE).is_file():
+        # The goal calibration belonged to the generator just replaced, or to other serving settings.
+        (checkpoint / GOAL_BIAS_FILE).unlink()
+        logger.warning("%s: %s removed (fitted for the previous generator); rerun python -m crs.eval.goals --checkpoint %s --write",
+                       STAGE, GOAL_BIAS_FILE, checkpoint)
     if halve_recommender(checkpoint):
         logger.info("%s: recommender weights re-saved in fp16", STAGE)
     logger.info("%s: %s now holds %s", STAGE, checkpoint, ", ".join(added) or "no generator parts (none trained)")

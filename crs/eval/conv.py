@@ -84,7 +84,8 @@ def evaluate_conversation(pipeline: CRS, dialogues: list[Dialogue], name: str, p
         contexts = [DialogueContext.from_sample(s) for s in chunk]
         rankings = rec.top_k_batch(contexts, TOP_K)
         generated = generator.generate(contexts, rankings, catalogue, topic_filter=pipeline.topic_filter(contexts, rankings),
-                                       reply_filter=pipeline.claim_filter(contexts, rankings))
+                                       reply_filter=pipeline.claim_filter(contexts, rankings),
+                                       topic_candidates=pipeline.topic_candidates(contexts, rankings))
         for offset, (sample, ranking, g) in enumerate(zip(chunk, rankings, generated)):
             example = examples[start + offset]
             text, items = fill_slots(g.reply, ranking, catalogue)

@@ -386,6 +386,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--retrieval-margin", type=float, default=None,
                         help="hybrid decoding: how far (nats of mean token log-probability) a retrieved reply may score below "
                              "the generated one and still be chosen (inf: always when one fits; default: the checkpoint's)")
+    parser.add_argument("--topic-choice", choices=("greedy", "scored"), default=None,
+                        help="the topic step decoded, or chosen among the context's and the movie's entities (default: the checkpoint's)")
+    parser.add_argument("--topic-none-bias", type=float, default=None, help="scored topics: added to the score of no topic")
     parser.add_argument("--retrieved-candidates", type=int, default=None,
                         help="hybrid decoding: training replies retrieved per turn (default: the checkpoint's)")
     parser.add_argument("--constraint-cases", type=int, default=None,
@@ -419,7 +422,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--retrieved-candidates must be >= 1")
     generation = {key: value for key, value in (("decoding", args.decoding), ("exemplars", args.exemplars), ("kg_topics", kg_topics),
                                                 ("retrieval_margin", args.retrieval_margin),
-                                                ("retrieved_candidates", args.retrieved_candidates))
+                                                ("retrieved_candidates", args.retrieved_candidates),
+                                                ("topic_choice", args.topic_choice), ("topic_none_bias", args.topic_none_bias))
                   if value is not None}
     run(config, [m.strip() for m in args.model.split(",") if m.strip()], args.split, tasks, out, progress=not args.quiet,
         generation=generation, constraint_cases=args.constraint_cases,

@@ -29,7 +29,7 @@ from crs.data.catalogue import Catalogue
 from crs.data.context import DialogueContext
 from crs.gen.backbone import IGNORE, collate, load_model, pad_left, pad_right, row_nll, save_model
 from crs.gen.exemplars import INDEX_DIR, ExemplarIndex, context_key
-from crs.gen.steps import NONE, ConvExample, Steps, parse_steps, render_context
+from crs.gen.steps import GOALS, NONE, ConvExample, Steps, parse_steps, render_context
 from crs.text.tokenizer import (
     EXEMPLAR_TOKEN,
     GOAL_TOKEN,
@@ -42,6 +42,7 @@ from crs.text.tokenizer import (
 )
 
 GENERATOR_DIR, TOKENIZER_DIR = "generator", "tokenizer"
+GOAL_BIAS_FILE = "goal_bias.json"  # a checkpoint's calibrated goal step (crs.eval.goals)
 GENERIC_NGRAMS = 200  # the most common training-reply bigrams, penalised when reranking
 _WORD_RE = re.compile(r"[a-z0-9']+")
 
@@ -67,6 +68,23 @@ def rerank_bonus(reply: str, reference: str, generic: frozenset) -> float:
     grams = list(zip(words, words[1:]))
     common = sum(g in generic for g in grams) / len(grams) if grams else 1.0
     return overlap - common
+
+
+def read_goal_bias(path: Path) -> list[float] | None:
+    """A checkpoint's ``goal_bias.json`` (``{"bias": {goal: value}}``), or None without one; a
+    broken file is named."""
+    if not path.is_file():
+        return None
+    try:
+        bias = json.loads(path.read_text(encoding="utf-8"))["bias"]
+        return [float(bias[goal]) for goal in GOALS]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{path}: not a goal bias file ({error!r}; expected {{\"bias\": {{goal: number}}}} for {', '.join(GOALS)})") from error
+
+
+def write_goal_bias(path: Path, bias: Sequence[float], metrics: dict | None = None) -> None:
+    path.write_text(json.dumps({"bias": dict(zip(GOALS, (round(float(b), 4) for b in bias))), **(metrics or {})}, indent=2) + "\n",
+                    encoding="utf-8")
 
 
 def fits_turn(reply: str, recommends: bool) -> bool:
@@ -106,6 +124,9 @@ class ReplyGenerator:
         self.exemplar_id: int | None = tokenizer.get_vocab().get(EXEMPLAR_TOKEN)
         self._exemplar_index: ExemplarIndex | None = None
         self._index_folder: Path | None = None  # a checkpoint's exemplars/, read on first use
+        # Added to each goal's log-probability (GOALS order) when the goal step is chosen; None: the
+        # goal is decoded greedily with the topics (crs.eval.goals fits it on validation turns).
+        self.goal_bias: list[float] | None = None
 
     @property
     def exemplar_index(self) -> ExemplarIndex | None:
@@ -149,6 +170,7 @@ class ReplyGenerator:
         generator = cls(tokenizer, model, config.generator.backbone, config.conv, device)
         if ExemplarIndex.present(folder / INDEX_DIR):
             generator._index_folder = folder / INDEX_DIR
+        generator.goal_bias = read_goal_bias(folder / GOAL_BIAS_FILE)
         return generator
 
     def save_pretrained(self, folder: str | Path, half: bool = False) -> None:
@@ -231,18 +253,21 @@ class ReplyGenerator:
     def generate(self, contexts: Sequence[DialogueContext], rankings: Sequence[Sequence[tuple[int, float]]], catalogue: Catalogue,
                  forced: Sequence[Steps | None] | None = None, batch_size: int = 64,
                  topic_filter: Callable[[int, list[str]], list[str]] | None = None,
-                 reply_filter: Callable[[int, str], bool] | None = None) -> list[Generated]:
+                 reply_filter: Callable[[int, str], bool] | None = None,
+                 topic_candidates: Callable[[int], list[str]] | None = None) -> list[Generated]:
         texts = [render_context(c, catalogue.titles) for c in contexts]
         tops = [catalogue.titles[r[0][0]] if r else NONE for r in rankings]
         keys = [context_key(c.turns, catalogue.titles) for c in contexts]
         exemplars = self.retrieve(keys)
-        return self.generate_texts(texts, tops, forced, batch_size, exemplars, topic_filter, keys=keys, reply_filter=reply_filter)
+        return self.generate_texts(texts, tops, forced, batch_size, exemplars, topic_filter, keys=keys, reply_filter=reply_filter,
+                                   topic_candidates=topic_candidates)
 
     @torch.no_grad()
     def generate_texts(self, contexts: Sequence[str], top_items: Sequence[str], forced: Sequence[Steps | None] | None = None,
                        batch_size: int = 64, exemplars: Sequence[Sequence[str]] | None = None,
                        topic_filter: Callable[[int, list[str]], list[str]] | None = None,
-                       keys: Sequence[str] | None = None, reply_filter: Callable[[int, str], bool] | None = None) -> list[Generated]:
+                       keys: Sequence[str] | None = None, reply_filter: Callable[[int, str], bool] | None = None,
+                       topic_candidates: Callable[[int], list[str]] | None = None) -> list[Generated]:
         """Greedy two-phase decoding (see the module docstring). ``top_items[i]`` fills the ``[item]``
         step when the predicted goal is to recommend; ``forced[i]`` gives all steps instead;
         ``exemplars[i]``: the retrieved exemplars of context i. With ``topic_filter(i, topics)`` (the
@@ -251,7 +276,9 @@ class ReplyGenerator:
         step keeps only what the filter allows. ``keys[i]``: the retrieval key of context i
         (:func:`crs.gen.exemplars.context_key`), which hybrid decoding needs (without keys it decodes
         as norepeat); ``reply_filter(i, reply)``: whether a retrieved reply may answer row i (e.g. it
-        names nothing the recommended movie's KG facts do not hold)."""
+        names nothing the recommended movie's KG facts do not hold). With ``conv.topic_choice``
+        "scored", ``topic_candidates(i)`` (names) replaces the decoded topics of row i by
+        :meth:`choose_topic`'s pick among them."""
         exemplars = list(exemplars) if exemplars is not None else [()] * len(contexts)
         forced = list(forced) if forced is not None else [None] * len(contexts)
         results: list[Generated | None] = [None] * len(contexts)
@@ -262,11 +289,17 @@ class ReplyGenerator:
             free = [i for i in chunk if forced[i] is None]
             steps: dict[int, Steps] = {i: forced[i] for i in chunk if forced[i] is not None}
             if free:
-                prefixes = [[self.goal_id] for _ in free]
+                if self.goal_bias is not None:  # the goal chosen by its calibrated score, then the topics decoded
+                    goals = self.choose_goals([ctx_ids[i] for i in free])
+                    prefixes = [self.encode(f"{GOAL_TOKEN} {goal} {TOPIC_TOKEN}", 16) for goal in goals]
+                else:
+                    prefixes = [[self.goal_id] for _ in free]
                 outs = self._greedy([ctx_ids[i] for i in free], prefixes, stop={self.item_id, self.eos_id, self.seeker_id}, max_new=24)
-                parsed = {i: parse_steps(self.tokenizer.decode([self.goal_id] + new, skip_special_tokens=False))
-                          for i, new in zip(free, outs)}
-                if topic_filter is not None:
+                parsed = {i: parse_steps(self.tokenizer.decode(prefix + new, skip_special_tokens=False))
+                          for i, prefix, new in zip(free, prefixes, outs)}
+                if topic_candidates is not None and self.config.topic_choice == "scored":
+                    parsed = {i: (goal, self.choose_topic(ctx_ids[i], goal, topic_candidates(i))) for i, (goal, _) in parsed.items()}
+                elif topic_filter is not None:
                     parsed.update(self._topics_again([i for i in free if parsed[i] == ("recommend", [])], ctx_ids))
                     parsed = {i: (goal, topic_filter(i, topics) if topics else []) for i, (goal, topics) in parsed.items()}
                 for i, (goal, topics) in parsed.items():
@@ -358,12 +391,9 @@ class ReplyGenerator:
                                         if r != result.reply and fits_turn(r, result.item != NONE)
                                         and (reply_filter is None or reply_filter(row, r))]
             targets = [self.scored_target(prefixes[row][: self.config.max_target_tokens - 1], option) for option in options]
-            if self.is_seq2seq:
-                scores = self._mean_log_probs([(ctx_ids[row], target) for target, _ in targets], [skip for _, skip in targets])
-            else:  # every candidate shares the context and the steps: run them once
-                skip = targets[0][1]
-                scores = self._shared_prefix_scores(ctx_ids[row] + targets[0][0][:skip], [target[skip:] for target, _ in targets])
-            result.candidates = list(zip(options, scores))
+            skip = targets[0][1]  # the steps: the same for every candidate
+            sums, counts = self._tail_log_probs(ctx_ids[row], targets[0][0][:skip], [target[skip:] for target, _ in targets])
+            result.candidates = list(zip(options, (sums / counts.clamp(min=1)).tolist()))
         for result in results:
             own, *retrieved = result.candidates
             if retrieved:
@@ -372,9 +402,40 @@ class ReplyGenerator:
                     result.reply, result.source = best[0], "retrieved"
 
     @torch.no_grad()
-    def _shared_prefix_scores(self, shared: list[int], tails: list[list[int]]) -> list[float]:
-        """Mean log-probability of each of ``tails`` after ``shared`` (a causal generator): ``shared``
-        runs once, its key/value cache is copied to every tail, and only the tails run again."""
+    def goal_log_probs(self, contexts: list[list[int]]) -> torch.Tensor:
+        """(N, len(GOALS)): the log-probability of each goal's words (and the ``[topic]`` token that
+        ends them) after each context's ``[goal]`` token."""
+        tails = [self.encode(f"{goal} {TOPIC_TOKEN}", 16) for goal in GOALS]
+        return torch.stack([self._tail_log_probs(ctx, [self.goal_id], tails)[0] for ctx in contexts]) if contexts \
+            else torch.zeros(0, len(GOALS))
+
+    def choose_goals(self, contexts: list[list[int]]) -> list[str]:
+        """Each context's goal: the highest log-probability plus :attr:`goal_bias`."""
+        scores = self.goal_log_probs(contexts) + torch.tensor(self.goal_bias or [0.0] * len(GOALS))
+        return [GOALS[int(j)] for j in scores.argmax(1)]
+
+    @torch.no_grad()
+    def choose_topic(self, context: list[int], goal: str, candidates: list[str]) -> list[str]:
+        """The topic step as a choice: each candidate name (and "none", plus ``conv.topic_none_bias``)
+        scored as the words after ``[goal] goal [topic]`` up to ``[item]``; the best one, or []."""
+        candidates = [c for c in dict.fromkeys(candidates) if c and c != NONE]
+        if not candidates:
+            return []
+        tails = [self.encode(f"{name} {ITEM_TOKEN}", 24) for name in candidates] + [self.encode(f"{NONE} {ITEM_TOKEN}", 8)]
+        sums, _ = self._tail_log_probs(context, self.encode(f"{GOAL_TOKEN} {goal} {TOPIC_TOKEN}", 16), tails)
+        sums[-1] += self.config.topic_none_bias
+        best = int(sums.argmax())
+        return [] if best == len(candidates) else [candidates[best]]
+
+    @torch.no_grad()
+    def _tail_log_probs(self, context: list[int], prefix: list[int], tails: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Summed log-probability of each of ``tails`` after ``context`` + ``prefix``, and its length.
+        A causal generator runs ``context + prefix`` once and copies its key/value cache to every
+        tail, so only the tails run again."""
+        if self.is_seq2seq:
+            losses, counts = self._target_nll([(context, prefix + tail) for tail in tails], [len(prefix)] * len(tails))
+            return -losses, counts
+        shared = context + prefix
         out = self.model(input_ids=torch.tensor([shared], device=self.device), use_cache=True, logits_to_keep=1)
         first = torch.log_softmax(out.logits[0, -1].float(), -1)
         past = out.past_key_values
@@ -385,14 +446,7 @@ class ReplyGenerator:
         full_mask = torch.cat([torch.ones(len(tails), len(shared), dtype=mask.dtype, device=self.device), mask], 1)
         logits = self.model(input_ids=ids, attention_mask=full_mask, position_ids=positions, past_key_values=past).logits.float()
         log_probs = torch.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1) * mask[:, 1:]
-        totals = first[ids[:, 0]] + log_probs.sum(1)
-        return (totals / mask.sum(1).clamp(min=1)).tolist()
-
-    @torch.no_grad()
-    def _mean_log_probs(self, pairs: list[tuple[list[int], list[int]]], skips: list[int]) -> list[float]:
-        """Mean log-probability of each target's tokens after its first ``skips[i]`` (the prompt steps), given its context."""
-        losses, counts = self._target_nll(pairs, skips)
-        return (-losses / counts.clamp(min=1)).tolist()
+        return (first[ids[:, 0]] + log_probs.sum(1)).cpu(), mask.sum(1).cpu()
 
     @torch.no_grad()
     def _target_nll(self, pairs: list[tuple[list[int], list[int]]], skips: list[int], batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:

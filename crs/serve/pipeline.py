@@ -342,7 +342,8 @@ class CRS:
         contexts, rankings = [r.context for r in todo], [r.ranking for r in todo]
         for row, generated in zip(todo, self.generator.generate(contexts, rankings, self.catalogue, forced=forced,
                                                                 topic_filter=self.topic_filter(contexts, rankings),
-                                                                reply_filter=self.claim_filter(contexts, rankings))):
+                                                                reply_filter=self.claim_filter(contexts, rankings),
+                                                                topic_candidates=self.topic_candidates(contexts, rankings))):
             row.generated = generated
         # The user asked, or named a movie: answer with a recommendation whatever goal the generator
         # predicted (ReDial's first recommender turns are mostly greetings).
@@ -441,6 +442,23 @@ class CRS:
             return all(e.entity in ok for e in named)
 
         return allowed
+
+    def topic_candidates(self, contexts: list[DialogueContext], rankings: list[list[tuple[int, float]]]):
+        """For :meth:`ReplyGenerator.generate` (``conv.topic_choice`` "scored"): the topics row i may
+        name: the people and genres the seeker named (latest first), then the best movie's genres."""
+
+        def candidates(row: int) -> list[str]:
+            context, ranking = contexts[row], rankings[row]
+            names = []
+            for position in range(len(context.turns) - 1, -1, -1):
+                if context.turns[position].role == SEEKER:
+                    linked = context.linked[position] if context.linked is not None else self.link(context.turns[position].text)
+                    names += [e.name for e in linked if e.kind != "movie"]
+            if ranking:
+                names += sorted(self.kg.entity_names[g] for g in self.facts.genres.get(ranking[0][0], ()))
+            return list(dict.fromkeys(names))
+
+        return candidates
 
     def speakable(self, context: DialogueContext, ranking: list[tuple[int, float]]) -> set[int]:
         """The non-movie entities a reply may name: KG neighbours of the best movie of ``ranking`` and

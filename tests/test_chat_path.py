@@ -245,8 +245,8 @@ def test_scripted_replies_are_cleaned_up(pipeline):
         assert reply.text == fallback and reply.items == [movie], derailed
 
 
-def test_scripted_claims_must_be_kg_facts_of_the_movie(pipeline):
-    movie, title = title_of(pipeline, MATRIX)
+def stranger_and_star(pipeline, movie: int) -> tuple[str, str]:
+    """A well-known actor who is not in ``movie`` (no KG fact of it) and one who stars in it."""
     index, entity = pipeline.graph_index, pipeline.kg.movie_to_entity[movie]
     neighbours = kg_neighbours(index, [entity])
 
@@ -256,6 +256,12 @@ def test_scripted_claims_must_be_kg_facts_of_the_movie(pipeline):
     stranger = next(name for name in ("Meryl Streep", "Tom Hanks", "Julia Roberts") if links(name) and not links(name) & neighbours)
     star = next(index.label(f.tail) for f in index.incident[entity]
                 if f.head == entity and index.relation(f) == "starring" and links(index.label(f.tail)) == {f.tail})
+    return stranger, star
+
+
+def test_scripted_claims_must_be_kg_facts_of_the_movie(pipeline):
+    movie, title = title_of(pipeline, MATRIX)
+    stranger, star = stranger_and_star(pipeline, movie)
     fallback = FALLBACK_RECOMMEND.replace("[REC]", title)
 
     def say(reply, history=MATRIX):
@@ -276,20 +282,16 @@ def test_a_retrieved_reply_may_name_only_facts_of_the_movie_and_no_other_title(p
     # the generated replies get, and no movie title of another dialogue.
     movie, _ = title_of(pipeline, MATRIX)
     context, _ = pipeline.context(MATRIX)
-    index, entity = pipeline.graph_index, pipeline.kg.movie_to_entity[movie]
-    neighbours = kg_neighbours(index, [entity])
-
-    def links(name: str) -> set[int]:
-        return {e.entity for e in pipeline.link(f"It stars {name}.")}
-
-    stranger = next(name for name in ("Meryl Streep", "Tom Hanks", "Julia Roberts") if links(name) and not links(name) & neighbours)
-    star = next(index.label(f.tail) for f in index.incident[entity]
-                if f.head == entity and index.relation(f) == "starring" and links(index.label(f.tail)) == {f.tail})
+    stranger, star = stranger_and_star(pipeline, movie)
     allowed = pipeline.claim_filter([context], [[(movie, 1.0)]])
     assert allowed(0, "You should see [REC], it is a great ride!")
     assert allowed(0, f"[REC] is great, it stars {star}.")
     assert not allowed(0, f"[REC] is great, it stars {stranger}.")
     assert not allowed(0, "[REC] is great, and so is Titanic (1997).")
+    # A genre said in plain words must be one of the movie's too.
+    assert allowed(0, "[REC] is a great sci-fi action movie")
+    assert not allowed(0, "[REC] is a kids movie but really cute and funny!")
+    assert not allowed(0, "[REC] is a romantic comedy")
 
 
 def test_topic_candidates_are_what_the_seeker_named_then_the_movies_genres(pipeline):

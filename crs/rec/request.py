@@ -501,6 +501,15 @@ class RequestReader:
         self.link = link  # text → linked entities, for attribute words (the chat's memoised linker)
         self._genre_entity: dict[str, int | None] = {}
 
+    def genre_words(self, text: str) -> set[int]:
+        """The genres ``text`` names by a genre word the linker leaves alone ("crime", "mystery") or
+        an attribute word ("scary", "kids"): every occurrence, negated or not (for checking what a
+        sentence claims, not for reading a request)."""
+        plain = text.replace("’", "'").replace("‘", "'")
+        words = [m.group(1).lower() for m in _BARE_GENRE_RE.finditer(plain)]
+        words += [ATTRIBUTE_GENRES[" ".join(m.group(1).lower().split())] for m in _ATTRIBUTE_RE.finditer(plain)]
+        return {genre for genre in map(self._genre, words) if genre is not None}
+
     # -- one turn
 
     def read_turn(self, text: str, linked: Sequence[LinkedEntity]) -> TurnRequest:

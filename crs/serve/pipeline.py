@@ -431,15 +431,21 @@ class CRS:
 
     def claim_filter(self, contexts: list[DialogueContext], rankings: list[list[tuple[int, float]]]):
         """For :meth:`ReplyGenerator.generate` (hybrid decoding): whether a retrieved training reply
-        may answer row i, i.e. it names no movie (its movies are ``[REC]`` slots) and no person or
-        genre beyond the KG neighbours of the row's best movie and what the seeker named."""
+        may answer row i, i.e. it names no movie (its movies are ``[REC]`` slots), no person or
+        genre beyond the KG neighbours of the row's best movie and what the seeker named, and no
+        genre by a plain word ("a kids movie", "so scary") that the best movie does not have."""
 
         def allowed(row: int, reply: str) -> bool:
-            named = self.link(reply.replace(REC_TOKEN, " "))
+            text = reply.replace(REC_TOKEN, " ")
+            named = self.link(text)
             if any(e.kind == "movie" for e in named):
                 return False
             ok = self.speakable(contexts[row], rankings[row]) if named else set()
-            return all(e.entity in ok for e in named)
+            if not all(e.entity in ok for e in named):
+                return False
+            genres = self.reader.genre_words(text)
+            movie = rankings[row][0][0] if rankings[row] else None
+            return not genres or (movie is not None and all(self.facts.has_genre(movie, g) for g in genres))
 
         return allowed
 

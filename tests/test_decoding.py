@@ -187,3 +187,18 @@ def test_scored_topic_is_one_of_the_candidates_or_none_as_the_bias_says(generato
 def test_unknown_topic_choice_is_refused_with_its_key():
     with pytest.raises(ConfigError, match="conv.topic_choice"):
         ConvConfig(topic_choice="sampled")
+
+
+def test_batched_candidate_scores_equal_each_rows_own(generator):
+    # Hybrid decoding scores the candidates of several rows in one batch (left-padded contexts, the
+    # cache copied to each row's candidates): the scores are those of each row alone.
+    generator.config = ConvConfig(max_new_tokens=40)
+    shared = [generator.context_ids("[seeker] I love ghosts") + [generator.goal_id],
+              generator.context_ids("[seeker] aliens please and more aliens") + [generator.goal_id]]
+    tails = [[generator.encode(t, 20) for t in ("have you seen it", "you will love it")],
+             [generator.encode(t, 20) for t in ("aliens", "it is terrifying, I loved it so much", "hi")]]
+    batched = generator._rows_tail_log_probs(shared, tails)
+    for (sums, counts), s, t in zip(batched, shared, tails):
+        alone_sums, alone_counts = generator._tail_log_probs(s, [], t)
+        assert torch.equal(counts, alone_counts)
+        assert torch.allclose(sums, alone_sums, atol=1e-4)

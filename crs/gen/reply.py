@@ -386,14 +386,17 @@ class ReplyGenerator:
         if index is None or not results:
             return
         found = index.query(keys, self.config.retrieved_candidates)
+        shared, tails, options = [], [], []
         for row, (result, replies) in enumerate(zip(results, found)):
-            options = [result.reply] + [r for r in dict.fromkeys(replies)
-                                        if r != result.reply and fits_turn(r, result.item != NONE)
-                                        and (reply_filter is None or reply_filter(row, r))]
-            targets = [self.scored_target(prefixes[row][: self.config.max_target_tokens - 1], option) for option in options]
+            options.append([result.reply] + [r for r in dict.fromkeys(replies)
+                                             if r != result.reply and fits_turn(r, result.item != NONE)
+                                             and (reply_filter is None or reply_filter(row, r))])
+            targets = [self.scored_target(prefixes[row][: self.config.max_target_tokens - 1], option) for option in options[-1]]
             skip = targets[0][1]  # the steps: the same for every candidate
-            sums, counts = self._tail_log_probs(ctx_ids[row], targets[0][0][:skip], [target[skip:] for target, _ in targets])
-            result.candidates = list(zip(options, (sums / counts.clamp(min=1)).tolist()))
+            shared.append(ctx_ids[row] + targets[0][0][:skip])
+            tails.append([target[skip:] for target, _ in targets])
+        for result, row_options, (sums, counts) in zip(results, options, self._rows_tail_log_probs(shared, tails)):
+            result.candidates = list(zip(row_options, (sums / counts.clamp(min=1)).tolist()))
         for result in results:
             own, *retrieved = result.candidates
             if retrieved:
@@ -426,6 +429,41 @@ class ReplyGenerator:
         sums[-1] += self.config.topic_none_bias
         best = int(sums.argmax())
         return [] if best == len(candidates) else [candidates[best]]
+
+    @torch.no_grad()
+    def _rows_tail_log_probs(self, shared: list[list[int]], tails: list[list[list[int]]],
+                             batch_size: int = 16) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """:meth:`_tail_log_probs` of several rows (``shared[i]`` then each of ``tails[i]``), a
+        causal generator's rows batched: the shared parts run once, left-padded, and their cache is
+        copied to each row's tails."""
+        if self.is_seq2seq:
+            return [self._tail_log_probs(s, [], t) for s, t in zip(shared, tails)]
+        out = []
+        for start in range(0, len(shared), batch_size):
+            rows, row_tails = shared[start : start + batch_size], tails[start : start + batch_size]
+            ids, mask = pad_left(rows, self.pad_id)
+            ids, mask = ids.to(self.device), mask.to(self.device)
+            positions = (mask.cumsum(1) - 1).clamp(min=0)
+            first_out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+            first = torch.log_softmax(first_out.logits[:, -1].float(), -1)
+            owner = torch.tensor([row for row, t in enumerate(row_tails) for _ in t], dtype=torch.long, device=self.device)
+            past = first_out.past_key_values
+            past.batch_select_indices(owner)
+            flat = [tail for t in row_tails for tail in t]
+            tail_ids, tail_mask = pad_right(flat, self.pad_id)
+            tail_ids, tail_mask = tail_ids.to(self.device), tail_mask.to(self.device)
+            lengths = mask.sum(1)[owner]
+            tail_positions = lengths.unsqueeze(1) + torch.arange(tail_ids.size(1), device=self.device)
+            full_mask = torch.cat([mask[owner], tail_mask], 1)
+            logits = self.model(input_ids=tail_ids, attention_mask=full_mask, position_ids=tail_positions, past_key_values=past).logits.float()
+            log_probs = torch.log_softmax(logits[:, :-1], -1).gather(-1, tail_ids[:, 1:].unsqueeze(-1)).squeeze(-1) * tail_mask[:, 1:]
+            sums = (first[owner, tail_ids[:, 0]] + log_probs.sum(1)).cpu()
+            counts = tail_mask.sum(1).cpu()
+            position = 0
+            for t in row_tails:
+                out.append((sums[position : position + len(t)], counts[position : position + len(t)]))
+                position += len(t)
+        return out
 
     @torch.no_grad()
     def _tail_log_probs(self, context: list[int], prefix: list[int], tails: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:

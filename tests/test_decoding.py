@@ -197,8 +197,8 @@ def test_batched_candidate_scores_equal_each_rows_own(generator):
               generator.context_ids("[seeker] aliens please and more aliens") + [generator.goal_id]]
     tails = [[generator.encode(t, 20) for t in ("have you seen it", "you will love it")],
              [generator.encode(t, 20) for t in ("aliens", "it is terrifying, I loved it so much", "hi")]]
-    batched = generator._rows_tail_log_probs(shared, tails)
+    batched = generator._tail_log_probs(shared, [[], []], tails)
     for (sums, counts), s, t in zip(batched, shared, tails):
-        alone_sums, alone_counts = generator._tail_log_probs(s, [], t)
+        alone_sums, alone_counts = generator._tail_log_probs([s], [[]], [t])[0]
         assert torch.equal(counts, alone_counts)
         assert torch.allclose(sums, alone_sums, atol=1e-4)

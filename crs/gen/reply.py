@@ -386,16 +386,16 @@ class ReplyGenerator:
         if index is None or not results:
             return
         found = index.query(keys, self.config.retrieved_candidates)
-        shared, tails, options = [], [], []
+        steps, tails, options = [], [], []
         for row, (result, replies) in enumerate(zip(results, found)):
             options.append([result.reply] + [r for r in dict.fromkeys(replies)
                                              if r != result.reply and fits_turn(r, result.item != NONE)
                                              and (reply_filter is None or reply_filter(row, r))])
             targets = [self.scored_target(prefixes[row][: self.config.max_target_tokens - 1], option) for option in options[-1]]
             skip = targets[0][1]  # the steps: the same for every candidate
-            shared.append(ctx_ids[row] + targets[0][0][:skip])
+            steps.append(targets[0][0][:skip])
             tails.append([target[skip:] for target, _ in targets])
-        for result, row_options, (sums, counts) in zip(results, options, self._rows_tail_log_probs(shared, tails)):
+        for result, row_options, (sums, counts) in zip(results, options, self._tail_log_probs(ctx_ids, steps, tails)):
             result.candidates = list(zip(row_options, (sums / counts.clamp(min=1)).tolist()))
         for result in results:
             own, *retrieved = result.candidates
@@ -409,8 +409,9 @@ class ReplyGenerator:
         """(N, len(GOALS)): the log-probability of each goal's words (and the ``[topic]`` token that
         ends them) after each context's ``[goal]`` token."""
         tails = [self.encode(f"{goal} {TOPIC_TOKEN}", 16) for goal in GOALS]
-        return torch.stack([self._tail_log_probs(ctx, [self.goal_id], tails)[0] for ctx in contexts]) if contexts \
-            else torch.zeros(0, len(GOALS))
+        if not contexts:
+            return torch.zeros(0, len(GOALS))
+        return torch.stack([sums for sums, _ in self._tail_log_probs(contexts, [[self.goal_id]] * len(contexts), [tails] * len(contexts))])
 
     def choose_goals(self, contexts: list[list[int]]) -> list[str]:
         """Each context's goal: the highest log-probability plus :attr:`goal_bias`."""
@@ -425,19 +426,25 @@ class ReplyGenerator:
         if not candidates:
             return []
         tails = [self.encode(f"{name} {ITEM_TOKEN}", 24) for name in candidates] + [self.encode(f"{NONE} {ITEM_TOKEN}", 8)]
-        sums, _ = self._tail_log_probs(context, self.encode(f"{GOAL_TOKEN} {goal} {TOPIC_TOKEN}", 16), tails)
+        sums, _ = self._tail_log_probs([context], [self.encode(f"{GOAL_TOKEN} {goal} {TOPIC_TOKEN}", 16)], [tails])[0]
         sums[-1] += self.config.topic_none_bias
         best = int(sums.argmax())
         return [] if best == len(candidates) else [candidates[best]]
 
     @torch.no_grad()
-    def _rows_tail_log_probs(self, shared: list[list[int]], tails: list[list[list[int]]],
-                             batch_size: int = 16) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """:meth:`_tail_log_probs` of several rows (``shared[i]`` then each of ``tails[i]``), a
-        causal generator's rows batched: the shared parts run once, left-padded, and their cache is
-        copied to each row's tails."""
+    def _tail_log_probs(self, contexts: list[list[int]], prefixes: list[list[int]], tails: list[list[list[int]]],
+                        batch_size: int = 16) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """For each row i, the summed log-probability of each of ``tails[i]`` after ``contexts[i]`` and
+        the target prefix ``prefixes[i]``, and each tail's length. A causal generator runs every row's
+        context and prefix once (rows batched, left-padded) and copies its key/value cache to the
+        row's tails, so only the tails run again; T5 scores (context, prefix + tail) pairs."""
         if self.is_seq2seq:
-            return [self._tail_log_probs(s, [], t) for s, t in zip(shared, tails)]
+            out = []
+            for context, prefix, row_tails in zip(contexts, prefixes, tails):
+                losses, counts = self._target_nll([(context, prefix + tail) for tail in row_tails], [len(prefix)] * len(row_tails))
+                out.append((-losses, counts))
+            return out
+        shared = [context + prefix for context, prefix in zip(contexts, prefixes)]
         out = []
         for start in range(0, len(shared), batch_size):
             rows, row_tails = shared[start : start + batch_size], tails[start : start + batch_size]
@@ -449,11 +456,9 @@ class ReplyGenerator:
             owner = torch.tensor([row for row, t in enumerate(row_tails) for _ in t], dtype=torch.long, device=self.device)
             past = first_out.past_key_values
             past.batch_select_indices(owner)
-            flat = [tail for t in row_tails for tail in t]
-            tail_ids, tail_mask = pad_right(flat, self.pad_id)
+            tail_ids, tail_mask = pad_right([tail for t in row_tails for tail in t], self.pad_id)
             tail_ids, tail_mask = tail_ids.to(self.device), tail_mask.to(self.device)
-            lengths = mask.sum(1)[owner]
-            tail_positions = lengths.unsqueeze(1) + torch.arange(tail_ids.size(1), device=self.device)
+            tail_positions = mask.sum(1)[owner].unsqueeze(1) + torch.arange(tail_ids.size(1), device=self.device)
             full_mask = torch.cat([mask[owner], tail_mask], 1)
             logits = self.model(input_ids=tail_ids, attention_mask=full_mask, position_ids=tail_positions, past_key_values=past).logits.float()
             log_probs = torch.log_softmax(logits[:, :-1], -1).gather(-1, tail_ids[:, 1:].unsqueeze(-1)).squeeze(-1) * tail_mask[:, 1:]
@@ -464,27 +469,6 @@ class ReplyGenerator:
                 out.append((sums[position : position + len(t)], counts[position : position + len(t)]))
                 position += len(t)
         return out
-
-    @torch.no_grad()
-    def _tail_log_probs(self, context: list[int], prefix: list[int], tails: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Summed log-probability of each of ``tails`` after ``context`` + ``prefix``, and its length.
-        A causal generator runs ``context + prefix`` once and copies its key/value cache to every
-        tail, so only the tails run again."""
-        if self.is_seq2seq:
-            losses, counts = self._target_nll([(context, prefix + tail) for tail in tails], [len(prefix)] * len(tails))
-            return -losses, counts
-        shared = context + prefix
-        out = self.model(input_ids=torch.tensor([shared], device=self.device), use_cache=True, logits_to_keep=1)
-        first = torch.log_softmax(out.logits[0, -1].float(), -1)
-        past = out.past_key_values
-        past.batch_repeat_interleave(len(tails))
-        ids, mask = pad_right(tails, self.pad_id)
-        ids, mask = ids.to(self.device), mask.to(self.device)
-        positions = (len(shared) + torch.arange(ids.size(1), device=self.device)).expand(len(tails), -1)
-        full_mask = torch.cat([torch.ones(len(tails), len(shared), dtype=mask.dtype, device=self.device), mask], 1)
-        logits = self.model(input_ids=ids, attention_mask=full_mask, position_ids=positions, past_key_values=past).logits.float()
-        log_probs = torch.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1) * mask[:, 1:]
-        return (first[ids[:, 0]] + log_probs.sum(1)).cpu(), mask.sum(1).cpu()
 
     @torch.no_grad()
     def _target_nll(self, pairs: list[tuple[list[int], list[int]]], skips: list[int], batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:

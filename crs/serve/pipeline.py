@@ -418,8 +418,10 @@ class CRS:
         if config is None or not getattr(config, "kg_topics", False):
             return None
 
+        speakable = self.speakable_rows(contexts, rankings)
+
         def allowed(row: int, topics: list[str]) -> list[str]:
-            ok = self.speakable(contexts[row], rankings[row])
+            ok = speakable(row)
             keep = []
             for name in topics:
                 found = [e for e in self.link(name) if e.kind != "movie"]
@@ -435,13 +437,14 @@ class CRS:
         genre beyond the KG neighbours of the row's best movie and what the seeker named, and no
         genre by a plain word ("a kids movie", "so scary") that the best movie does not have."""
 
+        speakable = self.speakable_rows(contexts, rankings)
+
         def allowed(row: int, reply: str) -> bool:
             text = reply.replace(REC_TOKEN, " ")
             named = self.link(text)
             if any(e.kind == "movie" for e in named):
                 return False
-            ok = self.speakable(contexts[row], rankings[row]) if named else set()
-            if not all(e.entity in ok for e in named):
+            if named and not all(e.entity in speakable(row) for e in named):
                 return False
             genres = self.reader.genre_words(text)
             movie = rankings[row][0][0] if rankings[row] else None
@@ -454,28 +457,40 @@ class CRS:
         name: the people and genres the seeker named (latest first), then the best movie's genres."""
 
         def candidates(row: int) -> list[str]:
-            context, ranking = contexts[row], rankings[row]
-            names = []
-            for position in range(len(context.turns) - 1, -1, -1):
-                if context.turns[position].role == SEEKER:
-                    linked = context.linked[position] if context.linked is not None else self.link(context.turns[position].text)
-                    names += [e.name for e in linked if e.kind != "movie"]
+            ranking = rankings[row]
+            names = [e.name for e in self.seeker_named(contexts[row])]
             if ranking:
                 names += sorted(self.kg.entity_names[g] for g in self.facts.genres.get(ranking[0][0], ()))
             return list(dict.fromkeys(names))
 
         return candidates
 
+    def seeker_named(self, context: DialogueContext) -> list[LinkedEntity]:
+        """The people and genres the seeker named in ``context``, latest turn first."""
+        named = []
+        for position in range(len(context.turns) - 1, -1, -1):
+            if context.turns[position].role == SEEKER:
+                linked = context.linked[position] if context.linked is not None else self.link(context.turns[position].text)
+                named += [e for e in linked if e.kind != "movie"]
+        return named
+
     def speakable(self, context: DialogueContext, ranking: list[tuple[int, float]]) -> set[int]:
         """The non-movie entities a reply may name: KG neighbours of the best movie of ``ranking`` and
         the entities the seeker named in ``context``."""
         entity = self.kg.movie_to_entity.get(ranking[0][0]) if ranking else None
         ok = kg_neighbours(self.graph_index, [entity]) if entity is not None else set()
-        for position, turn in enumerate(context.turns):
-            if turn.role == SEEKER:
-                linked = context.linked[position] if context.linked is not None else self.link(turn.text)
-                ok |= {e.entity for e in linked if e.kind != "movie"}
-        return ok
+        return ok | {e.entity for e in self.seeker_named(context)}
+
+    def speakable_rows(self, contexts: list[DialogueContext], rankings: list[list[tuple[int, float]]]) -> Callable[[int], set[int]]:
+        """:meth:`speakable` of row i, worked out once per row (a filter asks about many candidates)."""
+        memo: dict[int, set[int]] = {}
+
+        def of(row: int) -> set[int]:
+            if row not in memo:
+                memo[row] = self.speakable(contexts[row], rankings[row])
+            return memo[row]
+
+        return of
 
     def ground(self, text: str, items: list[int], context: DialogueContext, goal: str,
                state: RequestState | None = None) -> tuple[str, list[int]]:

@@ -320,6 +320,57 @@ class ConvConfig:
         _check(self.retrieval_margin >= 0.0, "conv.retrieval_margin", "must be >= 0", self.retrieval_margin)
 
 
+PROMPT_KINDS = ("none", "peft-prompt", "peft-prefix", "kg", "lora")
+PROMPT_INJECTIONS = ("embeds", "prefix")
+PROMPT_BASES = ("lm", "conv")
+
+
+@dataclass
+class PromptConfig:
+    """Stage ``conv-prompt`` (crs.gen.prompting): soft prompts for the generator, in two phases.
+
+    Phase 1, fixed-PTM prompt tuning: the generator frozen, only the prompt trained; phase 2,
+    prompt+PTM tuning: prompt and generator tuned together from phase 1's prompt."""
+
+    # "kg": prompt vectors from the R-GCN embeddings of the entities linked in the context and the
+    # context's token embeddings (cross-attention); "peft-prompt" / "peft-prefix": peft's
+    # PromptEmbedding / PrefixEncoder (not conditioned); "lora": peft's LoRA adapters (phase 1 only);
+    # "none": no soft prompt (phase 1 is tuning-free prompting, phase 2 fixed-prompt PTM tuning).
+    kind: str = "kg"
+    # How the kg prompt reaches the generator: "embeds" (vectors before the input tokens) or
+    # "prefix" (key/value pairs per layer). peft-prompt is always "embeds", peft-prefix "prefix".
+    injection: str = "prefix"
+    virtual_tokens: int = 10
+    # Width of the kg prompt encoder's attention (and of peft-prefix's projection), its heads.
+    encoder_dim: int = 256
+    encoder_heads: int = 4
+    lora_rank: int = 8
+    lora_alpha: int = 16
+    # 1: phase 1 only; 2: phase 1, then phase 2 from its prompt.
+    phases: int = 2
+    # The generator the prompt is trained for: "lm" (this run's pretrain-lm, the survey's frozen
+    # PTM), "conv" (this run's conv-fixed-prompt generator), or a saved generator folder.
+    base: str = "lm"
+    # A checkpoint whose recommender, KG and exemplar index the stage's checkpoints reuse ("": this run's).
+    recommender_from: str = ""
+    loop: TrainLoopConfig = field(default_factory=lambda: TrainLoopConfig(epochs=1, batch_size=32, lr=3e-3, patience=1, precision="auto"))
+    tune_loop: TrainLoopConfig = field(default_factory=lambda: TrainLoopConfig(epochs=1, batch_size=32, lr=3e-4, patience=1, precision="auto"))
+
+    def __post_init__(self) -> None:
+        _check(self.kind in PROMPT_KINDS, "prompt.kind", f"must be one of {PROMPT_KINDS}", self.kind)
+        _check(self.injection in PROMPT_INJECTIONS, "prompt.injection", f"must be one of {PROMPT_INJECTIONS}", self.injection)
+        _check(self.virtual_tokens >= 1, "prompt.virtual_tokens", "must be >= 1", self.virtual_tokens)
+        _check(self.encoder_dim >= 1 and self.encoder_dim % max(self.encoder_heads, 1) == 0, "prompt.encoder_dim",
+               "must be >= 1 and a multiple of prompt.encoder_heads", self.encoder_dim)
+        _check(self.lora_rank >= 1, "prompt.lora_rank", "must be >= 1", self.lora_rank)
+        _check(self.phases in (1, 2), "prompt.phases", "must be 1 or 2", self.phases)
+        _check(not (self.kind == "lora" and self.phases == 2), "prompt.phases", "lora has phase 1 only (merged adapters are "
+               "the whole generator tuned: use kind none for that)", self.phases)
+        _check(bool(self.base), "prompt.base", f"must be one of {PROMPT_BASES} or a generator folder", self.base)
+        self.loop.check("prompt.loop")
+        self.tune_loop.check("prompt.tune_loop")
+
+
 @dataclass
 class SeekerConfig:
     """Stage ``seeker``: the simulated seeker's generator (crs.eval.simulator), the conv stage's code
@@ -345,6 +396,7 @@ class CRSConfig:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     pretrain_lm: PretrainLMConfig = field(default_factory=PretrainLMConfig)
     conv: ConvConfig = field(default_factory=ConvConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
     seeker: SeekerConfig = field(default_factory=SeekerConfig)
     # Where `python -m train` writes stage outputs and the final checkpoint.
     output_dir: str = "runs/default"

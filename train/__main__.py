@@ -3,7 +3,8 @@
 Stages run in this order with ``all``: tokenizer, pretrain-kg, pretrain-lm, conv-fixed-prompt, rec
 (the recommender takes the tuned generator's ``[REC]`` state, and its checkpoint holds the generator).
 ``package`` (not part of ``all``) re-attaches rerun generator stages to an existing checkpoint;
-``rec-fuse`` (not part of ``all``: ``rec`` does it) fits the context neighbours and the repeat gate
+``conv-prompt`` (not part of ``all``) trains soft prompts (fixed-PTM prompt tuning, then prompt+PTM
+tuning; train.prompt) and writes a servable checkpoint per phase; ``rec-fuse`` (not part of ``all``: ``rec`` does it) fits the context neighbours and the repeat gate
 for a checkpoint trained without them; ``seeker`` (not part of ``all``) trains the learned simulated
 seeker's generator for the interactive evaluation. Each writes into ``<output_dir>/<stage>/``
 and resumes after an interruption from its last finished epoch; ``all`` skips stages that already
@@ -25,7 +26,7 @@ import time
 
 from crs.config import add_config_arguments, config_from_args, to_yaml
 from crs.io import atomic_write_text, write_json
-from train import conv, package, pretrain_kg, pretrain_lm, rec, seeker, tokenizer
+from train import conv, package, pretrain_kg, pretrain_lm, prompt, rec, seeker, tokenizer
 from train.common import StageContext
 from train.loop import process_state
 
@@ -37,6 +38,7 @@ class Stage(enum.Enum):
     PRETRAIN_KG = "pretrain-kg"
     PRETRAIN_LM = "pretrain-lm"
     CONV_FIXED_PROMPT = "conv-fixed-prompt"
+    CONV_PROMPT = "conv-prompt"
     REC = "rec"
     REC_FUSE = "rec-fuse"
     PACKAGE = "package"
@@ -44,7 +46,7 @@ class Stage(enum.Enum):
 
 
 RUNNERS = {Stage.TOKENIZER: tokenizer.run, Stage.PRETRAIN_KG: pretrain_kg.run, Stage.PRETRAIN_LM: pretrain_lm.run,
-           Stage.CONV_FIXED_PROMPT: conv.run, Stage.REC: rec.run, Stage.REC_FUSE: rec.run_fuse,
+           Stage.CONV_FIXED_PROMPT: conv.run, Stage.CONV_PROMPT: prompt.run, Stage.REC: rec.run, Stage.REC_FUSE: rec.run_fuse,
            Stage.PACKAGE: package.run, Stage.SEEKER: seeker.run}
 ALL_STAGES = [Stage.TOKENIZER, Stage.PRETRAIN_KG, Stage.PRETRAIN_LM, Stage.CONV_FIXED_PROMPT, Stage.REC]
 ALL = "all"

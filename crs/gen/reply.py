@@ -29,6 +29,9 @@ from crs.data.catalogue import Catalogue
 from crs.data.context import DialogueContext
 from crs.gen.backbone import IGNORE, collate, load_model, pad_left, pad_right, row_nll, save_model
 from crs.gen.exemplars import INDEX_DIR, ExemplarIndex, context_key
+from crs.gen.prompting import PROMPT_DIR, ContextIds, PromptedLM, SoftPrompt, context_entities, is_lora, load_prompt, merge_lora
+from crs.gen.prompting import present as prompt_present
+from crs.gen.prompting import save_prompt
 from crs.gen.steps import GOALS, NONE, ConvExample, Steps, parse_steps, render_context
 from crs.text.tokenizer import (
     EXEMPLAR_TOKEN,
@@ -110,9 +113,17 @@ class Generated:
 class ReplyGenerator:
     """A tuned backbone with its tokenizer: decoding, ``[REC]`` state, and reply perplexity."""
 
-    def __init__(self, tokenizer, model: PreTrainedModel, backbone: str, config: ConvConfig, device: str = "cpu"):
+    def __init__(self, tokenizer, model: PreTrainedModel, backbone: str, config: ConvConfig, device: str = "cpu",
+                 prompt: SoftPrompt | None = None):
         self.tokenizer = tokenizer
-        self.model = model.to(device).eval()
+        # With a soft prompt (crs.gen.prompting), ``model`` runs inside a PromptedLM that puts the
+        # prompt before every sequence; ``backbone_model`` is the generator itself either way.
+        self.backbone_model = model
+        self.prompt = prompt
+        self.model = (PromptedLM(model, prompt) if prompt is not None else model).to(device).eval()
+        # Rendered context text -> the KG entity ids linked in it; a conditioned (kg) prompt reads
+        # them (CRS.from_pretrained sets it with the recommender's linker).
+        self.entity_source: Callable[[str], list[int]] | None = None
         self.backbone = backbone
         self.config = config
         self.device = device
@@ -167,7 +178,13 @@ class ReplyGenerator:
         config = config_from_dict(meta["crs_config"])
         tokenizer = load_tokenizer(folder / TOKENIZER_DIR)
         model = load_model(folder / GENERATOR_DIR)
-        generator = cls(tokenizer, model, config.generator.backbone, config.conv, device)
+        prompt = None
+        if prompt_present(folder / PROMPT_DIR):
+            if is_lora(folder / PROMPT_DIR):  # LoRA adapters: merged, the generator is then a plain one
+                model = merge_lora(model, folder / PROMPT_DIR)
+            else:
+                prompt = load_prompt(folder / PROMPT_DIR, model)
+        generator = cls(tokenizer, model, config.generator.backbone, config.conv, device, prompt)
         if ExemplarIndex.present(folder / INDEX_DIR):
             generator._index_folder = folder / INDEX_DIR
         generator.goal_bias = read_goal_bias(folder / GOAL_BIAS_FILE)
@@ -177,7 +194,9 @@ class ReplyGenerator:
         """``generator/`` (safetensors; fp16 when ``half``), ``tokenizer/`` and, when there is one, the
         exemplar index ``exemplars/`` into an existing folder."""
         folder = Path(folder)
-        save_model(self.model, folder / GENERATOR_DIR, half)
+        save_model(self.backbone_model, folder / GENERATOR_DIR, half)
+        if self.prompt is not None:
+            save_prompt(self.prompt, folder / PROMPT_DIR)
         self.tokenizer.save_pretrained(str(folder / TOKENIZER_DIR))
         if self.exemplar_index is not None:
             self.exemplar_index.save(folder / INDEX_DIR)
@@ -202,14 +221,36 @@ class ReplyGenerator:
             ids = ids[-limit:] if keep == "left" else ids[:limit]
         return ids
 
-    def context_ids(self, context: str, exemplars: Sequence[str] = ()) -> list[int]:
+    def context_ids(self, context: str, exemplars: Sequence[str] = (), entities: Sequence[int] | None = None) -> ContextIds:
         """The context's last ``max_context_tokens`` ids, then ``[exemplar] reply`` for each exemplar
-        (each cut to ``max_exemplar_tokens``) when this generator takes them."""
+        (each cut to ``max_exemplar_tokens``) when this generator takes them. With a conditioned
+        prompt the ids carry the context's linked entities (``entities``, else :attr:`entity_source`'s)."""
         ids = self.encode(context, self.config.max_context_tokens, keep="left")
         if self.exemplar_id is not None:
             for exemplar in exemplars:
                 ids += [self.exemplar_id] + self.encode(exemplar, self.config.max_exemplar_tokens, keep="right")
-        return ids
+        if entities is None and self.conditioned and self.entity_source is not None:
+            entities = self.entity_source(context)
+        return ContextIds.of(ids, entities or ())
+
+    @property
+    def conditioned(self) -> bool:
+        """Whether the generator's prompt reads the context's linked entities (a kg prompt)."""
+        return self.prompt is not None and self.prompt.conditioned
+
+    def prompt_fields(self, contexts: Sequence[Sequence[int]]) -> dict[str, torch.Tensor]:
+        """What a conditioned prompt reads for a batch whose rows start with ``contexts``: the linked
+        entities (B, E; -1 pads) and each row's number of context tokens; {} for other generators."""
+        if not self.conditioned:
+            return {}
+        found = context_entities(contexts)
+        width = max([len(e) for e in found] + [1])
+        entities = torch.full((len(found), width), -1, dtype=torch.long)
+        for row, ids in enumerate(found):
+            if ids:
+                entities[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        return {"prompt_entities": entities.to(self.device),
+                "prompt_context": torch.tensor([len(c) for c in contexts], dtype=torch.long, device=self.device)}
 
     def target_ids(self, target: str) -> list[int]:
         return self.encode(target, self.config.max_target_tokens - 1, keep="right") + [self.eos_id]
@@ -223,7 +264,7 @@ class ReplyGenerator:
 
     def collate(self, pairs: Sequence[tuple[list[int], list[int]]]) -> dict[str, torch.Tensor]:
         """A training batch of (context ids, target ids); loss only on the target."""
-        return collate(pairs, self.is_seq2seq, self.pad_id)
+        return {**collate(pairs, self.is_seq2seq, self.pad_id), **self.prompt_fields([c for c, _ in pairs])}
 
     # ------------------------------------------------------------------ the [REC] state
 
@@ -236,13 +277,15 @@ class ReplyGenerator:
         """Last-layer hidden state at a ``[REC]`` token appended to each context: shape (B, hidden)."""
         out = []
         for start in range(0, len(contexts), batch_size):
-            rows = [self.context_ids(text) + [self.rec_id] for text in contexts[start : start + batch_size]]
+            ctx = [self.context_ids(text) for text in contexts[start : start + batch_size]]
+            rows = [c + [self.rec_id] for c in ctx]
             ids, mask = pad_right(rows, self.pad_id)
             ids, mask = ids.to(self.device), mask.to(self.device)
             if self.is_seq2seq:
                 hidden = self.model.get_encoder()(input_ids=ids, attention_mask=mask).last_hidden_state
             else:
-                hidden = self.model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[-1]
+                hidden = self.model(input_ids=ids, attention_mask=mask, output_hidden_states=True,
+                                    **self.prompt_fields(ctx)).hidden_states[-1]
             last = mask.sum(1) - 1
             out.append(hidden[torch.arange(len(rows)), last].float().cpu())
         return torch.cat(out) if out else torch.zeros(0, self.hidden_size)
@@ -451,7 +494,8 @@ class ReplyGenerator:
             ids, mask = pad_left(rows, self.pad_id)
             ids, mask = ids.to(self.device), mask.to(self.device)
             positions = (mask.cumsum(1) - 1).clamp(min=0)
-            first_out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+            first_out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
+                                   **self.prompt_fields(contexts[start : start + batch_size]))
             first = torch.log_softmax(first_out.logits[:, -1].float(), -1)
             owner = torch.tensor([row for row, t in enumerate(row_tails) for _ in t], dtype=torch.long, device=self.device)
             past = first_out.past_key_values
@@ -514,16 +558,18 @@ class ReplyGenerator:
             return self._loop(dec_ids, dec_mask, stop, max_new, encoder_out=encoder_out, enc_mask=enc_mask.to(self.device), **options)
         rows = [ctx + prefix for ctx, prefix in zip(contexts, prefixes)]
         ids, mask = pad_left(rows, self.pad_id)
-        return self._loop(ids, mask, stop, max_new, **options)
+        return self._loop(ids, mask, stop, max_new, first=self.prompt_fields(contexts), **options)
 
     def _loop(self, ids: torch.Tensor, mask: torch.Tensor, stop: set[int], max_new: int, encoder_out=None, enc_mask=None,
               no_repeat: int = 0, min_new: int = 0, sampler: torch.Generator | None = None,
-              scores: list[float] | None = None, ban_first: frozenset[int] = frozenset()) -> list[list[int]]:
+              scores: list[float] | None = None, ban_first: frozenset[int] = frozenset(),
+              first: dict | None = None) -> list[list[int]]:
         """Continue each row until a stop id: greedy, or nucleus sampling with ``sampler``.
 
         ``no_repeat``: never repeat a token n-gram of this length among the new tokens; ``min_new``:
         no stop id before this many new tokens; ``scores`` (filled when given): each row's summed
-        log-probability of its new tokens under the model's own distribution."""
+        log-probability of its new tokens under the model's own distribution; ``first``: extra
+        arguments of the first forward pass (a conditioned prompt's inputs)."""
         ids, mask = ids.to(self.device), mask.to(self.device)
         batch = ids.size(0)
         positions = (mask.cumsum(1) - 1).clamp(min=0)
@@ -539,7 +585,8 @@ class ReplyGenerator:
                                  decoder_attention_mask=mask, past_key_values=past, use_cache=True)
             else:
                 out = self.model(input_ids=step_ids, attention_mask=mask, position_ids=step_pos, past_key_values=past, use_cache=True,
-                                 logits_to_keep=1)  # only the last position's next-token logits are read
+                                 logits_to_keep=1,  # only the last position's next-token logits are read
+                                 **((first or {}) if past is None else {}))
             past = out.past_key_values
             logits = out.logits[:, -1].float()
             logits[:, self.pad_id] = -math.inf

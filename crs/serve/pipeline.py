@@ -147,6 +147,18 @@ def load_generator(folder: Path, device: str = "cpu") -> ReplyGenerator:
         raise CheckpointFileError(generator_dir, f"{problem} ({first})") from None
 
 
+def attach_prompt(generator: ReplyGenerator, recommender: KGTextRecommender, link: Callable[[str], list]) -> None:
+    """Give a generator's KG-conditioned prompt what it reads: the recommender's entity embeddings,
+    and the entities linked in a context (its last ``rec.max_context_entities``, as the recommender
+    takes them)."""
+    table = recommender.entity_embeddings()
+    if table is None:
+        raise ValueError("the generator's prompt reads KG entity embeddings, but this recommender has no KG side (rec.use_kg)")
+    generator.prompt.attach(table)
+    limit = recommender.config.rec.max_context_entities
+    generator.entity_source = lambda text: [e.entity for e in link(text)][-limit:]
+
+
 class CRS:
     """Recommender + optional generator, loaded from one checkpoint folder."""
 
@@ -158,6 +170,8 @@ class CRS:
         self.generator_note = generator_note
         # Text -> its linked entities: a conversation's earlier turns are linked once, not on every turn.
         self._link_memo: OrderedDict[str, list[LinkedEntity]] = OrderedDict()
+        if generator is not None and generator.conditioned:
+            attach_prompt(generator, recommender, self.link)
 
     def link(self, text: str) -> list[LinkedEntity]:
         """The entities linked in ``text`` (memoised: the chat, the reasoning panel and the

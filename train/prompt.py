@@ -1,0 +1,221 @@
+"""Stage ``conv-prompt``: soft prompts for the generator, in the survey's two prompt-learning paradigms.
+
+* Phase 1, *fixed-PTM prompt tuning*: the generator (``prompt.base``: this run's pre-trained LM by
+  default) is frozen and only the prompt is trained (``prompt.kind``: the KG-conditioned prompt,
+  peft's prompt or prefix tuning, or peft's LoRA adapters; crs.gen.prompting).
+* Phase 2, *prompt+PTM tuning* (``prompt.phases: 2``): prompt and generator tuned together, starting
+  from phase 1's prompt, with ``prompt.tune_loop``'s (smaller) learning rate.
+
+With ``prompt.kind: none`` there is no prompt to train: phase 1 is the base generator as it is
+(*tuning-free prompting* with the hard prompt tokens) and phase 2 tunes every generator weight
+(*fixed-prompt PTM tuning*, what ``conv-fixed-prompt`` does) on the same turns and budget, the
+comparison's control row.
+
+Every phase trains on the conversation stage's turns (``conv.*``: context, exemplars, prompt
+steps; validation by reply perplexity, early stopping) through the shared loop, prints the number of
+trainable parameters, and writes ``<output_dir>/conv-prompt/<variant>/phase<k>/`` (variant: the kind; for kg
+``kg-prefix`` or ``kg-embeds``): ``generator/``,
+``tokenizer/``, ``prompt/`` (when there is one), ``exemplars/``, and ``checkpoint/``: a servable
+checkpoint, ``prompt.recommender_from``'s (default: this run's) with these generator parts, which
+``python -m crs.evaluate --model name=<that folder>`` and ``python app.py --checkpoint`` load.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from crs.gen.backbone import load_model
+from crs.gen.exemplars import INDEX_DIR
+from crs.gen.prompting import PROMPT_DIR, PromptedLM, add_lora, build_prompt, trainable_parameters
+from crs.gen.reply import GENERATOR_DIR, GOAL_BIAS_FILE, TOKENIZER_DIR, ReplyGenerator
+from crs.io import atomic_dir, atomic_write_text, write_json
+from crs.rec.kg_text import KGTextRecommender
+from crs.text.tokenizer import load_tokenizer
+from train import conv, pretrain_lm
+from train.common import StageContext
+from train.loop import is_main_process, run_loop
+
+logger = logging.getLogger(__name__)
+
+STAGE = "conv-prompt"
+# Not copied from the recommender's checkpoint: the phase's own generator parts replace them.
+GENERATOR_PARTS = (GENERATOR_DIR, TOKENIZER_DIR, PROMPT_DIR, INDEX_DIR, GOAL_BIAS_FILE, "config.json", "MODEL_CARD.md", "metrics.json")
+
+
+def variant(settings) -> str:
+    """The stage's sub-folder of one prompt: its kind, and for kg its injection (``kg-prefix``, ``kg-embeds``)."""
+    return f"kg-{settings.injection}" if settings.kind == "kg" else settings.kind
+
+
+def base_generator(ctx: StageContext) -> tuple[Path, Path]:
+    """(generator folder, tokenizer folder) that ``prompt.base`` names."""
+    base = ctx.config.prompt.base
+    if base == "lm":
+        folder, tokenizer = ctx.output_dir / pretrain_lm.STAGE / pretrain_lm.LM_DIR, ctx.output_dir / "tokenizer"
+        hint = "run python -m train pretrain-lm first"
+    elif base == "conv":
+        folder, tokenizer = ctx.output_dir / conv.STAGE / GENERATOR_DIR, ctx.output_dir / conv.STAGE / TOKENIZER_DIR
+        hint = "run python -m train conv-fixed-prompt first"
+    else:
+        folder = Path(base).expanduser()
+        tokenizer = folder.parent / TOKENIZER_DIR if (folder.parent / TOKENIZER_DIR).is_dir() else ctx.output_dir / "tokenizer"
+        hint = "prompt.base names a saved generator folder"
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"prompt.base={base!r}: {folder} has no saved generator ({hint})")
+    if not (tokenizer / "tokenizer.json").is_file() and not any(tokenizer.glob("*.model")):
+        raise FileNotFoundError(f"prompt.base={base!r}: no tokenizer at {tokenizer}")
+    return folder, tokenizer
+
+
+def recommender_checkpoint(ctx: StageContext) -> Path:
+    folder = Path(ctx.config.prompt.recommender_from).expanduser() if ctx.config.prompt.recommender_from else ctx.checkpoint_dir
+    if not (folder / "recommender.safetensors").is_file():
+        raise FileNotFoundError(f"prompt.recommender_from: {folder} holds no recommender (run the rec stage, or name a checkpoint)")
+    return folder
+
+
+def run(ctx: StageContext, progress: bool = True) -> dict:
+    config, settings = ctx.config, ctx.config.prompt
+    started = time.perf_counter()
+    conv.check_lengths(config, config.conv)
+    if config.generator.backbone != "dialogpt" and settings.kind not in ("none", "lora"):
+        raise ValueError(f"prompt.kind={settings.kind} needs generator.backbone=dialogpt (soft prompts go before a causal decoder)")
+    base, tokenizer_dir = base_generator(ctx)
+    rec_folder = recommender_checkpoint(ctx)
+    rec_meta = json.loads((rec_folder / "config.json").read_text(encoding="utf-8"))
+    if rec_meta["crs_config"]["rec"].get("rec_state_dim"):
+        logger.warning("%s: %s's recommender was trained on another generator's [REC] state; its checkpoints here pair it "
+                       "with this stage's generator, whose state differs", STAGE, rec_folder)
+    out = ctx.stage_dir(STAGE) / variant(settings)
+    turns = conv.build_turns(ctx, STAGE, config.conv, progress=progress)
+    tokenizer = load_tokenizer(tokenizer_dir)
+    torch.manual_seed(config.seed)
+    model = load_model(base)
+    prompt = None
+    if settings.kind == "kg":
+        recommender = KGTextRecommender.from_pretrained(rec_folder)
+        table = recommender.entity_embeddings()
+        if table is None:
+            raise ValueError(f"prompt.kind=kg reads the recommender's KG entity embeddings; {rec_folder} has no KG side")
+        prompt = build_prompt(settings, model, entity_dim=int(table.shape[1]))
+        prompt.attach(table)
+    else:
+        prompt = build_prompt(settings, model)
+    generator = ReplyGenerator(tokenizer, model, config.generator.backbone, config.conv, prompt=prompt)
+    if prompt is not None and prompt.conditioned:
+        linker, limit, memo = turns.linker, config.rec.max_context_entities, {}
+
+        def entities(text: str) -> list[int]:
+            if text not in memo:
+                memo[text] = [e.entity for e in linker.link(text)][-limit:]
+            return memo[text]
+
+        generator.entity_source = entities
+    conv.attach_exemplars(STAGE, generator, turns)
+    pairs = conv.training_pairs(STAGE, generator, turns.train, progress)
+    validate = conv.validator(generator, turns.valid)
+    metrics: dict = {"kind": settings.kind, "base": str(base), "train_turns": len(turns.train), "valid_turns": len(turns.valid),
+                     "generator_parameters": sum(p.numel() for p in model.parameters())}
+
+    # Phase 1: the generator frozen; only the prompt (or the LoRA adapters) trains.
+    for p in model.parameters():
+        p.requires_grad_(False)
+    if settings.kind == "lora":
+        trained = add_lora(model, settings)
+    elif prompt is not None:
+        trained = generator.model  # PromptedLM: the frozen generator and the prompt
+    else:
+        trained = None
+    phase_dirs = {}
+    if trained is None:  # nothing to train: tuning-free prompting
+        logger.info("%s phase 1 (kind none): nothing to train; the base generator is kept as it is", STAGE)
+        metrics["phase1"] = {"trainable_parameters": 0, **phase_metrics(validate(generator.model), None, 0.0)}
+    else:
+        metrics["phase1"] = train_phase(ctx, 1, generator, trained, pairs, validate, out, progress)
+    if not is_main_process():
+        return metrics
+    generator.model = trained.eval() if trained is not None else generator.model
+    phase_dirs[1] = save_phase(ctx, generator, out / "phase1", rec_folder, lora=trained if settings.kind == "lora" else None,
+                               tokenizer=tokenizer)
+
+    if settings.phases == 2:
+        # Phase 2: prompt and generator together, from phase 1's prompt.
+        for p in generator.model.parameters():
+            p.requires_grad_(True)
+        metrics["phase2"] = train_phase(ctx, 2, generator, generator.model, pairs, validate, out, progress)
+        if is_main_process():
+            phase_dirs[2] = save_phase(ctx, generator, out / "phase2", rec_folder, tokenizer=tokenizer)
+    metrics["checkpoints"] = {f"phase{k}": str(v) for k, v in phase_dirs.items()}
+    metrics["train_seconds"] = round(time.perf_counter() - started, 1)
+    write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def phase_metrics(valid: dict, result, seconds: float) -> dict:
+    return {"valid_reply_perplexity": valid.get("reply_perplexity"), "seconds": round(seconds, 1),
+            **({"best_epoch": result.best_epoch, "history": result.history} if result is not None else {})}
+
+
+def train_phase(ctx: StageContext, phase: int, generator: ReplyGenerator, model: torch.nn.Module, pairs: list, validate,
+                out: Path, progress: bool) -> dict:
+    settings = ctx.config.prompt
+    loop = settings.loop if phase == 1 else settings.tune_loop
+    count = trainable_parameters(model)
+    total = sum(p.numel() for p in model.parameters())
+    if phase == 2:
+        names = "fixed-prompt PTM tuning" if settings.kind == "none" else "prompt+PTM tuning"
+    else:
+        names = "LoRA" if settings.kind == "lora" else "fixed-PTM prompt tuning"
+    logger.info("%s phase %d (%s, kind %s): %d of %d parameters trainable (%.2f%%)", STAGE, phase, names, settings.kind,
+                count, total, 100 * count / max(total, 1))
+    print(f"{STAGE} phase {phase} ({names}, {settings.kind}): {count:,} trainable parameters of {total:,}", flush=True)
+    started = time.perf_counter()
+    batches = conv.batch_maker(generator, pairs, loop.batch_size, ctx.config.seed)
+    result = run_loop(model, batches, validate, conv.SCORE_KEY, loop, out / f"phase{phase}" / "loop", desc=f"{STAGE} phase {phase}",
+                      seed=ctx.config.seed, progress=progress)
+    generator.model = model.eval()
+    best = result.history[result.best_epoch - 1] if result.best_epoch else {}
+    return {"trainable_parameters": count, "parameters": total, **phase_metrics(best, result, time.perf_counter() - started)}
+
+
+def save_phase(ctx: StageContext, generator: ReplyGenerator, folder: Path, rec_folder: Path, lora=None, tokenizer=None) -> Path:
+    """The phase's generator parts into ``folder`` and a servable checkpoint into ``folder/checkpoint``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_dir(folder / "parts") as tmp:
+        if lora is not None:  # the base generator in generator/, the adapters in prompt/ (merged when loaded)
+            _save_base(lora, tmp / GENERATOR_DIR)
+            lora.save_pretrained(str(tmp / PROMPT_DIR))
+            tokenizer.save_pretrained(str(tmp / TOKENIZER_DIR))
+            if generator.exemplar_index is not None:
+                generator.exemplar_index.save(tmp / INDEX_DIR)
+        else:
+            generator.save_pretrained(tmp)
+    with atomic_dir(folder / "checkpoint") as tmp:
+        for item in rec_folder.iterdir():
+            if item.name in GENERATOR_PARTS or item.name.startswith("."):
+                continue
+            (shutil.copytree if item.is_dir() else shutil.copy2)(item, tmp / item.name)
+        for item in (folder / "parts").iterdir():
+            (shutil.copytree if item.is_dir() else shutil.copy2)(item, tmp / item.name)
+        meta = json.loads((rec_folder / "config.json").read_text(encoding="utf-8"))
+        config = OmegaConf.to_container(OmegaConf.structured(ctx.config))
+        for section in ("tokenizer", "generator", "conv", "prompt"):
+            meta["crs_config"][section] = config[section]
+        meta["paradigm"] = {"kind": ctx.config.prompt.kind, "phase": folder.name, "base": ctx.config.prompt.base}
+        atomic_write_text(tmp / "config.json", json.dumps(meta, indent=2))
+    logger.info("%s: %s written (servable checkpoint %s)", STAGE, folder, folder / "checkpoint")
+    return folder / "checkpoint"
+
+
+def _save_base(lora, target: Path) -> None:
+    """The generator under ``lora`` without its adapters (a copy with them removed)."""
+    import copy
+
+    copy.deepcopy(lora).unload().save_pretrained(str(target))

@@ -165,3 +165,22 @@ def test_a_truncated_and_garbled_redial_file_loads_the_rest_and_names_the_lines(
     assert len(dialogues) == report.loaded == 4 and report.malformed == 2
     assert [e.split(":")[0] for e in report.errors] == ["line 3", "line 6"]
     assert str(broken) in report.summary() and "2 malformed lines skipped" in report.summary()
+
+
+def test_prompt_faults_are_named(broken):
+    # A checkpoint's prompt/ (crs.gen.prompting): loaded with the generator; a truncated file, or a
+    # prompt made for another generator, is named.
+    from crs.config import PromptConfig
+    from crs.gen.backbone import load_model
+    from crs.gen.prompting import PromptedLM, build_prompt, save_prompt
+    from crs.serve.pipeline import load_generator
+
+    save_prompt(build_prompt(PromptConfig(kind="peft-prefix", virtual_tokens=4), load_model(broken / "generator")), broken / "prompt")
+    assert isinstance(load_generator(broken).model, PromptedLM)
+    meta = json.loads((broken / "prompt" / "prompt.json").read_text())
+    (broken / "prompt" / "prompt.json").write_text(json.dumps({**meta, "layers": meta["layers"] + 1}))
+    with pytest.raises(ValueError, match=r"prompt/prompt\.json: made for a"):
+        load_generator(broken)
+    truncate(broken / "prompt" / "prompt.safetensors")
+    with pytest.raises(CheckpointFileError, match=r"prompt/prompt\.safetensors: corrupt or truncated"):
+        load_generator(broken)

@@ -91,6 +91,43 @@ def test_all_stages_train_resume_and_evaluate(data_dir, tmp_path):
             assert summary["conversations"] > 0 and summary["leaked_turns"] == 0
             assert 0 <= summary["success@1"] <= summary["success@2"] <= 1
 
+    # conv-prompt: the KG-conditioned prompt (phase 1 with the generator frozen, then phase 2 with
+    # everything tuned) and LoRA, each phase a servable checkpoint the harness and the chat load.
+    import torch
+    from safetensors.torch import load_file
+
+    from crs.gen.prompting import PromptedLM
+
+    for kind, phases in (("kg", 2), ("lora", 1)):
+        train_main(["conv-prompt", "--quiet", "--config", TINY, "--data-dir", str(data_dir), "--output-dir", str(out),
+                    f"prompt.kind={kind}", f"prompt.phases={phases}", "prompt.loop.max_steps=2", "prompt.tune_loop.max_steps=2"])
+    prompted = json.loads((out / "conv-prompt" / "kg-prefix" / "metrics.json").read_text())
+    assert 0 < prompted["phase1"]["trainable_parameters"] < prompted["phase1"]["parameters"]
+    assert prompted["phase2"]["trainable_parameters"] == prompted["phase2"]["parameters"]
+    base = load_file(str(out / "pretrain-lm" / "lm" / "model.safetensors"))
+    weights = {phase: load_file(str(out / "conv-prompt" / "kg-prefix" / phase / "parts" / "generator" / "model.safetensors"))
+               for phase in ("phase1", "phase2")}
+    assert all(torch.equal(base[k], weights["phase1"][k]) for k in base)  # phase 1 left the generator as it was
+    assert not all(torch.equal(base[k], weights["phase2"][k]) for k in base)
+    for folder, prompt_class in ((out / "conv-prompt" / "kg-prefix" / "phase2" / "checkpoint", PromptedLM),
+                                 (out / "conv-prompt" / "lora" / "phase1" / "checkpoint", None)):
+        served = CRS.from_pretrained(folder)
+        assert (prompt_class is None) == (served.generator.prompt is None)
+        if prompt_class is not None:
+            assert isinstance(served.generator.model, prompt_class) and served.generator.entity_source is not None
+        reply = served.respond([{"role": "user", "content": "I loved The Matrix, anything like it?"}])
+        assert reply.text and reply.ranking
+    lora_dir = out / "conv-prompt" / "lora" / "phase1" / "checkpoint"
+    assert (lora_dir / "prompt" / "adapter_config.json").is_file()
+    config = load_config(overrides=[f"data.data_dir={data_dir}", "eval.limit=3"])
+    evaluate(config, [f"prompt={out / 'conv-prompt' / 'kg-prefix' / 'phase2' / 'checkpoint'}"], "test", ["conv"], tmp_path / "prompt-report",
+             progress=False)
+    report = json.loads((tmp_path / "prompt-report" / "metrics.json").read_text())
+    assert report["conv"]["prompt"]["turns"] > 0
+    paradigm = report["paradigms"]["prompt"]  # the harness says how the generator was trained
+    assert paradigm["name"] == "prompt+PTM tuning (kg-prefix)" and paradigm["trainable_parameters"] == paradigm["parameters"] > 0
+    assert "## Paradigms" in (tmp_path / "prompt-report" / "report.md").read_text()
+
 
 def test_package_halves_an_older_fp32_recommender_file(tmp_path):
     import torch

@@ -33,7 +33,7 @@ from omegaconf import OmegaConf
 
 from crs.gen.backbone import load_model
 from crs.gen.exemplars import INDEX_DIR
-from crs.gen.prompting import PROMPT_DIR, PromptedLM, add_lora, build_prompt, trainable_parameters
+from crs.gen.prompting import PROMPT_DIR, add_lora, build_prompt, trainable_parameters
 from crs.gen.reply import GENERATOR_DIR, GOAL_BIAS_FILE, TOKENIZER_DIR, ReplyGenerator
 from crs.io import atomic_dir, atomic_write_text, write_json
 from crs.rec.kg_text import KGTextRecommender
@@ -79,6 +79,23 @@ def recommender_checkpoint(ctx: StageContext) -> Path:
     if not (folder / "recommender.safetensors").is_file():
         raise FileNotFoundError(f"prompt.recommender_from: {folder} holds no recommender (run the rec stage, or name a checkpoint)")
     return folder
+
+
+def paradigm_name(kind: str, injection: str, phase: int) -> str:
+    """The survey's name of what phase ``phase`` of ``kind`` trains."""
+    if phase == 2:
+        return "fixed-prompt PTM tuning" if kind == "none" else f"prompt+PTM tuning ({kind if kind != 'kg' else 'kg-' + injection})"
+    return {"none": "tuning-free prompting", "lora": "LoRA (peft)", "peft-prompt": "fixed-PTM prompt tuning (peft prompt tuning)",
+            "peft-prefix": "fixed-PTM prompt tuning (peft prefix tuning)"}.get(kind, f"fixed-PTM prompt tuning (KG-conditioned, {injection})")
+
+
+def hardware() -> str:
+    import os
+    import platform
+
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} (CUDA)"
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}"
 
 
 def run(ctx: StageContext, progress: bool = True) -> dict:
@@ -142,8 +159,8 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
     if not is_main_process():
         return metrics
     generator.model = trained.eval() if trained is not None else generator.model
-    phase_dirs[1] = save_phase(ctx, generator, out / "phase1", rec_folder, lora=trained if settings.kind == "lora" else None,
-                               tokenizer=tokenizer)
+    phase_dirs[1] = save_phase(ctx, generator, out / "phase1", rec_folder, metrics["phase1"],
+                               lora=trained if settings.kind == "lora" else None, tokenizer=tokenizer)
 
     if settings.phases == 2:
         # Phase 2: prompt and generator together, from phase 1's prompt.
@@ -151,7 +168,7 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
             p.requires_grad_(True)
         metrics["phase2"] = train_phase(ctx, 2, generator, generator.model, pairs, validate, out, progress)
         if is_main_process():
-            phase_dirs[2] = save_phase(ctx, generator, out / "phase2", rec_folder, tokenizer=tokenizer)
+            phase_dirs[2] = save_phase(ctx, generator, out / "phase2", rec_folder, metrics["phase2"], tokenizer=tokenizer)
     metrics["checkpoints"] = {f"phase{k}": str(v) for k, v in phase_dirs.items()}
     metrics["train_seconds"] = round(time.perf_counter() - started, 1)
     write_json(out / "metrics.json", metrics)
@@ -182,11 +199,15 @@ def train_phase(ctx: StageContext, phase: int, generator: ReplyGenerator, model:
                       seed=ctx.config.seed, progress=progress)
     generator.model = model.eval()
     best = result.history[result.best_epoch - 1] if result.best_epoch else {}
-    return {"trainable_parameters": count, "parameters": total, **phase_metrics(best, result, time.perf_counter() - started)}
+    # The loop's own record of training time (epochs of this run or of an interrupted earlier one).
+    seconds = sum(h.get("train_seconds", 0.0) for h in result.history) or time.perf_counter() - started
+    return {"trainable_parameters": count, "parameters": total, **phase_metrics(best, result, seconds)}
 
 
-def save_phase(ctx: StageContext, generator: ReplyGenerator, folder: Path, rec_folder: Path, lora=None, tokenizer=None) -> Path:
-    """The phase's generator parts into ``folder`` and a servable checkpoint into ``folder/checkpoint``."""
+def save_phase(ctx: StageContext, generator: ReplyGenerator, folder: Path, rec_folder: Path, phase_metrics_: dict, lora=None,
+               tokenizer=None) -> Path:
+    """The phase's generator parts into ``folder`` and a servable checkpoint into ``folder/checkpoint``
+    (its ``config.json`` says which paradigm trained it, with how many trainable parameters, for how long, where)."""
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_dir(folder / "parts") as tmp:
         if lora is not None:  # the base generator in generator/, the adapters in prompt/ (merged when loaded)
@@ -208,7 +229,14 @@ def save_phase(ctx: StageContext, generator: ReplyGenerator, folder: Path, rec_f
         config = OmegaConf.to_container(OmegaConf.structured(ctx.config))
         for section in ("tokenizer", "generator", "conv", "prompt"):
             meta["crs_config"][section] = config[section]
-        meta["paradigm"] = {"kind": ctx.config.prompt.kind, "phase": folder.name, "base": ctx.config.prompt.base}
+        settings = ctx.config.prompt
+        phase = int(folder.name[-1])
+        loop = settings.loop if phase == 1 else settings.tune_loop
+        meta["paradigm"] = {"name": paradigm_name(settings.kind, settings.injection, phase), "kind": settings.kind, "phase": phase,
+                            "base": settings.base, "trainable_parameters": phase_metrics_.get("trainable_parameters", 0),
+                            "parameters": phase_metrics_.get("parameters"), "train_seconds": phase_metrics_.get("seconds", 0.0),
+                            "max_steps": loop.max_steps, "batch_size": loop.batch_size, "lr": loop.lr,
+                            "valid_reply_perplexity": phase_metrics_.get("valid_reply_perplexity"), "hardware": hardware()}
         atomic_write_text(tmp / "config.json", json.dumps(meta, indent=2))
     logger.info("%s: %s written (servable checkpoint %s)", STAGE, folder, folder / "checkpoint")
     return folder / "checkpoint"

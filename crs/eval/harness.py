@@ -46,6 +46,7 @@ from crs.eval.anchors import anchors_for
 from crs.eval.constraints import constraint_systems, constraints_markdown, evaluate_constraints
 from crs.eval.conv import conv_markdown, evaluate_conversation
 from crs.eval.metrics import RankingAccumulator, rank_of
+from crs.eval.paradigms import paradigm_info, paradigms_markdown
 from crs.eval.simulator import (
     SIMULATORS,
     agreement,
@@ -270,12 +271,15 @@ def last_turn(sample: Sample, catalogue: Catalogue, limit: int = 160) -> str:
 
 def write_report(out: Path, results: list[RecResult], meta: dict, conv_results: list | None = None,
                  contexts: dict | None = None, constraint_results: list | None = None, cases: list | None = None,
-                 interactive_results: list | None = None, catalogue: Catalogue | None = None) -> None:
+                 interactive_results: list | None = None, catalogue: Catalogue | None = None,
+                 paradigms: dict[str, dict] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     conv_results = conv_results or []
     metrics = {"meta": meta, "rec": {r.model: r.summary() for r in results}}
     if conv_results:
         metrics["conv"] = {r.model: r.summary for r in conv_results}
+    if paradigms:  # the conversation rows' generators: how each was trained
+        metrics["paradigms"] = paradigms
     if constraint_results:
         metrics["constraints"] = {r.model: r.summary() for r in constraint_results}
         with (out / "constraint_cases.jsonl").open("w", encoding="utf-8") as handle:
@@ -305,6 +309,8 @@ def write_report(out: Path, results: list[RecResult], meta: dict, conv_results: 
             for result in conv_results:
                 for row in result.rows:
                     handle.write(json.dumps({"model": result.model, **row}, sort_keys=True) + "\n")
+    if paradigms:
+        report = report.rstrip("\n") + "\n\n" + paradigms_markdown(paradigms, metrics["rec"], metrics.get("conv", {}))
     if constraint_results:
         report = report.rstrip("\n") + "\n\n" + constraints_markdown(constraint_results, cases or [])
     if interactive_results and catalogue is not None:
@@ -330,10 +336,12 @@ def run(config: CRSConfig, models: list[str], split: str, tasks: list[str], out:
     samples = build_samples(dialogues)
     results, conv_results, constraint_results, loaded, cases, interactive_results = [], [], [], [], [], []
     encoders: dict = {}  # checkpoints with the same sentence encoder share it, and its memo of contexts
+    paradigms: dict[str, dict] = {}
     for spec in models:
         model, pipeline = load_spec(spec, config, catalogue, splits.train, encoders,
                                     with_generator=bool({"conv", "constraints", "interactive"} & set(tasks)))
         loaded.append((model, pipeline))
+        folder, rec_row = spec.rpartition("=")[2], model.name
         if "rec" in tasks:
             results.append(evaluate_recommender(model, samples, tuple(config.eval.ks), progress))
         if "conv" in tasks:
@@ -344,6 +352,9 @@ def run(config: CRSConfig, models: list[str], split: str, tasks: list[str], out:
                 logger.warning("model %s has no generator: conv task skipped", spec)
             else:
                 conv_results.append(evaluate_conversation(pipeline, dialogues, model.name, progress))
+                info = paradigm_info(folder, pipeline) if (Path(folder) / "config.json").is_file() else None
+                if info is not None:  # keyed by the conversation row; rec_row: its Recall row
+                    paradigms[model.name] = {**info, "rec_row": rec_row}
     if "constraints" in tasks:
         systems, judge, cases = constraint_systems(loaded, catalogue, splits.train, config, constraint_cases)
         constraint_results = [evaluate_constraints(system, cases, judge, progress) for system in systems]
@@ -369,7 +380,8 @@ def run(config: CRSConfig, models: list[str], split: str, tasks: list[str], out:
     contexts = {(s.conversation_id, s.turn_index): last_turn(s, catalogue) for s in samples}
     if "interactive" in tasks:
         meta["interactive"] = {"simulators": list(simulators), "max_turns": max_turns, "seed": seed}
-    write_report(out, results, meta, conv_results, contexts, constraint_results, cases, interactive_results, catalogue)
+    write_report(out, results, meta, conv_results, contexts, constraint_results, cases, interactive_results, catalogue,
+                 paradigms if conv_results else None)
     return results
 
 

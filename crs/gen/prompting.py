@@ -323,7 +323,7 @@ def load_prompt(folder: str | Path, model: PreTrainedModel) -> SoftPrompt:
     prompt = KGPrompt(config, layers, hidden, heads, int(meta["entity_dim"])) if config.kind == "kg" else PeftPrompt(config, layers, hidden, heads)
     try:
         prompt.load_state_dict(load_file(str(folder / PROMPT_WEIGHTS)))
-    except (OSError, RuntimeError) as error:
+    except Exception as error:  # safetensors raises its own error types for truncated or garbled files
         raise ValueError(f"{folder / PROMPT_WEIGHTS}: does not fit {folder / PROMPT_FILE} ({' '.join(str(error).split())[:200]})") from error
     return prompt.eval()
 

@@ -32,6 +32,7 @@ from typing import Callable, Iterable, Sequence
 from crs.data.catalogue import Catalogue, Movie
 from crs.data.context import DialogueContext
 from crs.data.redial import RECOMMENDER, SEEKER, Turn
+from crs.gen.prompting import PROMPT_DIR
 from crs.gen.reply import GENERATOR_DIR, TOKENIZER_DIR, ReplyGenerator
 from crs.gen.steps import Steps
 from crs.io import CheckpointFileError, verify_files
@@ -137,6 +138,8 @@ def load_generator(folder: Path, device: str = "cpu") -> ReplyGenerator:
     verify_files(generator_dir, ["config.json", "model.safetensors"])
     if tokenizer_dir.is_dir():
         verify_files(tokenizer_dir, ["tokenizer.json"])
+    if (folder / PROMPT_DIR).is_dir():  # a soft prompt or LoRA adapters (crs.gen.prompting)
+        verify_files(folder / PROMPT_DIR)
     try:
         return ReplyGenerator.from_pretrained(folder, device=device)
     except (OSError, ValueError, RuntimeError) as error:

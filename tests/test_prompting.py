@@ -1,0 +1,171 @@
+"""Soft prompts (crs.gen.prompting): peft's wiring reproduced, the KG-conditioned prompt's shapes,
+what each training phase trains, and prompts through the generator's decoding, scoring and files."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import torch
+
+from crs.config import ConfigError, ConvConfig, GeneratorConfig, PromptConfig
+from crs.gen.backbone import load_backbone, pad_left, pad_right
+from crs.gen.prompting import KGPrompt, PeftPrompt, PromptedLM, add_lora, build_prompt, trainable_parameters
+from crs.gen.reply import ReplyGenerator
+from crs.text.tokenizer import train_tokenizer
+
+LINES = ["[seeker] I love ghosts and aliens [recommender] have you seen [REC]? It is terrifying, I loved it so much"] * 40
+ENTITY_DIM = 8
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    return train_tokenizer(LINES, tmp_path_factory.mktemp("tokenizer"), vocab_size=60)
+
+
+def backbone(tokenizer, seed: int = 3):
+    torch.manual_seed(seed)
+    return load_backbone(GeneratorConfig(init="scratch-tiny", max_length=128), tokenizer).eval()
+
+
+def kg_prompt(model, injection: str, seed: int = 5) -> KGPrompt:
+    torch.manual_seed(seed)
+    prompt = build_prompt(PromptConfig(kind="kg", injection=injection, virtual_tokens=3, encoder_dim=16, encoder_heads=2), model,
+                          entity_dim=ENTITY_DIM)
+    prompt.attach(torch.randn(30, ENTITY_DIM))
+    return prompt
+
+
+ROWS = [[5, 6, 7, 8, 9, 10], [11, 12, 13]]
+ENTITIES = torch.tensor([[1, 2, -1], [7, -1, -1]])
+CONTEXT = torch.tensor([4, 2])  # the first 4 (2) tokens of each row are its context
+
+
+@pytest.mark.parametrize("kind", ["peft-prompt", "peft-prefix"])
+def test_peft_prompts_match_peft_s_own_model(tokenizer, kind):
+    # The same PromptEmbedding / PrefixEncoder weights give the logits of peft's PeftModelForCausalLM.
+    from peft import get_peft_model
+
+    model = backbone(tokenizer)
+    ours = build_prompt(PromptConfig(kind=kind, virtual_tokens=4), model)
+    assert isinstance(ours, PeftPrompt) and ours.injection == ("embeds" if kind == "peft-prompt" else "prefix")
+    reference = get_peft_model(copy.deepcopy(model), copy.deepcopy(ours.peft_config)).eval()
+    reference.prompt_encoder["default"].load_state_dict(ours.encoder.state_dict())
+    ids, mask = pad_right(ROWS, tokenizer.pad_token_id)
+    with torch.no_grad():
+        got = PromptedLM(model, ours).eval()(input_ids=ids, attention_mask=mask).logits
+        expected = reference(input_ids=ids, attention_mask=mask).logits[:, -ids.size(1):]
+    real = mask.bool()
+    assert got.shape == expected.shape
+    assert torch.allclose(got[real], expected[real], atol=1e-5)
+
+
+@pytest.mark.parametrize("injection", ["embeds", "prefix"])
+def test_kg_prompt_shapes_padding_cache_and_no_sight_of_the_target(tokenizer, injection):
+    model = backbone(tokenizer)
+    prompt = kg_prompt(model, injection)
+    layers, hidden = model.config.n_layer, model.config.n_embd
+    vectors = prompt(2, ENTITIES, torch.randn(2, 5, hidden), torch.ones(2, 5, dtype=torch.bool))
+    assert vectors.shape == (2, 3, hidden if injection == "embeds" else layers * 2 * hidden)
+    lm = PromptedLM(model, prompt).eval()
+    with torch.no_grad():
+        ids, mask = pad_right(ROWS, 0)
+        right = lm(input_ids=ids, attention_mask=mask, prompt_entities=ENTITIES, prompt_context=CONTEXT).logits
+        assert right.shape == (2, ids.size(1), model.config.vocab_size)  # the caller's length, prompt positions dropped
+        left_ids, left_mask = pad_left(ROWS, 0)
+        positions = (left_mask.cumsum(1) - 1).clamp(min=0)
+        left = lm(input_ids=left_ids, attention_mask=left_mask, position_ids=positions, prompt_entities=ENTITIES,
+                  prompt_context=CONTEXT).logits
+        assert torch.allclose(right[0], left[0], atol=1e-5) and torch.allclose(right[1, :3], left[1, 3:], atol=1e-5)
+        # The entities condition the prompt: other entities, other logits.
+        other = lm(input_ids=ids, attention_mask=mask, prompt_entities=ENTITIES.flip(0), prompt_context=CONTEXT).logits
+        assert not torch.allclose(other[0], right[0], atol=1e-4)
+        # Tokens after the context (the target in training) do not reach the prompt.
+        changed = ids.clone()
+        changed[0, 5] = 20
+        after = lm(input_ids=changed, attention_mask=mask, prompt_entities=ENTITIES, prompt_context=CONTEXT).logits
+        assert torch.allclose(after[0, :5], right[0, :5], atol=1e-6)
+        # The first 4 tokens with the cache, then the rest: the logits of one full pass.
+        first = lm(input_ids=ids[:, :4], attention_mask=mask[:, :4], use_cache=True, prompt_entities=ENTITIES,
+                   prompt_context=CONTEXT)
+        rest = lm(input_ids=ids[:, 4:], attention_mask=mask, position_ids=torch.arange(4, ids.size(1)).expand(2, -1),
+                  past_key_values=first.past_key_values)
+        assert torch.allclose(rest.logits[0], right[0, 4:], atol=1e-5)
+
+
+def _grads(module):
+    return {name: p.grad is not None and bool(p.grad.abs().sum() > 0) for name, p in module.named_parameters()}
+
+
+@pytest.mark.parametrize("injection", ["embeds", "prefix"])
+def test_each_phase_trains_exactly_what_it_should(tokenizer, injection):
+    model = backbone(tokenizer)
+    prompt = kg_prompt(model, injection)
+    lm = PromptedLM(model, prompt).train()
+    ids, mask = pad_right(ROWS, 0)
+    batch = {"input_ids": ids, "attention_mask": mask, "labels": ids.masked_fill(mask == 0, -100),
+             "prompt_entities": ENTITIES, "prompt_context": CONTEXT}
+    # Phase 1 (fixed-PTM prompt tuning): the generator frozen.
+    for p in model.parameters():
+        p.requires_grad_(False)
+    assert trainable_parameters(lm) == trainable_parameters(prompt) > 0
+    lm(**batch).loss.backward()
+    assert all(p.grad is None for p in model.parameters())
+    got = _grads(prompt)
+    assert got and all(got.values()), [name for name, ok in got.items() if not ok]
+    # Phase 2 (prompt+PTM tuning): everything.
+    lm.zero_grad(set_to_none=True)
+    for p in lm.parameters():
+        p.requires_grad_(True)
+    lm(**batch).loss.backward()
+    assert all(p.grad is not None for p in lm.parameters())
+    assert "entity_table" not in dict(lm.named_parameters()) and prompt.entity_table.grad is None
+
+
+def test_lora_trains_only_its_adapters(tokenizer):
+    model = backbone(tokenizer)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    lora = add_lora(model, PromptConfig(kind="lora", phases=1, lora_rank=2))
+    trained = [name for name, p in lora.named_parameters() if p.requires_grad]
+    assert trained and all("lora_" in name for name in trained)
+    ids, mask = pad_right(ROWS, 0)
+    lora(input_ids=ids, attention_mask=mask, labels=ids.masked_fill(mask == 0, -100)).loss.backward()
+    assert all((p.grad is not None) == p.requires_grad for p in lora.parameters())
+
+
+def test_prompted_generator_decodes_scores_and_round_trips_its_files(tokenizer, tmp_path):
+    model = backbone(tokenizer)
+    prompt = kg_prompt(model, "prefix")
+    generator = ReplyGenerator(tokenizer, model, "dialogpt", ConvConfig(max_new_tokens=30), prompt=prompt)
+    generator.entity_source = lambda text: [3, 4] if "ghosts" in text else []
+    contexts = ["[seeker] I love ghosts", "[seeker] aliens please"]
+    out = generator.generate_texts(contexts, ["none", "none"])
+    assert [g.goal for g in out] and all(isinstance(g.reply, str) for g in out)
+    # Decoding a row in a batch or alone: the same reply (the prompt follows its row).
+    assert generator.generate_texts(contexts[1:], ["none"])[0].reply == out[1].reply
+    ids = generator.context_ids(contexts[0])
+    assert ids.entities == (3, 4)
+    generator.save_pretrained(tmp_path)
+    meta = json.loads((tmp_path / "prompt" / "prompt.json").read_text())
+    assert meta["kind"] == "kg" and meta["injection"] == "prefix" and meta["virtual_tokens"] == 3
+    (tmp_path / "config.json").write_text(json.dumps({"crs_config": {"generator": {"backbone": "dialogpt", "init": "scratch-tiny",
+                                                                                    "max_length": 128},
+                                                                      "conv": {"max_new_tokens": 30}}}))
+    loaded = ReplyGenerator.from_pretrained(tmp_path)
+    assert isinstance(loaded.model, PromptedLM) and loaded.conditioned
+    loaded.prompt.attach(prompt.entity_table)
+    loaded.entity_source = generator.entity_source
+    assert [g.reply for g in loaded.generate_texts(contexts, ["none", "none"])] == [g.reply for g in out]
+    # A prompt file that does not fit its description is named.
+    (tmp_path / "prompt" / "prompt.safetensors").write_bytes(b"broken")
+    with pytest.raises(ValueError, match="prompt.safetensors"):
+        ReplyGenerator.from_pretrained(tmp_path)
+
+
+def test_prompt_keys_are_checked():
+    with pytest.raises(ConfigError, match="prompt.kind"):
+        PromptConfig(kind="adapter")
+    with pytest.raises(ConfigError, match="prompt.phases"):
+        PromptConfig(kind="lora", phases=2)

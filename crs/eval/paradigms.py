@@ -28,11 +28,11 @@ def _triple(values: list[float | None]) -> str:
 def paradigms_markdown(paradigms: dict[str, dict], rec: dict[str, dict], conv: dict[str, dict]) -> str:
     """One row per model with a paradigm: paradigm, trainable parameters, training time and hardware,
     Recall@1/10/50 (both protocols, when the rec task ran), Distinct-2/3/4 (both formulas), BLEU-2,
-    perplexity, item ratio."""
+    perplexity, item ratio, end-to-end recall (the movies the replies recommend)."""
     lines = ["## Paradigms (how each generator was trained)", "",
              "| model | paradigm | trainable parameters | training | Recall@1/10/50 standard | Recall@1/10/50 new items | "
-             "Dist-2/3/4 (a) | Dist-2/3/4 (b) | BLEU-2 | PPL | item ratio |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "Dist-2/3/4 (a) | Dist-2/3/4 (b) | BLEU-2 | PPL | item ratio | e2e recall |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for model, info in paradigms.items():
         r, c = rec.get(info.get("rec_row", model), {}), conv.get(model, {})
         recall = {p: _triple([r.get(p, {}).get(f"recall@{k}") for k in (1, 10, 50)]) if r else "–" for p in ("standard", "new_items")}
@@ -45,8 +45,8 @@ def paradigms_markdown(paradigms: dict[str, dict], rec: dict[str, dict], conv: d
             count += f" ({100 * trainable / info['parameters']:.1f}%)"
         if c:
             text = (f"{dist['per_reply']} | {dist['ratio']} | {c.get('bleu2', float('nan')):.3f} | {c.get('perplexity', float('nan')):.1f} | "
-                    f"{c.get('item_ratio', float('nan')):.3f}")
+                    f"{c.get('item_ratio', float('nan')):.3f} | {c.get('end_to_end_recall', float('nan')):.3f}")
         else:
-            text = "– | – | – | – | –"
+            text = "– | – | – | – | – | –"
         lines.append(f"| {model} | {info.get('name', '–')} | {count} | {where} | {recall['standard']} | {recall['new_items']} | {text} |")
     return "\n".join(lines) + "\n"

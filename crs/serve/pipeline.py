@@ -173,7 +173,7 @@ class CRS:
         self.generator_note = generator_note
         # Text -> its linked entities: a conversation's earlier turns are linked once, not on every turn.
         self._link_memo: OrderedDict[str, list[LinkedEntity]] = OrderedDict()
-        if generator is not None and generator.conditioned:
+        if generator is not None and getattr(generator, "conditioned", False):
             attach_prompt(generator, recommender, self.link)
 
     def link(self, text: str) -> list[LinkedEntity]:

@@ -341,7 +341,7 @@ class PromptConfig:
     # "prefix" (key/value pairs per layer). peft-prompt is always "embeds", peft-prefix "prefix".
     injection: str = "prefix"
     virtual_tokens: int = 10
-    # Width of the kg prompt encoder's attention (and of peft-prefix's projection), its heads.
+    # Width of the kg prompt encoder's attention, and its heads.
     encoder_dim: int = 256
     encoder_heads: int = 4
     lora_rank: int = 8
@@ -351,7 +351,8 @@ class PromptConfig:
     # The generator the prompt is trained for: "lm" (this run's pretrain-lm, the survey's frozen
     # PTM), "conv" (this run's conv-fixed-prompt generator), or a saved generator folder.
     base: str = "lm"
-    # A checkpoint whose recommender, KG and exemplar index the stage's checkpoints reuse ("": this run's).
+    # A checkpoint whose recommender and KG the stage's checkpoints reuse ("": this run's); the
+    # exemplar index is the stage's own, built from its training turns.
     recommender_from: str = ""
     loop: TrainLoopConfig = field(default_factory=lambda: TrainLoopConfig(epochs=1, batch_size=32, lr=3e-3, patience=1, precision="auto"))
     tune_loop: TrainLoopConfig = field(default_factory=lambda: TrainLoopConfig(epochs=1, batch_size=32, lr=3e-4, patience=1, precision="auto"))

@@ -156,11 +156,10 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
         metrics["phase1"] = {"trainable_parameters": 0, **phase_metrics(validate(generator.model), None, 0.0)}
     else:
         metrics["phase1"] = train_phase(ctx, 1, generator, trained, pairs, validate, out, progress)
-    if not is_main_process():
-        return metrics
     generator.model = trained.eval() if trained is not None else generator.model
-    phase_dirs[1] = save_phase(ctx, generator, out / "phase1", rec_folder, metrics["phase1"],
-                               lora=trained if settings.kind == "lora" else None, tokenizer=tokenizer)
+    if is_main_process():  # every process trains each phase; the main one writes the files
+        phase_dirs[1] = save_phase(ctx, generator, out / "phase1", rec_folder, metrics["phase1"],
+                                   lora=trained if settings.kind == "lora" else None, tokenizer=tokenizer)
 
     if settings.phases == 2:
         # Phase 2: prompt and generator together, from phase 1's prompt.
@@ -169,6 +168,8 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
         metrics["phase2"] = train_phase(ctx, 2, generator, generator.model, pairs, validate, out, progress)
         if is_main_process():
             phase_dirs[2] = save_phase(ctx, generator, out / "phase2", rec_folder, metrics["phase2"], tokenizer=tokenizer)
+    if not is_main_process():
+        return metrics
     metrics["checkpoints"] = {f"phase{k}": str(v) for k, v in phase_dirs.items()}
     metrics["train_seconds"] = round(time.perf_counter() - started, 1)
     write_json(out / "metrics.json", metrics)

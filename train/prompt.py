@@ -22,6 +22,7 @@ checkpoint, ``prompt.recommender_from``'s (default: this run's) with these gener
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import shutil
@@ -158,8 +159,7 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
         metrics["phase1"] = train_phase(ctx, 1, generator, trained, pairs, validate, out, progress)
     generator.model = trained.eval() if trained is not None else generator.model
     if is_main_process():  # every process trains each phase; the main one writes the files
-        phase_dirs[1] = save_phase(ctx, generator, out / "phase1", rec_folder, metrics["phase1"],
-                                   lora=trained if settings.kind == "lora" else None, tokenizer=tokenizer)
+        phase_dirs[1] = save_phase(ctx, generator, 1, out, rec_folder, metrics["phase1"], lora=trained if settings.kind == "lora" else None)
 
     if settings.phases == 2:
         # Phase 2: prompt and generator together, from phase 1's prompt.
@@ -167,7 +167,7 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
             p.requires_grad_(True)
         metrics["phase2"] = train_phase(ctx, 2, generator, generator.model, pairs, validate, out, progress)
         if is_main_process():
-            phase_dirs[2] = save_phase(ctx, generator, out / "phase2", rec_folder, metrics["phase2"], tokenizer=tokenizer)
+            phase_dirs[2] = save_phase(ctx, generator, 2, out, rec_folder, metrics["phase2"])
     if not is_main_process():
         return metrics
     metrics["checkpoints"] = {f"phase{k}": str(v) for k, v in phase_dirs.items()}
@@ -205,20 +205,20 @@ def train_phase(ctx: StageContext, phase: int, generator: ReplyGenerator, model:
     return {"trainable_parameters": count, "parameters": total, **phase_metrics(best, result, seconds)}
 
 
-def save_phase(ctx: StageContext, generator: ReplyGenerator, folder: Path, rec_folder: Path, phase_metrics_: dict, lora=None,
-               tokenizer=None) -> Path:
-    """The phase's generator parts into ``folder`` and a servable checkpoint into ``folder/checkpoint``
-    (its ``config.json`` says which paradigm trained it, with how many trainable parameters, for how long, where)."""
+def save_phase(ctx: StageContext, generator: ReplyGenerator, phase: int, out: Path, rec_folder: Path, record: dict,
+               lora=None) -> Path:
+    """Phase ``phase``'s generator parts into ``out/phase<k>/parts`` and a servable checkpoint into
+    ``out/phase<k>/checkpoint`` (its ``config.json`` says which paradigm trained it, with how many
+    trainable parameters, for how long, where). With ``lora``: the base generator in ``generator/``
+    and the adapters in ``prompt/`` (merged when loaded)."""
+    folder = out / f"phase{phase}"
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_dir(folder / "parts") as tmp:
-        if lora is not None:  # the base generator in generator/, the adapters in prompt/ (merged when loaded)
-            _save_base(lora, tmp / GENERATOR_DIR)
-            lora.save_pretrained(str(tmp / PROMPT_DIR))
-            tokenizer.save_pretrained(str(tmp / TOKENIZER_DIR))
-            if generator.exemplar_index is not None:
-                generator.exemplar_index.save(tmp / INDEX_DIR)
-        else:
+        if lora is None:
             generator.save_pretrained(tmp)
+        else:
+            generator.save_pretrained(tmp, model=copy.deepcopy(lora).unload())  # a copy without its adapters
+            lora.save_pretrained(str(tmp / PROMPT_DIR))
     with atomic_dir(folder / "checkpoint") as tmp:
         for item in rec_folder.iterdir():
             if item.name in GENERATOR_PARTS or item.name.startswith("."):
@@ -231,20 +231,13 @@ def save_phase(ctx: StageContext, generator: ReplyGenerator, folder: Path, rec_f
         for section in ("tokenizer", "generator", "conv", "prompt"):
             meta["crs_config"][section] = config[section]
         settings = ctx.config.prompt
-        phase = int(folder.name[-1])
         loop = settings.loop if phase == 1 else settings.tune_loop
         meta["paradigm"] = {"name": paradigm_name(settings.kind, settings.injection, phase), "kind": settings.kind, "phase": phase,
-                            "base": settings.base, "trainable_parameters": phase_metrics_.get("trainable_parameters", 0),
-                            "parameters": phase_metrics_.get("parameters"), "train_seconds": phase_metrics_.get("seconds", 0.0),
+                            "base": settings.base, "trainable_parameters": record.get("trainable_parameters", 0),
+                            "parameters": record.get("parameters"), "train_seconds": record.get("seconds", 0.0),
                             "max_steps": loop.max_steps, "batch_size": loop.batch_size, "lr": loop.lr,
-                            "valid_reply_perplexity": phase_metrics_.get("valid_reply_perplexity"), "hardware": hardware()}
+                            "valid_reply_perplexity": record.get("valid_reply_perplexity"), "hardware": hardware()}
         atomic_write_text(tmp / "config.json", json.dumps(meta, indent=2))
     logger.info("%s: %s written (servable checkpoint %s)", STAGE, folder, folder / "checkpoint")
     return folder / "checkpoint"
 
-
-def _save_base(lora, target: Path) -> None:
-    """The generator under ``lora`` without its adapters (a copy with them removed)."""
-    import copy
-
-    copy.deepcopy(lora).unload().save_pretrained(str(target))

@@ -190,11 +190,12 @@ class ReplyGenerator:
         generator.goal_bias = read_goal_bias(folder / GOAL_BIAS_FILE)
         return generator
 
-    def save_pretrained(self, folder: str | Path, half: bool = False) -> None:
-        """``generator/`` (safetensors; fp16 when ``half``), ``tokenizer/`` and, when there is one, the
-        exemplar index ``exemplars/`` into an existing folder."""
+    def save_pretrained(self, folder: str | Path, half: bool = False, model: PreTrainedModel | None = None) -> None:
+        """``generator/`` (safetensors; fp16 when ``half``; ``model`` instead of this generator's
+        backbone when given), ``prompt/`` and the exemplar index ``exemplars/`` when there are ones,
+        and ``tokenizer/`` into an existing folder."""
         folder = Path(folder)
-        save_model(self.backbone_model, folder / GENERATOR_DIR, half)
+        save_model(model if model is not None else self.backbone_model, folder / GENERATOR_DIR, half)
         if self.prompt is not None:
             save_prompt(self.prompt, folder / PROMPT_DIR)
         self.tokenizer.save_pretrained(str(folder / TOKENIZER_DIR))

@@ -1,6 +1,6 @@
 """Latency of one chat turn through gradio_client, against a live app, on the CPU.
 
-    python -m benchmarks.chat_latency [--checkpoint DIR | --url URL] [--turns 30] [--threads 2]
+    python -m benchmarks.chat_latency [--checkpoint DIR | --url URL] [--turns 30] [--threads 2] [--precision auto]
 
 Without ``--url`` the app is served in this process on a free 127.0.0.1 port. Conversations of
 three turns (an opener, a rejection, a follow-up) are played until ``--turns`` turns: through the
@@ -86,11 +86,16 @@ def main() -> None:
     parser.add_argument("--url", default=None, help="measure an app already running at this URL instead")
     parser.add_argument("--turns", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                        help="inference precision of the app served here (default auto, as the app)")
     args = parser.parse_args()
     import torch
     from gradio_client import Client
 
+    from crs.precision import set_inference_precision
+
     torch.set_num_threads(args.threads)
+    precision = set_inference_precision(args.precision)
     demo = None
     url = args.url
     if url is None:
@@ -108,7 +113,7 @@ def main() -> None:
     finally:
         if demo is not None:
             demo.close()
-    print(f"{args.turns} chat turns through gradio_client against {url}, {args.threads} torch threads")
+    print(f"{args.turns} chat turns through gradio_client against {url}, {args.threads} torch threads, {precision} inference")
     print(summary("/chat (stateless, full reply)", chat))
     print(summary("/chat_stream first words", first))
     print(summary("/chat_stream finished turn", final))

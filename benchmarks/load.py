@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,10 +29,27 @@ from benchmarks.serving import AppServer
 from crs.serve.chat import DEFAULT_CHECKPOINT
 
 
+def shared_ssl_context() -> ssl.SSLContext:
+    """One verifying SSL context for every client of the run. gradio_client opens an httpx client for
+    each request, and each one built its own context by loading the CA bundle (about half of the load
+    generator's CPU, measured with py-spy), time that the server under test then lacked on a shared
+    machine. Certificates are still checked when the URL is https."""
+    global _SSL_CONTEXT
+    if _SSL_CONTEXT is None:
+        import certifi
+
+        _SSL_CONTEXT = ssl.create_default_context(cafile=certifi.where())
+    return _SSL_CONTEXT
+
+
+_SSL_CONTEXT: ssl.SSLContext | None = None
+
+
 def session(url: str, index: int, turns: int, timeout: float) -> dict:
     from gradio_client import Client
 
-    client = Client(url, verbose=False)
+    # httpx accepts an SSLContext as ``verify``; gradio_client passes ``ssl_verify`` on as it is
+    client = Client(url, verbose=False, ssl_verify=shared_ssl_context())
     history, sent, timings, errors, crosstalk = None, [], [], 0, 0
     messages = [OPENERS[index % len(OPENERS)]] + [f"{FOLLOW_UPS[t % len(FOLLOW_UPS)]} (session {index}, turn {t})" for t in range(1, turns)]
     for message in messages:
@@ -74,14 +92,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--url", default=None, help="an app already running (default: start one here on 127.0.0.1)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds before a turn counts as an error")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the app started here")
-    parser.add_argument("--encoder-precision", choices=("fp32", "bf16"), default="fp32", help="of the app started here")
+    parser.add_argument("--precision", "--encoder-precision", dest="precision", choices=("auto", "fp32", "bf16"), default="auto",
+                        help="inference precision of the app started here (default auto, as the app)")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
     args = parser.parse_args(argv)
     if not (1 <= args.sessions <= 200 and 1 <= args.turns <= 100):
         parser.error("--sessions must lie in 1..200 and --turns in 1..100")
     with contextlib.ExitStack() as stack:
         app = None if args.url else stack.enter_context(AppServer(args.checkpoint or DEFAULT_CHECKPOINT, args.threads,
-                                                                     ("--encoder-precision", args.encoder_precision)))
+                                                                     ("--precision", args.precision)))
         url = args.url or app.url
         figures = run(url, args.sessions, args.turns, args.timeout)
         if app is not None:

@@ -59,6 +59,8 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from benchmarks.serving import AppServer, log, read_lines
+from crs.precision import CHOICES as PRECISION_CHOICES
+from crs.precision import set_inference_precision
 
 PARTS = ("steps", "rss", "eval", "train", "load")
 
@@ -461,7 +463,7 @@ def markdown(suite: dict) -> str:
     m = suite["machine"]
     heading = (f"Benchmark suite{' (--quick smoke run: tiny sizes, not figures to quote)' if suite['quick'] else ''}: "
                f"{m['cpu']}, {m['usable_cores']} cores, {m['ram_gib']} GiB RAM, torch {m['torch']} ({m['torch_threads']} threads), "
-               f"load average at start {m['load_average_at_start'][0]}.")
+               f"inference precision {m.get('inference_precision', 'fp32')}, load average at start {m['load_average_at_start'][0]}.")
     lines = [heading, "", "| part | measure | result |", "|---|---|---|"]
     parts = suite["parts"]
     for name in PARTS:
@@ -523,6 +525,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parts", type=parse_parts, default=list(PARTS), help=f"comma-separated, from {','.join(PARTS)} (default: all)")
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads, here and in the served app (default 2)")
+    parser.add_argument("--precision", choices=PRECISION_CHOICES, default="auto",
+                        help="inference precision, here and in the served app (default auto, as the app serves)")
     args = parser.parse_args(argv)
     if not (args.checkpoint / "config.json").is_file():
         parser.error(f"{args.checkpoint} holds no model (no config.json)")
@@ -530,9 +534,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
+    precision = set_inference_precision(args.precision)
     mode = "quick" if args.quick else "default"
     sizes = SIZES[mode]
-    suite = {"quick": args.quick, "sizes": {p: sizes[p] for p in args.parts}, "machine": machine(args.threads), "parts": {}}
+    suite = {"quick": args.quick, "sizes": {p: sizes[p] for p in args.parts}, "machine": {**machine(args.threads), "inference_precision": precision}, "parts": {}}
     args.out.mkdir(parents=True, exist_ok=True)
     started_suite = time.perf_counter()
     log(f"suite ({mode}): {', '.join(args.parts)} -> {args.out}")
@@ -562,7 +567,7 @@ def main(argv: list[str] | None = None) -> int:
     served = [p for p in ("rss", "load") if p in args.parts]
     if served:  # one app subprocess for both: rss is read before the load part runs
         try:
-            with AppServer(checkpoint, args.threads) as server:
+            with AppServer(checkpoint, args.threads, ("--precision", precision)) as server:
                 if "rss" in served:
                     run_part("rss", lambda: bench_rss(server, **sizes["rss"]))
                 if "load" in served:

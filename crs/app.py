@@ -18,17 +18,21 @@ from pathlib import Path
 import gradio as gr
 
 from crs.eval.simulator import SIMULATORS
+from crs.precision import CHOICES as PRECISIONS
+from crs.precision import set_inference_precision
 from crs.serve.chat import DEFAULT_CHECKPOINT, EMPTY_NOTICE, ChatState, record_feedback
 from crs.serve.models import Models
-from crs.text.encoder import PRECISIONS, set_default_precision
 from crs.ui import api, views
 from crs.ui.chat import cards_html, stream_turn
 from crs.ui.evaluation import HEADERS as METRIC_HEADERS
 from crs.ui.interactive import interactive_steps
 from crs.ui.zero_shot import default_template, named_templates
 
+logger = logging.getLogger(__name__)
+
 TITLE = "crs — movie recommender"
 TEST_DIALOGUES = 1342  # dialogues in ReDial's official test split
+ONEDNN_KERNEL_CACHE = 64  # oneDNN kernels kept for reuse (see main)
 CHAT_CONCURRENCY = 32  # chat turns in progress at once (the UI's and /chat's together), batched as they arrive
 EVALUATE_MODES = ["Replay (Recall@k)", "Interactive (simulated seeker)"]
 CARD_CSS = """
@@ -296,11 +300,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--share", action="store_true", help="ask Gradio for a public share link")
-    parser.add_argument("--encoder-precision", choices=PRECISIONS, default="fp32",
-                        help="arithmetic of the sentence encoder (bf16: about twice as fast where the CPU has bf16 instructions)")
+    parser.add_argument("--precision", "--encoder-precision", dest="precision", choices=PRECISIONS, default="auto",
+                        help="arithmetic of the sentence encoder and of decoding: auto (default) is bf16 autocast where the "
+                             "hardware runs it natively (about 1.7 times faster a turn), else fp32")
     args = parser.parse_args(argv)
-    set_default_precision(args.encoder_precision)
+    # oneDNN (it runs the bf16 matrix products) keeps a compiled kernel for every shape it meets, up
+    # to 1,024; under load nearly every batch brings new shapes, and that cache alone grew the serving
+    # process by about 170 MiB (python -m benchmarks.load). 64 kept the throughput. Set before any
+    # kernel is made; a value in the environment wins.
+    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(ONEDNN_KERNEL_CACHE))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logger.info("inference precision: %s (asked: %s)", set_inference_precision(args.precision), args.precision)
     auth = parse_auth(os.environ.get("CRS_AUTH"))
     demo = build_demo(args.checkpoint)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=auth)

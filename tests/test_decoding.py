@@ -180,8 +180,16 @@ def test_scored_topic_is_one_of_the_candidates_or_none_as_the_bias_says(generato
     own = {0: ["Horror fiction"], 1: ["Science fiction"]}
     out = generator.generate_texts(contexts, ["none", "none"], topic_candidates=lambda i: own[i])
     assert [g.topics for g in out] == [own[0], own[1]]
+    # Batched: each row's pick is the one it gets alone, and a row without candidates gets none.
+    rows = [generator.context_ids(c) for c in contexts] + [ids]
+    batched = generator.choose_topics(rows, ["recommend", "chat", "recommend"], [["Horror fiction", "Science fiction"], [], ["Science fiction"]])
+    assert batched == [generator.choose_topic(rows[0], "recommend", ["Horror fiction", "Science fiction"]), [],
+                       generator.choose_topic(ids, "recommend", ["Science fiction"])]
     generator.config = ConvConfig(max_new_tokens=40)  # greedy topics: the candidates are not asked
-    generator.generate_texts(contexts, ["none", "none"], topic_candidates=lambda i: pytest.fail("asked"))
+    greedy = generator.generate_texts(contexts, ["none", "none"], topic_candidates=lambda i: pytest.fail("asked"))
+    # Scored topics stop the step decoding at [topic]: the goals are those decoded in full.
+    generator.config = ConvConfig(max_new_tokens=40, topic_choice="scored")
+    assert [g.goal for g in generator.generate_texts(contexts, ["none", "none"], topic_candidates=lambda i: own[i])] == [g.goal for g in greedy]
 
 
 def test_unknown_topic_choice_is_refused_with_its_key():
@@ -202,3 +210,38 @@ def test_batched_candidate_scores_equal_each_rows_own(generator):
         alone_sums, alone_counts = generator._tail_log_probs([s], [[]], [t])[0]
         assert torch.equal(counts, alone_counts)
         assert torch.allclose(sums, alone_sums, atol=1e-4)
+
+
+def test_bf16_decoding_runs_on_a_copy_and_keeps_fp32_weights_and_output_layer(generator):
+    # crs.precision: bf16 decoding runs a bf16 copy of the model under autocast; the generator's own
+    # weights stay fp32, the output layer computes in fp32, and the copy follows weight changes.
+    generator.config = ConvConfig(max_new_tokens=40)
+    shared = [generator.context_ids("[seeker] I love ghosts") + [generator.goal_id]]
+    tails = [[generator.encode(t, 20) for t in ("have you seen it", "you will love it", "hi")]]
+    exact, _ = generator._tail_log_probs(shared, [[]], tails)[0]
+    weights = {name: p.clone() for name, p in generator.model.named_parameters()}
+    generator.precision = "bf16"
+    try:
+        with generator.decoding_precision():
+            twin = generator.model
+            assert all(p.dtype == torch.bfloat16 for p in twin.parameters())
+            fast, _ = generator._tail_log_probs(shared, [[]], tails)[0]
+            logits = twin(input_ids=torch.tensor([shared[0]])).logits
+        assert logits.dtype == torch.float32  # the output layer ran in fp32
+        assert torch.allclose(fast, exact, atol=0.05 * max(1.0, float(exact.abs().max())))
+        assert generator.model is not twin  # the fp32 model is back
+        assert all(torch.equal(p, weights[name]) and p.dtype == torch.float32 for name, p in generator.model.named_parameters())
+        out = generator.generate_texts(["[seeker] I love ghosts", "[seeker] aliens please"], ["none", "none"])
+        assert len(out) == 2 and all(isinstance(g.reply, str) for g in out)
+        with generator.decoding_precision():
+            assert generator.model is twin  # made once
+        with torch.no_grad():
+            next(generator.model.parameters()).add_(0.5)
+        with generator.decoding_precision():
+            assert generator.model is not twin  # the weights changed: a new copy
+        with torch.no_grad():
+            next(generator.model.parameters()).sub_(0.5)
+    finally:
+        generator.precision = None
+    with generator.decoding_precision():
+        assert generator.model.dtype == torch.float32  # fp32 (the process's default): no copy

@@ -40,7 +40,7 @@ def test_tunable_top_reproduces_the_frozen_encoder_and_learns():
 def test_bf16_encoding_stays_next_to_fp32(tmp_path):
     import pytest
 
-    from crs.text import encoder as module
+    from crs import precision as module
 
     texts = ["Seeker: I loved The Matrix and Heat, anything similar? Recommender: How about Ronin (1998)?",
              "Seeker: something funny for the kids tonight", "Seeker: not a horror movie please, I hated It (2017)"]
@@ -53,10 +53,13 @@ def test_bf16_encoding_stays_next_to_fp32(tmp_path):
     assert len(list(tmp_path.glob("*.npy"))) == 2  # a bf16 cache never stands in for an fp32 one
     with pytest.raises(ValueError, match="precision"):
         TextEncoder(max_tokens=64, precision="fp8")
-    module.set_default_precision("bf16")
+    module.set_inference_precision("bf16")
     try:
         assert TextEncoder(max_tokens=64).precision == "bf16"
+        assert TextEncoder(max_tokens=64, precision="fp32").precision == "fp32"
     finally:
-        module.set_default_precision("fp32")
+        module.set_inference_precision("fp32")
     with pytest.raises(ValueError, match="precision"):
-        module.set_default_precision("int8")
+        module.set_inference_precision("int8")
+    assert module.set_inference_precision("auto") == ("bf16" if module.bf16_supported() else "fp32")
+    module.set_inference_precision("fp32")

@@ -70,6 +70,7 @@ def test_all_stages_train_resume_and_evaluate(data_dir, tmp_path):
     assert set(metrics["rec"]) == {"popularity", "tiny"}
     conv = metrics["conv"]["tiny"]  # popularity has no generator: no conv row
     assert set(metrics["conv"]) == {"tiny"} and conv["turns"] > 0 and 1 < conv["perplexity"] < vocab
+    assert metrics["meta"]["inference_precision"] == "fp32"  # the harness's default arithmetic, recorded
     assert 0 <= conv["item_ratio"] <= 1 and 0 <= conv["goal_accuracy"] <= 1
     assert 0 < conv["gold"]["distinct2_ratio"] <= 1
     assert "Sample replies: tiny" in (tmp_path / "report" / "report.md").read_text()

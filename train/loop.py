@@ -50,6 +50,7 @@ from tqdm.auto import tqdm
 
 from crs.config import TrainLoopConfig
 from crs.io import atomic_dir, write_json
+from crs.precision import bf16_supported, resolve_precision  # noqa: F401  (bf16_supported: benchmarks import it from here)
 
 logger = logging.getLogger(__name__)
 
@@ -88,26 +89,6 @@ def _load_state(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Op
     load_model(model, str(state_dir / "model.safetensors"))
     optimizer.load_state_dict(torch.load(state_dir / "optimizer.pt", weights_only=True))
     return LoopState(**json.loads((state_dir / "loop.json").read_text()))
-
-
-def bf16_supported() -> bool:
-    """Whether bf16 autocast runs natively here: a CUDA device with bf16, else a CPU with AVX512-BF16 or AMX."""
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    cpu = torch.cpu
-    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):  # private torch probes; absent: unknown
-        if getattr(cpu, probe, lambda: False)():
-            return True
-    return torch.backends.cpu.get_cpu_capability().upper().startswith("AMX")
-
-
-def resolve_precision(precision: str) -> str:
-    """``fp32`` or ``bf16``: ``auto`` becomes bf16 where :func:`bf16_supported`."""
-    if precision == "auto":
-        return "bf16" if bf16_supported() else "fp32"
-    if precision not in ("fp32", "bf16"):
-        raise ValueError(f"precision must be fp32, bf16 or auto (got {precision!r})")
-    return precision
 
 
 def process_state() -> PartialState:

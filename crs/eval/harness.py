@@ -58,10 +58,11 @@ from crs.eval.simulator import (
 )
 from crs.gen.ranker import ZeroShotRanker
 from crs.paths import PROJECT_ROOT
+from crs.precision import CHOICES as PRECISIONS
+from crs.precision import inference_precision, set_inference_precision
 from crs.rec.baselines import BASELINES
 from crs.rec.interface import Recommender
 from crs.serve.pipeline import CRS
-from crs.text.encoder import PRECISIONS, set_default_precision
 
 logger = logging.getLogger(__name__)
 
@@ -212,7 +213,9 @@ def report_markdown(results: list[RecResult], meta: dict) -> str:
         f"Dialogues: {meta['dialogues']:,}; recommender turns with a movie: {meta['rec_turns']:,}; "
         f"catalogue: {meta['catalogue_size']:,} movies. Baselines are fitted on {meta['train_file']} "
         f"({meta['train_dialogues']:,} training dialogues after the validation carve-out); checkpoints were "
-        "trained on the data their config.json names.",
+        "trained on the data their config.json names."
+        + (f" Inference precision: {meta['inference_precision']} (the sentence encoder and decoding; perplexity is fp32)."
+           if meta.get("inference_precision", "fp32") != "fp32" else ""),
         "",
         "Published anchors were trained on the complete ReDial train split (10,006 dialogues); our rows "
         "train on what the data folder holds.",
@@ -376,6 +379,7 @@ def run(config: CRSConfig, models: list[str], split: str, tasks: list[str], out:
         "train_dialogues": len(splits.train),
         "data_sha256": {Path(r.path).name: sha256(Path(r.path)) for r in splits.reports},
         "tasks": tasks,
+        "inference_precision": inference_precision(),  # the encoders' and decoding's arithmetic (perplexity: fp32)
     }
     contexts = {(s.conversation_id, s.turn_index): last_turn(s, catalogue) for s in samples}
     if "interactive" in tasks:
@@ -412,11 +416,12 @@ def main(argv: list[str] | None = None) -> None:
                         help="the learned seeker's generator folder (python -m train seeker; default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="the interactive task's random choices (default 0)")
     parser.add_argument("--kg-topics", choices=("on", "off"), default=None, help="KG-constrained topic step for the conv task (default: the checkpoint's)")
-    parser.add_argument("--encoder-precision", choices=PRECISIONS, default="fp32",
-                        help="arithmetic of the checkpoints' sentence encoder (default fp32, as trained)")
+    parser.add_argument("--precision", "--encoder-precision", dest="precision", choices=PRECISIONS, default="fp32",
+                        help="arithmetic of the sentence encoder and of decoding (default fp32, as trained; the chat "
+                             "serves auto: bf16 where the hardware runs it natively). Perplexity is always fp32")
     add_config_arguments(parser)
     args = parser.parse_intermixed_args(argv)
-    set_default_precision(args.encoder_precision)
+    set_inference_precision(args.precision)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     config = config_from_args(args, f"eval.limit={args.limit}" if args.limit is not None else "")
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]

@@ -11,6 +11,8 @@ coupling the other way: :meth:`ReplyGenerator.rec_state` is the generator's last
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import json
 import math
 import re
@@ -29,10 +31,20 @@ from crs.data.catalogue import Catalogue
 from crs.data.context import DialogueContext
 from crs.gen.backbone import IGNORE, collate, load_model, pad_left, pad_right, row_nll, save_model
 from crs.gen.exemplars import INDEX_DIR, ExemplarIndex, context_key
-from crs.gen.prompting import PROMPT_DIR, ContextIds, PromptedLM, SoftPrompt, context_entities, is_lora, load_prompt, merge_lora
+from crs.gen.prompting import (
+    PROMPT_DIR,
+    ContextIds,
+    PromptedLM,
+    SoftPrompt,
+    context_entities,
+    is_lora,
+    load_prompt,
+    merge_lora,
+    save_prompt,
+)
 from crs.gen.prompting import present as prompt_present
-from crs.gen.prompting import save_prompt
 from crs.gen.steps import GOALS, NONE, ConvExample, Steps, parse_steps, render_context
+from crs.precision import inference_precision
 from crs.text.tokenizer import (
     EXEMPLAR_TOKEN,
     GOAL_TOKEN,
@@ -110,6 +122,25 @@ class Generated:
     candidates: list[tuple[str, float]] = field(default_factory=list)
 
 
+# Candidate scoring runs at most this many candidate sequences in one forward pass (their logits
+# span the whole vocabulary, so this bounds the serving process's memory under load).
+MAX_TAILS_PER_PASS = 32
+
+
+def tail_chunks(counts: Sequence[int], max_rows: int, max_tails: int) -> list[tuple[int, int]]:
+    """Consecutive row ranges [start, stop) of at most ``max_rows`` rows and ``max_tails`` candidates
+    in all (a row with more candidates than that forms a range of its own)."""
+    chunks, start, total = [], 0, 0
+    for row, count in enumerate(counts):
+        if row > start and (row - start >= max_rows or total + count > max_tails):
+            chunks.append((start, row))
+            start, total = row, 0
+        total += count
+    if start < len(counts):
+        chunks.append((start, len(counts)))
+    return chunks
+
+
 class ReplyGenerator:
     """A tuned backbone with its tokenizer: decoding, ``[REC]`` state, and reply perplexity."""
 
@@ -138,6 +169,45 @@ class ReplyGenerator:
         # Added to each goal's log-probability (GOALS order) when the goal step is chosen; None: the
         # goal is decoded greedily with the topics (crs.eval.goals fits it on validation turns).
         self.goal_bias: list[float] | None = None
+        # Decoding arithmetic: None follows the process's inference precision (crs.precision).
+        self.precision: str | None = None
+
+    @contextlib.contextmanager
+    def decoding_precision(self):
+        """Decoding in the generator's precision (``precision``, else the process's inference precision,
+        :mod:`crs.precision`). In bf16 the decoding runs on a bf16 copy of the model (made on first use,
+        remade when the weights change) under autocast; the output layer stays fp32 (the original
+        weights), so that greedy choices between close words and the candidates' log-probabilities
+        are not rounded to bf16's 8 bits. The copy is used because autocast would cast every weight
+        again at every step, which made batch-1 decoding slower than fp32."""
+        if (self.precision or inference_precision()) != "bf16":
+            yield
+            return
+        fp32 = self.model
+        try:
+            self.model = self._bf16_twin()
+            with torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16):
+                yield
+        finally:
+            self.model = fp32
+
+    def _bf16_twin(self) -> torch.nn.Module:
+        if self.model is getattr(self, "_twin", (None,))[0]:  # nested: already swapped
+            return self.model
+        version = sum(p._version for p in self.model.parameters())
+        twin = getattr(self, "_twin", None)
+        if twin is None or twin[1] is not self.model or twin[2] != version:
+            model = copy.deepcopy(self.model).to(torch.bfloat16).eval()
+            source = self.model.backbone.get_output_embeddings() if isinstance(self.model, PromptedLM) else self.model.get_output_embeddings()
+            head = model.backbone.get_output_embeddings() if isinstance(model, PromptedLM) else model.get_output_embeddings()
+            if head is not None and source is not None:
+                def fp32_head(hidden: torch.Tensor, source=source) -> torch.Tensor:
+                    with torch.autocast(hidden.device.type, enabled=False):
+                        return source(hidden.float())
+
+                head.forward = fp32_head
+            self._twin = (model, self.model, version)
+        return self._twin[0]
 
     @property
     def exemplar_index(self) -> ExemplarIndex | None:
@@ -323,41 +393,48 @@ class ReplyGenerator:
         names nothing the recommended movie's KG facts do not hold). With ``conv.topic_choice``
         "scored", ``topic_candidates(i)`` (names) replaces the decoded topics of row i by
         :meth:`choose_topic`'s pick among them."""
-        exemplars = list(exemplars) if exemplars is not None else [()] * len(contexts)
-        forced = list(forced) if forced is not None else [None] * len(contexts)
-        results: list[Generated | None] = [None] * len(contexts)
-        for start in range(0, len(contexts), batch_size):
-            chunk = range(start, min(start + batch_size, len(contexts)))
-            ctx_ids = {i: self.context_ids(contexts[i], exemplars[i]) for i in chunk}
-            # Phase 1: the goal and topic steps, up to the [item] token.
-            free = [i for i in chunk if forced[i] is None]
-            steps: dict[int, Steps] = {i: forced[i] for i in chunk if forced[i] is not None}
-            if free:
-                if self.goal_bias is not None:  # the goal chosen by its calibrated score, then the topics decoded
-                    goals = self.choose_goals([ctx_ids[i] for i in free])
-                    prefixes = [self.encode(f"{GOAL_TOKEN} {goal} {TOPIC_TOKEN}", 16) for goal in goals]
-                else:
-                    prefixes = [[self.goal_id] for _ in free]
-                outs = self._greedy([ctx_ids[i] for i in free], prefixes, stop={self.item_id, self.eos_id, self.seeker_id}, max_new=24)
-                parsed = {i: parse_steps(self.tokenizer.decode(prefix + new, skip_special_tokens=False))
-                          for i, prefix, new in zip(free, prefixes, outs)}
-                if topic_candidates is not None and self.config.topic_choice == "scored":
-                    parsed = {i: (goal, self.choose_topic(ctx_ids[i], goal, topic_candidates(i))) for i, (goal, _) in parsed.items()}
-                elif topic_filter is not None:
-                    parsed.update(self._topics_again([i for i in free if parsed[i] == ("recommend", [])], ctx_ids))
-                    parsed = {i: (goal, topic_filter(i, topics) if topics else []) for i, (goal, topics) in parsed.items()}
-                for i, (goal, topics) in parsed.items():
-                    item = top_items[i] if goal == "recommend" and top_items[i] != NONE else NONE
-                    steps[i] = Steps(goal, topics, item)
-            # Phase 2: the reply after "[goal] … [item] title [recommender]".
-            prefixes = {i: self.encode(steps[i].render(), self.config.max_target_tokens) for i in chunk}
-            replies = self._replies(list(chunk), ctx_ids, prefixes, contexts, exemplars)
-            for i in chunk:
-                results[i] = Generated(steps[i].goal, steps[i].topics, steps[i].item, replies[i])
-            if self.config.decoding == "hybrid" and keys is not None:
-                self._hybrid([results[i] for i in chunk], [ctx_ids[i] for i in chunk], [prefixes[i] for i in chunk],
-                             [keys[i] for i in chunk], None if reply_filter is None else (lambda j, text, start=start: reply_filter(start + j, text)))
-        return results  # type: ignore[return-value]
+        with self.decoding_precision():
+            exemplars = list(exemplars) if exemplars is not None else [()] * len(contexts)
+            forced = list(forced) if forced is not None else [None] * len(contexts)
+            results: list[Generated | None] = [None] * len(contexts)
+            for start in range(0, len(contexts), batch_size):
+                chunk = range(start, min(start + batch_size, len(contexts)))
+                ctx_ids = {i: self.context_ids(contexts[i], exemplars[i]) for i in chunk}
+                # Phase 1: the goal and topic steps, up to the [item] token.
+                free = [i for i in chunk if forced[i] is None]
+                steps: dict[int, Steps] = {i: forced[i] for i in chunk if forced[i] is not None}
+                if free:
+                    # Scored topics replace the decoded ones, so decoding then stops at [topic]: the goal
+                    # comes out the same (greedy decoding is causal) and the topic words are not decoded.
+                    scored = topic_candidates is not None and self.config.topic_choice == "scored"
+                    stop = {self.item_id, self.eos_id, self.seeker_id} | ({self.topic_id} if scored else set())
+                    if self.goal_bias is not None:  # the goal chosen by its calibrated score, then the topics decoded
+                        goals = self.choose_goals([ctx_ids[i] for i in free])
+                        prefixes = [self.encode(f"{GOAL_TOKEN} {goal} {TOPIC_TOKEN}", 16) for goal in goals]
+                        outs = [[] for _ in free] if scored else self._greedy([ctx_ids[i] for i in free], prefixes, stop=stop, max_new=24)
+                    else:
+                        prefixes = [[self.goal_id] for _ in free]
+                        outs = self._greedy([ctx_ids[i] for i in free], prefixes, stop=stop, max_new=24)
+                    parsed = {i: parse_steps(self.tokenizer.decode(prefix + new, skip_special_tokens=False))
+                              for i, prefix, new in zip(free, prefixes, outs)}
+                    if scored:
+                        chosen = self.choose_topics([ctx_ids[i] for i in free], [parsed[i][0] for i in free], [topic_candidates(i) for i in free])
+                        parsed = {i: (parsed[i][0], topics) for i, topics in zip(free, chosen)}
+                    elif topic_filter is not None:
+                        parsed.update(self._topics_again([i for i in free if parsed[i] == ("recommend", [])], ctx_ids))
+                        parsed = {i: (goal, topic_filter(i, topics) if topics else []) for i, (goal, topics) in parsed.items()}
+                    for i, (goal, topics) in parsed.items():
+                        item = top_items[i] if goal == "recommend" and top_items[i] != NONE else NONE
+                        steps[i] = Steps(goal, topics, item)
+                # Phase 2: the reply after "[goal] … [item] title [recommender]".
+                prefixes = {i: self.encode(steps[i].render(), self.config.max_target_tokens) for i in chunk}
+                replies = self._replies(list(chunk), ctx_ids, prefixes, contexts, exemplars)
+                for i in chunk:
+                    results[i] = Generated(steps[i].goal, steps[i].topics, steps[i].item, replies[i])
+                if self.config.decoding == "hybrid" and keys is not None:
+                    self._hybrid([results[i] for i in chunk], [ctx_ids[i] for i in chunk], [prefixes[i] for i in chunk],
+                                 [keys[i] for i in chunk], None if reply_filter is None else (lambda j, text, start=start: reply_filter(start + j, text)))
+            return results  # type: ignore[return-value]
 
     @torch.no_grad()
     def reply_candidates(self, context: str, steps: Steps, samples: int, seed: int, greedy: bool = True) -> list[str]:
@@ -365,16 +442,17 @@ class ReplyGenerator:
         3-gram) when ``greedy``, then ``samples`` nucleus samples drawn with ``seed``, in that order
         (the caller keeps the first that suits it, e.g. the simulated seeker, which needs its fact
         said). The samples depend on ``seed`` only, not on whether the greedy reply was asked for."""
-        ctx = self.context_ids(context)
-        prefix = self.encode(steps.render(), self.config.max_target_tokens)
-        stop = {self.eos_id, self.seeker_id, self.recommender_id}
-        max_new = max(1, self.config.max_new_tokens - 20)
-        options = {"no_repeat": 3, "min_new": self.config.min_reply_tokens}
-        outs = self._greedy([ctx], [prefix], stop=stop, max_new=max_new, **options) if greedy else []
-        if samples:
-            outs += self._greedy([ctx] * samples, [prefix] * samples, stop=stop, max_new=max_new,
-                                 sampler=torch.Generator().manual_seed(seed), **options)
-        return [self._text(new) for new in outs]
+        with self.decoding_precision():
+            ctx = self.context_ids(context)
+            prefix = self.encode(steps.render(), self.config.max_target_tokens)
+            stop = {self.eos_id, self.seeker_id, self.recommender_id}
+            max_new = max(1, self.config.max_new_tokens - 20)
+            options = {"no_repeat": 3, "min_new": self.config.min_reply_tokens}
+            outs = self._greedy([ctx], [prefix], stop=stop, max_new=max_new, **options) if greedy else []
+            if samples:
+                outs += self._greedy([ctx] * samples, [prefix] * samples, stop=stop, max_new=max_new,
+                                     sampler=torch.Generator().manual_seed(seed), **options)
+            return [self._text(new) for new in outs]
 
     def _topics_again(self, rows: list[int], ctx_ids: dict[int, list[int]]) -> dict[int, tuple[str, list[str]]]:
         """The topic step of recommending rows decoded with "none" barred as its first word."""
@@ -462,18 +540,28 @@ class ReplyGenerator:
         scores = self.goal_log_probs(contexts) + torch.tensor(self.goal_bias or [0.0] * len(GOALS))
         return [GOALS[int(j)] for j in scores.argmax(1)]
 
-    @torch.no_grad()
     def choose_topic(self, context: list[int], goal: str, candidates: list[str]) -> list[str]:
         """The topic step as a choice: each candidate name (and "none", plus ``conv.topic_none_bias``)
         scored as the words after ``[goal] goal [topic]`` up to ``[item]``; the best one, or []."""
-        candidates = [c for c in dict.fromkeys(candidates) if c and c != NONE]
-        if not candidates:
-            return []
-        tails = [self.encode(f"{name} {ITEM_TOKEN}", 24) for name in candidates] + [self.encode(f"{NONE} {ITEM_TOKEN}", 8)]
-        sums, _ = self._tail_log_probs([context], [self.encode(f"{GOAL_TOKEN} {goal} {TOPIC_TOKEN}", 16)], [tails])[0]
-        sums[-1] += self.config.topic_none_bias
-        best = int(sums.argmax())
-        return [] if best == len(candidates) else [candidates[best]]
+        return self.choose_topics([context], [goal], [candidates])[0]
+
+    @torch.no_grad()
+    def choose_topics(self, contexts: list[list[int]], goals: list[str], candidates: list[list[str]]) -> list[list[str]]:
+        """:meth:`choose_topic` of several rows, their candidates scored in one batch."""
+        names = [[c for c in dict.fromkeys(row) if c and c != NONE] for row in candidates]
+        rows = [i for i, row in enumerate(names) if row]
+        chosen: list[list[str]] = [[] for _ in contexts]
+        if not rows:
+            return chosen
+        none = self.encode(f"{NONE} {ITEM_TOKEN}", 8)
+        tails = [[self.encode(f"{name} {ITEM_TOKEN}", 24) for name in names[i]] + [none] for i in rows]
+        prefixes = [self.encode(f"{GOAL_TOKEN} {goals[i]} {TOPIC_TOKEN}", 16) for i in rows]
+        for i, (sums, _) in zip(rows, self._tail_log_probs([contexts[i] for i in rows], prefixes, tails)):
+            sums = sums.clone()
+            sums[-1] += self.config.topic_none_bias
+            best = int(sums.argmax())
+            chosen[i] = [] if best == len(names[i]) else [names[i][best]]
+        return chosen
 
     @torch.no_grad()
     def _tail_log_probs(self, contexts: list[list[int]], prefixes: list[list[int]], tails: list[list[list[int]]],
@@ -490,25 +578,29 @@ class ReplyGenerator:
             return out
         shared = [context + prefix for context, prefix in zip(contexts, prefixes)]
         out = []
-        for start in range(0, len(shared), batch_size):
-            rows, row_tails = shared[start : start + batch_size], tails[start : start + batch_size]
+        for start, stop in tail_chunks([len(t) for t in tails], batch_size, MAX_TAILS_PER_PASS):
+            rows, row_tails = shared[start:stop], tails[start:stop]
             ids, mask = pad_left(rows, self.pad_id)
             ids, mask = ids.to(self.device), mask.to(self.device)
             positions = (mask.cumsum(1) - 1).clamp(min=0)
             first_out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
-                                   **self.prompt_fields(contexts[start : start + batch_size]))
+                                   **self.prompt_fields(contexts[start:stop]))
             first = torch.log_softmax(first_out.logits[:, -1].float(), -1)
             owner = torch.tensor([row for row, t in enumerate(row_tails) for _ in t], dtype=torch.long, device=self.device)
-            past = first_out.past_key_values
-            past.batch_select_indices(owner)
             tail_ids, tail_mask = pad_right([tail for t in row_tails for tail in t], self.pad_id)
             tail_ids, tail_mask = tail_ids.to(self.device), tail_mask.to(self.device)
-            tail_positions = mask.sum(1)[owner].unsqueeze(1) + torch.arange(tail_ids.size(1), device=self.device)
-            full_mask = torch.cat([mask[owner], tail_mask], 1)
-            logits = self.model(input_ids=tail_ids, attention_mask=full_mask, position_ids=tail_positions, past_key_values=past).logits.float()
-            log_probs = torch.log_softmax(logits[:, :-1], -1).gather(-1, tail_ids[:, 1:].unsqueeze(-1)).squeeze(-1) * tail_mask[:, 1:]
-            sums = (first[owner, tail_ids[:, 0]] + log_probs.sum(1)).cpu()
-            counts = tail_mask.sum(1).cpu()
+            sums = first[owner, tail_ids[:, 0]]
+            if tail_ids.size(1) > 1:  # the tokens after the first, predicted from the ones before them
+                past = first_out.past_key_values
+                past.batch_select_indices(owner)
+                inputs, targets, scored = tail_ids[:, :-1], tail_ids[:, 1:], tail_mask[:, 1:]
+                tail_positions = mask.sum(1)[owner].unsqueeze(1) + torch.arange(inputs.size(1), device=self.device)
+                full_mask = torch.cat([mask[owner], tail_mask[:, :-1]], 1)
+                logits = self.model(input_ids=inputs, attention_mask=full_mask, position_ids=tail_positions, past_key_values=past).logits.float()
+                # log_softmax gathered at the targets, without a second vocabulary-wide tensor
+                log_probs = (logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)) * scored
+                sums = sums + log_probs.sum(1)
+            sums, counts = sums.cpu(), tail_mask.sum(1).cpu()
             position = 0
             for t in row_tails:
                 out.append((sums[position : position + len(t)], counts[position : position + len(t)]))

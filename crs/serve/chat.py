@@ -16,10 +16,9 @@ the history back. A turn:
 from __future__ import annotations
 
 import re
-from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, ContextManager, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from crs.data.catalogue import Movie, duplicates
 from crs.paths import PROJECT_ROOT
@@ -142,6 +141,9 @@ class ChatRequest:
     message: object
     state: ChatState | None = None
     reasoning: Callable[["CRS", "Reply", list[dict], list[int]], str] | None = None
+    # An API client's history (clean messages) instead of ``state``: its state (:func:`api_state`)
+    # is worked out with the turn, where the pipeline is held, so a handler never waits for it.
+    api_history: list[dict] | None = None
 
 
 def chat_turn(pipeline: "CRS | None", message: object, state: ChatState | None = None,
@@ -161,7 +163,7 @@ def chat_turns(pipeline: "CRS | None", requests: Sequence[ChatRequest], checkpoi
     results: list[ChatResult | None] = [None] * len(requests)
     pending = []  # (position, request, state, history, rejected, turned down, notice)
     for position, request in enumerate(requests):
-        state = request.state or ChatState()
+        state = request.state or (api_state(pipeline, request.api_history) if request.api_history is not None else ChatState())
         raw = request.message if isinstance(request.message, str) else ("" if request.message is None else str(request.message))
         text = clean_message(raw)
         if not text:
@@ -278,21 +280,18 @@ def api_state(pipeline: "CRS | None", messages: list[dict]) -> ChatState:
 
 
 def chat_api(pipeline: "CRS | None", message: object, history: object = None, checkpoint: Path = DEFAULT_CHECKPOINT,
-             note: str = "", run: Callable[[ChatRequest], ChatResult] | None = None,
-             lock: ContextManager | None = None) -> dict:
+             note: str = "", run: Callable[[ChatRequest], ChatResult] | None = None) -> dict:
     """One turn for API clients, with no server-side state: the client sends the history back.
 
     Returns ``{"reply", "history", "movies", "notice"}``: the reply text, the history with the new
     user message and reply appended, the recommended movies' catalogue facts, and a note about the
     input (empty, too long) or the model (a broken checkpoint named by ``note``; a generator that
     could not be loaded, on the first turn), or "". ``run`` computes the turn (default:
-    :func:`chat_turn`; the app's batcher, :class:`crs.serve.batching.TurnBatcher`); ``lock`` is held
-    while the history is read (the pipeline's memos are not thread-safe), not while ``run`` runs.
+    :func:`chat_turn`; the app's batcher, :class:`crs.serve.batching.TurnBatcher`). The history's
+    state (turned-down movies, the last reply's movies) is read with the turn, where the pipeline is
+    held (its memos are not thread-safe), so a handler waits for nothing before it queues its turn.
     """
-    messages = history_messages(history)
-    with lock if lock is not None else nullcontext():
-        state = api_state(pipeline, messages)
-    request = ChatRequest(message, state)
+    request = ChatRequest(message, api_history=history_messages(history))
     result = run(request) if run is not None else chat_turns(pipeline, [request], checkpoint, note)[0]
     movies = [movie_card(pipeline.movie(m)) for m in result.items] if pipeline is not None else []
     reply = result.reply or result.notice

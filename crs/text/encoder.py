@@ -15,24 +15,16 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer
 
+from crs.precision import PRECISIONS, autocast, inference_precision
+
 logger = logging.getLogger(__name__)
 
 BUNDLED = "minilm"
 MEMO_SIZE = 100_000
 # The arithmetic of encoding: fp32, or bf16 autocast (about twice as fast on CPUs with bf16
-# instructions, embeddings within 1.5e-5 of fp32 in cosine on chat contexts). fp32 unless the
-# process asks for bf16 (:func:`set_default_precision`; ``crs chat`` / ``crs evaluate``
-# ``--encoder-precision``); the recipes and the reported figures are fp32.
-PRECISIONS = ("fp32", "bf16")
-_default_precision = "fp32"
-
-
-def set_default_precision(precision: str) -> None:
-    """The precision of the text encoders this process creates from now on."""
-    global _default_precision
-    if precision not in PRECISIONS:
-        raise ValueError(f"encoder precision must be one of {PRECISIONS}, not {precision!r}")
-    _default_precision = precision
+# instructions, embeddings within 1.5e-5 of fp32 in cosine on chat contexts): the process's
+# inference precision (crs.precision; ``crs chat`` / ``crs evaluate`` ``--precision``) unless an
+# encoder is given its own.
 
 
 def resolve_encoder_path(name: str) -> str:
@@ -47,7 +39,7 @@ def resolve_encoder_path(name: str) -> str:
 class TextEncoder:
     def __init__(self, name: str = BUNDLED, max_tokens: int = 128, device: str | torch.device = "cpu", precision: str | None = None):
         path = resolve_encoder_path(name)
-        self.precision = precision or _default_precision
+        self.precision = precision or inference_precision()
         if self.precision not in PRECISIONS:
             raise ValueError(f"encoder precision must be one of {PRECISIONS}, not {self.precision!r}")
         self.name = name
@@ -55,6 +47,8 @@ class TextEncoder:
         self.device = torch.device(device)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.model = AutoModel.from_pretrained(path).to(self.device).eval()
+        if self.precision == "bf16":  # bf16 weights under autocast (norms and softmax stay fp32): autocast
+            self.model.to(torch.bfloat16)  # alone would cast every weight again at every call
         self.dim = int(self.model.config.hidden_size)
         # Recent embeddings by (text, truncate_left): replays and chats encode the same contexts again.
         self._memo: dict[tuple[str, bool], np.ndarray] = {}
@@ -88,7 +82,7 @@ class TextEncoder:
         for start in range(0, len(texts), batch_size):
             index = order[start : start + batch_size]
             batch = self.tokenizer([texts[i] for i in index], padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt").to(self.device)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            with autocast(self.device, self.precision):
                 hidden = self.model(**batch).last_hidden_state.float()  # (B, T, H)
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (B, H)
@@ -138,7 +132,7 @@ class TunableTop(torch.nn.Module):
         if not 1 <= num_layers <= len(layers):
             raise ValueError(f"text.tune_top_layers must lie in [1, {len(layers)}], got {num_layers}")
         self.config = encoder.model.config
-        self.layers = torch.nn.ModuleList(copy.deepcopy(layer) for layer in layers[len(layers) - num_layers :])
+        self.layers = torch.nn.ModuleList(copy.deepcopy(layer).float() for layer in layers[len(layers) - num_layers :])
         self.first_layer = len(layers) - num_layers
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -166,9 +160,10 @@ def encode_hidden(encoder: TextEncoder, texts: list[str], layer: int, batch_size
         for start in range(0, len(texts), batch_size):
             batch = encoder.tokenizer(texts[start : start + batch_size], padding=True, truncation=True,
                                       max_length=encoder.max_tokens, return_tensors="pt").to(encoder.device)
-            hidden = encoder.model(**batch, output_hidden_states=True).hidden_states[layer]  # (B, T, H)
+            with autocast(encoder.device, encoder.precision):
+                hidden = encoder.model(**batch, output_hidden_states=True).hidden_states[layer]  # (B, T, H)
             width = hidden.shape[1]
-            states[start : start + len(hidden), :width] = hidden.cpu().numpy().astype(np.float16)
+            states[start : start + len(hidden), :width] = hidden.float().cpu().numpy().astype(np.float16)
             masks[start : start + len(hidden), :width] = batch["attention_mask"].cpu().numpy()
             bar.update(len(hidden))
     bar.close()

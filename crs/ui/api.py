@@ -41,7 +41,7 @@ def chat(models: Models, message: object, history: object = None) -> dict:
     computed with those of other users arriving at the same time (:meth:`Models.chat_turn`)."""
     if models.pipeline is None:
         return chat_api(None, message, history, models.checkpoint, note=models.note)
-    return chat_api(models.pipeline, message, history, models.checkpoint, run=models.chat_turn, lock=models.lock)
+    return chat_api(models.pipeline, message, history, models.checkpoint, run=models.chat_turn)
 
 
 @locked

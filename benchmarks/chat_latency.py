@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.serving import shared_ssl_context
+
 OPENERS = [
     "I loved The Matrix, anything similar?",
     "I'm in the mood for a romantic comedy like Notting Hill",
@@ -69,7 +71,7 @@ def bench_stream(url: str, count: int) -> tuple[list[float], list[float]]:
     first, final, client, current = [], [], None, None
     for index, message in turns(count + 1):
         if index != current:  # a new client is a new session, so a new conversation
-            client, current = Client(url, verbose=False), index
+            client, current = Client(url, verbose=False, ssl_verify=shared_ssl_context()), index
         started = time.perf_counter()
         job = client.submit(message, api_name="/chat_stream")
         while not job.outputs() and not job.done():
@@ -108,7 +110,7 @@ def main() -> None:
             raise SystemExit(models.note)
         demo, url = app.serve_in_background(models)
     try:
-        chat = bench_chat(Client(url, verbose=False), args.turns)
+        chat = bench_chat(Client(url, verbose=False, ssl_verify=shared_ssl_context()), args.turns)
         first, final = bench_stream(url, args.turns)
     finally:
         if demo is not None:

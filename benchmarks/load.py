@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,24 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.chat_latency import FOLLOW_UPS, OPENERS
-from benchmarks.serving import AppServer
+from benchmarks.serving import AppServer, shared_ssl_context
 from crs.serve.chat import DEFAULT_CHECKPOINT
-
-
-def shared_ssl_context() -> ssl.SSLContext:
-    """One verifying SSL context for every client of the run. gradio_client opens an httpx client for
-    each request, and each one built its own context by loading the CA bundle (about half of the load
-    generator's CPU, measured with py-spy), time that the server under test then lacked on a shared
-    machine. Certificates are still checked when the URL is https."""
-    global _SSL_CONTEXT
-    if _SSL_CONTEXT is None:
-        import certifi
-
-        _SSL_CONTEXT = ssl.create_default_context(cafile=certifi.where())
-    return _SSL_CONTEXT
-
-
-_SSL_CONTEXT: ssl.SSLContext | None = None
 
 
 def session(url: str, index: int, turns: int, timeout: float) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -16,6 +17,22 @@ from pathlib import Path
 from typing import Any
 
 SERVER_START_SECONDS = 300  # the app must answer HTTP within this long
+
+
+def shared_ssl_context() -> ssl.SSLContext:
+    """One verifying SSL context for every client of the run. gradio_client opens an httpx client for
+    each request, and each one built its own context by loading the CA bundle (about half of the load
+    generator's CPU, measured with py-spy), time that the server under test then lacked on a shared
+    machine (benchmarks.load, benchmarks.chat_latency). Certificates are still checked when the URL is https."""
+    global _SSL_CONTEXT
+    if _SSL_CONTEXT is None:
+        import certifi
+
+        _SSL_CONTEXT = ssl.create_default_context(cafile=certifi.where())
+    return _SSL_CONTEXT
+
+
+_SSL_CONTEXT: ssl.SSLContext | None = None
 
 
 def log(message: str) -> None:

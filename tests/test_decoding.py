@@ -245,3 +245,19 @@ def test_bf16_decoding_runs_on_a_copy_and_keeps_fp32_weights_and_output_layer(ge
         generator.precision = None
     with generator.decoding_precision():
         assert generator.model.dtype == torch.float32  # fp32 (the process's default): no copy
+
+
+def test_candidate_scores_do_not_depend_on_how_many_run_in_a_pass(generator, monkeypatch):
+    from crs.gen import reply as module
+
+    assert module.tail_chunks([9] * 5, 16, 32) == [(0, 3), (3, 5)]
+    assert module.tail_chunks([40, 1, 1], 16, 32) == [(0, 1), (1, 3)]  # a row over the limit goes alone
+    assert module.tail_chunks([1] * 5, 2, 32) == [(0, 2), (2, 4), (4, 5)] and module.tail_chunks([], 16, 32) == []
+    generator.config = ConvConfig(max_new_tokens=40)
+    shared = [generator.context_ids(text) + [generator.goal_id] for text in ("[seeker] I love ghosts", "[seeker] aliens please", "")]
+    tails = [[generator.encode(t, 20) for t in ("have you seen it", "hi")], [generator.encode("aliens", 20)],
+             [generator.encode(t, 20) for t in ("you will love it", "it is terrifying, I loved it so much", "so")]]
+    together = generator._tail_log_probs(shared, [[], [], []], tails)
+    monkeypatch.setattr(module, "MAX_TAILS_PER_PASS", 2)  # one row a pass here
+    for (sums, counts), (alone_sums, alone_counts) in zip(together, generator._tail_log_probs(shared, [[], [], []], tails)):
+        assert torch.equal(counts, alone_counts) and torch.allclose(sums, alone_sums, atol=1e-4)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.serving import shared_ssl_context
+from crs.precision import CHOICES as PRECISIONS
 
 OPENERS = [
     "I loved The Matrix, anything similar?",
@@ -88,7 +89,7 @@ def main() -> None:
     parser.add_argument("--url", default=None, help="measure an app already running at this URL instead")
     parser.add_argument("--turns", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="inference precision of the app served here (default auto, as the app)")
     args = parser.parse_args()
     import torch

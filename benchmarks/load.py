@@ -25,13 +25,13 @@ import numpy as np
 
 from benchmarks.chat_latency import FOLLOW_UPS, OPENERS
 from benchmarks.serving import AppServer, shared_ssl_context
+from crs.precision import CHOICES as PRECISIONS
 from crs.serve.chat import DEFAULT_CHECKPOINT
 
 
 def session(url: str, index: int, turns: int, timeout: float) -> dict:
     from gradio_client import Client
 
-    # httpx accepts an SSLContext as ``verify``; gradio_client passes ``ssl_verify`` on as it is
     client = Client(url, verbose=False, ssl_verify=shared_ssl_context())
     history, sent, timings, errors, crosstalk = None, [], [], 0, 0
     messages = [OPENERS[index % len(OPENERS)]] + [f"{FOLLOW_UPS[t % len(FOLLOW_UPS)]} (session {index}, turn {t})" for t in range(1, turns)]
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--url", default=None, help="an app already running (default: start one here on 127.0.0.1)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds before a turn counts as an error")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the app started here")
-    parser.add_argument("--precision", "--encoder-precision", dest="precision", choices=("auto", "fp32", "bf16"), default="auto",
+    parser.add_argument("--precision", "--encoder-precision", dest="precision", choices=PRECISIONS, default="auto",
                         help="inference precision of the app started here (default auto, as the app)")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
     args = parser.parse_args(argv)

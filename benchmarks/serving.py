@@ -4,6 +4,7 @@ and its peak resident memory (the load benchmark and the suite's rss and load pa
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import ssl
@@ -19,20 +20,17 @@ from typing import Any
 SERVER_START_SECONDS = 300  # the app must answer HTTP within this long
 
 
+@functools.cache
 def shared_ssl_context() -> ssl.SSLContext:
-    """One verifying SSL context for every client of the run. gradio_client opens an httpx client for
-    each request, and each one built its own context by loading the CA bundle (about half of the load
-    generator's CPU, measured with py-spy), time that the server under test then lacked on a shared
-    machine (benchmarks.load, benchmarks.chat_latency). Certificates are still checked when the URL is https."""
-    global _SSL_CONTEXT
-    if _SSL_CONTEXT is None:
-        import certifi
+    """One verifying SSL context for every client of the run (``Client(url, ssl_verify=...)``:
+    gradio_client passes it on to httpx, which takes an ``SSLContext`` as ``verify``). gradio_client
+    opens an httpx client for each request, and each one built its own context by loading the CA
+    bundle (about half of the load generator's CPU, measured with py-spy), time that the server under
+    test then lacked on a shared machine (benchmarks.load, benchmarks.chat_latency). Certificates are
+    still checked when the URL is https."""
+    import certifi
 
-        _SSL_CONTEXT = ssl.create_default_context(cafile=certifi.where())
-    return _SSL_CONTEXT
-
-
-_SSL_CONTEXT: ssl.SSLContext | None = None
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 def log(message: str) -> None:

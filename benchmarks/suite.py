@@ -397,7 +397,7 @@ def bench_train(steps: int, batch_size: int, length: int, sizes: list[str], prec
     import torch
 
     from benchmarks.train_throughput import measure
-    from train.loop import bf16_supported
+    from crs.precision import bf16_supported
 
     rows = []
     for size in sizes:

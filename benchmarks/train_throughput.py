@@ -24,7 +24,8 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 from crs.config import TrainLoopConfig
 from crs.gen.backbone import SCRATCH_SIZES
-from train.loop import bf16_supported, make_accelerator
+from crs.precision import bf16_supported
+from train.loop import make_accelerator
 
 VOCAB = 8100  # the default tokenizer's (checkpoints/default/tokenizer)
 

@@ -301,8 +301,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--share", action="store_true", help="ask Gradio for a public share link")
     parser.add_argument("--precision", "--encoder-precision", dest="precision", choices=PRECISIONS, default="auto",
-                        help="arithmetic of the sentence encoder and of decoding: auto (default) is bf16 autocast where the "
-                             "hardware runs it natively (about 1.7 times faster a turn), else fp32")
+                        help="arithmetic of the sentence encoder and of decoding: auto (default) is bf16 where the "
+                             "hardware runs it natively, else fp32")
     args = parser.parse_args(argv)
     # oneDNN (it runs the bf16 matrix products) keeps a compiled kernel for every shape it meets, up
     # to 1,024; under load nearly every batch brings new shapes, and that cache alone grew the serving

@@ -2,10 +2,12 @@
 
 One process-wide setting (:func:`set_inference_precision`) covers the text encoder (MiniLM: context
 and sentiment embeddings) and the generator's decoding (goal and topic steps, the reply, hybrid
-candidate scoring). Weights stay fp32 and are never rounded; only the matrix products run in bf16
-under ``torch.autocast``. On a CPU with AVX512-BF16 or AMX a chat turn computes about 1.7 times
-faster in bf16 (``python -m benchmarks``); on hardware without them bf16 is emulated and slower,
-which is why ``auto`` picks it only where :func:`bf16_supported`.
+candidate scoring). In bf16 the matrix products run in bf16 under ``torch.autocast`` (norms and
+softmax stay fp32): the encoder holds bf16 weights, the generator decodes on a bf16 copy of itself
+with its output layer in fp32 (:meth:`crs.gen.reply.ReplyGenerator.decoding_precision`). On a CPU
+with AVX512-BF16 a batch of 20 chat turns computed in about 48 ms a turn against 60 ms in fp32; on
+hardware without bf16 instructions it is emulated and slower, which is why ``auto`` picks it only
+where :func:`bf16_supported`.
 
 Perplexity and the training stages are unaffected: the harness reports the model's perplexity in
 fp32 whatever the setting, and training has its own ``loop.precision``.

@@ -50,7 +50,7 @@ from tqdm.auto import tqdm
 
 from crs.config import TrainLoopConfig
 from crs.io import atomic_dir, write_json
-from crs.precision import bf16_supported, resolve_precision  # noqa: F401  (bf16_supported: benchmarks import it from here)
+from crs.precision import resolve_precision
 
 logger = logging.getLogger(__name__)
 

@@ -44,7 +44,7 @@ from crs.gen.prompting import (
 )
 from crs.gen.prompting import present as prompt_present
 from crs.gen.steps import GOALS, NONE, ConvExample, Steps, parse_steps, render_context
-from crs.precision import inference_precision
+from crs.precision import autocast, inference_precision
 from crs.text.tokenizer import (
     EXEMPLAR_TOKEN,
     GOAL_TOKEN,
@@ -141,6 +141,11 @@ def tail_chunks(counts: Sequence[int], max_rows: int, max_tails: int) -> list[tu
     return chunks
 
 
+def _output_layer(model: torch.nn.Module) -> torch.nn.Module | None:
+    """The output (vocabulary) layer of a generator, of the backbone inside a :class:`PromptedLM`."""
+    return (model.backbone if isinstance(model, PromptedLM) else model).get_output_embeddings()
+
+
 class ReplyGenerator:
     """A tuned backbone with its tokenizer: decoding, ``[REC]`` state, and reply perplexity."""
 
@@ -171,6 +176,8 @@ class ReplyGenerator:
         self.goal_bias: list[float] | None = None
         # Decoding arithmetic: None follows the process's inference precision (crs.precision).
         self.precision: str | None = None
+        # bf16 decoding's copy of ``model``: (copy, the model it copies, that model's weight versions).
+        self._twin: tuple[torch.nn.Module, torch.nn.Module, int] | None = None
 
     @contextlib.contextmanager
     def decoding_precision(self):
@@ -180,33 +187,31 @@ class ReplyGenerator:
         weights), so that greedy choices between close words and the candidates' log-probabilities
         are not rounded to bf16's 8 bits. The copy is used because autocast would cast every weight
         again at every step, which made batch-1 decoding slower than fp32."""
-        if (self.precision or inference_precision()) != "bf16":
+        precision = self.precision or inference_precision()
+        if precision != "bf16" or (self._twin is not None and self.model is self._twin[0]):  # fp32, or already inside
             yield
             return
         fp32 = self.model
         try:
             self.model = self._bf16_twin()
-            with torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16):
+            with autocast(self.device, precision):
                 yield
         finally:
             self.model = fp32
 
     def _bf16_twin(self) -> torch.nn.Module:
-        if self.model is getattr(self, "_twin", (None,))[0]:  # nested: already swapped
-            return self.model
+        """The bf16 copy of ``model``, made again when ``model`` or its weights changed since."""
         version = sum(p._version for p in self.model.parameters())
-        twin = getattr(self, "_twin", None)
-        if twin is None or twin[1] is not self.model or twin[2] != version:
-            model = copy.deepcopy(self.model).to(torch.bfloat16).eval()
-            source = self.model.backbone.get_output_embeddings() if isinstance(self.model, PromptedLM) else self.model.get_output_embeddings()
-            head = model.backbone.get_output_embeddings() if isinstance(model, PromptedLM) else model.get_output_embeddings()
+        if self._twin is None or self._twin[1] is not self.model or self._twin[2] != version:
+            twin = copy.deepcopy(self.model).to(torch.bfloat16).eval()
+            source, head = (_output_layer(m) for m in (self.model, twin))
             if head is not None and source is not None:
                 def fp32_head(hidden: torch.Tensor, source=source) -> torch.Tensor:
                     with torch.autocast(hidden.device.type, enabled=False):
                         return source(hidden.float())
 
                 head.forward = fp32_head
-            self._twin = (model, self.model, version)
+            self._twin = (twin, self.model, version)
         return self._twin[0]
 
     @property

@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer
 
-from crs.precision import PRECISIONS, autocast, inference_precision
+from crs.precision import autocast, inference_precision, resolve_precision
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +39,7 @@ def resolve_encoder_path(name: str) -> str:
 class TextEncoder:
     def __init__(self, name: str = BUNDLED, max_tokens: int = 128, device: str | torch.device = "cpu", precision: str | None = None):
         path = resolve_encoder_path(name)
-        self.precision = precision or inference_precision()
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"encoder precision must be one of {PRECISIONS}, not {self.precision!r}")
+        self.precision = resolve_precision(precision or inference_precision())
         self.name = name
         self.max_tokens = max_tokens
         self.device = torch.device(device)

@@ -4,15 +4,23 @@
 
 Without ``--url`` the app is served in this process on a free 127.0.0.1 port. Conversations of
 three turns (an opener, a rejection, a follow-up) are played until ``--turns`` turns: through the
-stateless ``/chat`` endpoint (request to full reply), then through the UI's streaming endpoint
-``/chat_stream`` (time to the first streamed words and to the finished turn). Prints p50/p95/mean
-in milliseconds. The first turn of each endpoint is a warm-up and is not counted.
+stateless ``/chat`` endpoint (request to full reply) twice, over Gradio's HTTP API (``POST
+/gradio_api/call/chat``, then the result's server-sent events, as curl or a browser reads them)
+and through ``gradio_client``; then through the UI's streaming endpoint ``/chat_stream`` (time to
+the first streamed words and to the finished turn, gradio_client). Prints p50/p95/mean in
+milliseconds. The first turn of each is a warm-up and is not counted.
+
+The two ``/chat`` figures differ by how the client waits: gradio_client (2.x) looks for the
+server's messages every 50 ms (``time.sleep(0.05)`` in ``gradio_client.utils.stream_sse_v1plus``),
+so its turns take up to 50 ms more than the server needs; the HTTP figure reads the events as they
+arrive. The same app answering at once measured p50 6 ms over HTTP and 56 ms through gradio_client.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import time
 from pathlib import Path
 
@@ -66,6 +74,40 @@ def bench_chat(client, count: int) -> list[float]:
     return timings[1:]
 
 
+def chat_over_http(client, message: str, history: list[dict] | None) -> dict:
+    """One ``/chat`` call over Gradio's HTTP API with an ``httpx.Client`` on the app's URL: POST the
+    arguments, then read the event stream until its ``complete`` event; the endpoint's answer
+    (``reply``, ``history``, ...). An ``error`` event or a stream without a result raises."""
+    posted = client.post("/gradio_api/call/chat", json={"data": [message, history]})
+    posted.raise_for_status()
+    with client.stream("GET", f"/gradio_api/call/chat/{posted.json()['event_id']}") as events:
+        event = None
+        for line in events.iter_lines():
+            if line.startswith("event:"):
+                event = line.partition(":")[2].strip()
+            elif line.startswith("data:") and event == "error":
+                raise RuntimeError(f"/chat over HTTP answered an error: {line}")
+            elif line.startswith("data:") and event == "complete":
+                return json.loads(line.partition(":")[2])[0]
+    raise RuntimeError("/chat over HTTP: the event stream ended without a result")
+
+
+def bench_http(url: str, count: int) -> list[float]:
+    """``/chat`` turns over Gradio's HTTP API (:func:`chat_over_http`)."""
+    import httpx
+
+    timings, history, current = [], None, None
+    with httpx.Client(base_url=url.rstrip("/"), timeout=120, verify=shared_ssl_context()) as client:
+        for index, message in turns(count + 1):
+            if index != current:
+                history, current = None, index
+            started = time.perf_counter()
+            answer = chat_over_http(client, message, history)
+            timings.append(time.perf_counter() - started)
+            history = answer["history"]
+    return timings[1:]
+
+
 def bench_stream(url: str, count: int) -> tuple[list[float], list[float]]:
     from gradio_client import Client
 
@@ -111,13 +153,15 @@ def main() -> None:
             raise SystemExit(models.note)
         demo, url = app.serve_in_background(models)
     try:
+        http = bench_http(url, args.turns)
         chat = bench_chat(Client(url, verbose=False, ssl_verify=shared_ssl_context()), args.turns)
         first, final = bench_stream(url, args.turns)
     finally:
         if demo is not None:
             demo.close()
-    print(f"{args.turns} chat turns through gradio_client against {url}, {args.threads} torch threads, {precision} inference")
-    print(summary("/chat (stateless, full reply)", chat))
+    print(f"{args.turns} chat turns against {url}, {args.threads} torch threads, {precision} inference")
+    print(summary("/chat over HTTP (stateless, full reply)", http))
+    print(summary("/chat through gradio_client (polls every 50 ms)", chat))
     print(summary("/chat_stream first words", first))
     print(summary("/chat_stream finished turn", final))
 

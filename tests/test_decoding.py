@@ -213,8 +213,11 @@ def test_batched_candidate_scores_equal_each_rows_own(generator):
 
 
 def test_bf16_decoding_runs_on_a_copy_and_keeps_fp32_weights_and_output_layer(generator):
-    # crs.precision: bf16 decoding runs a bf16 copy of the model under autocast; the generator's own
-    # weights stay fp32, the output layer computes in fp32, and the copy follows weight changes.
+    # crs.precision: bf16 decoding of a GPT-2 generator runs crs.gen.fast.FastGPT2 with bf16 matrix
+    # products; the generator's own weights stay fp32, the output layer computes in fp32, and the
+    # copy follows weight changes. (A T5 generator's bf16 copy: tests/test_fast_decoding.py.)
+    from crs.gen.fast import FastGPT2
+
     generator.config = ConvConfig(max_new_tokens=40)
     shared = [generator.context_ids("[seeker] I love ghosts") + [generator.goal_id]]
     tails = [[generator.encode(t, 20) for t in ("have you seen it", "you will love it", "hi")]]
@@ -224,7 +227,8 @@ def test_bf16_decoding_runs_on_a_copy_and_keeps_fp32_weights_and_output_layer(ge
     try:
         with generator.decoding_precision():
             twin = generator.model
-            assert all(p.dtype == torch.bfloat16 for p in twin.parameters())
+            assert isinstance(twin, FastGPT2) and twin.dtype == torch.bfloat16
+            assert all(w.dtype == torch.bfloat16 for layer in twin.layers for w, _ in (layer["qkv"], layer["fc"]))
             fast, _ = generator._tail_log_probs(shared, [[]], tails)[0]
             logits = twin(input_ids=torch.tensor([shared[0]])).logits
         assert logits.dtype == torch.float32  # the output layer ran in fp32
@@ -243,8 +247,8 @@ def test_bf16_decoding_runs_on_a_copy_and_keeps_fp32_weights_and_output_layer(ge
             next(generator.model.parameters()).sub_(0.5)
     finally:
         generator.precision = None
-    with generator.decoding_precision():
-        assert generator.model.dtype == torch.float32  # fp32 (the process's default): no copy
+    with generator.decoding_precision():  # fp32 (the process's default): fp32 products
+        assert isinstance(generator.model, FastGPT2) and generator.model.dtype == torch.float32
 
 
 def test_candidate_scores_do_not_depend_on_how_many_run_in_a_pass(generator, monkeypatch):

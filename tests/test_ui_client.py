@@ -52,6 +52,21 @@ def test_chat_endpoint_recommends_and_continues_the_conversation(client):
     assert [m["role"] for m in second["history"]] == ["user", "assistant"] * 2
 
 
+def test_chat_over_gradios_http_api_answers_as_through_the_client(live_app, client):
+    # benchmarks.chat_latency times /chat over Gradio's HTTP API (POST, then the event stream): the
+    # same endpoint, the same answer as gradio_client gets.
+    import httpx
+
+    from benchmarks.chat_latency import chat_over_http
+
+    with httpx.Client(base_url=live_app.rstrip("/"), timeout=120) as http:
+        first = chat_over_http(http, "I loved The Matrix, anything similar?", None)
+        second = chat_over_http(http, "I've seen that, something else?", first["history"])
+    assert first == client.predict("I loved The Matrix, anything similar?", None, api_name="/chat")
+    assert second["movies"] and second["movies"][0]["id"] != first["movies"][0]["id"]
+    assert [m["role"] for m in second["history"]] == ["user", "assistant"] * 2
+
+
 def test_bad_input_never_stops_the_server(client):
     for name, message in [("empty", ""), ("blank", "   \n "), *sorted(BAD_INPUTS.items())]:
         answer = client.predict(message, [], api_name="/chat")

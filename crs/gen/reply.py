@@ -29,6 +29,7 @@ from transformers import PreTrainedModel
 from crs.config import ConvConfig
 from crs.data.catalogue import Catalogue
 from crs.data.context import DialogueContext
+from crs.gen import fast
 from crs.gen.backbone import IGNORE, collate, load_model, pad_left, pad_right, row_nll, save_model
 from crs.gen.exemplars import INDEX_DIR, ExemplarIndex, context_key
 from crs.gen.prompting import (
@@ -176,32 +177,45 @@ class ReplyGenerator:
         self.goal_bias: list[float] | None = None
         # Decoding arithmetic: None follows the process's inference precision (crs.precision).
         self.precision: str | None = None
-        # bf16 decoding's copy of ``model``: (copy, the model it copies, that model's weight versions).
+        # Decoding's forward passes (decoding_precision): (FastGPT2 or bf16 copy, the model it was made
+        # from, that model's weight versions), and whether decoding is under way.
+        self._fast: tuple[fast.FastGPT2, torch.nn.Module, int] | None = None
         self._twin: tuple[torch.nn.Module, torch.nn.Module, int] | None = None
+        self._decoding = False
 
     @contextlib.contextmanager
     def decoding_precision(self):
-        """Decoding in the generator's precision (``precision``, else the process's inference precision,
-        :mod:`crs.precision`). In bf16 the decoding runs on a bf16 copy of the model (made on first use,
-        remade when the weights change) under autocast; the output layer stays fp32 (the original
-        weights), so that greedy choices between close words and the candidates' log-probabilities
-        are not rounded to bf16's 8 bits. The copy is used because autocast would cast every weight
+        """Decoding in the generator's precision (``precision``, else the process's inference
+        precision, :mod:`crs.precision`), on the forward pass made for it (:meth:`_decoder`): a plain
+        GPT-2 generator decodes on :class:`crs.gen.fast.FastGPT2` (in bf16 its matrix products in
+        bf16, the residual stream, norms and output layer in fp32); another generator decodes on
+        itself in fp32, or in bf16 on a bf16 copy of itself under autocast, the output layer kept
+        fp32 (the original weights). Either is made on first use and made again when the weights
+        change. Greedy choices between close words and the candidates' log-probabilities are thus
+        never rounded to bf16's 8 bits; a copy is used because autocast alone casts every weight
         again at every step, which made batch-1 decoding slower than fp32."""
-        precision = self.precision or inference_precision()
-        if precision != "bf16" or (self._twin is not None and self.model is self._twin[0]):  # fp32, or already inside
+        if self._decoding:  # already inside
             yield
             return
-        fp32 = self.model
+        original = self.model
         try:
-            self.model = self._bf16_twin()
-            with autocast(self.device, precision):
+            self.model, scope = self._decoder(self.precision or inference_precision())
+            self._decoding = True
+            with scope:
                 yield
         finally:
-            self.model = fp32
+            self.model, self._decoding = original, False
 
-    def _bf16_twin(self) -> torch.nn.Module:
-        """The bf16 copy of ``model``, made again when ``model`` or its weights changed since."""
+    def _decoder(self, precision: str) -> tuple[object, contextlib.AbstractContextManager]:
+        """What decodes in ``precision`` (see :meth:`decoding_precision`) and the context it runs in."""
         version = sum(p._version for p in self.model.parameters())
+        if fast.supports(self.model):
+            dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+            if self._fast is None or self._fast[1] is not self.model or self._fast[2] != version or self._fast[0].dtype != dtype:
+                self._fast = (fast.FastGPT2(self.model, dtype), self.model, version)
+            return self._fast[0], contextlib.nullcontext()
+        if precision != "bf16":
+            return self.model, contextlib.nullcontext()
         if self._twin is None or self._twin[1] is not self.model or self._twin[2] != version:
             twin = copy.deepcopy(self.model).to(torch.bfloat16).eval()
             source, head = (_output_layer(m) for m in (self.model, twin))
@@ -212,7 +226,7 @@ class ReplyGenerator:
 
                 head.forward = fp32_head
             self._twin = (twin, self.model, version)
-        return self._twin[0]
+        return self._twin[0], autocast(self.device, precision)
 
     @property
     def exemplar_index(self) -> ExemplarIndex | None:
@@ -433,12 +447,14 @@ class ReplyGenerator:
                         steps[i] = Steps(goal, topics, item)
                 # Phase 2: the reply after "[goal] … [item] title [recommender]".
                 prefixes = {i: self.encode(steps[i].render(), self.config.max_target_tokens) for i in chunk}
-                replies = self._replies(list(chunk), ctx_ids, prefixes, contexts, exemplars)
+                prefill: dict = {}  # phase 2's first pass, which hybrid decoding's scoring starts from
+                replies = self._replies(list(chunk), ctx_ids, prefixes, contexts, exemplars, prefill)
                 for i in chunk:
                     results[i] = Generated(steps[i].goal, steps[i].topics, steps[i].item, replies[i])
                 if self.config.decoding == "hybrid" and keys is not None:
                     self._hybrid([results[i] for i in chunk], [ctx_ids[i] for i in chunk], [prefixes[i] for i in chunk],
-                                 [keys[i] for i in chunk], None if reply_filter is None else (lambda j, text, start=start: reply_filter(start + j, text)))
+                                 [keys[i] for i in chunk], None if reply_filter is None else (lambda j, text, start=start: reply_filter(start + j, text)),
+                                 prefill)
             return results  # type: ignore[return-value]
 
     @torch.no_grad()
@@ -474,14 +490,16 @@ class ReplyGenerator:
         return frozenset(self.encode(f"{TOPIC_TOKEN} {NONE}", 8)[1:2])
 
     def _replies(self, rows: list[int], ctx_ids: dict[int, list[int]], prefixes: dict[int, list[int]], contexts: Sequence[str],
-                 exemplars: Sequence[Sequence[str]]) -> dict[int, str]:
-        """Phase 2 for ``rows``, decoded as ``config.decoding`` says."""
+                 exemplars: Sequence[Sequence[str]], prefill: dict | None = None) -> dict[int, str]:
+        """Phase 2 for ``rows``, decoded as ``config.decoding`` says; greedy decoding's first pass is
+        kept in ``prefill`` (see :meth:`_loop`)."""
         stop = {self.eos_id, self.seeker_id, self.recommender_id}
         max_new = max(1, self.config.max_new_tokens - 20)
         mode = self.config.decoding
         if mode in ("greedy", "norepeat", "hybrid"):  # hybrid starts from the norepeat reply
             options = {"no_repeat": 3, "min_new": self.config.min_reply_tokens} if mode != "greedy" else {}
-            outs = self._greedy([ctx_ids[i] for i in rows], [prefixes[i] for i in rows], stop=stop, max_new=max_new, **options)
+            outs = self._greedy([ctx_ids[i] for i in rows], [prefixes[i] for i in rows], stop=stop, max_new=max_new,
+                                keep_prefill=prefill, **options)
             return {i: self._text(new) for i, new in zip(rows, outs)}
         # rerank: n nucleus samples per row, all rows in one batch (seeded by the contexts, so a
         # reply is reproducible), then each row's best candidate.
@@ -501,14 +519,16 @@ class ReplyGenerator:
     # ------------------------------------------------------------------ hybrid decoding
 
     def _hybrid(self, results: list[Generated], ctx_ids: list[list[int]], prefixes: list[list[int]], keys: list[str],
-                reply_filter: Callable[[int, str], bool] | None) -> None:
+                reply_filter: Callable[[int, str], bool] | None, prefill: dict | None = None) -> None:
         """Hybrid decoding (retrieve-and-rerank, after Weston et al. 2018's retrieve and refine): each
         row's generated reply competes with the training replies after the ``retrieved_candidates``
         most similar training contexts. A retrieved reply may answer only if it fits the turn
         (:func:`fits_turn`) and ``reply_filter`` allows it; every candidate is scored by the
         generator as the reply after this context and these prompt steps (mean token
         log-probability, ``</s>`` included), and the best retrieved one replaces the generated one
-        when its score is within ``retrieval_margin`` of it. Rows change in place."""
+        when its score is within ``retrieval_margin`` of it. Rows change in place. ``prefill``: the
+        first pass of the decoding that wrote the replies (:meth:`_loop`), reused when it ran the same
+        context and steps."""
         index = self.exemplar_index
         if index is None or not results:
             return
@@ -522,7 +542,7 @@ class ReplyGenerator:
             skip = targets[0][1]  # the steps: the same for every candidate
             steps.append(targets[0][0][:skip])
             tails.append([target[skip:] for target, _ in targets])
-        for result, row_options, (sums, counts) in zip(results, options, self._tail_log_probs(ctx_ids, steps, tails)):
+        for result, row_options, (sums, counts) in zip(results, options, self._tail_log_probs(ctx_ids, steps, tails, prefill=prefill)):
             result.candidates = list(zip(row_options, (sums / counts.clamp(min=1)).tolist()))
         for result in results:
             own, *retrieved = result.candidates
@@ -570,11 +590,13 @@ class ReplyGenerator:
 
     @torch.no_grad()
     def _tail_log_probs(self, contexts: list[list[int]], prefixes: list[list[int]], tails: list[list[list[int]]],
-                        batch_size: int = 16) -> list[tuple[torch.Tensor, torch.Tensor]]:
+                        batch_size: int = 16, prefill: dict | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """For each row i, the summed log-probability of each of ``tails[i]`` after ``contexts[i]`` and
         the target prefix ``prefixes[i]``, and each tail's length. A causal generator runs every row's
         context and prefix once (rows batched, left-padded) and copies its key/value cache to the
-        row's tails, so only the tails run again; T5 scores (context, prefix + tail) pairs."""
+        row's tails, so only the tails run again; T5 scores (context, prefix + tail) pairs. With
+        ``prefill`` (a first pass kept by :meth:`_loop`) that ran exactly these rows, its cache and
+        next-token logits are used and the context is not run again."""
         if self.is_seq2seq:
             out = []
             for context, prefix, row_tails in zip(contexts, prefixes, tails):
@@ -582,28 +604,44 @@ class ReplyGenerator:
                 out.append((-losses, counts))
             return out
         shared = [context + prefix for context, prefix in zip(contexts, prefixes)]
+        reuse = (bool(prefill) and isinstance(self.model, fast.FastGPT2) and prefill.get("model") is self.model
+                 and prefill.get("rows") == shared)
         out = []
         for start, stop in tail_chunks([len(t) for t in tails], batch_size, MAX_TAILS_PER_PASS):
             rows, row_tails = shared[start:stop], tails[start:stop]
-            ids, mask = pad_left(rows, self.pad_id)
-            ids, mask = ids.to(self.device), mask.to(self.device)
-            positions = (mask.cumsum(1) - 1).clamp(min=0)
-            first_out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
-                                   **self.prompt_fields(contexts[start:stop]))
-            first = torch.log_softmax(first_out.logits[:, -1].float(), -1)
+            if reuse:
+                chosen = torch.arange(start, stop, device=self.device)
+                mask, past = prefill["mask"].index_select(0, chosen), fast.KVCache(prefill["cache"].keys, prefill["cache"].values)
+                past.batch_select_indices(chosen)
+                first = torch.log_softmax(prefill["logits"].index_select(0, chosen), -1)
+            else:
+                ids, mask = pad_left(rows, self.pad_id)
+                ids, mask = ids.to(self.device), mask.to(self.device)
+                positions = (mask.cumsum(1) - 1).clamp(min=0)
+                first_out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
+                                       **self.prompt_fields(contexts[start:stop]))
+                first = torch.log_softmax(first_out.logits[:, -1].float(), -1)
+                past = first_out.past_key_values
             owner = torch.tensor([row for row, t in enumerate(row_tails) for _ in t], dtype=torch.long, device=self.device)
             tail_ids, tail_mask = pad_right([tail for t in row_tails for tail in t], self.pad_id)
             tail_ids, tail_mask = tail_ids.to(self.device), tail_mask.to(self.device)
             sums = first[owner, tail_ids[:, 0]]
             if tail_ids.size(1) > 1:  # the tokens after the first, predicted from the ones before them
-                past = first_out.past_key_values
                 past.batch_select_indices(owner)
                 inputs, targets, scored = tail_ids[:, :-1], tail_ids[:, 1:], tail_mask[:, 1:]
                 tail_positions = mask.sum(1)[owner].unsqueeze(1) + torch.arange(inputs.size(1), device=self.device)
                 full_mask = torch.cat([mask[owner], tail_mask[:, :-1]], 1)
-                logits = self.model(input_ids=inputs, attention_mask=full_mask, position_ids=tail_positions, past_key_values=past).logits.float()
-                # log_softmax gathered at the targets, without a second vocabulary-wide tensor
-                log_probs = (logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)) * scored
+                if isinstance(self.model, fast.FastGPT2):  # logits at the scored positions only, not at the padding
+                    at = scored.bool()
+                    logits = self.model(input_ids=inputs, attention_mask=full_mask, position_ids=tail_positions, past_key_values=past,
+                                        logits_at=at).logits
+                    log_probs = torch.zeros(scored.shape, dtype=torch.float32, device=self.device)
+                    log_probs[at] = logits.gather(-1, targets[at].unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)
+                else:
+                    logits = self.model(input_ids=inputs, attention_mask=full_mask, position_ids=tail_positions,
+                                        past_key_values=past).logits.float()
+                    # log_softmax gathered at the targets, without a second vocabulary-wide tensor
+                    log_probs = (logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)) * scored
                 sums = sums + log_probs.sum(1)
             sums, counts = sums.cpu(), tail_mask.sum(1).cpu()
             position = 0
@@ -656,18 +694,24 @@ class ReplyGenerator:
             return self._loop(dec_ids, dec_mask, stop, max_new, encoder_out=encoder_out, enc_mask=enc_mask.to(self.device), **options)
         rows = [ctx + prefix for ctx, prefix in zip(contexts, prefixes)]
         ids, mask = pad_left(rows, self.pad_id)
+        keep = options.get("keep_prefill")
+        if keep is not None and isinstance(self.model, fast.FastGPT2):
+            keep["rows"] = rows
         return self._loop(ids, mask, stop, max_new, first=self.prompt_fields(contexts), **options)
 
     def _loop(self, ids: torch.Tensor, mask: torch.Tensor, stop: set[int], max_new: int, encoder_out=None, enc_mask=None,
               no_repeat: int = 0, min_new: int = 0, sampler: torch.Generator | None = None,
               scores: list[float] | None = None, ban_first: frozenset[int] = frozenset(),
-              first: dict | None = None) -> list[list[int]]:
+              first: dict | None = None, keep_prefill: dict | None = None) -> list[list[int]]:
         """Continue each row until a stop id: greedy, or nucleus sampling with ``sampler``.
 
         ``no_repeat``: never repeat a token n-gram of this length among the new tokens; ``min_new``:
         no stop id before this many new tokens; ``scores`` (filled when given): each row's summed
         log-probability of its new tokens under the model's own distribution; ``first``: extra
-        arguments of the first forward pass (a conditioned prompt's inputs)."""
+        arguments of the first forward pass (a conditioned prompt's inputs). ``keep_prefill`` (a dict,
+        filled when the model is a :class:`crs.gen.fast.FastGPT2`, whose caches a later pass does not
+        change): the first pass's cache, mask and next-token logits, for scoring that continues the
+        same rows (:meth:`_tail_log_probs`)."""
         ids, mask = ids.to(self.device), mask.to(self.device)
         batch = ids.size(0)
         positions = (mask.cumsum(1) - 1).clamp(min=0)
@@ -686,6 +730,8 @@ class ReplyGenerator:
                                  logits_to_keep=1,  # only the last position's next-token logits are read
                                  **((first or {}) if past is None else {}))
             past = out.past_key_values
+            if step == 0 and keep_prefill is not None and isinstance(self.model, fast.FastGPT2):
+                keep_prefill.update(model=self.model, cache=past, mask=mask, logits=out.logits[:, -1].float().clone())
             logits = out.logits[:, -1].float()
             logits[:, self.pad_id] = -math.inf
             log_probs = torch.log_softmax(logits, dim=-1) if scores is not None else None

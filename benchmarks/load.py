@@ -6,7 +6,10 @@ Without ``--url`` the app (``python -m crs.app``) is started in a child process 
 127.0.0.1 port (loopback only), as it is deployed: the clients run in this process, and the app's
 peak resident memory (VmHWM) is reported with the figures.
 ``--sessions`` threads each hold one conversation of ``--turns`` ``/chat`` turns (an opener naming a
-movie, then rejections and follow-ups), all at once. Cross-talk: every answer's history must hold
+movie, then rejections and follow-ups), all at once. The clients connect first (a
+``gradio_client.Client`` fetches the app's config and API description, several requests the app
+answers), then every session starts its turns together: the turn figures time turns only, and
+the connections' own time is reported as ``connect_seconds``. Cross-talk: every answer's history must hold
 exactly the messages this session sent and received, in order. Prints answered / errors /
 cross-talk / p50 / p95 / turns per second and writes them as JSON (``--out``). Bounded: each turn
 times out after ``--timeout`` seconds and counts as an error.
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,10 +33,16 @@ from crs.precision import CHOICES as PRECISIONS
 from crs.serve.chat import DEFAULT_CHECKPOINT
 
 
-def session(url: str, index: int, turns: int, timeout: float) -> dict:
+def connect(url: str):
     from gradio_client import Client
 
-    client = Client(url, verbose=False, ssl_verify=shared_ssl_context())
+    return Client(url, verbose=False, ssl_verify=shared_ssl_context())
+
+
+def session(client, index: int, turns: int, timeout: float, start: threading.Barrier | None = None) -> dict:
+    """One conversation of ``turns`` turns through ``client`` (after ``start``, when given)."""
+    if start is not None:
+        start.wait()
     history, sent, timings, errors, crosstalk = None, [], [], 0, 0
     messages = [OPENERS[index % len(OPENERS)]] + [f"{FOLLOW_UPS[t % len(FOLLOW_UPS)]} (session {index}, turn {t})" for t in range(1, turns)]
     for message in messages:
@@ -52,9 +62,15 @@ def session(url: str, index: int, turns: int, timeout: float) -> dict:
 
 
 def run(url: str, sessions: int, turns: int, timeout: float) -> dict:
-    started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=sessions) as pool:
-        results = list(pool.map(lambda i: session(url, i, turns, timeout), range(sessions)))
+        connecting = time.perf_counter()
+        clients = list(pool.map(lambda _: connect(url), range(sessions)))
+        connect_seconds = time.perf_counter() - connecting
+        start = threading.Barrier(sessions + 1)
+        futures = [pool.submit(session, client, i, turns, timeout, start) for i, client in enumerate(clients)]
+        start.wait()
+        started = time.perf_counter()
+        results = [future.result() for future in futures]
     elapsed = time.perf_counter() - started
     timings = np.array([t for r in results for t in r["timings"]]) * 1000
     return {
@@ -63,6 +79,7 @@ def run(url: str, sessions: int, turns: int, timeout: float) -> dict:
         "p50_ms": round(float(np.percentile(timings, 50)), 1) if timings.size else None,
         "p95_ms": round(float(np.percentile(timings, 95)), 1) if timings.size else None,
         "turns_per_second": round(timings.size / elapsed, 2), "seconds": round(elapsed, 1),
+        "connect_seconds": round(connect_seconds, 2),
     }
 
 

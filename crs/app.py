@@ -237,8 +237,24 @@ def api_endpoints(models: Models) -> None:
         gr.api(fn, api_name=fn.__name__)
 
 
+def preload_matplotlib() -> None:
+    """Gradio switches matplotlib to its "agg" backend around every event it processes
+    (``gradio.utils.MatplotlibBackendMananger``), so the first event imports matplotlib and pyplot:
+    0.56 s on the server's event loop, during which it answers no other request (the first chat
+    turns after a start waited for it). Done here, before the app serves, with "agg" already set,
+    so the switch is then a no-op; nothing happens where matplotlib is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("agg")
+        import matplotlib.pyplot  # noqa: F401
+    except ImportError:
+        pass
+
+
 def build_demo(checkpoint: Path = DEFAULT_CHECKPOINT, models: Models | None = None) -> gr.Blocks:
     """The app for ``checkpoint`` (or for models already loaded)."""
+    preload_matplotlib()
     models = models or Models.load(checkpoint)
     choices, dropdowns = movie_choices(models), MovieDropdowns()
     with gr.Blocks(title=TITLE) as demo:

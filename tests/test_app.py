@@ -56,3 +56,20 @@ def test_auth_comes_from_user_colon_password():
     for bad in ("alice", ":pw", "alice:"):
         with pytest.raises(SystemExit, match="user:password"):
             app.parse_auth(bad)
+
+
+def test_the_app_loads_matplotlib_before_it_serves_so_no_event_waits_for_it(tmp_path):
+    # Gradio switches matplotlib's backend around every event; the app imports it (and pyplot) with
+    # "agg" set while it builds, so that switch costs nothing on the server's event loop.
+    import sys
+
+    import matplotlib
+    from gradio.utils import MatplotlibBackendMananger
+
+    from crs.app import build_demo
+
+    build_demo(tmp_path / "none")
+    assert "matplotlib.pyplot" in sys.modules and matplotlib.get_backend().lower() == "agg"
+    with MatplotlibBackendMananger():
+        assert matplotlib.get_backend().lower() == "agg"
+    assert matplotlib.get_backend().lower() == "agg"

@@ -157,3 +157,25 @@ def test_candidate_scoring_continues_the_decoding_first_pass_with_the_same_score
         assert torch.equal(n, m) and torch.allclose(a, b, atol=1e-5)
     for (a, _), (b, _) in zip(other, fresh[:2]):
         assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_greedy_choice_from_rough_logits_is_the_fp32_choice_among_allowed_tokens(tokenizer, model):
+    # A bf16 step ranks the vocabulary with bf16 logits and chooses among the best few by fp32
+    # logits: the fp32 argmax of the tokens not barred.
+    lean = fast.FastGPT2(model, torch.bfloat16)
+    ids, mask, positions = batch(tokenizer)
+    with torch.no_grad():
+        hidden = lean(ids, mask, positions, logits_to_keep=1).hidden[:, -1]
+        rough = lean.rough_logits(hidden)
+        exact = lean.token_logits(hidden, torch.arange(rough.size(1)).expand_as(rough))  # the fp32 output layer
+        assert torch.allclose(exact, lean(ids, mask, positions, logits_to_keep=1).logits[:, -1], atol=1e-5)
+        assert rough.dtype == torch.float32 and torch.allclose(rough, exact, atol=0.05 * max(1.0, float(exact.abs().max())))
+        assert torch.equal(lean.best_of(hidden, rough), exact.argmax(-1))
+        barred = exact.argmax(-1)  # bar each row's best: the next best by fp32 logits comes
+        rough[torch.arange(rough.size(0)), barred] = float("-inf")
+        masked = exact.clone()
+        masked[torch.arange(masked.size(0)), barred] = float("-inf")
+        assert torch.equal(lean.best_of(hidden, rough), masked.argmax(-1))
+        only = torch.full_like(rough, float("-inf"))
+        only[:, 3] = 0.0  # a single token allowed: it is chosen, whatever the shortlist's length
+        assert torch.equal(lean.best_of(hidden, only, shortlist=8), torch.full((rough.size(0),), 3))

@@ -22,7 +22,6 @@ decode with their own forward pass.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -61,10 +60,19 @@ class KVCache:
         self.values = [v.index_select(0, indices) for v in self.values]
 
 
-@dataclass
 class Output:
-    logits: torch.Tensor  # float32
-    past_key_values: KVCache
+    """A forward pass's result: ``hidden`` (the final, normalised hidden states of the positions
+    asked for), ``past_key_values``, and ``logits`` (float32), computed from ``hidden`` when first read."""
+
+    def __init__(self, model: "FastGPT2", hidden: torch.Tensor, cache: KVCache):
+        self.model, self.hidden, self.past_key_values = model, hidden, cache
+        self._logits: torch.Tensor | None = None
+
+    @property
+    def logits(self) -> torch.Tensor:
+        if self._logits is None:
+            self._logits = F.linear(self.hidden, self.model.head, self.model.head_bias)
+        return self._logits
 
 
 class FastGPT2:
@@ -100,6 +108,9 @@ class FastGPT2:
         head = model.get_output_embeddings()
         self.head = fp32(head.weight)
         self.head_bias = fp32(head.bias) if getattr(head, "bias", None) is not None else None
+        # The output layer in the products' dtype, for what needs no fp32 logits (rough_logits).
+        self.rough_head = self.head.to(dtype) if dtype != torch.float32 else self.head
+        self.rough_bias = self.head_bias.to(dtype) if self.head_bias is not None and dtype != torch.float32 else self.head_bias
 
     @torch.no_grad()
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
@@ -142,9 +153,28 @@ class FastGPT2:
             x = F.layer_norm(hidden, (width,), *layer["ln_2"], self.eps).to(self.dtype)
             x = F.gelu(F.linear(x, *layer["fc"]), approximate=self.approximate)
             hidden = hidden + F.linear(x, *layer["mlp_out"]).float()
-        if logits_at is not None:
+        if logits_at is not None:  # (the logits are computed from ``hidden`` when read)
             hidden = hidden[logits_at]
         elif logits_to_keep:
             hidden = hidden[:, -logits_to_keep:]
-        hidden = F.layer_norm(hidden, (width,), *self.ln_f, self.eps)
-        return Output(F.linear(hidden, self.head, self.head_bias), KVCache(keys, values))
+        return Output(self, F.layer_norm(hidden, (width,), *self.ln_f, self.eps), KVCache(keys, values))
+
+    # The output layer, three ways. In bf16 the vocabulary-wide product is the largest of a decoding
+    # step; these let a step run it in bf16 and still choose and score with fp32 logits.
+    def rough_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(..., vocabulary) logits from the output layer in the products' dtype, as float32."""
+        return F.linear(hidden.to(self.rough_head.dtype), self.rough_head, self.rough_bias).float()
+
+    def token_logits(self, hidden: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """The fp32 logits of ``tokens`` (..., k) at ``hidden`` (..., width): (..., k)."""
+        logits = torch.einsum("...w,...kw->...k", hidden, self.head[tokens])
+        return logits + self.head_bias[tokens] if self.head_bias is not None else logits
+
+    def best_of(self, hidden: torch.Tensor, rough: torch.Tensor, shortlist: int = 8) -> torch.Tensor:
+        """Greedy choice with fp32 logits at the cost of rough ones: the ``shortlist`` tokens with the
+        highest ``rough`` logits (``rough_logits``, -inf where a token is barred), then the one of them
+        with the highest fp32 logit. It is the fp32 argmax unless more than ``shortlist`` tokens lie
+        within the rough logits' rounding of the best (bf16: a few hundredths)."""
+        values, tokens = rough.topk(min(shortlist, rough.size(-1)), dim=-1)
+        exact = self.token_logits(hidden, tokens).masked_fill(values == float("-inf"), float("-inf"))
+        return tokens.gather(-1, exact.argmax(-1, keepdim=True)).squeeze(-1)

@@ -631,12 +631,16 @@ class ReplyGenerator:
                 inputs, targets, scored = tail_ids[:, :-1], tail_ids[:, 1:], tail_mask[:, 1:]
                 tail_positions = mask.sum(1)[owner].unsqueeze(1) + torch.arange(inputs.size(1), device=self.device)
                 full_mask = torch.cat([mask[owner], tail_mask[:, :-1]], 1)
-                if isinstance(self.model, fast.FastGPT2):  # logits at the scored positions only, not at the padding
+                if isinstance(self.model, fast.FastGPT2):
+                    # Only the scored positions (not the padding) reach the output layer; the target's
+                    # logit is fp32, the normaliser (logsumexp over the vocabulary) is computed from
+                    # logits in the products' dtype: in bf16 it moves by at most their rounding.
                     at = scored.bool()
-                    logits = self.model(input_ids=inputs, attention_mask=full_mask, position_ids=tail_positions, past_key_values=past,
-                                        logits_at=at).logits
+                    hidden = self.model(input_ids=inputs, attention_mask=full_mask, position_ids=tail_positions, past_key_values=past,
+                                        logits_at=at).hidden
                     log_probs = torch.zeros(scored.shape, dtype=torch.float32, device=self.device)
-                    log_probs[at] = logits.gather(-1, targets[at].unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)
+                    log_probs[at] = (self.model.token_logits(hidden, targets[at].unsqueeze(-1)).squeeze(-1)
+                                     - self.model.rough_logits(hidden).logsumexp(-1))
                 else:
                     logits = self.model(input_ids=inputs, attention_mask=full_mask, position_ids=tail_positions,
                                         past_key_values=past).logits.float()
@@ -721,6 +725,10 @@ class ReplyGenerator:
         totals = [0.0] * batch
         stop_ids = torch.tensor(sorted(stop), dtype=torch.long, device=self.device) if stop else None
         step_ids, step_pos = ids, positions
+        # Greedy steps on a bf16 FastGPT2 choose among a shortlist from bf16 logits by fp32 logits
+        # (FastGPT2.best_of); sampling and scores need every fp32 logit.
+        shortlist = (isinstance(self.model, fast.FastGPT2) and self.model.dtype != torch.float32
+                     and sampler is None and scores is None)
         for step in range(max_new):
             if encoder_out is not None:
                 out = self.model(encoder_outputs=encoder_out, attention_mask=enc_mask, decoder_input_ids=step_ids,
@@ -732,7 +740,8 @@ class ReplyGenerator:
             past = out.past_key_values
             if step == 0 and keep_prefill is not None and isinstance(self.model, fast.FastGPT2):
                 keep_prefill.update(model=self.model, cache=past, mask=mask, logits=out.logits[:, -1].float().clone())
-            logits = out.logits[:, -1].float()
+            rough = shortlist and not (step == 0 and keep_prefill is not None)  # (those logits are computed already)
+            logits = self.model.rough_logits(out.hidden[:, -1]) if rough else out.logits[:, -1].float()
             logits[:, self.pad_id] = -math.inf
             log_probs = torch.log_softmax(logits, dim=-1) if scores is not None else None
             if step < min_new and stop_ids is not None:
@@ -747,7 +756,7 @@ class ReplyGenerator:
                     if banned:
                         logits[row, banned] = -math.inf
             if sampler is None:
-                token = logits.argmax(-1)
+                token = self.model.best_of(out.hidden[:, -1], logits) if rough else logits.argmax(-1)
             else:
                 token = self._nucleus(logits, sampler)
             token = torch.where(done, torch.full_like(token, self.pad_id), token)

@@ -44,13 +44,30 @@ OPENERS = [
 FOLLOW_UPS = ["I've seen that one, something else?", "Anything a bit older?"]
 
 
-def turns(count: int):
-    """(conversation index, message) pairs: opener, rejection, follow-up, next opener, ..."""
+def tag(index: int) -> str:
+    """A conversation's number in letters (0: "a", 26: "aa"): no digits, which the request reader
+    could take for a year."""
+    letters = ""
+    while True:
+        index, digit = divmod(index, 26)
+        letters = "abcdefghijklmnopqrstuvwxyz"[digit] + letters
+        if not index:
+            return letters
+        index -= 1
+
+
+def turns(count: int, first: int = 0):
+    """(conversation index, message) pairs: opener, rejection, follow-up, next opener, ...; the
+    conversations are numbered from ``first``, and every message names its conversation in letters
+    (:func:`tag`), so that no turn repeats an earlier one's text: the app's memos (sentence
+    embeddings by text) would answer a repeated context without computing it, which no new user
+    gets."""
     conversations = itertools.cycle(OPENERS)
     produced = 0
-    for index in itertools.count():
+    for index in itertools.count(first):
         opener = next(conversations)
         for message in [opener, *FOLLOW_UPS]:
+            message = f"{message} (chat {tag(index)})"
             if produced == count:
                 return
             produced += 1
@@ -64,7 +81,7 @@ def summary(name: str, timings: list[float]) -> str:
 
 def bench_chat(client, count: int) -> list[float]:
     timings, history, current = [], None, None
-    for index, message in turns(count + 1):
+    for index, message in turns(count + 1, first=1000):
         if index != current:
             history, current = None, index
         started = time.perf_counter()
@@ -112,7 +129,7 @@ def bench_stream(url: str, count: int) -> tuple[list[float], list[float]]:
     from gradio_client import Client
 
     first, final, client, current = [], [], None, None
-    for index, message in turns(count + 1):
+    for index, message in turns(count + 1, first=2000):
         if index != current:  # a new client is a new session, so a new conversation
             client, current = Client(url, verbose=False, ssl_verify=shared_ssl_context()), index
         started = time.perf_counter()

@@ -187,8 +187,9 @@ class ReplyGenerator:
     def decoding_precision(self):
         """Decoding in the generator's precision (``precision``, else the process's inference
         precision, :mod:`crs.precision`), on the forward pass made for it (:meth:`_decoder`): a plain
-        GPT-2 generator decodes on :class:`crs.gen.fast.FastGPT2` (in bf16 its matrix products in
-        bf16, the residual stream, norms and output layer in fp32); another generator decodes on
+        GPT-2 generator decodes on :class:`crs.gen.fast.FastGPT2` (in bf16 its weight products in
+        bf16, the residual stream and norms in fp32, greedy choices and candidate scores from fp32
+        logits: :meth:`_loop`, :meth:`_tail_log_probs`); another generator decodes on
         itself in fp32, or in bf16 on a bf16 copy of itself under autocast, the output layer kept
         fp32 (the original weights). Either is made on first use and made again when the weights
         change. Greedy choices between close words and the candidates' log-probabilities are thus

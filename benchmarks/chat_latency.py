@@ -23,6 +23,7 @@ import itertools
 import json
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -79,16 +80,23 @@ def summary(name: str, timings: list[float]) -> str:
     return f"{name}: p50 {np.percentile(values, 50):.0f} ms, p95 {np.percentile(values, 95):.0f} ms, mean {values.mean():.0f} ms ({len(values)} turns)"
 
 
-def bench_chat(client, count: int) -> list[float]:
+def time_conversations(call: Callable[[str, list | None], dict], count: int, first: int = 0) -> list[float]:
+    """Seconds of each of ``count + 1`` turns of :func:`turns` (from conversation ``first``), each
+    answered by ``call(message, history)`` (a ``/chat`` answer); the first, a warm-up, left out."""
     timings, history, current = [], None, None
-    for index, message in turns(count + 1, first=1000):
+    for index, message in turns(count + 1, first):
         if index != current:
             history, current = None, index
         started = time.perf_counter()
-        answer = client.predict(message, history, api_name="/chat")
+        answer = call(message, history)
         timings.append(time.perf_counter() - started)
         history = answer["history"]
     return timings[1:]
+
+
+def bench_chat(client, count: int) -> list[float]:
+    """``/chat`` turns through a ``gradio_client.Client``."""
+    return time_conversations(lambda message, history: client.predict(message, history, api_name="/chat"), count, first=1000)
 
 
 def chat_over_http(client, message: str, history: list[dict] | None) -> dict:
@@ -113,16 +121,8 @@ def bench_http(url: str, count: int) -> list[float]:
     """``/chat`` turns over Gradio's HTTP API (:func:`chat_over_http`)."""
     import httpx
 
-    timings, history, current = [], None, None
     with httpx.Client(base_url=url.rstrip("/"), timeout=120, verify=shared_ssl_context()) as client:
-        for index, message in turns(count + 1):
-            if index != current:
-                history, current = None, index
-            started = time.perf_counter()
-            answer = chat_over_http(client, message, history)
-            timings.append(time.perf_counter() - started)
-            history = answer["history"]
-    return timings[1:]
+        return time_conversations(lambda message, history: chat_over_http(client, message, history), count)
 
 
 def bench_stream(url: str, count: int) -> tuple[list[float], list[float]]:

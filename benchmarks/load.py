@@ -8,8 +8,8 @@ peak resident memory (VmHWM) is reported with the figures.
 ``--sessions`` threads each hold one conversation of ``--turns`` ``/chat`` turns (an opener naming a
 movie, then rejections and follow-ups), all at once. The clients connect first (a
 ``gradio_client.Client`` fetches the app's config and API description, several requests the app
-answers), then every session starts its turns together: the turn figures time turns only, and
-the connections' own time is reported as ``connect_seconds``. Cross-talk: every answer's history must hold
+answers), then every session starts its turns together: the turn figures time turns only, and the
+connections' own time is reported as ``connect_seconds``. Cross-talk: every answer's history must hold
 exactly the messages this session sent and received, in order. Prints answered / errors /
 cross-talk / p50 / p95 / turns per second and writes them as JSON (``--out``). Bounded: each turn
 times out after ``--timeout`` seconds and counts as an error.

@@ -2,12 +2,14 @@
 
 One process-wide setting (:func:`set_inference_precision`) covers the text encoder (MiniLM: context
 and sentiment embeddings) and the generator's decoding (goal and topic steps, the reply, hybrid
-candidate scoring). In bf16 the matrix products run in bf16 under ``torch.autocast`` (norms and
-softmax stay fp32): the encoder holds bf16 weights, the generator decodes on a bf16 copy of itself
-with its output layer in fp32 (:meth:`crs.gen.reply.ReplyGenerator.decoding_precision`). On a CPU
-with AVX512-BF16 a batch of 20 chat turns computed in about 48 ms a turn against 60 ms in fp32; on
-hardware without bf16 instructions it is emulated and slower, which is why ``auto`` picks it only
-where :func:`bf16_supported`.
+candidate scoring). In bf16 the weight products run in bf16: the encoder holds bf16 weights under
+``torch.autocast`` (norms and softmax stay fp32); a GPT-2 generator decodes on
+:class:`crs.gen.fast.FastGPT2` with bf16 products and fp32 residual stream, norms and output-layer
+choices, another generator on a bf16 copy of itself under autocast with its output layer in fp32
+(:meth:`crs.gen.reply.ReplyGenerator.decoding_precision`). On a CPU with AVX512-BF16 a batch of 20
+chat turns computed in about 48 ms a turn against 60 ms in fp32 when bf16 serving was introduced;
+on hardware without bf16 instructions it is emulated and slower, which is why ``auto`` picks it
+only where :func:`bf16_supported`.
 
 Perplexity and the training stages are unaffected: the harness reports the model's perplexity in
 fp32 whatever the setting, and training has its own ``loop.precision``.

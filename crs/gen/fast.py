@@ -10,10 +10,12 @@ arguments decoding passes to the transformers model (``input_ids``, ``attention_
 swaps it in for decoding only: training, perplexity and the ``[REC]`` state keep the transformers
 model.
 
-``dtype`` is the arithmetic of the matrix products: float32 gives the transformers model's results
+``dtype`` is the arithmetic of the weight products: float32 gives the transformers model's results
 to float rounding; bfloat16 (where the CPU runs it natively, :mod:`crs.precision`) keeps the
-residual stream, the layer norms and the output (vocabulary) layer in float32, so that greedy
-choices between close words and candidate scores are not rounded to bfloat16's 8 bits.
+residual stream and the layer norms in float32, and the output (vocabulary) layer three ways
+(``logits`` in float32; ``rough_logits`` in bfloat16; ``token_logits`` of chosen words in float32),
+so that greedy choices between close words and candidate scores are not rounded to bfloat16's
+8 bits (:meth:`FastGPT2.best_of`).
 
 :func:`supports` says whether a model can run this way (a plain ``GPT2LMHeadModel`` with the
 standard attention and a GELU activation); other generators (T5, a soft-prompted generator)
@@ -21,7 +23,6 @@ decode with their own forward pass.
 """
 
 from __future__ import annotations
-
 
 import torch
 import torch.nn.functional as F
@@ -76,9 +77,9 @@ class Output:
 
 
 class FastGPT2:
-    """``model``'s forward pass for inference, its matrix products in ``dtype``. The weights are
-    copied (in ``dtype``; the embeddings, layer norms and output layer in float32), so training the
-    model afterwards does not change this one: make a new one."""
+    """``model``'s forward pass for inference, its weight products in ``dtype``. The weights are
+    copied (in ``dtype``; the embeddings, layer norms and output layer in float32, the output layer
+    also in ``dtype``), so training the model afterwards does not change this one: make a new one."""
 
     def __init__(self, model: torch.nn.Module, dtype: torch.dtype = torch.float32):
         if not supports(model):
@@ -108,9 +109,9 @@ class FastGPT2:
         head = model.get_output_embeddings()
         self.head = fp32(head.weight)
         self.head_bias = fp32(head.bias) if getattr(head, "bias", None) is not None else None
-        # The output layer in the products' dtype, for what needs no fp32 logits (rough_logits).
-        self.rough_head = self.head.to(dtype) if dtype != torch.float32 else self.head
-        self.rough_bias = self.head_bias.to(dtype) if self.head_bias is not None and dtype != torch.float32 else self.head_bias
+        # The output layer in the products' dtype (the same tensors in float32), for rough_logits.
+        self.rough_head = self.head.to(dtype)
+        self.rough_bias = self.head_bias.to(dtype) if self.head_bias is not None else None
 
     @torch.no_grad()
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
@@ -118,10 +119,12 @@ class FastGPT2:
                  use_cache: bool = True, logits_to_keep: int = 0, logits_at: torch.Tensor | None = None) -> Output:
         """The logits of the last ``logits_to_keep`` positions (all when 0) and the cache continued
         by ``input_ids``; with ``logits_at`` (B, T, bool), the logits of those positions only, as
-        (number of positions, vocabulary) in row-major order (scoring needs no logits at padding). ``attention_mask`` (B, past + T) covers the cached positions and the new
-        ones (1: a token, 0: padding); without it every position is a token; without
-        ``position_ids`` the new tokens follow the cache. As in transformers, a padded position's
-        own output is meaningless: it attends to itself only, so that nothing becomes NaN."""
+        (number of positions, vocabulary) in row-major order (scoring needs no logits at padding).
+        ``attention_mask`` (B, past + T) covers the cached positions and the new ones (1: a token,
+        0: padding); without it every position is a token; without ``position_ids`` the new tokens
+        follow the cache; ``use_cache`` is accepted as transformers' models take it (a cache is
+        always returned). As in transformers, a padded position's own output is meaningless: it
+        attends to itself only, so that nothing becomes NaN."""
         batch, length = input_ids.shape
         past = past_key_values.get_seq_length() if past_key_values is not None else 0
         total = past + length

@@ -605,8 +605,7 @@ class ReplyGenerator:
                 out.append((-losses, counts))
             return out
         shared = [context + prefix for context, prefix in zip(contexts, prefixes)]
-        reuse = (bool(prefill) and isinstance(self.model, fast.FastGPT2) and prefill.get("model") is self.model
-                 and prefill.get("rows") == shared)
+        reuse = prefill is not None and prefill.get("model") is self.model and prefill.get("rows") == shared
         out = []
         for start, stop in tail_chunks([len(t) for t in tails], batch_size, MAX_TAILS_PER_PASS):
             rows, row_tails = shared[start:stop], tails[start:stop]
@@ -699,9 +698,8 @@ class ReplyGenerator:
             return self._loop(dec_ids, dec_mask, stop, max_new, encoder_out=encoder_out, enc_mask=enc_mask.to(self.device), **options)
         rows = [ctx + prefix for ctx, prefix in zip(contexts, prefixes)]
         ids, mask = pad_left(rows, self.pad_id)
-        keep = options.get("keep_prefill")
-        if keep is not None and isinstance(self.model, fast.FastGPT2):
-            keep["rows"] = rows
+        if options.get("keep_prefill") is not None:  # what _loop keeps is of these rows
+            options["keep_prefill"]["rows"] = rows
         return self._loop(ids, mask, stop, max_new, first=self.prompt_fields(contexts), **options)
 
     def _loop(self, ids: torch.Tensor, mask: torch.Tensor, stop: set[int], max_new: int, encoder_out=None, enc_mask=None,

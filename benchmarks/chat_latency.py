@@ -154,10 +154,11 @@ def main() -> None:
     import torch
     from gradio_client import Client
 
-    from crs.precision import set_inference_precision
+    from crs.precision import limit_blas_threads, set_inference_precision
 
     torch.set_num_threads(args.threads)
     precision = set_inference_precision(args.precision)
+    limit_blas_threads()  # as the app serves
     demo = None
     url = args.url
     if url is None:

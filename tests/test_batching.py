@@ -148,3 +148,18 @@ def test_the_served_models_are_warmed_up_before_the_first_user(models):
     # Models.load computed one turn: what the first turn builds on first use is there already.
     assert {"facts", "reader", "graph_index"} <= set(vars(models.pipeline))
     assert models.pipeline.warm_up() >= 0  # and it can be run again
+
+
+def test_serving_keeps_numpy_blas_on_the_calling_thread():
+    import torch
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from crs.precision import limit_blas_threads
+
+    threads = torch.get_num_threads()
+    with threadpool_limits(limits=None):  # the test process's limits come back afterwards
+        limited = limit_blas_threads()
+        blas = [info for info in threadpool_info() if info["user_api"] == "blas"]
+        assert limited and sorted(limited) == sorted(info["filepath"] for info in blas)
+        assert all(info["num_threads"] == 1 for info in blas)
+        assert torch.get_num_threads() == threads  # torch's OpenMP threads are left alone

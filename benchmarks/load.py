@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.chat_latency import FOLLOW_UPS, OPENERS
+from benchmarks.chat_latency import FOLLOW_UPS, OPENERS, tag
 from benchmarks.serving import AppServer, shared_ssl_context
 from crs.precision import CHOICES as PRECISIONS
 from crs.serve.chat import DEFAULT_CHECKPOINT
@@ -44,7 +44,7 @@ def session(client, index: int, turns: int, timeout: float, start: threading.Bar
     if start is not None:
         start.wait()
     history, sent, timings, errors, crosstalk = None, [], [], 0, 0
-    messages = [OPENERS[index % len(OPENERS)]] + [f"{FOLLOW_UPS[t % len(FOLLOW_UPS)]} (session {index}, turn {t})" for t in range(1, turns)]
+    messages = [OPENERS[index % len(OPENERS)]] + [f"{FOLLOW_UPS[t % len(FOLLOW_UPS)]} (session {tag(index)}, turn {tag(t)})" for t in range(1, turns)]
     for message in messages:
         started = time.perf_counter()
         try:

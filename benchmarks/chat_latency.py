@@ -154,11 +154,10 @@ def main() -> None:
     import torch
     from gradio_client import Client
 
-    from crs.precision import limit_blas_threads, set_inference_precision
+    from crs.precision import start_inference
 
     torch.set_num_threads(args.threads)
-    precision = set_inference_precision(args.precision)
-    limit_blas_threads()  # as the app serves
+    precision = start_inference(args.precision)  # as the app serves
     demo = None
     url = args.url
     if url is None:

@@ -60,7 +60,7 @@ import numpy as np
 
 from benchmarks.serving import AppServer, log, read_lines
 from crs.precision import CHOICES as PRECISION_CHOICES
-from crs.precision import limit_blas_threads, set_inference_precision
+from crs.precision import start_inference
 
 PARTS = ("steps", "rss", "eval", "train", "load")
 
@@ -534,8 +534,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    precision = set_inference_precision(args.precision)
-    limit_blas_threads()  # as the app serves
+    precision = start_inference(args.precision)  # as the app serves
     mode = "quick" if args.quick else "default"
     sizes = SIZES[mode]
     suite = {"quick": args.quick, "sizes": {p: sizes[p] for p in args.parts}, "machine": {**machine(args.threads), "inference_precision": precision}, "parts": {}}

@@ -19,7 +19,7 @@ import gradio as gr
 
 from crs.eval.simulator import SIMULATORS
 from crs.precision import CHOICES as PRECISIONS
-from crs.precision import limit_blas_threads, set_inference_precision
+from crs.precision import start_inference
 from crs.serve.chat import DEFAULT_CHECKPOINT, EMPTY_NOTICE, ChatState, record_feedback
 from crs.serve.models import Models
 from crs.ui import api, views
@@ -326,8 +326,7 @@ def main(argv: list[str] | None = None) -> None:
     # kernel is made; a value in the environment wins.
     os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(ONEDNN_KERNEL_CACHE))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logger.info("inference precision: %s (asked: %s)", set_inference_precision(args.precision), args.precision)
-    logger.info("numpy's BLAS on the calling thread: %s", ", ".join(Path(p).name for p in limit_blas_threads()))
+    logger.info("inference precision: %s (asked: %s)", start_inference(args.precision), args.precision)
     auth = parse_auth(os.environ.get("CRS_AUTH"))
     demo = build_demo(args.checkpoint)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=auth)

@@ -11,7 +11,8 @@ chat turns computed in about 48 ms a turn against 60 ms in fp32 when bf16 servin
 on hardware without bf16 instructions it is emulated and slower, which is why ``auto`` picks it
 only where :func:`bf16_supported`.
 
-Serving also keeps numpy's BLAS on the calling thread (:func:`limit_blas_threads`).
+Serving also keeps numpy's BLAS on the calling thread (:func:`limit_blas_threads`); the app, the
+harness and the benchmarks set both with :func:`start_inference`.
 
 Perplexity and the training stages are unaffected: the harness reports the model's perplexity in
 fp32 whatever the setting, and training has its own ``loop.precision``.
@@ -20,6 +21,8 @@ fp32 whatever the setting, and training has its own ``loop.precision``.
 from __future__ import annotations
 
 import contextlib
+import logging
+from pathlib import Path
 
 import torch
 
@@ -27,6 +30,8 @@ PRECISIONS = ("fp32", "bf16")
 CHOICES = ("auto",) + PRECISIONS  # what the command lines accept
 
 _inference = "fp32"
+
+logger = logging.getLogger(__name__)
 
 
 def bf16_supported() -> bool:
@@ -82,4 +87,14 @@ def limit_blas_threads() -> list[str]:
     from threadpoolctl import threadpool_info, threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")
-    return [info["filepath"] for info in threadpool_info() if info["user_api"] == "blas"]
+    limited = [info["filepath"] for info in threadpool_info() if info["user_api"] == "blas"]
+    logger.info("numpy's BLAS on the calling thread: %s", ", ".join(Path(p).name for p in limited))
+    return limited
+
+
+def start_inference(precision: str) -> str:
+    """The inference settings of a serving or evaluating process: :func:`set_inference_precision`
+    and :func:`limit_blas_threads`; returns the precision resolved."""
+    resolved = set_inference_precision(precision)
+    limit_blas_threads()
+    return resolved

@@ -59,7 +59,7 @@ from crs.eval.simulator import (
 from crs.gen.ranker import ZeroShotRanker
 from crs.paths import PROJECT_ROOT
 from crs.precision import CHOICES as PRECISIONS
-from crs.precision import inference_precision, limit_blas_threads, set_inference_precision
+from crs.precision import inference_precision, start_inference
 from crs.rec.baselines import BASELINES
 from crs.rec.interface import Recommender
 from crs.serve.pipeline import CRS
@@ -421,9 +421,8 @@ def main(argv: list[str] | None = None) -> None:
                              "serves auto: bf16 where the hardware runs it natively). Perplexity is always fp32")
     add_config_arguments(parser)
     args = parser.parse_intermixed_args(argv)
-    set_inference_precision(args.precision)
-    limit_blas_threads()  # numpy's few matrix products on the calling thread, as the app serves
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    start_inference(args.precision)
     config = config_from_args(args, f"eval.limit={args.limit}" if args.limit is not None else "")
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     unknown = sorted(set(tasks) - set(TASKS))

@@ -116,6 +116,10 @@ class TrainLoopConfig:
     lr_decay: float = 1.0
     # Stop after this many optimizer steps (0: no limit); for smoke tests.
     max_steps: int = 0
+    # Stop once this many minutes went into training steps, summed over the epochs and over resumed
+    # runs (0: no limit): the epoch under way ends early and is validated as any other. A wall-clock
+    # budget, e.g. to compare generator sizes at equal cost or to fit a recipe to a laptop.
+    max_minutes: float = 0.0
     # Arithmetic of the forward and backward passes: "fp32"; "bf16" (autocast, fp32 master
     # weights); "auto": bf16 where the device supports it (CUDA with bf16, a CPU with AVX512-BF16
     # or AMX), else fp32.
@@ -128,6 +132,7 @@ class TrainLoopConfig:
         _check(self.lr > 0, f"{prefix}.lr", "must be > 0", self.lr)
         _check(self.patience >= 1, f"{prefix}.patience", "must be >= 1", self.patience)
         _check(self.max_steps >= 0, f"{prefix}.max_steps", "must be >= 0", self.max_steps)
+        _check(self.max_minutes >= 0, f"{prefix}.max_minutes", "must be >= 0", self.max_minutes)
         _check(0.0 < self.lr_decay <= 1.0, f"{prefix}.lr_decay", "must lie in (0, 1]", self.lr_decay)
         _check(self.precision in ("fp32", "bf16", "auto"), f"{prefix}.precision", "must be one of fp32, bf16, auto", self.precision)
 

@@ -108,3 +108,34 @@ def test_early_stopping_and_nan_guard(tmp_path):
 
     with pytest.raises(FloatingPointError, match="loss became nan"):
         run_loop(Regression(), nan_batches, lambda m: {"s": 0.0}, "s", TrainLoopConfig(epochs=1), tmp_path / "b", progress=False)
+
+
+def test_a_minutes_budget_ends_training_mid_epoch_and_counts_across_resumes(tmp_path, monkeypatch):
+    import train.loop as loop
+
+    clock = [0.0]  # a clock that moves 10 s per batch, so the budget is met after a known step
+
+    class FakeTime:
+        @staticmethod
+        def perf_counter():
+            return clock[0]
+
+    monkeypatch.setattr(loop, "time", FakeTime)
+    x, y = data()
+
+    def ticking(epoch):
+        for batch in batches_of(x, y)(epoch):  # 8 batches an epoch
+            clock[0] += 10.0
+            yield batch
+
+    result = run_loop(Regression(), ticking, validate_on(x, y), "neg_mse", TrainLoopConfig(epochs=5, lr=0.05, patience=5, max_minutes=1),
+                      tmp_path, progress=False)
+    state = json.loads((tmp_path / "state" / "loop.json").read_text())
+    assert result.epochs_run == 1 and state["step"] == 6 and state["train_seconds"] == 60.0  # 6 batches of 10 s
+    assert "neg_mse" in result.history[0]  # the shortened epoch was validated
+    state["finished"] = False  # resumed with a larger budget: the 60 s already spent count
+    (tmp_path / "state" / "loop.json").write_text(json.dumps(state))
+    resumed = run_loop(Regression(), ticking, validate_on(x, y), "neg_mse", TrainLoopConfig(epochs=5, lr=0.05, patience=5, max_minutes=2),
+                       tmp_path, progress=False)
+    state = json.loads((tmp_path / "state" / "loop.json").read_text())
+    assert resumed.epochs_run == 2 and state["step"] == 12 and state["train_seconds"] == 120.0

@@ -64,6 +64,7 @@ class LoopState:
     bad_epochs: int = 0
     finished: bool = False
     history: list[dict] = field(default_factory=list)
+    train_seconds: float = 0.0  # spent in training steps, over every epoch and resumed run (loop.max_minutes)
 
 
 @dataclass
@@ -162,6 +163,15 @@ def batch_counts(batch: dict) -> tuple[int, int]:
     return int(tensors[0].shape[0]), tokens
 
 
+def out_of_time(seconds: float, budget: float, accelerator: Accelerator) -> bool:
+    """Whether ``seconds`` of training reached the ``budget``; with several processes, whether any
+    process's did, so that all of them stop after the same step."""
+    over = seconds >= budget
+    if accelerator.num_processes > 1:
+        over = bool(accelerator.reduce(torch.tensor([float(over)], device=accelerator.device), "max").item())
+    return over
+
+
 def make_accelerator(config: TrainLoopConfig) -> Accelerator:
     """The accelerator of a loop config: bf16 autocast (fp32 master weights) or plain fp32.
 
@@ -205,6 +215,7 @@ def run_loop(
     if state.epoch:
         logger.info("%s: resuming after epoch %d (best %s %.4f at epoch %d)", desc, state.epoch, score_key, state.best_score, state.best_epoch)
 
+    budget = config.max_minutes * 60
     while not state.finished and state.epoch < config.epochs:
         epoch = state.epoch + 1
         set_seed(seed + epoch)  # the same batches whether or not the run was interrupted
@@ -230,8 +241,11 @@ def run_loop(
             bar.set_postfix(loss=f"{total / count:.4f}")
             if config.max_steps and state.step >= config.max_steps:
                 break
+            if budget and out_of_time(state.train_seconds + time.perf_counter() - started, budget, accelerator):
+                break
         bar.close()
         seconds = time.perf_counter() - started
+        state.train_seconds += seconds
         if processes > 1:  # every process's batches: the same mean everywhere
             sums = accelerator.reduce(torch.tensor([total, count, samples, tokens], dtype=torch.float64, device=accelerator.device), "sum")
             total, count, samples, tokens = sums[0].item(), int(sums[1].item()), int(sums[2].item()), int(sums[3].item())
@@ -256,7 +270,8 @@ def run_loop(
         else:
             state.bad_epochs += 1
         logger.info("%s epoch %d: train loss %.4f, valid %s %.4f (best %.4f at %d)", desc, epoch, total / max(count, 1), score_key, score, state.best_score, state.best_epoch)
-        state.finished = state.bad_epochs >= config.patience or bool(config.max_steps and state.step >= config.max_steps)
+        state.finished = (state.bad_epochs >= config.patience or bool(config.max_steps and state.step >= config.max_steps)
+                          or bool(budget and state.train_seconds >= budget))
         if main:
             _save_state(run_dir, accelerator.unwrap_model(model), optimizer, state)
 

@@ -307,6 +307,9 @@ class ConvConfig:
     eval_turns: int = 2000
     # Only the first N training and validation dialogues (0: all); for quick recipes such as the tests'.
     max_dialogues: int = 0
+    # The goal classifier (crs.gen.goal_head) fitted on the turns of the first N training dialogues
+    # when a checkpoint gets its generator (the rec and package stages); 0: no classifier.
+    goal_head_dialogues: int = 1200
 
     def __post_init__(self) -> None:
         self.loop.check("conv.loop")
@@ -321,6 +324,7 @@ class ConvConfig:
         _check(self.temperature > 0.0, "conv.temperature", "must be > 0", self.temperature)
         _check(self.topic_choice in ("greedy", "scored"), "conv.topic_choice", "must be greedy or scored", self.topic_choice)
         _check(self.max_dialogues >= 0, "conv.max_dialogues", "must be >= 0", self.max_dialogues)
+        _check(self.goal_head_dialogues >= 0, "conv.goal_head_dialogues", "must be >= 0", self.goal_head_dialogues)
         _check(self.retrieved_candidates >= 1, "conv.retrieved_candidates", "must be >= 1", self.retrieved_candidates)
         _check(self.retrieval_margin >= 0.0, "conv.retrieval_margin", "must be >= 0", self.retrieval_margin)
 

@@ -164,6 +164,32 @@ def test_a_goal_bias_chooses_the_goal_by_its_biased_score_then_decodes_the_topic
     generator.goal_bias = None
 
 
+def test_a_goal_head_chooses_each_rows_goal_from_its_own_features(generator):
+    import numpy as np
+
+    from crs.gen.goal_head import FEATURES, GoalHead
+    from crs.gen.steps import GOALS
+
+    generator.config = ConvConfig(max_new_tokens=40)
+    width = len(GOALS) + len(FEATURES)
+    coef = np.zeros((len(GOALS), width))
+    coef[GOALS.index("farewell"), len(GOALS) + FEATURES.index("seeker_farewell")] = 100.0
+    intercept = np.zeros(len(GOALS))
+    intercept[GOALS.index("greet")] = 50.0
+    generator.goal_head = GoalHead(np.zeros(width), np.ones(width), coef, intercept)
+    contexts = ["[seeker] I love ghosts", "[seeker] aliens please bye"]
+    features = np.zeros((2, len(FEATURES)), dtype=np.float32)
+    features[1, FEATURES.index("seeker_farewell")] = 1.0
+    out = generator.generate_texts(contexts, ["none", "none"], goal_features=features)
+    assert [g.goal for g in out] == ["greet", "farewell"]
+    # Without features (e.g. a caller with texts only) the goal is decoded as before.
+    generator.goal_head = None
+    decoded = [g.goal for g in generator.generate_texts(contexts, ["none", "none"])]
+    generator.goal_head = GoalHead(np.zeros(width), np.ones(width), coef, intercept)
+    assert [g.goal for g in generator.generate_texts(contexts, ["none", "none"])] == decoded
+    generator.goal_head = None
+
+
 def test_scored_topic_is_one_of_the_candidates_or_none_as_the_bias_says(generator):
     from crs.gen.steps import GOALS  # noqa: F401  (the goals the prefix names)
 

@@ -92,6 +92,19 @@ def test_generator_faults_are_named(broken):
         load_generator(broken)
 
 
+def test_a_broken_goal_classifier_is_named_and_the_recommender_keeps_serving(broken):
+    from crs.serve.pipeline import CRS, load_generator
+
+    assert load_generator(broken).goal_head is not None  # the bundled checkpoint ships one
+    truncate(broken / "goal_head.json")
+    with pytest.raises(ValueError, match=r"goal_head\.json"):
+        load_generator(broken)
+    pipeline = CRS.from_pretrained(broken)
+    assert pipeline.generator is None and "goal_head.json" in pipeline.generator_note
+    (broken / "goal_head.json").unlink()  # none: the goal step is decoded, as before the classifier
+    assert load_generator(broken).goal_head is None
+
+
 def test_a_generator_config_that_does_not_fit_its_weights_is_a_shape_mismatch(broken):
     from crs.serve.pipeline import load_generator
 

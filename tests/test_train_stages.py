@@ -62,6 +62,11 @@ def test_all_stages_train_resume_and_evaluate(data_dir, tmp_path):
     pipeline = CRS.from_pretrained(checkpoint)
     assert model.config.rec.rec_state_dim == pipeline.generator.hidden_size > 0
     assert pipeline.recommender.state_source is not None  # the pipeline wired the [REC] state
+    # The goal classifier was fitted for this generator on training turns (C chosen on validation)
+    # and ships with the checkpoint; the chat and the harness choose goals with it.
+    head = rec_done["metrics"]["goal_head"]
+    assert head["train_turns"] > 0 and 0 <= head["validation_accuracy"] <= 1 and str(head["C"]) in head["validation_accuracy_by_C"]
+    assert (checkpoint / "goal_head.json").is_file() and pipeline.generator.goal_head is not None
     reply = pipeline.respond([{"role": "user", "content": "I loved The Matrix [REC] </s>"}])
     assert reply.text and reply.ranking and "The Matrix (1999)" not in [model.catalogue.by_id(m).display_name for m, _ in reply.ranking]
     config = load_config(overrides=[f"data.data_dir={data_dir}", "eval.limit=30"])

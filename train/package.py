@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from crs.gen.backbone import load_model, save_model
 from crs.gen.exemplars import INDEX_DIR
-from crs.gen.reply import GENERATOR_DIR, GOAL_BIAS_FILE, TOKENIZER_DIR
+from crs.gen.reply import GENERATOR_DIR, GOAL_BIAS_FILE, GOAL_HEAD_FILE, TOKENIZER_DIR
 from crs.io import atomic_dir, atomic_write_text
 from train import conv, pretrain_lm
 from train.common import StageContext
@@ -69,6 +69,32 @@ def halve_recommender(checkpoint: Path) -> bool:
     return True
 
 
+def fit_goal_head(ctx: StageContext, checkpoint: Path, progress: bool = True) -> dict:
+    """Fit the goal classifier (crs.gen.goal_head) for the generator of ``checkpoint`` as it serves,
+    on the turns of the first ``conv.goal_head_dialogues`` training dialogues (C chosen on the
+    validation turns), and write it as ``goal_head.json``; a stale one goes when none is fitted."""
+    from crs.eval.goals import fit_goal_head as fit
+    from crs.serve.pipeline import CRS
+
+    path = checkpoint / GOAL_HEAD_FILE
+    limit = ctx.config.conv.goal_head_dialogues
+    if not limit or not (checkpoint / GENERATOR_DIR / "config.json").is_file():
+        path.unlink(missing_ok=True)
+        return {}
+    pipeline = CRS.from_pretrained(checkpoint)
+    pipeline.generator.goal_head = None
+    try:
+        head, metrics = fit(pipeline, ctx.splits.train[:limit], ctx.splits.valid, progress=progress)
+    except ValueError as error:  # too few turns or goals (tiny recipes): the goal step decodes as before
+        logger.warning("%s: no goal classifier fitted (%s)", checkpoint, error)
+        path.unlink(missing_ok=True)
+        return {"skipped": str(error)}
+    head.save(path)
+    logger.info("%s: goal classifier written (validation goal accuracy %.3f, the generator alone %.3f)", path,
+                metrics["validation_accuracy"], metrics["validation_accuracy_generator_alone"])
+    return metrics
+
+
 def run(ctx: StageContext, progress: bool = True) -> dict:
     checkpoint = ctx.checkpoint_dir
     config_file = checkpoint / "config.json"
@@ -94,7 +120,8 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
         (checkpoint / GOAL_BIAS_FILE).unlink()
         logger.warning("%s: %s removed (fitted for the previous generator); rerun python -m crs.eval.goals --checkpoint %s --write",
                        STAGE, GOAL_BIAS_FILE, checkpoint)
+    goal_head = fit_goal_head(ctx, checkpoint, progress) if GENERATOR_DIR in added else {}
     if halve_recommender(checkpoint):
         logger.info("%s: recommender weights re-saved in fp16", STAGE)
     logger.info("%s: %s now holds %s", STAGE, checkpoint, ", ".join(added) or "no generator parts (none trained)")
-    return {"added": added}
+    return {"added": added, "goal_head": goal_head}

@@ -10,6 +10,12 @@ of the validation dialogues, measured on the other, both ways), and written to t
 ``goal_bias.json``, which :class:`crs.gen.reply.ReplyGenerator` then uses::
 
     python -m crs.eval.goals --checkpoint checkpoints/default [--write]
+
+With ``--head`` it fits the goal classifier instead (:mod:`crs.gen.goal_head`: the goal scores and
+the dialogue's shape, a logistic regression fitted on training turns, its regularisation chosen by
+validation accuracy) and ``--write`` stores it as the checkpoint's ``goal_head.json``::
+
+    python -m crs.eval.goals --checkpoint checkpoints/default --head [--write]
 """
 
 from __future__ import annotations
@@ -20,9 +26,13 @@ import logging
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
+from crs.data.context import DialogueContext
+from crs.data.samples import dialogue_samples
+from crs.gen.goal_head import GoalHead, goal_features
 from crs.gen.steps import GOALS, dialogue_examples
 
 GRID = [x / 4 for x in range(-24, 25)]  # -6 .. 6 nats
@@ -71,6 +81,49 @@ def goal_scores(pipeline, dialogues, progress: bool = True) -> tuple[torch.Tenso
     return scores, gold, [e.conversation_id for e in examples]
 
 
+def context_goal_features(dialogues) -> np.ndarray:
+    """(N, len(FEATURES)): the goal features of every recommender turn of ``dialogues``, in
+    :func:`goal_scores`' order."""
+    rows = [goal_features(DialogueContext.from_sample(s)) for d in dialogues for s in dialogue_samples(d)]
+    return np.stack(rows) if rows else np.zeros((0, len(goal_features(DialogueContext([])))), dtype=np.float32)
+
+
+HEAD_C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+
+
+def fit_goal_head(pipeline, train, valid, c_grid=HEAD_C_GRID, progress: bool = True) -> tuple[GoalHead, dict]:
+    """The goal head fitted on the recommender turns of ``train`` for each inverse regularisation
+    strength in ``c_grid``, the one with the best accuracy on ``valid``'s turns kept; its metrics
+    (validation accuracy of every C, and of the generator's own greedy goal scores)."""
+    scores_t, gold_t, _ = goal_scores(pipeline, train, progress)
+    scores_v, gold_v, _ = goal_scores(pipeline, valid, progress)
+    feats_t, feats_v = context_goal_features(train), context_goal_features(valid)
+    if not len(gold_t) or not len(gold_v):
+        raise ValueError("fitting the goal head needs training and validation turns")
+    tried = {}
+    best = None
+    for c in c_grid:
+        head = GoalHead.fit(scores_t.numpy(), feats_t, gold_t.numpy(), c)
+        acc = float((np.asarray([GOALS.index(g) for g in head.choose(scores_v.numpy(), feats_v)]) == gold_v.numpy()).mean())
+        tried[str(c)] = round(acc, 4)
+        if best is None or acc > best[0]:
+            best = (acc, head)
+    acc, head = best
+    predicted = [GOALS.index(g) for g in head.choose(scores_v.numpy(), feats_v)]
+    metrics = {
+        "train_turns": len(gold_t),
+        "validation_turns": len(gold_v),
+        "C": head.info["C"],
+        "validation_accuracy": round(acc, 4),
+        "validation_accuracy_by_C": tried,
+        "validation_accuracy_generator_alone": round(accuracy(scores_v, gold_v, [0.0] * len(GOALS)), 4),
+        "predicted_distribution": {g: round(predicted.count(j) / len(predicted), 4) for j, g in enumerate(GOALS)},
+        "gold_distribution": {g: round(float((gold_v == j).float().mean()), 4) for j, g in enumerate(GOALS)},
+    }
+    head.info.update(metrics)
+    return head, metrics
+
+
 def calibrate(scores: torch.Tensor, gold: torch.Tensor, dialogues: list[str]) -> tuple[list[float], dict]:
     """The biases fitted on all turns, and the accuracies: without bias, cross-fitted on halves of
     the dialogues, in-sample."""
@@ -97,13 +150,16 @@ def calibrate(scores: torch.Tensor, gold: torch.Tensor, dialogues: list[str]) ->
 def main(argv: list[str] | None = None) -> int:
     from crs.config import config_from_dict
     from crs.data.splits import load_splits
-    from crs.gen.reply import GOAL_BIAS_FILE, write_goal_bias
+    from crs.gen.reply import GOAL_BIAS_FILE, GOAL_HEAD_FILE, write_goal_bias
     from crs.serve.pipeline import CRS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", required=True, help="a checkpoint folder with a generator")
     parser.add_argument("--limit", type=int, default=None, help="the first N validation dialogues only")
-    parser.add_argument("--write", action="store_true", help=f"write the fitted biases to the checkpoint's {GOAL_BIAS_FILE}")
+    parser.add_argument("--head", action="store_true", help="fit the goal classifier (crs.gen.goal_head) on training turns instead of biases")
+    parser.add_argument("--train-dialogues", type=int, default=0, help="with --head: the first N training dialogues only (0: all)")
+    parser.add_argument("--write", action="store_true",
+                        help=f"write the fitted biases to the checkpoint's {GOAL_BIAS_FILE} (with --head: the classifier to {GOAL_HEAD_FILE})")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--data-dir", default="", help="folder with redial/ and kg/ (default: $CRS_DATA_DIR)")
     args = parser.parse_args(argv)
@@ -120,7 +176,15 @@ def main(argv: list[str] | None = None) -> int:
     if pipeline.generator is None:
         parser.error(f"{folder} has no generator")
     pipeline.generator.goal_bias = None
-    valid = load_splits(config.data, with_test=False).valid[: args.limit]
+    splits = load_splits(config.data, with_test=False)
+    valid = splits.valid[: args.limit]
+    if args.head:
+        head, metrics = fit_goal_head(pipeline, splits.train[: args.train_dialogues or None], valid, progress=not args.quiet)
+        print(json.dumps(metrics, indent=2))
+        if args.write:
+            head.save(folder / GOAL_HEAD_FILE)
+            print(f"written to {folder / GOAL_HEAD_FILE}")
+        return 0
     scores, gold, dialogues = goal_scores(pipeline, valid, progress=not args.quiet)
     bias, metrics = calibrate(scores, gold, dialogues)
     print(json.dumps({"bias": dict(zip(GOALS, bias)), **metrics}, indent=2))

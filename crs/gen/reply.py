@@ -23,6 +23,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 from transformers import PreTrainedModel
 
@@ -32,6 +33,7 @@ from crs.data.context import DialogueContext
 from crs.gen import fast
 from crs.gen.backbone import IGNORE, collate, load_model, pad_left, pad_right, row_nll, save_model
 from crs.gen.exemplars import INDEX_DIR, ExemplarIndex, context_key
+from crs.gen.goal_head import GOAL_HEAD_FILE, GoalHead, goal_features
 from crs.gen.prompting import (
     PROMPT_DIR,
     ContextIds,
@@ -175,6 +177,9 @@ class ReplyGenerator:
         # Added to each goal's log-probability (GOALS order) when the goal step is chosen; None: the
         # goal is decoded greedily with the topics (crs.eval.goals fits it on validation turns).
         self.goal_bias: list[float] | None = None
+        # The goal step as a classifier over the goal scores and the dialogue's shape (crs.gen.goal_head);
+        # when set, :meth:`generate` chooses goals with it (it takes precedence over goal_bias).
+        self.goal_head: GoalHead | None = None
         # Decoding arithmetic: None follows the process's inference precision (crs.precision).
         self.precision: str | None = None
         # Decoding's forward passes (decoding_precision): (FastGPT2 or bf16 copy, the model it was made
@@ -278,6 +283,8 @@ class ReplyGenerator:
         if ExemplarIndex.present(folder / INDEX_DIR):
             generator._index_folder = folder / INDEX_DIR
         generator.goal_bias = read_goal_bias(folder / GOAL_BIAS_FILE)
+        if (folder / GOAL_HEAD_FILE).is_file():
+            generator.goal_head = GoalHead.load(folder / GOAL_HEAD_FILE)
         return generator
 
     def save_pretrained(self, folder: str | Path, half: bool = False, model: PreTrainedModel | None = None) -> None:
@@ -393,15 +400,17 @@ class ReplyGenerator:
         tops = [catalogue.titles[r[0][0]] if r else NONE for r in rankings]
         keys = [context_key(c.turns, catalogue.titles) for c in contexts]
         exemplars = self.retrieve(keys)
+        features = np.stack([goal_features(c) for c in contexts]) if self.goal_head is not None and contexts else None
         return self.generate_texts(texts, tops, forced, batch_size, exemplars, topic_filter, keys=keys, reply_filter=reply_filter,
-                                   topic_candidates=topic_candidates)
+                                   topic_candidates=topic_candidates, goal_features=features)
 
     @torch.no_grad()
     def generate_texts(self, contexts: Sequence[str], top_items: Sequence[str], forced: Sequence[Steps | None] | None = None,
                        batch_size: int = 64, exemplars: Sequence[Sequence[str]] | None = None,
                        topic_filter: Callable[[int, list[str]], list[str]] | None = None,
                        keys: Sequence[str] | None = None, reply_filter: Callable[[int, str], bool] | None = None,
-                       topic_candidates: Callable[[int], list[str]] | None = None) -> list[Generated]:
+                       topic_candidates: Callable[[int], list[str]] | None = None,
+                       goal_features: np.ndarray | None = None) -> list[Generated]:
         """Greedy two-phase decoding (see the module docstring). ``top_items[i]`` fills the ``[item]``
         step when the predicted goal is to recommend; ``forced[i]`` gives all steps instead;
         ``exemplars[i]``: the retrieved exemplars of context i. With ``topic_filter(i, topics)`` (the
@@ -412,7 +421,8 @@ class ReplyGenerator:
         as norepeat); ``reply_filter(i, reply)``: whether a retrieved reply may answer row i (e.g. it
         names nothing the recommended movie's KG facts do not hold). With ``conv.topic_choice``
         "scored", ``topic_candidates(i)`` (names) replaces the decoded topics of row i by
-        :meth:`choose_topic`'s pick among them."""
+        :meth:`choose_topic`'s pick among them. ``goal_features`` (N, :data:`crs.gen.goal_head.FEATURES`):
+        the contexts' goal features, with which :attr:`goal_head` chooses the goal step."""
         with self.decoding_precision():
             exemplars = list(exemplars) if exemplars is not None else [()] * len(contexts)
             forced = list(forced) if forced is not None else [None] * len(contexts)
@@ -428,15 +438,19 @@ class ReplyGenerator:
                     # comes out the same (greedy decoding is causal) and the topic words are not decoded.
                     scored = topic_candidates is not None and self.config.topic_choice == "scored"
                     stop = {self.item_id, self.eos_id, self.seeker_id} | ({self.topic_id} if scored else set())
-                    if self.goal_bias is not None:  # the goal chosen by its calibrated score, then the topics decoded
-                        goals = self.choose_goals([ctx_ids[i] for i in free])
+                    headed = self.goal_head is not None and goal_features is not None
+                    if headed or self.goal_bias is not None:  # the goal chosen by its classifier or calibrated score, then the topics decoded
+                        goals = self.choose_goals([ctx_ids[i] for i in free], goal_features[free] if headed else None)
                         prefixes = [self.encode(f"{GOAL_TOKEN} {goal} {TOPIC_TOKEN}", 16) for goal in goals]
                         outs = [[] for _ in free] if scored else self._greedy([ctx_ids[i] for i in free], prefixes, stop=stop, max_new=24)
                     else:
+                        goals = None
                         prefixes = [[self.goal_id] for _ in free]
                         outs = self._greedy([ctx_ids[i] for i in free], prefixes, stop=stop, max_new=24)
                     parsed = {i: parse_steps(self.tokenizer.decode(prefix + new, skip_special_tokens=False))
                               for i, prefix, new in zip(free, prefixes, outs)}
+                    if goals is not None:  # a chosen goal stands as chosen, whatever its words decode back to
+                        parsed = {i: (goal, parsed[i][1]) for i, goal in zip(free, goals)}
                     if scored:
                         chosen = self.choose_topics([ctx_ids[i] for i in free], [parsed[i][0] for i in free], [topic_candidates(i) for i in free])
                         parsed = {i: (parsed[i][0], topics) for i, topics in zip(free, chosen)}
@@ -561,8 +575,11 @@ class ReplyGenerator:
             return torch.zeros(0, len(GOALS))
         return torch.stack([sums for sums, _ in self._tail_log_probs(contexts, [[self.goal_id]] * len(contexts), [tails] * len(contexts))])
 
-    def choose_goals(self, contexts: list[list[int]]) -> list[str]:
-        """Each context's goal: the highest log-probability plus :attr:`goal_bias`."""
+    def choose_goals(self, contexts: list[list[int]], features: np.ndarray | None = None) -> list[str]:
+        """Each context's goal: :attr:`goal_head`'s choice given the contexts' goal ``features``
+        when both are there, else the highest log-probability plus :attr:`goal_bias`."""
+        if self.goal_head is not None and features is not None:
+            return self.goal_head.choose(self.goal_log_probs(contexts).numpy(), features)
         scores = self.goal_log_probs(contexts) + torch.tensor(self.goal_bias or [0.0] * len(GOALS))
         return [GOALS[int(j)] for j in scores.argmax(1)]
 

@@ -41,7 +41,8 @@ from kg.rgcn import message_passing_graph
 logger = logging.getLogger(__name__)
 
 TEXT_CACHE_SIZE = 50_000
-GENERATOR_PARTS = ("generator", "tokenizer", "lm", "exemplars")  # folders the recommender does not read
+# Parts the recommender does not read: the generator's (a broken one leaves the recommender serving).
+GENERATOR_PARTS = ("generator", "tokenizer", "lm", "exemplars", "prompt", "goal_head.json", "goal_bias.json")
 REQUIRED_FILES = ("config.json", "recommender.safetensors", "kg/entities.json", "kg/relations.json",
                   "kg/triples.safetensors", "kg/catalogue.json", "kg/cooccurrence.safetensors")
 

@@ -85,6 +85,8 @@ def test_a_greeting_is_allowed_in_the_first_reply_or_after_a_greeting():
     (", [REC] maybe", True, "[REC] maybe."),
     ("How about [REC]", True, "How about [REC]."),
     ("wait ... what ?", True, "Wait... what?"),
+    ("a movie [REC] with,, and [REC] is a good one", True, "A movie [REC] with, and [REC] is a good one."),
+    ("so funny , , and sweet,.", True, "So funny, and sweet."),
     ("Hi!", False, ""),
     ("Hi!", True, "Hi!"),
     ("", True, ""),

@@ -1,4 +1,4 @@
-"""The calibrated goal step (crs.eval.goals, ReplyGenerator.goal_bias)."""
+"""The calibrated goal step (crs.eval.goals, ReplyGenerator.goal_bias) and the goal classifier (crs.gen.goal_head)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from crs.data.context import DialogueContext
+from crs.data.redial import RECOMMENDER, SEEKER, Turn
 from crs.eval.goals import accuracy, calibrate, fit_goal_bias
+from crs.gen.goal_head import FEATURES, GoalHead, goal_features
 from crs.gen.reply import read_goal_bias, write_goal_bias
 from crs.gen.steps import GOALS
 
@@ -55,10 +58,6 @@ def test_goal_bias_file_round_trip_and_a_broken_file_is_named(tmp_path):
 
 
 # --------------------------------------------------------------------------- the goal head (crs.gen.goal_head)
-
-from crs.data.context import DialogueContext  # noqa: E402
-from crs.data.redial import RECOMMENDER, SEEKER, Turn  # noqa: E402
-from crs.gen.goal_head import FEATURES, GoalHead, goal_features  # noqa: E402
 
 
 def features_of(*turns: tuple[str, str, list[int]]) -> dict[str, float]:

@@ -111,7 +111,7 @@ def test_early_stopping_and_nan_guard(tmp_path):
 
 
 def test_a_minutes_budget_ends_training_mid_epoch_and_counts_across_resumes(tmp_path, monkeypatch):
-    import train.loop as loop
+    from train import loop
 
     clock = [0.0]  # a clock that moves 10 s per batch, so the budget is met after a known step
 

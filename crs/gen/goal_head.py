@@ -20,21 +20,21 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from crs.data.context import DialogueContext
 from crs.data.redial import RECOMMENDER
-from crs.io import write_json
 from crs.gen.steps import _FAREWELL_RE, _GREETING_RE, _PREFERENCE_RE, GOALS
+from crs.io import write_json
 
 GOAL_HEAD_FILE = "goal_head.json"  # a checkpoint's goal classifier (crs.eval.goals --head)
 
-_THANKS_RE = re.compile(r"\b(thanks|thank you|thx|ty)\b", re.I)
-_ASKS_RE = re.compile(r"\b(recommend|suggest|suggestions?|looking for|any (ideas|suggestions)|what (else|other)|something|another)\b", re.I)
+_THANKS_RE = re.compile(r"\b(thanks|thank you|thx|ty)\b", re.IGNORECASE)
+_ASKS_RE = re.compile(r"\b(recommend|suggest|suggestions?|looking for|any (ideas|suggestions)|what (else|other)|something|another)\b", re.IGNORECASE)
 
 FEATURES = (
     "recommender_turns_0", "recommender_turns_1", "recommender_turns_2", "recommender_turns_3", "recommender_turns_4_or_more",
@@ -92,7 +92,7 @@ class GoalHead:
         return [GOALS[int(j)] for j in self.logits(log_probs, features).argmax(1)]
 
     @classmethod
-    def fit(cls, log_probs: np.ndarray, features: np.ndarray, gold: Sequence[int], c: float, seed: int = 0) -> "GoalHead":
+    def fit(cls, log_probs: np.ndarray, features: np.ndarray, gold: Sequence[int], c: float, seed: int = 0) -> GoalHead:
         """A multinomial logistic regression (L2, inverse strength ``c``) on standardised inputs."""
         from sklearn.linear_model import LogisticRegression
         from sklearn.preprocessing import StandardScaler
@@ -113,7 +113,7 @@ class GoalHead:
                                 "intercept": self.intercept.tolist(), "info": self.info})
 
     @classmethod
-    def load(cls, path: str | Path) -> "GoalHead":
+    def load(cls, path: str | Path) -> GoalHead:
         """A saved head; a ValueError naming ``path`` when it is unreadable or fitted for other
         goals or features (refit it with ``python -m crs.eval.goals --checkpoint DIR --head --write``)."""
         path = Path(path)

@@ -600,6 +600,8 @@ _LEADING_GREETING_RE = re.compile(rf"\s*{_GREETING}(?=[\s,.!?;:~\-–—]|$)[\s,
 _USER_GREETING_RE = re.compile(rf"(?:^|[.!?,;:]\s*)\s*(?:{_GREETING}|greetings|good\s+day)(?![\w'’])", re.IGNORECASE)
 _SPACE_BEFORE_PUNCT_RE = re.compile(r"\s+(?=[,.!?;:](?:\W|$))")
 _LEADING_PUNCT_RE = re.compile(r"^[\s,.!?;:~\-–—]+")
+_COMMA_RUN_RE = re.compile(r",(?:\s*,)+")
+_COMMA_BEFORE_END_RE = re.compile(r",+(?=[.!?])")
 _SENTENCE_END_RE = re.compile(r"[.!?]+(?=\s|$)")
 
 
@@ -631,8 +633,10 @@ def polish_template(template: str, keep_greeting: bool = True) -> str:
     """A generated reply (with ``[REC]`` slots) as tidy text: one space between words, none before
     punctuation, no leading greeting unless ``keep_greeting``, no leading punctuation, a capital first
     and a full stop last where the reply ends in a word; a sentence that repeats an earlier one of the
-    reply ("Bye! Bye! Bye.") is said once."""
+    reply ("Bye! Bye! Bye.") is said once; a run of commas is one comma."""
     text = _SPACE_BEFORE_PUNCT_RE.sub("", " ".join(template.split()))
+    text = _COMMA_RUN_RE.sub(",", text)  # ",," or ", ," as a small generator writes it: one comma
+    text = _COMMA_BEFORE_END_RE.sub("", text)  # "fun,." -> "fun."
     if not keep_greeting:
         text = strip_greeting(text)
     text = _LEADING_PUNCT_RE.sub("", drop_repeated_sentences(text))

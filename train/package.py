@@ -77,17 +77,15 @@ def fit_goal_head(ctx: StageContext, checkpoint: Path, progress: bool = True) ->
     from crs.serve.pipeline import CRS
 
     path = checkpoint / GOAL_HEAD_FILE
+    path.unlink(missing_ok=True)  # fitted for an earlier generator, if any: never loaded with this one
     limit = ctx.config.conv.goal_head_dialogues
     if not limit or not (checkpoint / GENERATOR_DIR / "config.json").is_file():
-        path.unlink(missing_ok=True)
         return {}
     pipeline = CRS.from_pretrained(checkpoint)
-    pipeline.generator.goal_head = None
     try:
         head, metrics = fit(pipeline, ctx.splits.train[:limit], ctx.splits.valid, progress=progress)
     except ValueError as error:  # too few turns or goals (tiny recipes): the goal step decodes as before
         logger.warning("%s: no goal classifier fitted (%s)", checkpoint, error)
-        path.unlink(missing_ok=True)
         return {"skipped": str(error)}
     head.save(path)
     logger.info("%s: goal classifier written (validation goal accuracy %.3f, the generator alone %.3f)", path,

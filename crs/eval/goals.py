@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from crs.data.context import DialogueContext
 from crs.data.samples import dialogue_samples
-from crs.gen.goal_head import GoalHead, goal_features
+from crs.gen.goal_head import FEATURES, GoalHead, goal_features
 from crs.gen.steps import GOALS, dialogue_examples
 
 GRID = [x / 4 for x in range(-24, 25)]  # -6 .. 6 nats
@@ -85,7 +85,7 @@ def context_goal_features(dialogues) -> np.ndarray:
     """(N, len(FEATURES)): the goal features of every recommender turn of ``dialogues``, in
     :func:`goal_scores`' order."""
     rows = [goal_features(DialogueContext.from_sample(s)) for d in dialogues for s in dialogue_samples(d)]
-    return np.stack(rows) if rows else np.zeros((0, len(goal_features(DialogueContext([])))), dtype=np.float32)
+    return np.stack(rows) if rows else np.zeros((0, len(FEATURES)), dtype=np.float32)
 
 
 HEAD_C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
@@ -104,12 +104,12 @@ def fit_goal_head(pipeline, train, valid, c_grid=HEAD_C_GRID, progress: bool = T
     best = None
     for c in c_grid:
         head = GoalHead.fit(scores_t.numpy(), feats_t, gold_t.numpy(), c)
-        acc = float((np.asarray([GOALS.index(g) for g in head.choose(scores_v.numpy(), feats_v)]) == gold_v.numpy()).mean())
+        predicted = [GOALS.index(g) for g in head.choose(scores_v.numpy(), feats_v)]
+        acc = float((np.asarray(predicted) == gold_v.numpy()).mean())
         tried[str(c)] = round(acc, 4)
         if best is None or acc > best[0]:
-            best = (acc, head)
-    acc, head = best
-    predicted = [GOALS.index(g) for g in head.choose(scores_v.numpy(), feats_v)]
+            best = (acc, head, predicted)
+    acc, head, predicted = best
     metrics = {
         "train_turns": len(gold_t),
         "validation_turns": len(gold_v),

@@ -43,6 +43,7 @@ FEATURES = (
     "movies_mentioned_scaled", "recommending_turns_scaled", "recommender_asked", "recommender_named_movie",
     "seeker_words_scaled", "seeker_preference_words",
 )
+INPUTS = tuple(f"log_prob_{g}" for g in GOALS) + FEATURES  # what a head reads, in order (named in its file)
 
 
 def goal_features(context: DialogueContext) -> np.ndarray:
@@ -108,7 +109,7 @@ class GoalHead:
         return cls(scaler.mean_, scale, coef, intercept, {"C": c, "train_turns": len(x)})
 
     def save(self, path: str | Path) -> None:
-        write_json(Path(path), {"goals": list(GOALS), "inputs": [f"log_prob_{g}" for g in GOALS] + list(FEATURES),
+        write_json(Path(path), {"goals": list(GOALS), "inputs": list(INPUTS),
                                 "mean": self.mean.tolist(), "scale": self.scale.tolist(), "coef": self.coef.tolist(),
                                 "intercept": self.intercept.tolist(), "info": self.info})
 
@@ -124,11 +125,10 @@ class GoalHead:
             inputs = data["inputs"]
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise ValueError(f"{path}: not a goal head file ({error!r})") from error
-        expected = [f"log_prob_{g}" for g in GOALS] + list(FEATURES)
-        if data.get("goals") != list(GOALS) or inputs != expected:
+        if data.get("goals") != list(GOALS) or inputs != list(INPUTS):
             raise ValueError(f"{path}: fitted for other goals or features than this version's; refit it with "
                              f"python -m crs.eval.goals --checkpoint {path.parent} --head --write")
-        width = len(expected)
+        width = len(INPUTS)
         if head.mean.shape != (width,) or head.scale.shape != (width,) or head.coef.shape != (len(GOALS), width) \
                 or head.intercept.shape != (len(GOALS),):
             raise ValueError(f"{path}: corrupt goal head (array shapes do not match {len(GOALS)} goals x {width} inputs)")

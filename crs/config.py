@@ -100,6 +100,9 @@ class TextEncoderConfig:
         _check(self.tune_top_layers >= 0, "text.tune_top_layers", "must be >= 0", self.tune_top_layers)
 
 
+SCHEDULES = ("constant", "cosine", "linear", "wsd")
+
+
 @dataclass
 class TrainLoopConfig:
     """Settings of the shared training loop; each stage has its own copy."""
@@ -114,6 +117,13 @@ class TrainLoopConfig:
     grad_clip: float = 1.0
     # The learning rate is multiplied by this after every epoch (1.0: constant).
     lr_decay: float = 1.0
+    # Per-step learning-rate schedule over the planned steps (epochs x batches, or max_steps when
+    # fewer), from transformers' get_scheduler: "constant" (the rate as given, lr_decay applies),
+    # "cosine" or "linear" (linear warm-up over warmup_fraction of the steps, then decay to 0), "wsd"
+    # (warm-up, the rate held, then a linear decay to 0 over the last decay_fraction of the steps).
+    schedule: str = "constant"
+    warmup_fraction: float = 0.0
+    decay_fraction: float = 0.5
     # Stop after this many optimizer steps (0: no limit); for smoke tests.
     max_steps: int = 0
     # Stop once this many minutes went into training steps, summed over the epochs and over resumed
@@ -134,6 +144,13 @@ class TrainLoopConfig:
         _check(self.max_steps >= 0, f"{prefix}.max_steps", "must be >= 0", self.max_steps)
         _check(self.max_minutes >= 0, f"{prefix}.max_minutes", "must be >= 0", self.max_minutes)
         _check(0.0 < self.lr_decay <= 1.0, f"{prefix}.lr_decay", "must lie in (0, 1]", self.lr_decay)
+        _check(self.schedule in SCHEDULES, f"{prefix}.schedule", f"must be one of {', '.join(SCHEDULES)}", self.schedule)
+        _check(self.schedule == "constant" or self.lr_decay == 1.0, f"{prefix}.lr_decay",
+               "must be 1.0 when a per-step schedule is set (the schedule already decays the rate)", self.lr_decay)
+        _check(0.0 <= self.warmup_fraction < 1.0, f"{prefix}.warmup_fraction", "must lie in [0, 1)", self.warmup_fraction)
+        _check(0.0 < self.decay_fraction <= 1.0, f"{prefix}.decay_fraction", "must lie in (0, 1]", self.decay_fraction)
+        _check(self.schedule != "wsd" or self.warmup_fraction + self.decay_fraction <= 1.0, f"{prefix}.decay_fraction",
+               "with warmup_fraction must not exceed 1", self.decay_fraction)
         _check(self.precision in ("fp32", "bf16", "auto"), f"{prefix}.precision", "must be one of fp32, bf16, auto", self.precision)
 
 
@@ -310,6 +327,9 @@ class ConvConfig:
     # The goal classifier (crs.gen.goal_head) fitted on the turns of the first N training dialogues
     # when a checkpoint gets its generator (the rec and package stages); 0: no classifier.
     goal_head_dialogues: int = 1200
+    # The topic classifier (crs.gen.topic_head), fitted after the goal classifier in the same way
+    # on the first N training dialogues' turns (C and threshold chosen by validation topic F1); 0: none.
+    topic_head_dialogues: int = 1200
 
     def __post_init__(self) -> None:
         self.loop.check("conv.loop")
@@ -325,6 +345,7 @@ class ConvConfig:
         _check(self.topic_choice in ("greedy", "scored"), "conv.topic_choice", "must be greedy or scored", self.topic_choice)
         _check(self.max_dialogues >= 0, "conv.max_dialogues", "must be >= 0", self.max_dialogues)
         _check(self.goal_head_dialogues >= 0, "conv.goal_head_dialogues", "must be >= 0", self.goal_head_dialogues)
+        _check(self.topic_head_dialogues >= 0, "conv.topic_head_dialogues", "must be >= 0", self.topic_head_dialogues)
         _check(self.retrieved_candidates >= 1, "conv.retrieved_candidates", "must be >= 1", self.retrieved_candidates)
         _check(self.retrieval_margin >= 0.0, "conv.retrieval_margin", "must be >= 0", self.retrieval_margin)
 

@@ -1,4 +1,5 @@
 import json
+import math
 from dataclasses import dataclass
 
 import pytest
@@ -139,3 +140,46 @@ def test_a_minutes_budget_ends_training_mid_epoch_and_counts_across_resumes(tmp_
                        tmp_path, progress=False)
     state = json.loads((tmp_path / "state" / "loop.json").read_text())
     assert resumed.epochs_run == 2 and state["step"] == 12 and state["train_seconds"] == 120.0
+
+
+def test_a_cosine_schedule_decays_per_step_to_zero_and_continues_after_a_crash(tmp_path):
+    x, y = data()
+    config = TrainLoopConfig(epochs=3, lr=0.05, patience=5, schedule="cosine", warmup_fraction=0.1)
+    torch.manual_seed(0)
+    straight = run_loop(Regression(), batches_of(x, y), validate_on(x, y), "neg_mse", config, tmp_path / "a", progress=False)
+    # 8 steps an epoch, 24 planned, 2 of warm-up: the rate after each epoch is the cosine's at that step.
+    expected = [0.05 * 0.5 * (1 + math.cos(math.pi * (step - 2) / 22)) for step in (8, 16, 24)]
+    assert [h["lr"] for h in straight.history] == pytest.approx(expected, abs=1e-9)
+    assert straight.history[-1]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+    def crashing(epoch):  # the process dies in the middle of epoch 2
+        for index, batch in enumerate(batches_of(x, y)(epoch)):
+            if epoch == 2 and crashing.armed and index == 3:
+                raise KeyboardInterrupt
+            yield batch
+
+    crashing.armed = True
+    torch.manual_seed(0)
+    with pytest.raises(KeyboardInterrupt):
+        run_loop(Regression(), crashing, validate_on(x, y), "neg_mse", config, tmp_path / "b", progress=False)
+    crashing.armed = False
+    resumed = run_loop(Regression(), crashing, validate_on(x, y), "neg_mse", config, tmp_path / "b", progress=False)
+    assert [h["lr"] for h in resumed.history] == pytest.approx(expected, abs=1e-9)
+    assert resumed.history[-1]["neg_mse"] == pytest.approx(straight.history[-1]["neg_mse"], rel=1e-4)
+
+
+def test_a_schedule_with_a_per_epoch_decay_is_refused():
+    from crs.config import ConfigError
+
+    with pytest.raises(ConfigError, match="lr_decay"):
+        TrainLoopConfig(schedule="cosine", lr_decay=0.5).check("conv.loop")
+    with pytest.raises(ConfigError, match="schedule"):
+        TrainLoopConfig(schedule="step").check("conv.loop")
+
+
+def test_a_wsd_schedule_holds_the_rate_then_decays_it_over_the_last_fraction(tmp_path):
+    x, y = data()
+    config = TrainLoopConfig(epochs=4, lr=0.05, patience=5, schedule="wsd", decay_fraction=0.5)
+    result = run_loop(Regression(), batches_of(x, y), validate_on(x, y), "neg_mse", config, tmp_path, progress=False)
+    # 8 steps an epoch, 32 planned: held for 16, then linear to 0 over the last 16.
+    assert [h["lr"] for h in result.history] == pytest.approx([0.05, 0.05, 0.025, 0.0], abs=1e-9)

@@ -10,6 +10,10 @@ Files in ``run_dir``: ``best.safetensors`` (best weights), ``state/`` (last epoc
 optimizer, loop counters), ``history.json`` (per-epoch loss, validation metrics and training speed:
 ``train_seconds``, ``samples_per_second`` and, for batches of token ids, ``tokens_per_second``).
 
+``config.schedule`` sets the learning rate per step (cosine or linear decay after a warm-up, or
+warm-up, stable and linear decay, over the planned epochs; from the step count alone, so a resumed run continues it), else per epoch
+(``config.lr_decay``).
+
 ``config.precision`` picks the arithmetic: fp32, or bf16 autocast through accelerate (the weights
 and optimizer stay fp32, so saved weights are fp32; validation runs under the same autocast).
 
@@ -172,6 +176,42 @@ def out_of_time(seconds: float, budget: float, accelerator: Accelerator) -> bool
     return over
 
 
+def count_steps(batches: Callable[[int], Iterable[dict]], num_processes: int, process_index: int) -> int:
+    """Optimizer steps of one epoch in this process: the first epoch's batches, drawn once and
+    counted (the loop reseeds before every epoch, so the count changes no epoch's batches)."""
+    return sum(1 for _ in shard_batches(batches(1), num_processes, process_index))
+
+
+def make_scheduler(config: TrainLoopConfig, optimizer: torch.optim.Optimizer, batches: Callable[[int], Iterable[dict]],
+                   num_processes: int, process_index: int, step: int, desc: str) -> torch.optim.lr_scheduler.LambdaLR | None:
+    """The per-step schedule of ``config.schedule`` (None for "constant"), from transformers'
+    ``get_scheduler``, over the planned steps (epochs x steps per epoch, or ``max_steps`` when fewer),
+    placed at ``step``: the rate follows from the step count alone, so a resumed run continues it.
+    A ``max_minutes`` budget may end training before the planned steps, the rate not yet at 0."""
+    if config.schedule == "constant":
+        return None
+    from transformers import get_scheduler
+
+    planned = count_steps(batches, num_processes, process_index) * config.epochs
+    if config.max_steps:
+        planned = min(planned, config.max_steps)
+    planned = max(planned, 1)
+    warmup = round(config.warmup_fraction * planned)
+    if config.schedule == "wsd":  # warm-up, stable, then a linear decay (transformers' get_wsd_schedule)
+        decay = max(1, round(config.decay_fraction * planned))
+        scheduler = get_scheduler("warmup_stable_decay", optimizer, num_warmup_steps=warmup, num_training_steps=planned,
+                                  scheduler_specific_kwargs={"num_decay_steps": min(decay, planned - warmup), "decay_type": "linear"})
+    else:
+        scheduler = get_scheduler(config.schedule, optimizer, num_warmup_steps=warmup, num_training_steps=planned)
+    # Past the planned steps (an epoch longer than the first) the rate stays at its end, not back up.
+    scheduler.lr_lambdas = [lambda s, f=factor: f(min(s, planned)) for factor in scheduler.lr_lambdas]
+    for group, factor in zip(optimizer.param_groups, scheduler.lr_lambdas):
+        group["lr"] = group["initial_lr"] * factor(step)
+    scheduler.last_epoch = step
+    logger.info("%s: %s schedule over %d steps (%d of warm-up)%s", desc, config.schedule, planned, warmup, f", resumed at step {step}" if step else "")
+    return scheduler
+
+
 def make_accelerator(config: TrainLoopConfig) -> Accelerator:
     """The accelerator of a loop config: bf16 autocast (fp32 master weights) or plain fp32.
 
@@ -212,6 +252,7 @@ def run_loop(
     state = _load_state(run_dir, accelerator.unwrap_model(model), optimizer) or LoopState()
     for group in optimizer.param_groups:  # saved with the optimizer state, so a resumed run keeps it
         group.setdefault("base_lr", group["lr"])
+    scheduler = make_scheduler(config, optimizer, batches, processes, accelerator.process_index, state.step, desc)
     if state.epoch:
         logger.info("%s: resuming after epoch %d (best %s %.4f at epoch %d)", desc, state.epoch, score_key, state.best_score, state.best_epoch)
 
@@ -219,8 +260,9 @@ def run_loop(
     while not state.finished and state.epoch < config.epochs:
         epoch = state.epoch + 1
         set_seed(seed + epoch)  # the same batches whether or not the run was interrupted
-        for group in optimizer.param_groups:
-            group["lr"] = group["base_lr"] * config.lr_decay ** (epoch - 1)
+        if scheduler is None:
+            for group in optimizer.param_groups:
+                group["lr"] = group["base_lr"] * config.lr_decay ** (epoch - 1)
         model.train()
         total, count, samples, tokens, started = 0.0, 0, 0, 0, time.perf_counter()
         bar = tqdm(shard_batches(batches(epoch), processes, accelerator.process_index), desc=f"{desc} epoch {epoch}/{config.epochs}",
@@ -235,6 +277,8 @@ def run_loop(
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             state.step += 1
+            if scheduler is not None:
+                scheduler.step()
             total, count = total + output.loss.item(), count + 1
             batch_samples, batch_tokens = batch_counts(batch)
             samples, tokens = samples + batch_samples, tokens + batch_tokens

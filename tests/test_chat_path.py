@@ -308,6 +308,31 @@ def test_topic_candidates_are_what_the_seeker_named_then_the_movies_genres(pipel
     assert pipeline.topic_candidates([context], [[]])(0) == list(dict.fromkeys(said))  # no movie: only what was said
 
 
+def test_topic_candidate_features_say_where_each_candidate_came_from(pipeline):
+    from crs.gen.topic_head import CANDIDATE_FEATURES
+
+    history = [{"role": "user", "content": "I love comedies with Jim Carrey, like The Mask"},
+               {"role": "assistant", "content": "Then you might like Liar Liar (1997)"},
+               {"role": "user", "content": "Yes! Anything with Jim Carrey is fine"}]
+    context, _ = pipeline.context(history)
+    movie, _ = title_of(pipeline, history[:1])
+    candidates = pipeline.topic_candidates([context], [[(movie, 1.0)]])
+    names, features = candidates(0), candidates.features(0)
+    assert features.shape == (len(names), len(CANDIDATE_FEATURES))
+    column = {name: features[:, j] for j, name in enumerate(CANDIDATE_FEATURES)}
+    said_last = {e.name for e in pipeline.link(history[2]["content"]) if e.kind != "movie"}
+    said_first = {e.name for e in pipeline.link(history[0]["content"]) if e.kind != "movie"}
+    genres = {pipeline.kg.entity_names[g] for g in pipeline.facts.genres[movie]}
+    assert said_last and said_first - said_last
+    for i, name in enumerate(names):
+        assert column["seeker_last_turn"][i] == (name in said_last)
+        assert column["seeker_named"][i] == (name in said_last | said_first)
+        assert column["movie_genre"][i] == (name in genres)
+        assert column["recommender_turns_scaled"][i] == pytest.approx(1 / 15)
+    both = [i for i, name in enumerate(names) if name in said_last and name in said_first]
+    assert both and all(column["seeker_mentions_scaled"][i] == pytest.approx(2 / 3) for i in both)
+
+
 # ---------------------------------------------------------------------- the real checkpoint, real generator
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 
@@ -165,7 +166,6 @@ def test_a_goal_bias_chooses_the_goal_by_its_biased_score_then_decodes_the_topic
 
 
 def test_a_goal_head_chooses_each_rows_goal_from_its_own_features(generator):
-    import numpy as np
 
     from crs.gen.goal_head import FEATURES, GoalHead
     from crs.gen.steps import GOALS
@@ -216,6 +216,43 @@ def test_scored_topic_is_one_of_the_candidates_or_none_as_the_bias_says(generato
     # Scored topics stop the step decoding at [topic]: the goals are those decoded in full.
     generator.config = ConvConfig(max_new_tokens=40, topic_choice="scored")
     assert [g.goal for g in generator.generate_texts(contexts, ["none", "none"], topic_candidates=lambda i: own[i])] == [g.goal for g in greedy]
+
+
+def test_a_topic_head_decides_from_the_candidates_features_and_its_threshold(generator):
+    from crs.gen.topic_head import CANDIDATE_FEATURES, INPUTS, TopicHead
+
+    contexts = ["[seeker] I love ghosts", "[seeker] aliens please"]
+    rows = [generator.context_ids(c) for c in contexts]
+    width = len(INPUTS)
+    coef = np.zeros(width)
+    coef[INPUTS.index("movie_genre")] = 10.0  # only whether the candidate is the movie's genre counts
+    generator.config = ConvConfig(max_new_tokens=40, topic_choice="scored", topic_none_bias=1e6)  # the bias alone: never a topic
+    generator.topic_head = TopicHead(np.zeros(width), np.ones(width), coef, -5.0, 0.5)
+    names = [["Horror fiction", "Science fiction"], ["Horror fiction", "Science fiction"]]
+    features = [np.zeros((2, len(CANDIDATE_FEATURES)), dtype=np.float32) for _ in names]
+    features[0][1, CANDIDATE_FEATURES.index("movie_genre")] = 1.0  # row 0: the second is the movie's genre
+    features[1][0, CANDIDATE_FEATURES.index("movie_genre")] = 1.0  # row 1: the first
+    assert generator.choose_topics(rows, ["recommend", "recommend"], names, features) == [["Science fiction"], ["Horror fiction"]]
+    generator.topic_head.threshold = 0.999  # p = sigmoid(5) < 0.999: no topic
+    assert generator.choose_topics(rows, ["recommend", "recommend"], names, features) == [[], []]
+    # Without features the head is not asked: the bias rule decides, as before.
+    assert generator.choose_topics(rows, ["recommend", "recommend"], names) == [[], []]
+    # Through generate_texts, features come with the candidates (as CRS.topic_candidates gives them).
+    generator.topic_head.threshold = 0.5
+
+    class Candidates:
+        def __call__(self, i):
+            return names[i]
+
+        def features(self, i):
+            return features[i]
+
+    out = generator.generate_texts(contexts, ["none", "none"], topic_candidates=Candidates())
+    assert [g.topics for g in out] == [["Science fiction"], ["Horror fiction"]]
+    with pytest.raises(ValueError, match="feature rows"):
+        generator.choose_topics(rows, ["recommend", "recommend"], names, features[:1])
+    generator.topic_head = None
+    generator.config = ConvConfig(max_new_tokens=40)
 
 
 def test_unknown_topic_choice_is_refused_with_its_key():

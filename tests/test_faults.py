@@ -105,6 +105,19 @@ def test_a_broken_goal_classifier_is_named_and_the_recommender_keeps_serving(bro
     assert load_generator(broken).goal_head is None
 
 
+def test_a_broken_topic_classifier_is_named_and_the_recommender_keeps_serving(broken):
+    from crs.serve.pipeline import CRS, load_generator
+
+    assert load_generator(broken).topic_head is not None  # the bundled checkpoint ships one
+    truncate(broken / "topic_head.json")
+    with pytest.raises(ValueError, match=r"topic_head\.json"):
+        load_generator(broken)
+    pipeline = CRS.from_pretrained(broken)
+    assert pipeline.generator is None and "topic_head.json" in pipeline.generator_note
+    (broken / "topic_head.json").unlink()  # none: the none bias decides the topic step, as before the classifier
+    assert load_generator(broken).topic_head is None
+
+
 def test_a_generator_config_that_does_not_fit_its_weights_is_a_shape_mismatch(broken):
     from crs.serve.pipeline import load_generator
 

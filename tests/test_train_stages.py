@@ -67,6 +67,18 @@ def test_all_stages_train_resume_and_evaluate(data_dir, tmp_path):
     head = rec_done["metrics"]["goal_head"]
     assert head["train_turns"] > 0 and 0 <= head["validation_accuracy"] <= 1 and str(head["C"]) in head["validation_accuracy_by_C"]
     assert (checkpoint / "goal_head.json").is_file() and pipeline.generator.goal_head is not None
+    # The tiny recipe decodes its topic step, so no topic classifier; with the scored step the
+    # package stage's fit writes one for this generator, which then loads with it.
+    assert rec_done["metrics"]["topic_head"] == {} and not (checkpoint / "topic_head.json").exists()
+    from train import package
+    from train.common import StageContext
+
+    scored = load_config(TINY, overrides=[f"data.data_dir={data_dir}", f"output_dir={out}", "conv.topic_choice=scored", "conv.topic_head_dialogues=40"])
+    topic = package.fit_topic_head(StageContext(scored), checkpoint, progress=False)
+    if "skipped" not in topic:  # a tiny generator may leave too few named candidates to fit on
+        assert topic["train_candidates"] > 0 and 0 <= topic["validation_topic_f1"] <= 1 and 0.05 <= topic["threshold"] <= 0.7
+        assert CRS.from_pretrained(checkpoint).generator.topic_head is not None
+        (checkpoint / "topic_head.json").unlink()
     reply = pipeline.respond([{"role": "user", "content": "I loved The Matrix [REC] </s>"}])
     assert reply.text and reply.ranking and "The Matrix (1999)" not in [model.catalogue.by_id(m).display_name for m, _ in reply.ranking]
     config = load_config(overrides=[f"data.data_dir={data_dir}", "eval.limit=30"])

@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 from crs.gen.backbone import load_model, save_model
 from crs.gen.exemplars import INDEX_DIR
 from crs.gen.reply import GENERATOR_DIR, GOAL_BIAS_FILE, GOAL_HEAD_FILE, TOKENIZER_DIR
+from crs.gen.topic_head import TOPIC_HEAD_FILE
 from crs.io import atomic_dir, atomic_write_text
 from train import conv, pretrain_lm
 from train.common import StageContext
@@ -93,6 +94,31 @@ def fit_goal_head(ctx: StageContext, checkpoint: Path, progress: bool = True) ->
     return metrics
 
 
+def fit_topic_head(ctx: StageContext, checkpoint: Path, progress: bool = True) -> dict:
+    """Fit the topic classifier (crs.gen.topic_head) for the generator of ``checkpoint`` as it
+    serves (after its goal classifier, whose goals it reads), on the turns of the first
+    ``conv.topic_head_dialogues`` training dialogues (C and threshold chosen by validation topic
+    F1), and write it as ``topic_head.json``; a stale one goes when none is fitted."""
+    from crs.eval.topics import fit
+    from crs.serve.pipeline import CRS
+
+    path = checkpoint / TOPIC_HEAD_FILE
+    path.unlink(missing_ok=True)  # fitted for an earlier generator, if any
+    limit = ctx.config.conv.topic_head_dialogues
+    if not limit or ctx.config.conv.topic_choice != "scored" or not (checkpoint / GENERATOR_DIR / "config.json").is_file():
+        return {}
+    pipeline = CRS.from_pretrained(checkpoint)
+    try:
+        head, metrics = fit(pipeline, ctx.splits.train[:limit], ctx.splits.valid, progress=progress)
+    except ValueError as error:  # too few turns or topics (tiny recipes): the none bias decides, as before
+        logger.warning("%s: no topic classifier fitted (%s)", checkpoint, error)
+        return {"skipped": str(error)}
+    head.save(path)
+    logger.info("%s: topic classifier written (validation topic F1 %.3f, the none bias alone %.3f)", path,
+                metrics["validation_topic_f1"], metrics["validation_topic_f1_none_bias"])
+    return {k: v for k, v in metrics.items() if k != "validation_topic_f1_by_setting"}
+
+
 def run(ctx: StageContext, progress: bool = True) -> dict:
     checkpoint = ctx.checkpoint_dir
     config_file = checkpoint / "config.json"
@@ -119,7 +145,8 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
         logger.warning("%s: %s removed (fitted for the previous generator); rerun python -m crs.eval.goals --checkpoint %s --write",
                        STAGE, GOAL_BIAS_FILE, checkpoint)
     goal_head = fit_goal_head(ctx, checkpoint, progress) if GENERATOR_DIR in added else {}
+    topic_head = fit_topic_head(ctx, checkpoint, progress) if GENERATOR_DIR in added else {}
     if halve_recommender(checkpoint):
         logger.info("%s: recommender weights re-saved in fp16", STAGE)
     logger.info("%s: %s now holds %s", STAGE, checkpoint, ", ".join(added) or "no generator parts (none trained)")
-    return {"added": added, "goal_head": goal_head}
+    return {"added": added, "goal_head": goal_head, "topic_head": topic_head}

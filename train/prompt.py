@@ -36,6 +36,7 @@ from crs.gen.backbone import load_model
 from crs.gen.exemplars import INDEX_DIR
 from crs.gen.prompting import PROMPT_DIR, add_lora, build_prompt, trainable_parameters
 from crs.gen.reply import GENERATOR_DIR, GOAL_BIAS_FILE, GOAL_HEAD_FILE, TOKENIZER_DIR, ReplyGenerator
+from crs.gen.topic_head import TOPIC_HEAD_FILE
 from crs.io import atomic_dir, atomic_write_text, write_json
 from crs.rec.kg_text import KGTextRecommender
 from crs.text.tokenizer import load_tokenizer
@@ -47,8 +48,9 @@ logger = logging.getLogger(__name__)
 
 STAGE = "conv-prompt"
 # Not copied from the recommender's checkpoint: the phase's own generator parts replace them (the goal
-# bias and classifier were fitted for the base generator; a phase's checkpoint decodes its goal step).
-GENERATOR_PARTS = (GENERATOR_DIR, TOKENIZER_DIR, PROMPT_DIR, INDEX_DIR, GOAL_BIAS_FILE, GOAL_HEAD_FILE, "config.json", "MODEL_CARD.md", "metrics.json")
+# bias and the goal and topic classifiers were fitted for the base generator; a phase's checkpoint decodes its goal step).
+GENERATOR_PARTS = (GENERATOR_DIR, TOKENIZER_DIR, PROMPT_DIR, INDEX_DIR, GOAL_BIAS_FILE, GOAL_HEAD_FILE, TOPIC_HEAD_FILE, "config.json", "MODEL_CARD.md",
+                   "metrics.json")
 
 
 def variant(settings) -> str:

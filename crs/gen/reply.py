@@ -34,6 +34,7 @@ from crs.gen import fast
 from crs.gen.backbone import IGNORE, collate, load_model, pad_left, pad_right, row_nll, save_model
 from crs.gen.exemplars import INDEX_DIR, ExemplarIndex, context_key
 from crs.gen.goal_head import GOAL_HEAD_FILE, GoalHead, goal_features
+from crs.gen.topic_head import TOPIC_HEAD_FILE, TopicHead
 from crs.gen.prompting import (
     PROMPT_DIR,
     ContextIds,
@@ -180,6 +181,9 @@ class ReplyGenerator:
         # The goal step as a classifier over the goal scores and the dialogue's shape (crs.gen.goal_head);
         # when set, :meth:`generate` chooses goals with it (it takes precedence over goal_bias).
         self.goal_head: GoalHead | None = None
+        # The topic step as a classifier over the candidates' scores and features (crs.gen.topic_head);
+        # when set, a scored topic step given candidate features uses it instead of topic_none_bias.
+        self.topic_head: TopicHead | None = None
         # Decoding arithmetic: None follows the process's inference precision (crs.precision).
         self.precision: str | None = None
         # Decoding's forward passes (decoding_precision): (FastGPT2 or bf16 copy, the model it was made
@@ -285,6 +289,8 @@ class ReplyGenerator:
         generator.goal_bias = read_goal_bias(folder / GOAL_BIAS_FILE)
         if (folder / GOAL_HEAD_FILE).is_file():
             generator.goal_head = GoalHead.load(folder / GOAL_HEAD_FILE)
+        if (folder / TOPIC_HEAD_FILE).is_file():
+            generator.topic_head = TopicHead.load(folder / TOPIC_HEAD_FILE)
         return generator
 
     def save_pretrained(self, folder: str | Path, half: bool = False, model: PreTrainedModel | None = None) -> None:
@@ -421,7 +427,8 @@ class ReplyGenerator:
         as norepeat); ``reply_filter(i, reply)``: whether a retrieved reply may answer row i (e.g. it
         names nothing the recommended movie's KG facts do not hold). With ``conv.topic_choice``
         "scored", ``topic_candidates(i)`` (names) replaces the decoded topics of row i by
-        :meth:`choose_topic`'s pick among them. ``goal_features`` (N, :data:`crs.gen.goal_head.FEATURES`):
+        :meth:`choose_topic`'s pick among them, or, when ``topic_candidates.features(i)`` gives their
+        features and the checkpoint has a :attr:`topic_head`, by the head's. ``goal_features`` (N, :data:`crs.gen.goal_head.FEATURES`):
         the contexts' goal features, with which :attr:`goal_head` chooses the goal step."""
         with self.decoding_precision():
             exemplars = list(exemplars) if exemplars is not None else [()] * len(contexts)
@@ -452,7 +459,9 @@ class ReplyGenerator:
                     if goals is not None:  # a chosen goal stands as chosen, whatever its words decode back to
                         parsed = {i: (goal, parsed[i][1]) for i, goal in zip(free, goals)}
                     if scored:
-                        chosen = self.choose_topics([ctx_ids[i] for i in free], [parsed[i][0] for i in free], [topic_candidates(i) for i in free])
+                        candidate_features = getattr(topic_candidates, "features", None)
+                        chosen = self.choose_topics([ctx_ids[i] for i in free], [parsed[i][0] for i in free], [topic_candidates(i) for i in free],
+                                                    [candidate_features(i) for i in free] if candidate_features is not None else None)
                         parsed = {i: (parsed[i][0], topics) for i, topics in zip(free, chosen)}
                     elif topic_filter is not None:
                         parsed.update(self._topics_again([i for i in free if parsed[i] == ("recommend", [])], ctx_ids))
@@ -589,22 +598,45 @@ class ReplyGenerator:
         return self.choose_topics([context], [goal], [candidates])[0]
 
     @torch.no_grad()
-    def choose_topics(self, contexts: list[list[int]], goals: list[str], candidates: list[list[str]]) -> list[list[str]]:
-        """:meth:`choose_topic` of several rows, their candidates scored in one batch."""
+    def choose_topics(self, contexts: list[list[int]], goals: list[str], candidates: list[list[str]],
+                      features: list[np.ndarray] | None = None) -> list[list[str]]:
+        """:meth:`choose_topic` of several rows, their candidates scored in one batch. With
+        ``features`` (row i: one :data:`crs.gen.topic_head.CANDIDATE_FEATURES` row per name of
+        ``candidates[i]``) and a :attr:`topic_head`, the head decides from the scores and features."""
+        if features is not None and len(features) != len(candidates):
+            raise ValueError(f"choose_topics: {len(features)} feature rows for {len(candidates)} candidate rows")
+        margins = self.topic_margins(contexts, goals, candidates)
+        chosen: list[list[str]] = [[] for _ in contexts]
+        for i, row in enumerate(candidates):
+            if margins[i] is None:
+                continue
+            if self.topic_head is not None and features is not None:
+                keep = [j for j, c in enumerate(row) if c and c != NONE]
+                first = list(dict.fromkeys(row[j] for j in keep))
+                rows = [keep[[row[j] for j in keep].index(name)] for name in first]  # a name's first row
+                chosen[i] = self.topic_head.choose(first, margins[i], np.asarray(features[i])[rows], goals[i])
+            else:
+                names = [c for c in dict.fromkeys(row) if c and c != NONE]
+                best = int(np.argmax(np.append(margins[i], self.config.topic_none_bias)))
+                chosen[i] = [] if best == len(names) else [names[best]]
+        return chosen
+
+    @torch.no_grad()
+    def topic_margins(self, contexts: list[list[int]], goals: list[str], candidates: list[list[str]]) -> list[np.ndarray | None]:
+        """Row i: each distinct candidate name's summed log-probability after ``[goal] goal [topic]``
+        (up to ``[item]``) minus that of "none" (no bias added); None for a row without candidates."""
         names = [[c for c in dict.fromkeys(row) if c and c != NONE] for row in candidates]
         rows = [i for i, row in enumerate(names) if row]
-        chosen: list[list[str]] = [[] for _ in contexts]
+        margins: list[np.ndarray | None] = [None] * len(contexts)
         if not rows:
-            return chosen
+            return margins
         none = self.encode(f"{NONE} {ITEM_TOKEN}", 8)
         tails = [[self.encode(f"{name} {ITEM_TOKEN}", 24) for name in names[i]] + [none] for i in rows]
         prefixes = [self.encode(f"{GOAL_TOKEN} {goals[i]} {TOPIC_TOKEN}", 16) for i in rows]
         for i, (sums, _) in zip(rows, self._tail_log_probs([contexts[i] for i in rows], prefixes, tails)):
-            sums = sums.clone()
-            sums[-1] += self.config.topic_none_bias
-            best = int(sums.argmax())
-            chosen[i] = [] if best == len(names[i]) else [names[i][best]]
-        return chosen
+            sums = sums.double().cpu().numpy()
+            margins[i] = sums[:-1] - sums[-1]
+        return margins
 
     @torch.no_grad()
     def _tail_log_probs(self, contexts: list[list[int]], prefixes: list[list[int]], tails: list[list[list[int]]],
@@ -628,9 +660,9 @@ class ReplyGenerator:
             rows, row_tails = shared[start:stop], tails[start:stop]
             if reuse:
                 chosen = torch.arange(start, stop, device=self.device)
-                mask, past = prefill["mask"].index_select(0, chosen), fast.KVCache(prefill["cache"].keys, prefill["cache"].values)
+                mask, past = prefill["mask"][chosen], fast.KVCache(prefill["cache"].keys, prefill["cache"].values)
                 past.batch_select_indices(chosen)
-                first = torch.log_softmax(prefill["logits"].index_select(0, chosen), -1)
+                first = torch.log_softmax(prefill["logits"][chosen], -1)
             else:
                 ids, mask = pad_left(rows, self.pad_id)
                 ids, mask = ids.to(self.device), mask.to(self.device)

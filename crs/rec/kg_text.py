@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 TEXT_CACHE_SIZE = 50_000
 # Parts the recommender does not read: the generator's (a broken one leaves the recommender serving).
-GENERATOR_PARTS = ("generator", "tokenizer", "lm", "exemplars", "prompt", "goal_head.json", "goal_bias.json")
+GENERATOR_PARTS = ("generator", "tokenizer", "lm", "exemplars", "prompt", "goal_head.json", "topic_head.json", "goal_bias.json")
 REQUIRED_FILES = ("config.json", "recommender.safetensors", "kg/entities.json", "kg/relations.json",
                   "kg/triples.safetensors", "kg/catalogue.json", "kg/cooccurrence.safetensors")
 

@@ -29,12 +29,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+import numpy as np
+
 from crs.data.catalogue import Catalogue, Movie
 from crs.data.context import DialogueContext
 from crs.data.redial import RECOMMENDER, SEEKER, Turn
 from crs.gen.prompting import PROMPT_DIR
 from crs.gen.reply import GENERATOR_DIR, TOKENIZER_DIR, ReplyGenerator
 from crs.gen.steps import Steps
+from crs.gen.topic_head import CANDIDATE_FEATURES, candidate_features
 from crs.io import CheckpointFileError, verify_files
 from crs.rec.kg_text import KGTextRecommender
 from crs.rec.request import MovieFacts, RequestReader, RequestState, honour_scores, relaxation_sentence
@@ -160,6 +163,26 @@ def attach_prompt(generator: ReplyGenerator, recommender: KGTextRecommender, lin
     generator.prompt.attach(table)
     limit = recommender.config.rec.max_context_entities
     generator.entity_source = lambda text: [e.entity for e in link(text)][-limit:]
+
+
+
+class TopicCandidates:
+    """Row i's candidate topics, ``candidates(i)`` (names), and their features,
+    ``candidates.features(i)`` (one row per name), each row worked out once."""
+
+    def __init__(self, build: Callable[[int], tuple[list[str], np.ndarray]]):
+        self._build, self._rows = build, {}
+
+    def _row(self, row: int) -> tuple[list[str], np.ndarray]:
+        if row not in self._rows:
+            self._rows[row] = self._build(row)
+        return self._rows[row]
+
+    def __call__(self, row: int) -> list[str]:
+        return list(self._row(row)[0])
+
+    def features(self, row: int) -> np.ndarray:
+        return self._row(row)[1]
 
 
 class CRS:
@@ -469,18 +492,41 @@ class CRS:
 
         return allowed
 
-    def topic_candidates(self, contexts: list[DialogueContext], rankings: list[list[tuple[int, float]]]):
+    def topic_candidates(self, contexts: list[DialogueContext], rankings: list[list[tuple[int, float]]]) -> TopicCandidates:
         """For :meth:`ReplyGenerator.generate` (``conv.topic_choice`` "scored"): the topics row i may
-        name: the people and genres the seeker named (latest first), then the best movie's genres."""
+        name (``candidates(i)``): the people and genres the seeker named (latest first), then the best
+        movie's genres; and ``candidates.features(i)``, their :data:`crs.gen.topic_head.CANDIDATE_FEATURES`
+        (what the topic classifier reads)."""
 
-        def candidates(row: int) -> list[str]:
-            ranking = rankings[row]
-            names = [e.name for e in self.seeker_named(contexts[row])]
-            if ranking:
-                names += sorted(self.kg.entity_names[g] for g in self.facts.genres.get(ranking[0][0], ()))
-            return list(dict.fromkeys(names))
+        def build(row: int) -> tuple[list[str], np.ndarray]:
+            context, ranking = contexts[row], rankings[row]
+            seeker_turns: dict[str, list[int]] = {}  # name -> positions of the seeker turns naming it, 0 = the last
+            kinds: dict[str, str] = {}
+            said_by_recommender: set[str] = set()
+            seeker_position = 0
+            for position in range(len(context.turns) - 1, -1, -1):
+                turn = context.turns[position]
+                linked = context.linked[position] if context.linked is not None else self.link(turn.text)
+                for entity in linked:
+                    if entity.kind == "movie":
+                        continue
+                    if turn.role == SEEKER:
+                        kinds.setdefault(entity.name, entity.kind)
+                        turns = seeker_turns.setdefault(entity.name, [])
+                        if seeker_position not in turns:
+                            turns.append(seeker_position)
+                    else:
+                        said_by_recommender.add(entity.name)
+                seeker_position += turn.role == SEEKER
+            genres = sorted(self.kg.entity_names[g] for g in self.facts.genres.get(ranking[0][0], ())) if ranking else []
+            names = list(dict.fromkeys(list(seeker_turns) + genres))
+            recommender_turns = sum(turn.role == RECOMMENDER for turn in context.turns)
+            features = np.stack([candidate_features(seeker_turns.get(name, []), name in said_by_recommender, name in genres,
+                                                    kinds.get(name, "genre"), len(names), recommender_turns) for name in names]) \
+                if names else np.zeros((0, len(CANDIDATE_FEATURES)), dtype=np.float32)
+            return names, features
 
-        return candidates
+        return TopicCandidates(build)
 
     def seeker_named(self, context: DialogueContext) -> list[LinkedEntity]:
         """The people and genres the seeker named in ``context``, latest turn first."""

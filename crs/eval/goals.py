@@ -147,11 +147,29 @@ def calibrate(scores: torch.Tensor, gold: torch.Tensor, dialogues: list[str]) ->
     return bias, metrics
 
 
-def main(argv: list[str] | None = None) -> int:
+def pipeline_and_splits(parser: argparse.ArgumentParser, folder: Path, data_dir: str = ""):
+    """A fitting command's checkpoint, loaded with its generator (a parser error when it has none or
+    its ``config.json`` is unreadable), and the training and validation splits its config names
+    (``data_dir`` instead of the config's data folder when given)."""
     from crs.config import config_from_dict
     from crs.data.splits import load_splits
-    from crs.gen.reply import GOAL_BIAS_FILE, GOAL_HEAD_FILE, write_goal_bias
     from crs.serve.pipeline import CRS
+
+    try:
+        meta = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        parser.error(f"{folder / 'config.json'}: {error}")
+    config = config_from_dict(meta["crs_config"])
+    if data_dir:
+        config.data.data_dir = data_dir
+    pipeline = CRS.from_pretrained(folder)
+    if pipeline.generator is None:
+        parser.error(f"{folder} has no generator")
+    return pipeline, load_splits(config.data, with_test=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from crs.gen.reply import GOAL_BIAS_FILE, GOAL_HEAD_FILE, write_goal_bias
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", required=True, help="a checkpoint folder with a generator")
@@ -165,18 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     folder = Path(args.checkpoint)
-    try:
-        meta = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        parser.error(f"{folder / 'config.json'}: {error}")
-    config = config_from_dict(meta["crs_config"])
-    if args.data_dir:
-        config.data.data_dir = args.data_dir
-    pipeline = CRS.from_pretrained(folder)
-    if pipeline.generator is None:
-        parser.error(f"{folder} has no generator")
+    pipeline, splits = pipeline_and_splits(parser, folder, args.data_dir)
     pipeline.generator.goal_bias = None
-    splits = load_splits(config.data, with_test=False)
     valid = splits.valid[: args.limit]
     if args.head:
         head, metrics = fit_goal_head(pipeline, splits.train[: args.train_dialogues or None], valid, progress=not args.quiet)

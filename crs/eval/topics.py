@@ -129,10 +129,8 @@ def fit_topic_head(train: list[TopicTurn], valid: list[TopicTurn], bias: float, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from crs.config import config_from_dict
-    from crs.data.splits import load_splits
+    from crs.eval.goals import pipeline_and_splits
     from crs.precision import start_inference
-    from crs.serve.pipeline import CRS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", required=True, help="a checkpoint folder with a generator")
@@ -146,17 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     start_inference(args.precision)
     folder = Path(args.checkpoint)
-    try:
-        meta = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        parser.error(f"{folder / 'config.json'}: {error}")
-    config = config_from_dict(meta["crs_config"])
-    if args.data_dir:
-        config.data.data_dir = args.data_dir
-    pipeline = CRS.from_pretrained(folder)
-    if pipeline.generator is None:
-        parser.error(f"{folder} has no generator")
-    splits = load_splits(config.data, with_test=False)
+    pipeline, splits = pipeline_and_splits(parser, folder, args.data_dir)
     head, metrics = fit(pipeline, splits.train[: args.train_dialogues or None], splits.valid[: args.limit], progress=not args.quiet)
     print(json.dumps(metrics, indent=2))
     if args.write:

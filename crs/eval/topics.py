@@ -60,19 +60,20 @@ def topic_turns(pipeline, dialogues, progress: bool = True, desc: str = "topic s
         samples += turns
         golds += [e.steps.topics for e in dialogue_examples(dialogue, catalogue.titles, pipeline.linker, turns)]
     out: list[TopicTurn] = []
-    with generator.decoding_precision():
-        for start in tqdm(range(0, len(samples), CHUNK), desc=desc, unit="chunk", disable=not progress):
-            contexts = [DialogueContext.from_sample(s) for s in samples[start : start + CHUNK]]
-            rankings = rec.top_k_batch(contexts, 1)
-            exemplars = generator.retrieve([context_key(c.turns, catalogue.titles) for c in contexts])
-            ids = [generator.context_ids(render_context(c, catalogue.titles), e) for c, e in zip(contexts, exemplars)]
+    for start in tqdm(range(0, len(samples), CHUNK), desc=desc, unit="chunk", disable=not progress):
+        contexts = [DialogueContext.from_sample(s) for s in samples[start : start + CHUNK]]
+        # Ranked first, as the harness does: a recommender reading the generator's [REC] state needs
+        # the full model, not the decoding pass the scores below run on.
+        rankings = rec.top_k_batch(contexts, 1)
+        exemplars = generator.retrieve([context_key(c.turns, catalogue.titles) for c in contexts])
+        ids = [generator.context_ids(render_context(c, catalogue.titles), e) for c, e in zip(contexts, exemplars)]
+        candidates = pipeline.topic_candidates(contexts, rankings)
+        with generator.decoding_precision():  # the arithmetic generate() decodes in
             goals = generator.choose_goals(ids, np.stack([goal_features(c) for c in contexts]))
-            candidates = pipeline.topic_candidates(contexts, rankings)
             margins = generator.topic_margins(ids, goals, [candidates(i) for i in range(len(contexts))])
-            for i, goal in enumerate(goals):
-                names = candidates(i)
-                out.append(TopicTurn(goal, names, margins[i] if margins[i] is not None else np.zeros(0), candidates.features(i),
-                                     list(golds[start + i])))
+        for i, goal in enumerate(goals):
+            out.append(TopicTurn(goal, candidates(i), margins[i] if margins[i] is not None else np.zeros(0), candidates.features(i),
+                                 list(golds[start + i])))
     return out
 
 

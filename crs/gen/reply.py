@@ -610,13 +610,11 @@ class ReplyGenerator:
         for i, row in enumerate(candidates):
             if margins[i] is None:
                 continue
+            first = {c: j for j, c in reversed(list(enumerate(row))) if c and c != NONE}  # a name's first row
+            names = sorted(first, key=first.get)
             if self.topic_head is not None and features is not None:
-                keep = [j for j, c in enumerate(row) if c and c != NONE]
-                first = list(dict.fromkeys(row[j] for j in keep))
-                rows = [keep[[row[j] for j in keep].index(name)] for name in first]  # a name's first row
-                chosen[i] = self.topic_head.choose(first, margins[i], np.asarray(features[i])[rows], goals[i])
+                chosen[i] = self.topic_head.choose(names, margins[i], np.asarray(features[i])[[first[n] for n in names]], goals[i])
             else:
-                names = [c for c in dict.fromkeys(row) if c and c != NONE]
                 best = int(np.argmax(np.append(margins[i], self.config.topic_none_bias)))
                 chosen[i] = [] if best == len(names) else [names[best]]
         return chosen

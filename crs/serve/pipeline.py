@@ -165,7 +165,6 @@ def attach_prompt(generator: ReplyGenerator, recommender: KGTextRecommender, lin
     generator.entity_source = lambda text: [e.entity for e in link(text)][-limit:]
 
 
-
 class TopicCandidates:
     """Row i's candidate topics, ``candidates(i)`` (names), and their features,
     ``candidates.features(i)`` (one row per name), each row worked out once."""

@@ -320,6 +320,9 @@ class ConvConfig:
     temperature: float = 0.8
     retrieved_candidates: int = 8
     retrieval_margin: float = 1.0
+    # Hybrid decoding: each candidate's score minus this times its score with no context (favouring
+    # replies that fit this context over ones that fit any; Generated.choice_scores); 0: off.
+    generic_penalty: float = 0.0
     # Validation turns scored for perplexity per epoch (0: all).
     eval_turns: int = 2000
     # Only the first N training and validation dialogues (0: all); for quick recipes such as the tests'.
@@ -348,6 +351,7 @@ class ConvConfig:
         _check(self.topic_head_dialogues >= 0, "conv.topic_head_dialogues", "must be >= 0", self.topic_head_dialogues)
         _check(self.retrieved_candidates >= 1, "conv.retrieved_candidates", "must be >= 1", self.retrieved_candidates)
         _check(self.retrieval_margin >= 0.0, "conv.retrieval_margin", "must be >= 0", self.retrieval_margin)
+        _check(0.0 <= self.generic_penalty < 1.0, "conv.generic_penalty", "must lie in [0, 1)", self.generic_penalty)
 
 
 PROMPT_KINDS = ("none", "peft-prompt", "peft-prefix", "kg", "lora")

@@ -93,10 +93,10 @@ def test_kg_topic_filter_keeps_only_what_it_allows_and_bars_none(generator):
 RETRIEVABLE = ["have you seen [REC]? It is terrifying", "you will love the aliens in it", "hi", "[REC] and [REC] and [REC] are good"]
 
 
-def hybrid(generator, margin: float, reply_filter=None):
+def hybrid(generator, margin: float, reply_filter=None, penalty: float = 0.0):
     generator.exemplar_index = ExemplarIndex.build(["I love ghosts", "aliens please", "ghosts aliens", "ghosts please"], RETRIEVABLE,
                                                    ["a", "b", "c", "d"], min_df=1)
-    generator.config = ConvConfig(max_new_tokens=40, decoding="hybrid", retrieval_margin=margin, exemplars=0)
+    generator.config = ConvConfig(max_new_tokens=40, decoding="hybrid", retrieval_margin=margin, exemplars=0, generic_penalty=penalty)
     contexts = ["[seeker] I love ghosts", "[seeker] aliens please"]
     forced = [Steps("recommend", [], "Alien (1979)"), Steps("chat", [], "none")]
     return generator.generate_texts(contexts, ["Alien (1979)", "none"], forced=forced, keys=["I love ghosts", "aliens please"],
@@ -129,6 +129,27 @@ def test_hybrid_takes_a_fitting_retrieved_reply_within_the_margin_and_scores_as_
         own, best = g.candidates[0], max(g.candidates[1:], key=lambda c: c[1])
         assert (g.source == "retrieved") == (best[1] >= own[1])
         assert g.reply == (best[0] if g.source == "retrieved" else own[0])
+
+
+def test_a_generic_penalty_scores_each_candidate_without_the_context_and_chooses_by_the_difference(generator):
+    plain = hybrid(generator, 0.0)
+    assert all(g.generic == [] for g in plain)  # no penalty: no second pass
+    penalised = hybrid(generator, 0.0, penalty=0.5)
+    for g, p in zip(penalised, plain):
+        assert [c[0] for c in g.candidates] == [c[0] for c in p.candidates]  # the same candidates, the same scores
+        assert [c[1] for c in g.candidates] == pytest.approx([c[1] for c in p.candidates], abs=1e-4)
+        assert len(g.generic) == len(g.candidates)
+        own, *retrieved = g.choice_scores(0.5)
+        assert own == pytest.approx(g.candidates[0][1] - 0.5 * g.generic[0])
+        assert (g.source == "retrieved") == (bool(retrieved) and max(retrieved) >= own)
+    # The score with no context is the perplexity metric's for that reply after an empty context.
+    reply = penalised[0].candidates[1][0]
+    example = ConvExample("", Steps("recommend", [], "Alien (1979)"), reply, [], exemplars=[])
+    total, count = generator.reply_loss([example])
+    assert penalised[0].generic[1] == pytest.approx(-total / count, abs=1e-4)
+    with pytest.raises(ConfigError, match="conv.generic_penalty"):
+        ConvConfig(generic_penalty=1.0)
+    generator.exemplar_index = None
 
 
 def test_hybrid_keeps_the_generated_reply_when_the_filter_refuses_every_retrieved_one(generator):

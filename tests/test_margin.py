@@ -32,6 +32,27 @@ def test_sweep_goes_from_generated_only_to_every_retrieved_reply():
     assert all(t["human_length"] == table[0]["human_length"] for t in table)
 
 
+PENALISED = [
+    # Both retrieved replies score below the generated one after this context; the second is far
+    # likelier with no context at all (a generic reply), so a penalty turns the choice to the first.
+    {"gold": "have you seen Alien (1979)? it is scary", "generated_reply": "Alien (1979) is a good one", "generated_score": -1.0,
+     "hybrid_candidates": [["Alien (1979) is a good one", -1.0, -1.5], ["have you seen Alien (1979)? it is terrifying", -1.6, -4.0],
+                           ["Alien (1979) is good", -1.2, -1.3]]},
+]
+
+
+def test_a_generic_penalty_favours_the_candidate_this_context_makes_likely():
+    row = PENALISED[0]
+    assert choose(row, 0.0, 0.0) == ("Alien (1979) is a good one", False)
+    assert choose(row, 0.5, 0.0) == ("Alien (1979) is good", True)  # without the penalty: the best plain score
+    # With 0.5: -1.0+0.75=-0.25 (own), -1.6+2.0=0.4, -1.2+0.65=-0.55.
+    assert choose(row, 0.0, 0.5) == ("have you seen Alien (1979)? it is terrifying", True)
+    table = sweep(PENALISED, (-math.inf, 0.0), penalties=(0.0, 0.5))
+    assert [(t["penalty"], t["margin"]) for t in table] == [(0.0, -math.inf), (0.0, 0.0), (0.5, 0.0)]
+    with pytest.raises(ValueError, match="--generic-penalty"):
+        choose(ROWS[0], 0.0, 0.5)
+
+
 def test_cli_prints_the_table_and_names_a_broken_file(tmp_path, capsys):
     path = tmp_path / "conv_turns.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in ROWS), encoding="utf-8")

@@ -96,6 +96,9 @@ def evaluate_conversation(pipeline: CRS, dialogues: list[Dialogue], name: str, p
                 if retrieved:
                     best = max(retrieved, key=lambda c: c[1])
                     hybrid.update(retrieved_score=best[1], retrieved_reply=fill_slots(best[0], ranking, catalogue)[0])
+                if g.generic:  # every candidate with both scores, so that crs.eval.margin can sweep the penalty
+                    hybrid["hybrid_candidates"] = [[fill_slots(reply, ranking, catalogue)[0], score, generic]
+                                                   for (reply, score), generic in zip(g.candidates, g.generic)]
             rows.append({
                 "conversation_id": sample.conversation_id,
                 "turn_index": sample.turn_index,

@@ -402,6 +402,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--retrieval-margin", type=float, default=None,
                         help="hybrid decoding: how far (nats of mean token log-probability) a retrieved reply may score below "
                              "the generated one and still be chosen (inf: always when one fits; default: the checkpoint's)")
+    parser.add_argument("--generic-penalty", type=float, default=None,
+                        help="hybrid decoding: each candidate's score minus this times its score with no context, in [0, 1) "
+                             "(default: the checkpoint's)")
     parser.add_argument("--topic-choice", choices=("greedy", "scored"), default=None,
                         help="the topic step decoded, or chosen among the context's and the movie's entities (default: the checkpoint's)")
     parser.add_argument("--topic-none-bias", type=float, default=None, help="scored topics: added to the score of no topic")
@@ -435,10 +438,13 @@ def main(argv: list[str] | None = None) -> None:
     kg_topics = None if args.kg_topics is None else args.kg_topics == "on"
     if args.retrieval_margin is not None and not args.retrieval_margin >= 0:
         parser.error("--retrieval-margin must be >= 0")
+    if args.generic_penalty is not None and not 0 <= args.generic_penalty < 1:
+        parser.error("--generic-penalty must lie in [0, 1)")
     if args.retrieved_candidates is not None and args.retrieved_candidates < 1:
         parser.error("--retrieved-candidates must be >= 1")
     generation = {key: value for key, value in (("decoding", args.decoding), ("exemplars", args.exemplars), ("kg_topics", kg_topics),
                                                 ("retrieval_margin", args.retrieval_margin),
+                                                ("generic_penalty", args.generic_penalty),
                                                 ("retrieved_candidates", args.retrieved_candidates),
                                                 ("topic_choice", args.topic_choice), ("topic_none_bias", args.topic_none_bias))
                   if value is not None}

@@ -11,6 +11,10 @@ human replies', so the margin is chosen on validation turns, never on test ones:
     python -m crs.evaluate --model crs=checkpoints/default --split valid --limit 120 --tasks conv \\
         --decoding hybrid --retrieval-margin inf --out reports/valid-hybrid
     python -m crs.eval.margin reports/valid-hybrid/conv_turns.jsonl
+
+A run with ``--generic-penalty`` above 0 also records every candidate's score with no context
+(``hybrid_candidates``), and the sweep then covers ``conv.generic_penalty`` too (:data:`PENALTIES`):
+each candidate scored by its mean token log-probability minus the penalty times that score.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from pathlib import Path
 from crs.eval.metrics import bleu, distinct_n, tokenize
 
 MARGINS = (-math.inf, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, math.inf)
+# conv.generic_penalty values swept when the run recorded every candidate's scores (--generic-penalty above 0).
+PENALTIES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 
 
 def read_turns(path: Path) -> list[dict]:
@@ -48,21 +54,35 @@ def read_turns(path: Path) -> list[dict]:
     return rows
 
 
-def choose(row: dict, margin: float) -> tuple[str, bool]:
-    """The reply hybrid decoding gives ``row`` with ``margin``, and whether it is the retrieved one."""
+def choose(row: dict, margin: float, penalty: float = 0.0) -> tuple[str, bool]:
+    """The reply hybrid decoding gives ``row`` with ``margin`` and ``generic_penalty`` ``penalty``,
+    and whether it is a retrieved one. A penalty needs the row's ``hybrid_candidates`` (a run with
+    ``--generic-penalty`` above 0 writes them: each candidate's reply, score and score with no context)."""
+    if "hybrid_candidates" in row:
+        (own_reply, own, own_generic), *retrieved = row["hybrid_candidates"]
+        if retrieved:
+            reply, score, generic = max(retrieved, key=lambda c: c[1] - penalty * c[2])
+            if score - penalty * generic >= own - penalty * own_generic - margin:
+                return reply, True
+        return own_reply, False
+    if penalty:
+        raise ValueError("a generic penalty needs hybrid_candidates: run the harness with --generic-penalty above 0")
     if "retrieved_score" in row and row["retrieved_score"] >= row["generated_score"] - margin:
         return row["retrieved_reply"], True
     return row["generated_reply"], False
 
 
-def sweep(rows: list[dict], margins=MARGINS) -> list[dict]:
+def sweep(rows: list[dict], margins=MARGINS, penalties=(0.0,)) -> list[dict]:
     references = [r["gold"] for r in rows]
     human = sum(len(tokenize(t)) for t in references) / len(rows)
     table = []
-    for margin in margins:
-        chosen = [choose(r, margin) for r in rows]
+    for penalty, margin in ((p, m) for p in penalties for m in margins):
+        if penalty and margin == -math.inf and table:
+            continue  # generated only: the same replies whatever the penalty
+        chosen = [choose(r, margin, penalty) for r in rows]
         replies = [reply for reply, _ in chosen]
         table.append({
+            "penalty": penalty,
             "margin": margin,
             **{f"distinct{n}_{f}": distinct_n(replies, n, f) for f in ("per_reply", "ratio") for n in (2, 3, 4)},
             "bleu2": bleu(replies, references, 2),
@@ -74,12 +94,13 @@ def sweep(rows: list[dict], margins=MARGINS) -> list[dict]:
 
 
 def markdown(table: list[dict]) -> str:
-    lines = ["| margin | Dist-2/3/4 (a) | Dist-2/3/4 (b) | BLEU-2 | retrieved | reply / human length |", "|---|---|---|---|---|---|"]
+    lines = ["| penalty | margin | Dist-2/3/4 (a) | Dist-2/3/4 (b) | BLEU-2 | retrieved | reply / human length |",
+             "|---|---|---|---|---|---|---|"]
     for t in table:
         a = " / ".join(f"{t[f'distinct{n}_per_reply']:.3f}" for n in (2, 3, 4))
         b = " / ".join(f"{t[f'distinct{n}_ratio']:.3f}" for n in (2, 3, 4))
         label = "generated only" if t["margin"] == -math.inf else f"{t['margin']:g}"
-        lines.append(f"| {label} | {a} | {b} | {t['bleu2']:.3f} | {t['retrieved_share']:.2f} | "
+        lines.append(f"| {t.get('penalty', 0.0):g} | {label} | {a} | {b} | {t['bleu2']:.3f} | {t['retrieved_share']:.2f} | "
                      f"{t['length']:.1f} / {t['human_length']:.1f} |")
     return "\n".join(lines)
 
@@ -89,7 +110,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("turns", type=Path, help="conv_turns.jsonl of a harness run with --decoding hybrid --retrieval-margin inf")
     parser.add_argument("--json", type=Path, default=None, help="also write the table here")
     args = parser.parse_args(argv)
-    table = sweep(read_turns(args.turns))
+    rows = read_turns(args.turns)
+    penalties = PENALTIES if all("hybrid_candidates" in r for r in rows) else (0.0,)
+    table = sweep(rows, penalties=penalties)
     print(markdown(table))
     if args.json:
         args.json.write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")

@@ -124,6 +124,18 @@ class Generated:
     # Hybrid decoding: every candidate it chose from, (reply, mean token log-probability), the
     # generator's own first (empty for the other decodings).
     candidates: list[tuple[str, float]] = field(default_factory=list)
+    # Hybrid decoding with ``conv.generic_penalty``: each candidate's mean token log-probability
+    # after the same prompt steps at the start of a dialogue (no context), in the same order.
+    generic: list[float] = field(default_factory=list)
+
+    def choice_scores(self, penalty: float) -> list[float]:
+        """Each candidate's score for hybrid decoding's choice: its mean token log-probability after
+        the context, minus ``penalty`` times the same without the context (:attr:`generic`; the
+        anti-language-model form of Li et al. 2016's maximum mutual information objective, which
+        favours replies that this context, not every context, makes likely)."""
+        if penalty and self.generic:
+            return [score - penalty * generic for (_, score), generic in zip(self.candidates, self.generic)]
+        return [score for _, score in self.candidates]
 
 
 # Candidate scoring runs at most this many candidate sequences in one forward pass (their logits
@@ -550,7 +562,8 @@ class ReplyGenerator:
         (:func:`fits_turn`) and ``reply_filter`` allows it; every candidate is scored by the
         generator as the reply after this context and these prompt steps (mean token
         log-probability, ``</s>`` included), and the best retrieved one replaces the generated one
-        when its score is within ``retrieval_margin`` of it. Rows change in place. ``prefill``: the
+        when its score is within ``retrieval_margin`` of it; with ``generic_penalty`` the scores are
+        :meth:`Generated.choice_scores`'. Rows change in place. ``prefill``: the
         first pass of the decoding that wrote the replies (:meth:`_loop`), reused when it ran the same
         context and steps."""
         index = self.exemplar_index
@@ -568,12 +581,17 @@ class ReplyGenerator:
             tails.append([target[skip:] for target, _ in targets])
         for result, row_options, (sums, counts) in zip(results, options, self._tail_log_probs(ctx_ids, steps, tails, prefill=prefill)):
             result.candidates = list(zip(row_options, (sums / counts.clamp(min=1)).tolist()))
+        penalty = self.config.generic_penalty
+        if penalty:  # the same candidates after the same steps with no context
+            empty = [self.context_ids("")] * len(results)
+            for result, (sums, counts) in zip(results, self._tail_log_probs(empty, steps, tails)):
+                result.generic = (sums / counts.clamp(min=1)).tolist()
         for result in results:
-            own, *retrieved = result.candidates
+            own, *retrieved = result.choice_scores(penalty)
             if retrieved:
-                best = max(retrieved, key=lambda c: c[1])
-                if best[1] >= own[1] - self.config.retrieval_margin:
-                    result.reply, result.source = best[0], "retrieved"
+                best = max(range(len(retrieved)), key=retrieved.__getitem__)
+                if retrieved[best] >= own - self.config.retrieval_margin:
+                    result.reply, result.source = result.candidates[best + 1][0], "retrieved"
 
     @torch.no_grad()
     def goal_log_probs(self, contexts: list[list[int]]) -> torch.Tensor:

@@ -8,7 +8,7 @@ generator's score margins over "none". A candidate is labelled named when the hu
 each C of :data:`C_GRID`, and C and the threshold are chosen by topic F1 on validation turns::
 
     python -m crs.evaluate ...   # topic F1 in the conversation table
-    python -m crs.eval.topics --checkpoint checkpoints/default [--train-dialogues 1200] [--write]
+    python -m crs.eval.topics --checkpoint checkpoints/default [--train-dialogues 600] [--write]
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", required=True, help="a checkpoint folder with a generator")
-    parser.add_argument("--train-dialogues", type=int, default=1200, help="fit on the first N training dialogues (0: all)")
+    parser.add_argument("--train-dialogues", type=int, default=600, help="fit on the first N training dialogues (0: all)")
     parser.add_argument("--limit", type=int, default=None, help="choose C and the threshold on the first N validation dialogues only")
     parser.add_argument("--write", action="store_true", help=f"write the fitted head to the checkpoint's {TOPIC_HEAD_FILE}")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"), help="inference arithmetic, as the app serves")

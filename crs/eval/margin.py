@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 from crs.eval.metrics import bleu, distinct_n, tokenize
+from crs.gen.reply import hybrid_choice
 
 MARGINS = (-math.inf, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, math.inf)
 # conv.generic_penalty values swept when the run recorded every candidate's scores (--generic-penalty above 0).
@@ -59,17 +60,15 @@ def choose(row: dict, margin: float, penalty: float = 0.0) -> tuple[str, bool]:
     and whether it is a retrieved one. A penalty needs the row's ``hybrid_candidates`` (a run with
     ``--generic-penalty`` above 0 writes them: each candidate's reply, score and score with no context)."""
     if "hybrid_candidates" in row:
-        (own_reply, own, own_generic), *retrieved = row["hybrid_candidates"]
-        if retrieved:
-            reply, score, generic = max(retrieved, key=lambda c: c[1] - penalty * c[2])
-            if score - penalty * generic >= own - penalty * own_generic - margin:
-                return reply, True
-        return own_reply, False
+        candidates = row["hybrid_candidates"]
+        chosen = hybrid_choice([score - penalty * generic for _, score, generic in candidates], margin)
+        return candidates[chosen][0], chosen > 0
     if penalty:
         raise ValueError("a generic penalty needs hybrid_candidates: run the harness with --generic-penalty above 0")
-    if "retrieved_score" in row and row["retrieved_score"] >= row["generated_score"] - margin:
-        return row["retrieved_reply"], True
-    return row["generated_reply"], False
+    if "retrieved_score" not in row:
+        return row["generated_reply"], False
+    chosen = hybrid_choice([row["generated_score"], row["retrieved_score"]], margin)
+    return (row["retrieved_reply"], True) if chosen else (row["generated_reply"], False)
 
 
 def sweep(rows: list[dict], margins=MARGINS, penalties=(0.0,)) -> list[dict]:

@@ -138,6 +138,16 @@ class Generated:
         return [score for _, score in self.candidates]
 
 
+def hybrid_choice(scores: Sequence[float], margin: float) -> int:
+    """The candidate hybrid decoding answers with, given each candidate's score (the generated
+    reply's first, then the retrieved ones'): the best retrieved one when it scores within
+    ``margin`` of the generated one, else 0 (the generated reply)."""
+    if len(scores) < 2:
+        return 0
+    best = max(range(1, len(scores)), key=scores.__getitem__)
+    return best if scores[best] >= scores[0] - margin else 0
+
+
 # Candidate scoring runs at most this many candidate sequences in one forward pass (their logits
 # span the whole vocabulary, so this bounds the serving process's memory under load).
 MAX_TAILS_PER_PASS = 32
@@ -587,11 +597,9 @@ class ReplyGenerator:
             for result, (sums, counts) in zip(results, self._tail_log_probs(empty, steps, tails)):
                 result.generic = (sums / counts.clamp(min=1)).tolist()
         for result in results:
-            own, *retrieved = result.choice_scores(penalty)
-            if retrieved:
-                best = max(range(len(retrieved)), key=retrieved.__getitem__)
-                if retrieved[best] >= own - self.config.retrieval_margin:
-                    result.reply, result.source = result.candidates[best + 1][0], "retrieved"
+            chosen = hybrid_choice(result.choice_scores(penalty), self.config.retrieval_margin)
+            if chosen:
+                result.reply, result.source = result.candidates[chosen][0], "retrieved"
 
     @torch.no_grad()
     def goal_log_probs(self, contexts: list[list[int]]) -> torch.Tensor:

@@ -13,6 +13,13 @@ connections' own time is reported as ``connect_seconds``. Cross-talk: every answ
 exactly the messages this session sent and received, in order. Prints answered / errors /
 cross-talk / p50 / p95 / turns per second and writes them as JSON (``--out``). Bounded: each turn
 times out after ``--timeout`` seconds and counts as an error.
+
+``--repeat N`` plays the whole load N times and reports each round and their median (answered,
+errors and cross-talk summed): on 2 cores one round's p95 moves by a few hundred milliseconds from
+run to run (measured: 1.47 s to 1.98 s for the same code on one day), more than most changes to serving, so
+compare medians of several rounds. Without ``--url`` every round starts its own app, so no round
+finds the memos of the one before warm (the sessions send the same messages every round); with
+``--url`` the rounds share that app.
 """
 
 from __future__ import annotations
@@ -88,6 +95,28 @@ def run(url: str, sessions: int, turns: int, timeout: float) -> dict:
     }
 
 
+MEDIAN_FIGURES = ("p50_ms", "p95_ms", "turns_per_second", "seconds", "first_turn_p50_ms", "later_turns_p95_ms", "connect_seconds")
+SUMMED_FIGURES = ("answered", "errors", "crosstalk")
+
+
+def combine(rounds: list[dict]) -> dict:
+    """One round's figures as they are; several rounds' as their median (the counts summed, the app's
+    peak RSS the highest), with every round kept under ``rounds``."""
+    if len(rounds) == 1:
+        return rounds[0]
+    figures = {key: rounds[0][key] for key in ("sessions", "turns_per_session")}
+    figures.update({key: sum(r[key] for r in rounds) for key in SUMMED_FIGURES})
+    for key in MEDIAN_FIGURES:
+        values = [r[key] for r in rounds if r.get(key) is not None]
+        if values:
+            figures[key] = round(float(np.median(values)), 2 if key == "turns_per_second" else 1)
+    peaks = [r["app_peak_rss_mib"] for r in rounds if r.get("app_peak_rss_mib") is not None]
+    if peaks:
+        figures["app_peak_rss_mib"] = max(peaks)
+    figures["rounds"] = rounds
+    return figures
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.load", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -99,25 +128,38 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the app started here")
     parser.add_argument("--precision", "--encoder-precision", dest="precision", choices=PRECISIONS, default="auto",
                         help="inference precision of the app started here (default auto, as the app)")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of the whole load, reported with their median (default 1)")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
     args = parser.parse_args(argv)
     if not (1 <= args.sessions <= 200 and 1 <= args.turns <= 100):
         parser.error("--sessions must lie in 1..200 and --turns in 1..100")
-    with contextlib.ExitStack() as stack:
-        app = None if args.url else stack.enter_context(AppServer(args.checkpoint or DEFAULT_CHECKPOINT, args.threads,
-                                                                     ("--precision", args.precision)))
-        url = args.url or app.url
-        figures = run(url, args.sessions, args.turns, args.timeout)
-        if app is not None:
-            figures["app_peak_rss_mib"] = app.rss()["peak_rss_mib"]
-    print(f"{args.sessions} sessions x {args.turns} /chat turns against {url}: answered {figures['answered']}, "
-          f"errors {figures['errors']}, cross-talk {figures['crosstalk']}, p50 {figures['p50_ms']} ms, p95 {figures['p95_ms']} ms, "
-          f"{figures['turns_per_second']} turns/s (first turns p50 {figures['first_turn_p50_ms']} ms, later turns p95 "
-          f"{figures['later_turns_p95_ms']} ms)" + (f", app peak RSS {figures['app_peak_rss_mib']} MiB" if app is not None else ""))
+    if not 1 <= args.repeat <= 20:
+        parser.error("--repeat must lie in 1..20")
+    rounds = []
+    for index in range(args.repeat):
+        with contextlib.ExitStack() as stack:
+            app = None if args.url else stack.enter_context(AppServer(args.checkpoint or DEFAULT_CHECKPOINT, args.threads,
+                                                                         ("--precision", args.precision)))
+            url = args.url or app.url
+            figures = run(url, args.sessions, args.turns, args.timeout)
+            if app is not None:
+                figures["app_peak_rss_mib"] = app.rss()["peak_rss_mib"]
+        rounds.append(figures)
+        print(("" if args.repeat == 1 else f"round {index + 1}/{args.repeat}: ") + summary(args, url, figures))
+    figures = combine(rounds)
+    if args.repeat > 1:
+        print(f"median of {args.repeat} rounds: " + summary(args, url, figures))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     return figures
+
+
+def summary(args: argparse.Namespace, url: str, figures: dict) -> str:
+    return (f"{args.sessions} sessions x {args.turns} /chat turns against {url}: answered {figures['answered']}, "
+            f"errors {figures['errors']}, cross-talk {figures['crosstalk']}, p50 {figures['p50_ms']} ms, p95 {figures['p95_ms']} ms, "
+            f"{figures['turns_per_second']} turns/s (first turns p50 {figures['first_turn_p50_ms']} ms, later turns p95 "
+            f"{figures['later_turns_p95_ms']} ms)" + (f", app peak RSS {figures['app_peak_rss_mib']} MiB" if "app_peak_rss_mib" in figures else ""))
 
 
 if __name__ == "__main__":

@@ -55,6 +55,24 @@ def test_step_timer_fails_when_a_step_has_no_call():
     assert "renamed_away" not in Worker.__dict__
 
 
+def test_load_rounds_are_reported_with_their_median():
+    from benchmarks.load import combine
+
+    def round_(p95, rss, errors=0):
+        return {"sessions": 2, "turns_per_session": 3, "answered": 6 - errors, "errors": errors, "crosstalk": 0, "p50_ms": p95 / 2,
+                "p95_ms": p95, "turns_per_second": 10.0, "seconds": 0.6, "first_turn_p50_ms": None, "later_turns_p95_ms": p95,
+                "connect_seconds": 0.1, "app_peak_rss_mib": rss}
+
+    one = round_(900.0, 1000.0)
+    assert combine([one]) is one  # one round: its figures as they are
+    rounds = [round_(900.0, 1000.0), round_(2100.0, 1200.0, errors=1), round_(1500.0, 1100.0)]
+    figures = combine(rounds)
+    assert figures["p95_ms"] == 1500.0 and figures["p50_ms"] == 750.0 and figures["later_turns_p95_ms"] == 1500.0
+    assert figures["answered"] == 17 and figures["errors"] == 1 and figures["crosstalk"] == 0
+    assert figures["app_peak_rss_mib"] == 1200.0 and figures["rounds"] == rounds
+    assert "first_turn_p50_ms" not in figures  # no round measured it
+
+
 def test_crs_bench_all_runs_the_suite():
     assert resolve(["bench", "all", "--quick"]) == ("benchmarks", ["--quick"], "crs bench all")
 

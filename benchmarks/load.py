@@ -108,8 +108,7 @@ def combine(rounds: list[dict]) -> dict:
     figures.update({key: sum(r[key] for r in rounds) for key in SUMMED_FIGURES})
     for key in MEDIAN_FIGURES:
         values = [r[key] for r in rounds if r.get(key) is not None]
-        if values:
-            figures[key] = round(float(np.median(values)), 2 if key == "turns_per_second" else 1)
+        figures[key] = round(float(np.median(values)), 2 if key == "turns_per_second" else 1) if values else None
     peaks = [r["app_peak_rss_mib"] for r in rounds if r.get("app_peak_rss_mib") is not None]
     if peaks:
         figures["app_peak_rss_mib"] = max(peaks)

@@ -152,6 +152,39 @@ def test_a_generic_penalty_scores_each_candidate_without_the_context_and_chooses
     generator.exemplar_index = None
 
 
+def test_the_goal_and_topic_steps_continue_one_pass_over_the_contexts(generator):
+    contexts = [generator.context_ids(text) for text in ("[seeker] I love ghosts", "[seeker] any aliens movie please?", "")]
+    candidates = [["horror", "ghosts"], [], ["comedy"]]
+    with generator.decoding_precision():
+        assert generator.context_states([]) is None
+        shared = generator.context_states(contexts)
+        assert shared is not None and len(shared["rows"]) == 3
+        calls = []
+        original = generator._shared_tail_log_probs
+
+        def spy(*args, **kwargs):
+            calls.append(len(args[0]))
+            return original(*args, **kwargs)
+
+        generator._shared_tail_log_probs = spy
+        try:
+            alone, continued = generator.goal_log_probs(contexts), generator.goal_log_probs(contexts, shared)
+            assert calls == [3]  # the shared pass was continued, not the contexts run again
+            assert continued.shape == (3, len(alone[0])) and torch.allclose(alone, continued, atol=1e-4)
+            goals = ["recommend", "chat", "recommend"]
+            plain, reused = generator.topic_margins(contexts, goals, candidates), generator.topic_margins(contexts, goals, candidates, shared)
+            assert calls == [3, 2] and reused[1] is None and plain[1] is None
+            for a, b in zip(plain, reused):
+                if a is not None:
+                    assert b.shape == a.shape and np.allclose(a, b, atol=1e-4)
+            # Contexts the shared pass did not run are scored the usual way.
+            other = [generator.context_ids("[seeker] something else")]
+            assert torch.allclose(generator.goal_log_probs(other, shared), generator.goal_log_probs(other), atol=1e-6) and calls == [3, 2]
+        finally:
+            generator._shared_tail_log_probs = original
+    assert generator.context_states(contexts) is None  # outside decoding the model is not the lean pass
+
+
 def test_hybrid_keeps_the_generated_reply_when_the_filter_refuses_every_retrieved_one(generator):
     asked = []
 

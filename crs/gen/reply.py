@@ -468,8 +468,11 @@ class ReplyGenerator:
                     scored = topic_candidates is not None and self.config.topic_choice == "scored"
                     stop = {self.item_id, self.eos_id, self.seeker_id} | ({self.topic_id} if scored else set())
                     headed = self.goal_head is not None and goal_features is not None
+                    shared = None
                     if headed or self.goal_bias is not None:  # the goal chosen by its classifier or calibrated score, then the topics decoded
-                        goals = self.choose_goals([ctx_ids[i] for i in free], goal_features[free] if headed else None)
+                        if scored:  # both steps score words after these contexts: run them once
+                            shared = self.context_states([ctx_ids[i] for i in free])
+                        goals = self.choose_goals([ctx_ids[i] for i in free], goal_features[free] if headed else None, shared)
                         prefixes = [self.encode(f"{GOAL_TOKEN} {goal} {TOPIC_TOKEN}", 16) for goal in goals]
                         outs = [[] for _ in free] if scored else self._greedy([ctx_ids[i] for i in free], prefixes, stop=stop, max_new=24)
                     else:
@@ -483,7 +486,7 @@ class ReplyGenerator:
                     if scored:
                         candidate_features = getattr(topic_candidates, "features", None)
                         chosen = self.choose_topics([ctx_ids[i] for i in free], [parsed[i][0] for i in free], [topic_candidates(i) for i in free],
-                                                    [candidate_features(i) for i in free] if candidate_features is not None else None)
+                                                    [candidate_features(i) for i in free] if candidate_features is not None else None, shared)
                         parsed = {i: (parsed[i][0], topics) for i, topics in zip(free, chosen)}
                     elif topic_filter is not None:
                         parsed.update(self._topics_again([i for i in free if parsed[i] == ("recommend", [])], ctx_ids))
@@ -602,21 +605,39 @@ class ReplyGenerator:
                 result.reply, result.source = result.candidates[chosen][0], "retrieved"
 
     @torch.no_grad()
-    def goal_log_probs(self, contexts: list[list[int]]) -> torch.Tensor:
+    def goal_log_probs(self, contexts: list[list[int]], shared: dict | None = None) -> torch.Tensor:
         """(N, len(GOALS)): the log-probability of each goal's words (and the ``[topic]`` token that
-        ends them) after each context's ``[goal]`` token."""
+        ends them) after each context's ``[goal]`` token. ``shared``: :meth:`context_states` of these
+        contexts, continued instead of running them again."""
         tails = [self.encode(f"{goal} {TOPIC_TOKEN}", 16) for goal in GOALS]
         if not contexts:
             return torch.zeros(0, len(GOALS))
-        return torch.stack([sums for sums, _ in self._tail_log_probs(contexts, [[self.goal_id]] * len(contexts), [tails] * len(contexts))])
+        return torch.stack([sums for sums, _ in self._tail_log_probs(contexts, [[self.goal_id]] * len(contexts), [tails] * len(contexts),
+                                                                     shared=shared)])
 
-    def choose_goals(self, contexts: list[list[int]], features: np.ndarray | None = None) -> list[str]:
+    def choose_goals(self, contexts: list[list[int]], features: np.ndarray | None = None, shared: dict | None = None) -> list[str]:
         """Each context's goal: :attr:`goal_head`'s choice given the contexts' goal ``features``
         when both are there, else the highest log-probability plus :attr:`goal_bias`."""
         if self.goal_head is not None and features is not None:
-            return self.goal_head.choose(self.goal_log_probs(contexts).numpy(), features)
-        scores = self.goal_log_probs(contexts) + torch.tensor(self.goal_bias or [0.0] * len(GOALS))
+            return self.goal_head.choose(self.goal_log_probs(contexts, shared).numpy(), features)
+        scores = self.goal_log_probs(contexts, shared) + torch.tensor(self.goal_bias or [0.0] * len(GOALS))
         return [GOALS[int(j)] for j in scores.argmax(1)]
+
+    @torch.no_grad()
+    def context_states(self, contexts: list[list[int]]) -> dict | None:
+        """One forward pass over ``contexts`` (left-padded) that later scoring passes over the same
+        contexts continue from (:meth:`_tail_log_probs`' ``shared``), so that the goal step and the
+        topic step, which score their words after the same contexts, run each context once instead
+        of once each. None where it does not apply (no contexts, a generator that does not decode
+        on :class:`crs.gen.fast.FastGPT2`)."""
+        if not contexts or not isinstance(self.model, fast.FastGPT2):
+            return None
+        ids, mask = pad_left(contexts, self.pad_id)
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        positions = (mask.cumsum(1) - 1).clamp(min=0)
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
+                         **self.prompt_fields(contexts))
+        return {"model": self.model, "rows": {tuple(c): row for row, c in enumerate(contexts)}, "mask": mask, "cache": out.past_key_values}
 
     def choose_topic(self, context: list[int], goal: str, candidates: list[str]) -> list[str]:
         """The topic step as a choice: each candidate name (and "none", plus ``conv.topic_none_bias``)
@@ -625,13 +646,13 @@ class ReplyGenerator:
 
     @torch.no_grad()
     def choose_topics(self, contexts: list[list[int]], goals: list[str], candidates: list[list[str]],
-                      features: list[np.ndarray] | None = None) -> list[list[str]]:
+                      features: list[np.ndarray] | None = None, shared: dict | None = None) -> list[list[str]]:
         """:meth:`choose_topic` of several rows, their candidates scored in one batch. With
         ``features`` (row i: one :data:`crs.gen.topic_head.CANDIDATE_FEATURES` row per name of
         ``candidates[i]``) and a :attr:`topic_head`, the head decides from the scores and features."""
         if features is not None and len(features) != len(candidates):
             raise ValueError(f"choose_topics: {len(features)} feature rows for {len(candidates)} candidate rows")
-        margins = self.topic_margins(contexts, goals, candidates)
+        margins = self.topic_margins(contexts, goals, candidates, shared)
         chosen: list[list[str]] = [[] for _ in contexts]
         for i, row in enumerate(candidates):
             if margins[i] is None:
@@ -646,9 +667,11 @@ class ReplyGenerator:
         return chosen
 
     @torch.no_grad()
-    def topic_margins(self, contexts: list[list[int]], goals: list[str], candidates: list[list[str]]) -> list[np.ndarray | None]:
+    def topic_margins(self, contexts: list[list[int]], goals: list[str], candidates: list[list[str]],
+                      shared: dict | None = None) -> list[np.ndarray | None]:
         """Row i: each distinct candidate name's summed log-probability after ``[goal] goal [topic]``
-        (up to ``[item]``) minus that of "none" (no bias added); None for a row without candidates."""
+        (up to ``[item]``) minus that of "none" (no bias added); None for a row without candidates.
+        ``shared``: as for :meth:`goal_log_probs`."""
         names = [[c for c in dict.fromkeys(row) if c and c != NONE] for row in candidates]
         rows = [i for i, row in enumerate(names) if row]
         margins: list[np.ndarray | None] = [None] * len(contexts)
@@ -657,20 +680,24 @@ class ReplyGenerator:
         none = self.encode(f"{NONE} {ITEM_TOKEN}", 8)
         tails = [[self.encode(f"{name} {ITEM_TOKEN}", 24) for name in names[i]] + [none] for i in rows]
         prefixes = [self.encode(f"{GOAL_TOKEN} {goals[i]} {TOPIC_TOKEN}", 16) for i in rows]
-        for i, (sums, _) in zip(rows, self._tail_log_probs([contexts[i] for i in rows], prefixes, tails)):
+        for i, (sums, _) in zip(rows, self._tail_log_probs([contexts[i] for i in rows], prefixes, tails, shared=shared)):
             sums = sums.double().cpu().numpy()
             margins[i] = sums[:-1] - sums[-1]
         return margins
 
     @torch.no_grad()
     def _tail_log_probs(self, contexts: list[list[int]], prefixes: list[list[int]], tails: list[list[list[int]]],
-                        batch_size: int = 16, prefill: dict | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+                        batch_size: int = 16, prefill: dict | None = None, shared: dict | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """For each row i, the summed log-probability of each of ``tails[i]`` after ``contexts[i]`` and
         the target prefix ``prefixes[i]``, and each tail's length. A causal generator runs every row's
         context and prefix once (rows batched, left-padded) and copies its key/value cache to the
         row's tails, so only the tails run again; T5 scores (context, prefix + tail) pairs. With
         ``prefill`` (a first pass kept by :meth:`_loop`) that ran exactly these rows, its cache and
-        next-token logits are used and the context is not run again."""
+        next-token logits are used and the context is not run again. With ``shared``
+        (:meth:`context_states` of a set of contexts holding all of these), each row's prefix and
+        tails continue that pass's cache, so the context is not run again either."""
+        if shared is not None and shared.get("model") is self.model and all(tuple(c) in shared["rows"] for c in contexts):
+            return self._shared_tail_log_probs(contexts, prefixes, tails, shared)
         if self.is_seq2seq:
             out = []
             for context, prefix, row_tails in zip(contexts, prefixes, tails):
@@ -721,6 +748,39 @@ class ReplyGenerator:
                     log_probs = (logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)) * scored
                 sums = sums + log_probs.sum(1)
             sums, counts = sums.cpu(), tail_mask.sum(1).cpu()
+            position = 0
+            for t in row_tails:
+                out.append((sums[position : position + len(t)], counts[position : position + len(t)]))
+                position += len(t)
+        return out
+
+    @torch.no_grad()
+    def _shared_tail_log_probs(self, contexts: list[list[int]], prefixes: list[list[int]], tails: list[list[list[int]]],
+                               shared: dict) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """:meth:`_tail_log_probs` continuing :meth:`context_states`' cache: every candidate runs as
+        its row's prefix and then itself after its context's keys and values, and only its own
+        tokens are scored."""
+        out = []
+        for start, stop in tail_chunks([len(t) for t in tails], 16, MAX_TAILS_PER_PASS):
+            row_tails, row_prefixes = tails[start:stop], prefixes[start:stop]
+            chosen = torch.tensor([shared["rows"][tuple(c)] for c in contexts[start:stop]], dtype=torch.long, device=self.device)
+            mask, past = shared["mask"][chosen], fast.KVCache(shared["cache"].keys, shared["cache"].values)
+            owner = torch.tensor([row for row, t in enumerate(row_tails) for _ in t], dtype=torch.long, device=self.device)
+            past.batch_select_indices(chosen[owner])
+            lengths = torch.tensor([len(row_prefixes[row]) for row, t in enumerate(row_tails) for _ in t], device=self.device)
+            ids, ids_mask = pad_right([row_prefixes[row] + tail for row, t in enumerate(row_tails) for tail in t], self.pad_id)
+            ids, ids_mask = ids.to(self.device), ids_mask.to(self.device)
+            inputs, targets = ids[:, :-1], ids[:, 1:]
+            # target j is token j + 1: a candidate's own tokens are the targets from its prefix's last token on
+            scored = ids_mask[:, 1:].bool() & (torch.arange(targets.size(1), device=self.device) >= lengths.unsqueeze(1) - 1)
+            positions = mask.sum(1)[owner].unsqueeze(1) + torch.arange(inputs.size(1), device=self.device)
+            full_mask = torch.cat([mask[owner], ids_mask[:, :-1]], 1)
+            hidden = self.model(input_ids=inputs, attention_mask=full_mask, position_ids=positions, past_key_values=past,
+                                logits_at=scored).hidden
+            log_probs = torch.zeros(scored.shape, dtype=torch.float32, device=self.device)
+            log_probs[scored] = (self.model.token_logits(hidden, targets[scored].unsqueeze(-1)).squeeze(-1)
+                                 - self.model.rough_logits(hidden).logsumexp(-1))
+            sums, counts = log_probs.sum(1).cpu(), (ids_mask.sum(1) - lengths).cpu()
             position = 0
             for t in row_tails:
                 out.append((sums[position : position + len(t)], counts[position : position + len(t)]))

@@ -185,6 +185,39 @@ def test_the_goal_and_topic_steps_continue_one_pass_over_the_contexts(generator)
     assert generator.context_states(contexts) is None  # outside decoding the model is not the lean pass
 
 
+def test_decoding_that_continues_the_shared_pass_writes_what_it_writes_alone(generator):
+    contexts = [generator.context_ids(text) for text in ("[seeker] I love ghosts", "[seeker] any aliens movie please? something old", "")]
+    # Prefixes of different lengths: the shorter ones leave padding between their end and the new tokens.
+    prefixes = [generator.encode(text, 32) for text in ("[goal] recommend [topic] horror [item] Alien (1979) [recommender]",
+                                                        "[goal] chat [topic] none [item] none [recommender]", "[goal]")]
+    assert len({len(p) for p in prefixes}) == 3
+    stop = {generator.eos_id, generator.seeker_id, generator.recommender_id}
+    loop, started = generator._loop, []
+
+    def spy(*args, **kwargs):
+        started.append(kwargs.get("start") is not None)
+        return loop(*args, **kwargs)
+
+    generator._loop = spy
+    try:
+        with generator.decoding_precision():
+            shared = generator.context_states(contexts)
+            for options in ({}, {"no_repeat": 3, "min_new": 4}):
+                kept_alone, kept = {}, {}
+                plain = generator._greedy(contexts, prefixes, stop=stop, max_new=12, keep_prefill=kept_alone, **options)
+                continued = generator._greedy(contexts, prefixes, stop=stop, max_new=12, keep_prefill=kept, shared=shared, **options)
+                assert started[-2:] == [False, True]  # the second continued the shared pass
+                assert continued == plain and all(len(new) >= 1 for new in continued)
+                assert kept["rows"] == kept_alone["rows"] and torch.allclose(kept["logits"], kept_alone["logits"], atol=1e-4)
+                # Scoring that continues either first pass gives the same scores.
+                tails = [[generator.encode("it is a good one", 16), generator.encode("you will love it", 16)]] * 3
+                for (a, _), (b, _) in zip(generator._tail_log_probs(contexts, prefixes, tails, prefill=kept_alone),
+                                          generator._tail_log_probs(contexts, prefixes, tails, prefill=kept)):
+                    assert torch.allclose(a, b, atol=1e-4)
+    finally:
+        generator._loop = loop
+
+
 def test_hybrid_keeps_the_generated_reply_when_the_filter_refuses_every_retrieved_one(generator):
     asked = []
 

@@ -459,6 +459,9 @@ class ReplyGenerator:
             for start in range(0, len(contexts), batch_size):
                 chunk = range(start, min(start + batch_size, len(contexts)))
                 ctx_ids = {i: self.context_ids(contexts[i], exemplars[i]) for i in chunk}
+                # One pass over the contexts that both phases continue (the rerank mode samples from
+                # repeated rows and runs them as it always did).
+                shared = self.context_states([ctx_ids[i] for i in chunk]) if self.config.decoding != "rerank" else None
                 # Phase 1: the goal and topic steps, up to the [item] token.
                 free = [i for i in chunk if forced[i] is None]
                 steps: dict[int, Steps] = {i: forced[i] for i in chunk if forced[i] is not None}
@@ -468,17 +471,15 @@ class ReplyGenerator:
                     scored = topic_candidates is not None and self.config.topic_choice == "scored"
                     stop = {self.item_id, self.eos_id, self.seeker_id} | ({self.topic_id} if scored else set())
                     headed = self.goal_head is not None and goal_features is not None
-                    shared = None
                     if headed or self.goal_bias is not None:  # the goal chosen by its classifier or calibrated score, then the topics decoded
-                        if scored:  # both steps score words after these contexts: run them once
-                            shared = self.context_states([ctx_ids[i] for i in free])
                         goals = self.choose_goals([ctx_ids[i] for i in free], goal_features[free] if headed else None, shared)
                         prefixes = [self.encode(f"{GOAL_TOKEN} {goal} {TOPIC_TOKEN}", 16) for goal in goals]
-                        outs = [[] for _ in free] if scored else self._greedy([ctx_ids[i] for i in free], prefixes, stop=stop, max_new=24)
+                        outs = [[] for _ in free] if scored else self._greedy([ctx_ids[i] for i in free], prefixes, stop=stop, max_new=24,
+                                                                              shared=shared)
                     else:
                         goals = None
                         prefixes = [[self.goal_id] for _ in free]
-                        outs = self._greedy([ctx_ids[i] for i in free], prefixes, stop=stop, max_new=24)
+                        outs = self._greedy([ctx_ids[i] for i in free], prefixes, stop=stop, max_new=24, shared=shared)
                     parsed = {i: parse_steps(self.tokenizer.decode(prefix + new, skip_special_tokens=False))
                               for i, prefix, new in zip(free, prefixes, outs)}
                     if goals is not None:  # a chosen goal stands as chosen, whatever its words decode back to
@@ -489,7 +490,7 @@ class ReplyGenerator:
                                                     [candidate_features(i) for i in free] if candidate_features is not None else None, shared)
                         parsed = {i: (parsed[i][0], topics) for i, topics in zip(free, chosen)}
                     elif topic_filter is not None:
-                        parsed.update(self._topics_again([i for i in free if parsed[i] == ("recommend", [])], ctx_ids))
+                        parsed.update(self._topics_again([i for i in free if parsed[i] == ("recommend", [])], ctx_ids, shared))
                         parsed = {i: (goal, topic_filter(i, topics) if topics else []) for i, (goal, topics) in parsed.items()}
                     for i, (goal, topics) in parsed.items():
                         item = top_items[i] if goal == "recommend" and top_items[i] != NONE else NONE
@@ -497,7 +498,7 @@ class ReplyGenerator:
                 # Phase 2: the reply after "[goal] … [item] title [recommender]".
                 prefixes = {i: self.encode(steps[i].render(), self.config.max_target_tokens) for i in chunk}
                 prefill: dict = {}  # phase 2's first pass, which hybrid decoding's scoring starts from
-                replies = self._replies(list(chunk), ctx_ids, prefixes, contexts, exemplars, prefill)
+                replies = self._replies(list(chunk), ctx_ids, prefixes, contexts, exemplars, prefill, shared)
                 for i in chunk:
                     results[i] = Generated(steps[i].goal, steps[i].topics, steps[i].item, replies[i])
                 if self.config.decoding == "hybrid" and keys is not None:
@@ -524,13 +525,13 @@ class ReplyGenerator:
                                      sampler=torch.Generator().manual_seed(seed), **options)
             return [self._text(new) for new in outs]
 
-    def _topics_again(self, rows: list[int], ctx_ids: dict[int, list[int]]) -> dict[int, tuple[str, list[str]]]:
+    def _topics_again(self, rows: list[int], ctx_ids: dict[int, list[int]], shared: dict | None = None) -> dict[int, tuple[str, list[str]]]:
         """The topic step of recommending rows decoded with "none" barred as its first word."""
         if not rows:
             return {}
         prefix = self.encode(f"{GOAL_TOKEN} recommend {TOPIC_TOKEN}", 16)
         outs = self._greedy([ctx_ids[i] for i in rows], [prefix] * len(rows), stop={self.item_id, self.eos_id, self.seeker_id},
-                            max_new=20, ban_first=self.none_ids)
+                            max_new=20, ban_first=self.none_ids, shared=shared)
         return {i: parse_steps(self.tokenizer.decode(prefix + new, skip_special_tokens=False)) for i, new in zip(rows, outs)}
 
     @cached_property
@@ -539,16 +540,16 @@ class ReplyGenerator:
         return frozenset(self.encode(f"{TOPIC_TOKEN} {NONE}", 8)[1:2])
 
     def _replies(self, rows: list[int], ctx_ids: dict[int, list[int]], prefixes: dict[int, list[int]], contexts: Sequence[str],
-                 exemplars: Sequence[Sequence[str]], prefill: dict | None = None) -> dict[int, str]:
+                 exemplars: Sequence[Sequence[str]], prefill: dict | None = None, shared: dict | None = None) -> dict[int, str]:
         """Phase 2 for ``rows``, decoded as ``config.decoding`` says; greedy decoding's first pass is
-        kept in ``prefill`` (see :meth:`_loop`)."""
+        kept in ``prefill`` (see :meth:`_loop`) and continues ``shared`` (:meth:`context_states`) when given."""
         stop = {self.eos_id, self.seeker_id, self.recommender_id}
         max_new = max(1, self.config.max_new_tokens - 20)
         mode = self.config.decoding
         if mode in ("greedy", "norepeat", "hybrid"):  # hybrid starts from the norepeat reply
             options = {"no_repeat": 3, "min_new": self.config.min_reply_tokens} if mode != "greedy" else {}
             outs = self._greedy([ctx_ids[i] for i in rows], [prefixes[i] for i in rows], stop=stop, max_new=max_new,
-                                keep_prefill=prefill, **options)
+                                keep_prefill=prefill, shared=shared, **options)
             return {i: self._text(new) for i, new in zip(rows, outs)}
         # rerank: n nucleus samples per row, all rows in one batch (seeded by the contexts, so a
         # reply is reproducible), then each row's best candidate.
@@ -630,7 +631,7 @@ class ReplyGenerator:
         topic step, which score their words after the same contexts, run each context once instead
         of once each. None where it does not apply (no contexts, a generator that does not decode
         on :class:`crs.gen.fast.FastGPT2`)."""
-        if not contexts or not isinstance(self.model, fast.FastGPT2):
+        if not contexts or not isinstance(self.model, fast.FastGPT2) or self.prompt_fields(contexts):
             return None
         ids, mask = pad_left(contexts, self.pad_id)
         ids, mask = ids.to(self.device), mask.to(self.device)
@@ -816,9 +817,28 @@ class ReplyGenerator:
         counts = Counter(gram for reply in self.exemplar_index.replies for gram in _bigrams(reply))
         return frozenset(gram for gram, _ in counts.most_common(GENERIC_NGRAMS))
 
-    def _greedy(self, contexts: list[list[int]], prefixes: list[list[int]], stop: set[int], max_new: int, **options) -> list[list[int]]:
+    def _greedy(self, contexts: list[list[int]], prefixes: list[list[int]], stop: set[int], max_new: int,
+                shared: dict | None = None, **options) -> list[list[int]]:
         """Continuation of each (context, prefix) until a stop id (greedy unless ``options`` ask for
-        sampling, see :meth:`_loop`); returns the new ids (stop id included)."""
+        sampling, see :meth:`_loop`); returns the new ids (stop id included). With ``shared``
+        (:meth:`context_states` of a set of contexts holding all of these), the first pass runs the
+        prefixes only, after that pass's keys and values of their contexts."""
+        if (shared is not None and shared.get("model") is self.model and contexts and all(prefixes)
+                and all(tuple(c) in shared["rows"] for c in contexts)):
+            chosen = torch.tensor([shared["rows"][tuple(c)] for c in contexts], dtype=torch.long, device=self.device)
+            past = fast.KVCache(shared["cache"].keys, shared["cache"].values)
+            past.batch_select_indices(chosen)
+            context_mask = shared["mask"][chosen]
+            ids, prefix_mask = pad_right(prefixes, self.pad_id)
+            ids, prefix_mask = ids.to(self.device), prefix_mask.to(self.device)
+            # The prefixes, right-padded, follow the left-padded contexts: the padding between a short
+            # prefix and its first new token is masked, and positions count tokens only.
+            positions = context_mask.sum(1, keepdim=True) + torch.arange(ids.size(1), device=self.device)
+            last = torch.zeros_like(prefix_mask, dtype=torch.bool)
+            last[torch.arange(len(prefixes), device=self.device), prefix_mask.sum(1) - 1] = True
+            if options.get("keep_prefill") is not None:
+                options["keep_prefill"]["rows"] = [ctx + prefix for ctx, prefix in zip(contexts, prefixes)]
+            return self._loop(ids, torch.cat([context_mask, prefix_mask], 1), stop, max_new, start=(past, positions, last), **options)
         if self.is_seq2seq:
             # An empty context (the recommender opens the dialogue) is one <pad>, as in training (collate).
             enc_ids, enc_mask = pad_right([c or [self.pad_id] for c in contexts] or [[self.pad_id]], self.pad_id)
@@ -838,7 +858,8 @@ class ReplyGenerator:
     def _loop(self, ids: torch.Tensor, mask: torch.Tensor, stop: set[int], max_new: int, encoder_out=None, enc_mask=None,
               no_repeat: int = 0, min_new: int = 0, sampler: torch.Generator | None = None,
               scores: list[float] | None = None, ban_first: frozenset[int] = frozenset(),
-              first: dict | None = None, keep_prefill: dict | None = None) -> list[list[int]]:
+              first: dict | None = None, keep_prefill: dict | None = None,
+              start: tuple[fast.KVCache, torch.Tensor, torch.Tensor] | None = None) -> list[list[int]]:
         """Continue each row until a stop id: greedy, or nucleus sampling with ``sampler``.
 
         ``no_repeat``: never repeat a token n-gram of this length among the new tokens; ``min_new``:
@@ -847,11 +868,13 @@ class ReplyGenerator:
         arguments of the first forward pass (a conditioned prompt's inputs). ``keep_prefill`` (a dict,
         filled when the model is a :class:`crs.gen.fast.FastGPT2`, whose caches a later pass does not
         change): the first pass's cache, mask and next-token logits, for scoring that continues the
-        same rows (:meth:`_tail_log_probs`)."""
+        same rows (:meth:`_tail_log_probs`). ``start`` (cache, positions, last): ``ids`` continue
+        that cache (``mask`` covers both), at these positions, and each row's next token follows its
+        ``last`` position (see :meth:`_greedy`)."""
         ids, mask = ids.to(self.device), mask.to(self.device)
         batch = ids.size(0)
-        positions = (mask.cumsum(1) - 1).clamp(min=0)
-        past = None
+        positions = (mask.cumsum(1) - 1).clamp(min=0) if start is None else start[1]
+        past = None if start is None else start[0]
         done = torch.zeros(batch, dtype=torch.bool, device=self.device)
         new: list[list[int]] = [[] for _ in range(batch)]
         totals = [0.0] * batch
@@ -865,6 +888,9 @@ class ReplyGenerator:
             if encoder_out is not None:
                 out = self.model(encoder_outputs=encoder_out, attention_mask=enc_mask, decoder_input_ids=step_ids,
                                  decoder_attention_mask=mask, past_key_values=past, use_cache=True)
+            elif start is not None and step == 0:  # each row's last prefix token, wherever the padding leaves it
+                out = self.model(input_ids=step_ids, attention_mask=mask, position_ids=step_pos, past_key_values=past, logits_at=start[2])
+                out.hidden = out.hidden.unsqueeze(1)  # (B, 1, width), as with logits_to_keep=1
             else:
                 out = self.model(input_ids=step_ids, attention_mask=mask, position_ids=step_pos, past_key_values=past, use_cache=True,
                                  logits_to_keep=1,  # only the last position's next-token logits are read
@@ -899,8 +925,8 @@ class ReplyGenerator:
             done |= torch.tensor([int(t) in stop for t in token.tolist()], device=self.device)
             if bool(done.all()):
                 break
+            step_pos = mask.sum(1, keepdim=True)  # the new token's position: the tokens before it
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-            step_pos = step_pos[:, -1:] + 1
             step_ids = token.unsqueeze(1)
         if scores is not None:
             scores[:] = totals

@@ -626,18 +626,18 @@ class ReplyGenerator:
 
     @torch.no_grad()
     def context_states(self, contexts: list[list[int]]) -> dict | None:
-        """One forward pass over ``contexts`` (left-padded) that later scoring passes over the same
-        contexts continue from (:meth:`_tail_log_probs`' ``shared``), so that the goal step and the
-        topic step, which score their words after the same contexts, run each context once instead
-        of once each. None where it does not apply (no contexts, a generator that does not decode
-        on :class:`crs.gen.fast.FastGPT2`)."""
+        """One forward pass over ``contexts`` (left-padded) that the later passes over the same
+        contexts continue (``shared`` of :meth:`_tail_log_probs` and :meth:`_greedy`): the goal
+        step's scores, the topic step's and the reply's first decoding pass each start from these
+        contexts, and run them once this way instead of once each. None where it does not apply (no
+        contexts, a generator that does not decode on :class:`crs.gen.fast.FastGPT2`, a conditioned
+        prompt)."""
         if not contexts or not isinstance(self.model, fast.FastGPT2) or self.prompt_fields(contexts):
             return None
         ids, mask = pad_left(contexts, self.pad_id)
         ids, mask = ids.to(self.device), mask.to(self.device)
         positions = (mask.cumsum(1) - 1).clamp(min=0)
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
-                         **self.prompt_fields(contexts))
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
         return {"model": self.model, "rows": {tuple(c): row for row, c in enumerate(contexts)}, "mask": mask, "cache": out.past_key_values}
 
     def choose_topic(self, context: list[int], goal: str, candidates: list[str]) -> list[str]:

@@ -160,13 +160,15 @@ def test_the_goal_and_topic_steps_continue_one_pass_over_the_contexts(generator)
         shared = generator.context_states(contexts)
         assert shared is not None and len(shared["rows"]) == 3
         calls = []
-        original = generator._shared_tail_log_probs
+        original = generator._continue_shared
 
         def spy(*args, **kwargs):
-            calls.append(len(args[0]))
-            return original(*args, **kwargs)
+            continued = original(*args, **kwargs)
+            if continued is not None:
+                calls.append(len(args[1]))
+            return continued
 
-        generator._shared_tail_log_probs = spy
+        generator._continue_shared = spy
         try:
             alone, continued = generator.goal_log_probs(contexts), generator.goal_log_probs(contexts, shared)
             assert calls == [3]  # the shared pass was continued, not the contexts run again
@@ -181,7 +183,7 @@ def test_the_goal_and_topic_steps_continue_one_pass_over_the_contexts(generator)
             other = [generator.context_ids("[seeker] something else")]
             assert torch.allclose(generator.goal_log_probs(other, shared), generator.goal_log_probs(other), atol=1e-6) and calls == [3, 2]
         finally:
-            generator._shared_tail_log_probs = original
+            generator._continue_shared = original
     assert generator.context_states(contexts) is None  # outside decoding the model is not the lean pass
 
 

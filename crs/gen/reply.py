@@ -695,26 +695,30 @@ class ReplyGenerator:
         row's tails, so only the tails run again; T5 scores (context, prefix + tail) pairs. With
         ``prefill`` (a first pass kept by :meth:`_loop`) that ran exactly these rows, its cache and
         next-token logits are used and the context is not run again. With ``shared``
-        (:meth:`context_states` of a set of contexts holding all of these), each row's prefix and
-        tails continue that pass's cache, so the context is not run again either."""
-        if shared is not None and shared.get("model") is self.model and all(tuple(c) in shared["rows"] for c in contexts):
-            return self._shared_tail_log_probs(contexts, prefixes, tails, shared)
+        (:meth:`context_states`), the rows it holds run their prefixes after its cache
+        (:meth:`_continue_shared`), so the context is not run again either."""
         if self.is_seq2seq:
             out = []
             for context, prefix, row_tails in zip(contexts, prefixes, tails):
                 losses, counts = self._target_nll([(context, prefix + tail) for tail in row_tails], [len(prefix)] * len(row_tails))
                 out.append((-losses, counts))
             return out
-        shared = [context + prefix for context, prefix in zip(contexts, prefixes)]
-        reuse = prefill is not None and prefill.get("model") is self.model and prefill.get("rows") == shared
+        rows_all = [context + prefix for context, prefix in zip(contexts, prefixes)]
+        reuse = prefill is not None and prefill.get("model") is self.model and prefill.get("rows") == rows_all
         out = []
         for start, stop in tail_chunks([len(t) for t in tails], batch_size, MAX_TAILS_PER_PASS):
-            rows, row_tails = shared[start:stop], tails[start:stop]
+            rows, row_tails = rows_all[start:stop], tails[start:stop]
+            continued = None if reuse else self._continue_shared(shared, contexts[start:stop], prefixes[start:stop])
             if reuse:
                 chosen = torch.arange(start, stop, device=self.device)
                 mask, past = prefill["mask"][chosen], fast.KVCache(prefill["cache"].keys, prefill["cache"].values)
                 past.batch_select_indices(chosen)
                 first = torch.log_softmax(prefill["logits"][chosen], -1)
+            elif continued is not None:  # the prefixes after the shared pass's cache of their contexts
+                ids, mask, past, positions, last = continued
+                first_out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=past, logits_at=last)
+                first = torch.log_softmax(first_out.logits.float(), -1)
+                past = first_out.past_key_values
             else:
                 ids, mask = pad_left(rows, self.pad_id)
                 ids, mask = ids.to(self.device), mask.to(self.device)
@@ -756,39 +760,6 @@ class ReplyGenerator:
         return out
 
     @torch.no_grad()
-    def _shared_tail_log_probs(self, contexts: list[list[int]], prefixes: list[list[int]], tails: list[list[list[int]]],
-                               shared: dict) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """:meth:`_tail_log_probs` continuing :meth:`context_states`' cache: every candidate runs as
-        its row's prefix and then itself after its context's keys and values, and only its own
-        tokens are scored."""
-        out = []
-        for start, stop in tail_chunks([len(t) for t in tails], 16, MAX_TAILS_PER_PASS):
-            row_tails, row_prefixes = tails[start:stop], prefixes[start:stop]
-            chosen = torch.tensor([shared["rows"][tuple(c)] for c in contexts[start:stop]], dtype=torch.long, device=self.device)
-            mask, past = shared["mask"][chosen], fast.KVCache(shared["cache"].keys, shared["cache"].values)
-            owner = torch.tensor([row for row, t in enumerate(row_tails) for _ in t], dtype=torch.long, device=self.device)
-            past.batch_select_indices(chosen[owner])
-            lengths = torch.tensor([len(row_prefixes[row]) for row, t in enumerate(row_tails) for _ in t], device=self.device)
-            ids, ids_mask = pad_right([row_prefixes[row] + tail for row, t in enumerate(row_tails) for tail in t], self.pad_id)
-            ids, ids_mask = ids.to(self.device), ids_mask.to(self.device)
-            inputs, targets = ids[:, :-1], ids[:, 1:]
-            # target j is token j + 1: a candidate's own tokens are the targets from its prefix's last token on
-            scored = ids_mask[:, 1:].bool() & (torch.arange(targets.size(1), device=self.device) >= lengths.unsqueeze(1) - 1)
-            positions = mask.sum(1)[owner].unsqueeze(1) + torch.arange(inputs.size(1), device=self.device)
-            full_mask = torch.cat([mask[owner], ids_mask[:, :-1]], 1)
-            hidden = self.model(input_ids=inputs, attention_mask=full_mask, position_ids=positions, past_key_values=past,
-                                logits_at=scored).hidden
-            log_probs = torch.zeros(scored.shape, dtype=torch.float32, device=self.device)
-            log_probs[scored] = (self.model.token_logits(hidden, targets[scored].unsqueeze(-1)).squeeze(-1)
-                                 - self.model.rough_logits(hidden).logsumexp(-1))
-            sums, counts = log_probs.sum(1).cpu(), (ids_mask.sum(1) - lengths).cpu()
-            position = 0
-            for t in row_tails:
-                out.append((sums[position : position + len(t)], counts[position : position + len(t)]))
-                position += len(t)
-        return out
-
-    @torch.no_grad()
     def _target_nll(self, pairs: list[tuple[list[int], list[int]]], skips: list[int], batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
         """Each (context, target) pair's summed negative log-likelihood of its target tokens after the
         first ``skips[i]``, and their count."""
@@ -817,28 +788,39 @@ class ReplyGenerator:
         counts = Counter(gram for reply in self.exemplar_index.replies for gram in _bigrams(reply))
         return frozenset(gram for gram, _ in counts.most_common(GENERIC_NGRAMS))
 
+    def _continue_shared(self, shared: dict | None, contexts: list[list[int]], prefixes: list[list[int]]
+                         ) -> tuple[torch.Tensor, torch.Tensor, fast.KVCache, torch.Tensor, torch.Tensor] | None:
+        """The inputs of a pass that runs ``prefixes`` after ``shared``'s cache of their ``contexts``
+        (:meth:`context_states`): the prefix ids (right-padded after the left-padded contexts, so the
+        padding between a short prefix and what follows it is masked), the mask over both, the
+        contexts' cache, the positions (counting tokens only) and each row's last prefix position.
+        None when ``shared`` does not hold every context (or is not this model's) or a prefix is empty."""
+        if (shared is None or shared.get("model") is not self.model or not contexts or not all(prefixes)
+                or any(tuple(c) not in shared["rows"] for c in contexts)):
+            return None
+        chosen = torch.tensor([shared["rows"][tuple(c)] for c in contexts], dtype=torch.long, device=self.device)
+        past = fast.KVCache(shared["cache"].keys, shared["cache"].values)
+        past.batch_select_indices(chosen)
+        context_mask = shared["mask"][chosen]
+        ids, prefix_mask = pad_right(prefixes, self.pad_id)
+        ids, prefix_mask = ids.to(self.device), prefix_mask.to(self.device)
+        positions = context_mask.sum(1, keepdim=True) + torch.arange(ids.size(1), device=self.device)
+        last = torch.zeros_like(prefix_mask, dtype=torch.bool)
+        last[torch.arange(len(prefixes), device=self.device), prefix_mask.sum(1) - 1] = True
+        return ids, torch.cat([context_mask, prefix_mask], 1), past, positions, last
+
     def _greedy(self, contexts: list[list[int]], prefixes: list[list[int]], stop: set[int], max_new: int,
                 shared: dict | None = None, **options) -> list[list[int]]:
         """Continuation of each (context, prefix) until a stop id (greedy unless ``options`` ask for
         sampling, see :meth:`_loop`); returns the new ids (stop id included). With ``shared``
         (:meth:`context_states` of a set of contexts holding all of these), the first pass runs the
         prefixes only, after that pass's keys and values of their contexts."""
-        if (shared is not None and shared.get("model") is self.model and contexts and all(prefixes)
-                and all(tuple(c) in shared["rows"] for c in contexts)):
-            chosen = torch.tensor([shared["rows"][tuple(c)] for c in contexts], dtype=torch.long, device=self.device)
-            past = fast.KVCache(shared["cache"].keys, shared["cache"].values)
-            past.batch_select_indices(chosen)
-            context_mask = shared["mask"][chosen]
-            ids, prefix_mask = pad_right(prefixes, self.pad_id)
-            ids, prefix_mask = ids.to(self.device), prefix_mask.to(self.device)
-            # The prefixes, right-padded, follow the left-padded contexts: the padding between a short
-            # prefix and its first new token is masked, and positions count tokens only.
-            positions = context_mask.sum(1, keepdim=True) + torch.arange(ids.size(1), device=self.device)
-            last = torch.zeros_like(prefix_mask, dtype=torch.bool)
-            last[torch.arange(len(prefixes), device=self.device), prefix_mask.sum(1) - 1] = True
+        continued = self._continue_shared(shared, contexts, prefixes)
+        if continued is not None:
+            ids, mask, past, positions, last = continued
             if options.get("keep_prefill") is not None:
                 options["keep_prefill"]["rows"] = [ctx + prefix for ctx, prefix in zip(contexts, prefixes)]
-            return self._loop(ids, torch.cat([context_mask, prefix_mask], 1), stop, max_new, start=(past, positions, last), **options)
+            return self._loop(ids, mask, stop, max_new, start=(past, positions, last), **options)
         if self.is_seq2seq:
             # An empty context (the recommender opens the dialogue) is one <pad>, as in training (collate).
             enc_ids, enc_mask = pad_right([c or [self.pad_id] for c in contexts] or [[self.pad_id]], self.pad_id)

@@ -389,6 +389,10 @@ class PromptConfig:
     # A checkpoint whose recommender and KG the stage's checkpoints reuse ("": this run's); the
     # exemplar index is the stage's own, built from its training turns.
     recommender_from: str = ""
+    # True (kind lora only): the stage is part of the recipe. ``train all`` runs it after ``rec``
+    # on this run's checkpoint, and the checkpoint's generator becomes phase 1's, the LoRA adapters
+    # merged into its weights (``train package``), with its goal and topic classifiers fitted anew.
+    in_recipe: bool = False
     loop: TrainLoopConfig = field(default_factory=lambda: TrainLoopConfig(epochs=1, batch_size=32, lr=3e-3, patience=1, precision="auto"))
     tune_loop: TrainLoopConfig = field(default_factory=lambda: TrainLoopConfig(epochs=1, batch_size=32, lr=3e-4, patience=1, precision="auto"))
 
@@ -403,6 +407,8 @@ class PromptConfig:
         _check(not (self.kind == "lora" and self.phases == 2), "prompt.phases", "lora has phase 1 only (merged adapters are "
                "the whole generator tuned: use kind none for that)", self.phases)
         _check(bool(self.base), "prompt.base", f"must be one of {PROMPT_BASES} or a generator folder", self.base)
+        _check(not self.in_recipe or self.kind == "lora", "prompt.in_recipe", "only LoRA adapters (kind lora) merge into "
+               "the checkpoint's generator", self.kind)
         self.loop.check("prompt.loop")
         self.tune_loop.check("prompt.tune_loop")
 

@@ -164,8 +164,59 @@ def test_prompted_generator_decodes_scores_and_round_trips_its_files(tokenizer, 
         ReplyGenerator.from_pretrained(tmp_path)
 
 
+def test_packaged_lora_generator_is_the_base_with_its_adapters_merged(tokenizer, tmp_path):
+    from crs.config import load_config
+    from crs.gen.backbone import load_model, save_model
+    from train.common import StageContext
+    from train.package import add_generator
+
+    model = backbone(tokenizer)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    lora = add_lora(model, PromptConfig(kind="lora", phases=1, lora_rank=2))
+    torch.manual_seed(0)
+    for name, p in lora.named_parameters():  # trained adapters (peft starts B at 0, a no-op)
+        if "lora_B" in name:
+            p.data.normal_(0, 0.5)
+    lora.eval()  # no adapter dropout
+    ids, mask = pad_right(ROWS, 0)
+    with torch.no_grad():
+        expected = lora(input_ids=ids, attention_mask=mask).logits
+        with lora.disable_adapter():
+            base = lora(input_ids=ids, attention_mask=mask).logits
+    assert (expected - base).abs().max() > 0.1  # the adapters change the generator
+    # The parts conv-prompt writes in a run: the base without its adapters, the adapters, the tokenizer.
+    parts = tmp_path / "run" / "conv-prompt" / "lora" / "phase1" / "parts"
+    save_model(copy.deepcopy(lora).unload(), parts / "generator")
+    lora.save_pretrained(str(parts / "prompt"))
+    tokenizer.save_pretrained(str(parts / "tokenizer"))
+    config = load_config(overrides=[f"output_dir={tmp_path / 'run'}", "prompt.kind=lora", "prompt.phases=1"])
+    assert add_generator(StageContext(config), tmp_path / "fixed") == []  # not in the recipe: conv-fixed-prompt's (none here)
+    config.prompt.in_recipe = True
+    assert add_generator(StageContext(config), tmp_path / "checkpoint") == ["generator", "tokenizer"]
+    merged = load_model(tmp_path / "checkpoint" / "generator")
+    assert not any("lora" in name for name, _ in merged.named_parameters())  # a plain generator, no peft at serving
+    with torch.no_grad():
+        got = merged(input_ids=ids, attention_mask=mask).logits
+    torch.testing.assert_close(got[mask.bool()], expected[mask.bool()], atol=0.05, rtol=0.02)  # fp16 weights on disk
+
+
 def test_prompt_keys_are_checked():
     with pytest.raises(ConfigError, match="prompt.kind"):
         PromptConfig(kind="adapter")
     with pytest.raises(ConfigError, match="prompt.phases"):
         PromptConfig(kind="lora", phases=2)
+    with pytest.raises(ConfigError, match="prompt.in_recipe"):
+        PromptConfig(kind="kg", in_recipe=True)
+
+
+def test_the_recipe_runs_conv_prompt_only_when_it_includes_it():
+    from crs.config import load_config
+    from train.__main__ import ALL_STAGES, Stage, recipe_stages
+
+    assert recipe_stages(load_config()) == ALL_STAGES
+    with_lora = load_config(overrides=["prompt.kind=lora", "prompt.phases=1", "prompt.in_recipe=true"])
+    assert recipe_stages(with_lora) == ALL_STAGES + [Stage.CONV_PROMPT]
+    with_lora.rec.use_rec_state = True  # a recommender reading the generator's [REC] state cannot take another generator
+    with pytest.raises(ConfigError, match="rec.use_rec_state"):
+        recipe_stages(with_lora)

@@ -3,8 +3,10 @@
 Stages run in this order with ``all``: tokenizer, pretrain-kg, pretrain-lm, conv-fixed-prompt, rec
 (the recommender takes the tuned generator's ``[REC]`` state, and its checkpoint holds the generator).
 ``package`` (not part of ``all``) re-attaches rerun generator stages to an existing checkpoint;
-``conv-prompt`` (not part of ``all``) trains soft prompts (fixed-PTM prompt tuning, then prompt+PTM
-tuning; train.prompt) and writes a servable checkpoint per phase; ``rec-fuse`` (not part of ``all``: ``rec`` does it) fits the context neighbours and the repeat gate
+``conv-prompt`` trains soft prompts (fixed-PTM prompt tuning, then prompt+PTM tuning;
+train.prompt) or LoRA adapters and writes a servable checkpoint per phase; it is part of ``all`` (after
+``rec``, then ``package`` merges its adapters into the checkpoint's generator) only when the config
+says ``prompt.in_recipe`` (LoRA); ``rec-fuse`` (not part of ``all``: ``rec`` does it) fits the context neighbours and the repeat gate
 for a checkpoint trained without them; ``seeker`` (not part of ``all``) trains the learned simulated
 seeker's generator for the interactive evaluation. Each writes into ``<output_dir>/<stage>/``
 and resumes after an interruption from its last finished epoch; ``all`` skips stages that already
@@ -24,7 +26,7 @@ import json
 import logging
 import time
 
-from crs.config import add_config_arguments, config_from_args, to_yaml
+from crs.config import ConfigError, add_config_arguments, config_from_args, to_yaml
 from crs.io import atomic_write_text, write_json
 from train import conv, package, pretrain_kg, pretrain_lm, prompt, rec, seeker, tokenizer
 from train.common import StageContext
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     if main_process:
         ctx.output_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(ctx.output_dir / "config.yaml", to_yaml(config))
-    stages = ALL_STAGES if args.stage == ALL else [Stage(args.stage)]
+    stages = recipe_stages(config) if args.stage == ALL else [Stage(args.stage)]
     for stage in stages:
         done = ctx.output_dir / stage.value / "done.json"
         if args.stage == ALL and done.is_file():  # every process sees the same markers (written before the last barrier)
@@ -96,13 +98,24 @@ def main(argv: list[str] | None = None) -> None:
         package.run(ctx, progress=not args.quiet)
 
 
+def recipe_stages(config) -> list[Stage]:
+    """The stages ``train all`` runs: :data:`ALL_STAGES`, then ``conv-prompt`` when the recipe
+    includes its LoRA adapters (``prompt.in_recipe``; packaged into the checkpoint afterwards)."""
+    if config.prompt.in_recipe and config.rec.use_rec_state:
+        raise ConfigError("prompt.in_recipe: the rec stage's recommender reads the conv-fixed-prompt generator's [REC] state "
+                          "(rec.use_rec_state), so another generator cannot replace it; set rec.use_rec_state=false")
+    return ALL_STAGES + ([Stage.CONV_PROMPT] if config.prompt.in_recipe else [])
+
+
 def needs_package(ctx: StageContext) -> bool:
-    """True when the rec stage was skipped and its checkpoint lacks the generator parts this run trained."""
+    """True when the checkpoint lacks the latest generator parts this run trained: the rec stage was
+    skipped after a new ``conv-fixed-prompt`` run, or ``conv-prompt`` (in the recipe) ran after rec."""
     checkpoint = ctx.checkpoint_dir
-    trained = (ctx.output_dir / Stage.CONV_FIXED_PROMPT.value / "done.json").is_file()
+    last = Stage.CONV_PROMPT if ctx.config.prompt.in_recipe else Stage.CONV_FIXED_PROMPT
+    trained = (ctx.output_dir / last.value / "done.json").is_file()
     if not trained or not (checkpoint / "config.json").is_file():
         return False
-    done = (ctx.output_dir / Stage.CONV_FIXED_PROMPT.value / "done.json").stat().st_mtime
+    done = (ctx.output_dir / last.value / "done.json").stat().st_mtime
     generator = checkpoint / "generator" / "config.json"
     return not generator.is_file() or generator.stat().st_mtime < done
 

@@ -5,6 +5,11 @@ one ``train all`` run yields one complete folder. ``python -m train package`` re
 generator stages' outputs to an existing checkpoint (after rerunning ``pretrain-lm`` or
 ``conv-fixed-prompt``); it refuses when the checkpoint's recommender was trained on the
 generator's ``[REC]`` state, since a new generator would not fit it: rerun ``rec`` instead.
+
+With ``prompt.in_recipe`` (LoRA adapters trained by ``conv-prompt`` on the ``conv-fixed-prompt``
+generator), the generator packaged is that stage's, its adapters merged into the weights, and
+``train all`` runs ``conv-prompt`` and this stage after ``rec``. Either way the goal and topic
+classifiers are fitted anew for the generator packaged.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from safetensors.torch import load_file, save_file
 
 from crs.gen.backbone import load_model, save_model
 from crs.gen.exemplars import INDEX_DIR
+from crs.gen.prompting import PROMPT_DIR, merge_lora
 from crs.gen.reply import GENERATOR_DIR, GOAL_BIAS_FILE, GOAL_HEAD_FILE, TOKENIZER_DIR
 from crs.gen.topic_head import TOPIC_HEAD_FILE
 from crs.io import atomic_dir, atomic_write_text
@@ -37,12 +43,38 @@ def save_half(source: Path, target: Path) -> None:
     save_model(load_model(source), target, half=True)
 
 
+def lora_parts(ctx: StageContext) -> Path | None:
+    """This run's ``conv-prompt`` LoRA generator parts (base generator, adapters, tokenizer,
+    exemplars) when the recipe includes that stage (``prompt.in_recipe``) and it has run, else None."""
+    if not ctx.config.prompt.in_recipe:
+        return None
+    parts = ctx.output_dir / "conv-prompt" / "lora" / "phase1" / "parts"
+    return parts if (parts / PROMPT_DIR / "adapter_config.json").is_file() else None
+
+
+def save_merged(parts: Path, target: Path) -> None:
+    """The base generator of ``parts`` with its LoRA adapters (``parts/prompt``) merged into its
+    weights (peft's ``merge_and_unload``), saved with fp16 weights: a plain generator, served
+    without peft."""
+    save_model(merge_lora(load_model(parts / GENERATOR_DIR), parts / PROMPT_DIR), target, half=True)
+
+
 def add_generator(ctx: StageContext, folder: Path) -> list[str]:
-    """Copy this run's tuned generator, its tokenizer and the pre-trained LM into ``folder``; the parts added."""
+    """Copy this run's tuned generator, its tokenizer and the pre-trained LM into ``folder``; the parts
+    added. The tuned generator is the ``conv-prompt`` stage's, adapters merged, when the recipe
+    includes it and it has run (:func:`lora_parts`), else ``conv-fixed-prompt``'s."""
     added = []
     conv_dir = ctx.output_dir / conv.STAGE
     lm_dir = ctx.output_dir / pretrain_lm.STAGE / pretrain_lm.LM_DIR
-    if (conv_dir / GENERATOR_DIR / "config.json").is_file():
+    parts = lora_parts(ctx)
+    if parts is not None:
+        save_merged(parts, folder / GENERATOR_DIR)
+        shutil.copytree(parts / TOKENIZER_DIR, folder / TOKENIZER_DIR, dirs_exist_ok=True)
+        added += [GENERATOR_DIR, TOKENIZER_DIR]
+        if (parts / INDEX_DIR).is_dir():
+            shutil.copytree(parts / INDEX_DIR, folder / INDEX_DIR, dirs_exist_ok=True)
+            added.append(INDEX_DIR)
+    elif (conv_dir / GENERATOR_DIR / "config.json").is_file():
         save_half(conv_dir / GENERATOR_DIR, folder / GENERATOR_DIR)
         shutil.copytree(conv_dir / TOKENIZER_DIR, folder / TOKENIZER_DIR, dirs_exist_ok=True)
         added += [GENERATOR_DIR, TOKENIZER_DIR]
@@ -135,8 +167,10 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
         with atomic_dir(checkpoint / part) as target:
             shutil.copytree(parts / part, target, dirs_exist_ok=True)
     shutil.rmtree(parts, ignore_errors=True)
+    if lora_parts(ctx) is not None and (checkpoint / PROMPT_DIR).is_dir():
+        shutil.rmtree(checkpoint / PROMPT_DIR)  # adapters now merged into generator/: loading them again would add them twice
     config = OmegaConf.to_container(OmegaConf.structured(ctx.config))
-    for section in ("tokenizer", "generator", "pretrain_lm", "conv"):
+    for section in ("tokenizer", "generator", "pretrain_lm", "conv", "prompt"):
         meta["crs_config"][section] = config[section]
     atomic_write_text(config_file, json.dumps(meta, indent=2))
     if GENERATOR_DIR in added and (checkpoint / GOAL_BIAS_FILE).is_file():

@@ -341,7 +341,11 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
     }
     checksums = {name: sha256(ctx.data_dir / "redial" / name) for name in ("train_subset.jsonl", "test_data.jsonl") if (ctx.data_dir / "redial" / name).is_file()}
     recommender.save_pretrained(ctx.checkpoint_dir, metrics=metrics, data_checksums=checksums, extra=lambda tmp: package.add_generator(ctx, tmp))
-    metrics["goal_head"] = package.fit_goal_head(ctx, ctx.checkpoint_dir, progress)
-    metrics["topic_head"] = package.fit_topic_head(ctx, ctx.checkpoint_dir, progress)
+    if config.prompt.in_recipe and package.lora_parts(ctx) is None:
+        # conv-prompt comes next in the recipe and package fits the classifiers for its generator.
+        logger.info("%s: goal and topic classifiers left to the package step (prompt.in_recipe)", STAGE)
+    else:
+        metrics["goal_head"] = package.fit_goal_head(ctx, ctx.checkpoint_dir, progress)
+        metrics["topic_head"] = package.fit_topic_head(ctx, ctx.checkpoint_dir, progress)
     logger.info("%s: best epoch %d, valid %s %.4f; %.0f s; checkpoint %s", STAGE, result.best_epoch, SCORE_KEY, result.best_score, seconds, ctx.checkpoint_dir)
     return metrics

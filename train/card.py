@@ -18,7 +18,7 @@ from pathlib import Path
 from crs.eval.harness import sha256
 from crs.io import atomic_write_text
 
-STAGES = ("tokenizer", "pretrain-kg", "pretrain-lm", "conv-fixed-prompt", "rec")
+STAGES = ("tokenizer", "pretrain-kg", "pretrain-lm", "conv-fixed-prompt", "rec", "conv-prompt", "package")
 DEFAULT_COMMAND = "python -m train all --config configs/default.yaml"
 
 
@@ -41,6 +41,14 @@ def stage_rows(run: Path) -> list[str]:
             valid = metrics.get("valid", {})
             note = (f"new-items R@10 {valid.get('new_items_recall@10', float('nan')):.3f}, "
                     f"R@50 {valid.get('new_items_recall@50', float('nan')):.3f} (epoch {metrics.get('best_epoch')})")
+        elif stage == "conv-prompt":
+            phase = metrics.get("phase1", {})
+            note = (f"{metrics.get('kind')}: reply perplexity {phase.get('valid_reply_perplexity', float('nan')):.2f}, "
+                    f"{phase.get('trainable_parameters', 0):,} trainable parameters")
+        elif stage == "package":
+            goal, topic = metrics.get("goal_head", {}), metrics.get("topic_head", {})
+            note = (f"goal classifier accuracy {goal.get('validation_accuracy', float('nan')):.3f}, "
+                    f"topic classifier F1 {topic.get('validation_topic_f1', float('nan')):.3f}")
         elif stage == "tokenizer":
             note = f"{metrics.get('vocab_size')} ids, {metrics.get('tokens_per_train_utterance', 0):.1f} pieces per utterance"
         rows.append(f"| {stage} | {record.get('seconds', 0) / 60:.1f} min | {note} |")

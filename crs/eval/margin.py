@@ -30,7 +30,7 @@ from crs.gen.reply import hybrid_choice
 
 MARGINS = (-math.inf, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, math.inf)
 # conv.generic_penalty values swept when the run recorded every candidate's scores (--generic-penalty above 0).
-PENALTIES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+PENALTIES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # 1: the full anti-LM (MMI) form
 
 
 def read_turns(path: Path) -> list[dict]:

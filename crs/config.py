@@ -293,6 +293,9 @@ class ConvConfig:
     # Retrieved exemplars in the prompt: the recommender replies after the k most similar training
     # contexts of other dialogues (crs.gen.exemplars; 0: none), each cut to max_exemplar_tokens.
     exemplars: int = 1
+    # Exemplars when a checkpoint's generator serves (the chat, the harness, the classifiers fitted
+    # for it); -1: as trained (``exemplars``). The default recipe trains with one and serves none.
+    serve_exemplars: int = -1
     max_exemplar_tokens: int = 40
     # Start from the pretrain-lm weights when that stage has run.
     use_lm_pretraining: bool = True
@@ -339,6 +342,7 @@ class ConvConfig:
         self.loop.check("conv.loop")
         _check(self.max_context_tokens >= 8, "conv.max_context_tokens", "must be >= 8", self.max_context_tokens)
         _check(self.exemplars >= 0, "conv.exemplars", "must be >= 0", self.exemplars)
+        _check(self.serve_exemplars >= -1, "conv.serve_exemplars", "must be >= 0, or -1 (as trained)", self.serve_exemplars)
         _check(self.max_exemplar_tokens >= 1, "conv.max_exemplar_tokens", "must be >= 1", self.max_exemplar_tokens)
         _check(self.max_target_tokens >= 8, "conv.max_target_tokens", "must be >= 8", self.max_target_tokens)
         _check(self.max_new_tokens >= 1, "conv.max_new_tokens", "must be >= 1", self.max_new_tokens)

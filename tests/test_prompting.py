@@ -158,6 +158,12 @@ def test_prompted_generator_decodes_scores_and_round_trips_its_files(tokenizer, 
     loaded.prompt.attach(prompt.entity_table)
     loaded.entity_source = generator.entity_source
     assert [g.reply for g in loaded.generate_texts(contexts, ["none", "none"])] == [g.reply for g in out]
+    # Trained with exemplars, served with conv.serve_exemplars of them (-1: as trained).
+    for serve, served in ((0, 0), (-1, 2)):
+        (tmp_path / "config.json").write_text(json.dumps({"crs_config": {
+            "generator": {"backbone": "dialogpt", "init": "scratch-tiny", "max_length": 128},
+            "conv": {"max_new_tokens": 30, "exemplars": 2, "serve_exemplars": serve}}}))
+        assert ReplyGenerator.from_pretrained(tmp_path).config.exemplars == served
     # A prompt file that does not fit its description is named.
     (tmp_path / "prompt" / "prompt.safetensors").write_bytes(b"broken")
     with pytest.raises(ValueError, match="prompt.safetensors"):

@@ -18,7 +18,7 @@ import math
 import re
 import zlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Callable, Sequence
@@ -305,7 +305,8 @@ class ReplyGenerator:
                 model = merge_lora(model, folder / PROMPT_DIR)
             else:
                 prompt = load_prompt(folder / PROMPT_DIR, model)
-        generator = cls(tokenizer, model, config.generator.backbone, config.conv, device, prompt)
+        conv = config.conv if config.conv.serve_exemplars < 0 else replace(config.conv, exemplars=config.conv.serve_exemplars)
+        generator = cls(tokenizer, model, config.generator.backbone, conv, device, prompt)
         if ExemplarIndex.present(folder / INDEX_DIR):
             generator._index_folder = folder / INDEX_DIR
         generator.goal_bias = read_goal_bias(folder / GOAL_BIAS_FILE)

@@ -174,7 +174,7 @@ def test_packaged_lora_generator_is_the_base_with_its_adapters_merged(tokenizer,
     from crs.config import load_config
     from crs.gen.backbone import load_model, save_model
     from train.common import StageContext
-    from train.package import add_generator
+    from train.package import add_generator, lora_record
 
     model = backbone(tokenizer)
     for p in model.parameters():
@@ -200,6 +200,11 @@ def test_packaged_lora_generator_is_the_base_with_its_adapters_merged(tokenizer,
     assert add_generator(StageContext(config), tmp_path / "fixed") == []  # not in the recipe: conv-fixed-prompt's (none here)
     config.prompt.in_recipe = True
     assert add_generator(StageContext(config), tmp_path / "checkpoint") == ["generator", "tokenizer"]
+    # The harness's paradigm table names the packaged generator for what trained it.
+    (parts.parent / "checkpoint").mkdir()
+    (parts.parent / "checkpoint" / "config.json").write_text(json.dumps({"paradigm": {"name": "LoRA (peft)", "trainable_parameters": 7}}))
+    assert lora_record(parts) == {"name": "fixed-prompt PTM tuning, then LoRA (peft; adapters merged)", "trainable_parameters": 7,
+                                  "kind": "lora", "phase": 1}
     merged = load_model(tmp_path / "checkpoint" / "generator")
     assert not any("lora" in name for name, _ in merged.named_parameters())  # a plain generator, no peft at serving
     with torch.no_grad():

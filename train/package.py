@@ -59,6 +59,17 @@ def save_merged(parts: Path, target: Path) -> None:
     save_model(merge_lora(load_model(parts / GENERATOR_DIR), parts / PROMPT_DIR), target, half=True)
 
 
+def lora_record(parts: Path) -> dict:
+    """The paradigm record (crs.eval.paradigms) of a generator packaged from ``parts``: conv-prompt's
+    record of its phase (trainable parameters, time, hardware), named for the merged result."""
+    record = {}
+    phase_config = parts.parent / "checkpoint" / "config.json"
+    if phase_config.is_file():
+        record = dict(json.loads(phase_config.read_text(encoding="utf-8")).get("paradigm", {}))
+    record.update(name="fixed-prompt PTM tuning, then LoRA (peft; adapters merged)", kind="lora", phase=1)
+    return record
+
+
 def add_generator(ctx: StageContext, folder: Path) -> list[str]:
     """Copy this run's tuned generator, its tokenizer and the pre-trained LM into ``folder``; the parts
     added. The tuned generator is the ``conv-prompt`` stage's, adapters merged, when the recipe
@@ -172,6 +183,11 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
     config = OmegaConf.to_container(OmegaConf.structured(ctx.config))
     for section in ("tokenizer", "generator", "pretrain_lm", "conv", "prompt"):
         meta["crs_config"][section] = config[section]
+    if GENERATOR_DIR in added:
+        meta.pop("paradigm", None)  # the replaced generator's record
+        parts = lora_parts(ctx)
+        if parts is not None:
+            meta["paradigm"] = lora_record(parts)
     atomic_write_text(config_file, json.dumps(meta, indent=2))
     if GENERATOR_DIR in added and (checkpoint / GOAL_BIAS_FILE).is_file():
         # The goal calibration belonged to the generator just replaced, or to other serving settings.

@@ -95,7 +95,9 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps({stage.value: {k: v for k, v in metrics.items() if k != "history"}}, indent=2, default=str))
     if args.stage == ALL and main_process and needs_package(ctx):
         logger.info("the checkpoint predates the generator stages' outputs: attaching them")
-        package.run(ctx, progress=not args.quiet)
+        started = time.perf_counter()  # main process only (run_stage's barrier would wait for the others)
+        metrics = package.run(ctx, progress=not args.quiet)
+        write_json(ctx.stage_dir(Stage.PACKAGE.value) / "done.json", {"seconds": round(time.perf_counter() - started, 1), "metrics": metrics})
 
 
 def recipe_stages(config) -> list[Stage]:

@@ -221,13 +221,26 @@ def test_prompt_keys_are_checked():
         PromptConfig(kind="kg", in_recipe=True)
 
 
-def test_the_recipe_runs_conv_prompt_only_when_it_includes_it():
+def test_the_recipe_runs_conv_prompt_only_when_it_includes_it(tmp_path):
     from crs.config import load_config
     from train.__main__ import ALL_STAGES, Stage, recipe_stages
 
     assert recipe_stages(load_config()) == ALL_STAGES
     with_lora = load_config(overrides=["prompt.kind=lora", "prompt.phases=1", "prompt.in_recipe=true"])
     assert recipe_stages(with_lora) == ALL_STAGES + [Stage.CONV_PROMPT]
+    # After conv-prompt, the checkpoint (written by rec before it) needs the package step; not once packaged.
+    import os
+    from train.__main__ import needs_package
+    from train.common import StageContext
+
+    with_lora.output_dir = str(tmp_path)
+    for part, stamp in (("checkpoint/config.json", 1), ("checkpoint/generator/config.json", 2), ("conv-prompt/done.json", 3)):
+        (tmp_path / part).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / part).write_text("{}")
+        os.utime(tmp_path / part, (stamp, stamp))
+    assert needs_package(StageContext(with_lora))
+    os.utime(tmp_path / "checkpoint/generator/config.json", (4, 4))
+    assert not needs_package(StageContext(with_lora))
     with_lora.rec.use_rec_state = True  # a recommender reading the generator's [REC] state cannot take another generator
     with pytest.raises(ConfigError, match="rec.use_rec_state"):
         recipe_stages(with_lora)

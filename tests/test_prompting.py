@@ -230,6 +230,7 @@ def test_the_recipe_runs_conv_prompt_only_when_it_includes_it(tmp_path):
     assert recipe_stages(with_lora) == ALL_STAGES + [Stage.CONV_PROMPT]
     # After conv-prompt, the checkpoint (written by rec before it) needs the package step; not once packaged.
     import os
+
     from train.__main__ import needs_package
     from train.common import StageContext
 

@@ -56,6 +56,11 @@ ALL = "all"
 MAIN_ONLY = {Stage.TOKENIZER, Stage.REC_FUSE, Stage.PACKAGE}
 
 
+def record_done(ctx: StageContext, stage: Stage, started: float, metrics: dict) -> None:
+    """The stage's ``done.json``: its time since ``started`` (``time.perf_counter``) and metrics."""
+    write_json(ctx.stage_dir(stage.value) / "done.json", {"seconds": round(time.perf_counter() - started, 1), "metrics": metrics})
+
+
 def run_stage(stage: Stage, ctx: StageContext, progress: bool = True) -> dict:
     """Run one stage; with several processes, all of them finish it before any goes on (the next
     stage reads what the main process wrote). On the other processes the metrics are partial."""
@@ -65,7 +70,7 @@ def run_stage(stage: Stage, ctx: StageContext, progress: bool = True) -> dict:
     if state.is_main_process or stage not in MAIN_ONLY:
         metrics = RUNNERS[stage](ctx, progress=progress and state.is_main_process)
     if state.is_main_process:
-        write_json(ctx.stage_dir(stage.value) / "done.json", {"seconds": round(time.perf_counter() - started, 1), "metrics": metrics})
+        record_done(ctx, stage, started, metrics)
     state.wait_for_everyone()
     return metrics
 
@@ -95,9 +100,8 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps({stage.value: {k: v for k, v in metrics.items() if k != "history"}}, indent=2, default=str))
     if args.stage == ALL and main_process and needs_package(ctx):
         logger.info("the checkpoint predates the generator stages' outputs: attaching them")
-        started = time.perf_counter()  # main process only (run_stage's barrier would wait for the others)
-        metrics = package.run(ctx, progress=not args.quiet)
-        write_json(ctx.stage_dir(Stage.PACKAGE.value) / "done.json", {"seconds": round(time.perf_counter() - started, 1), "metrics": metrics})
+        started = time.perf_counter()  # the main process alone (run_stage's barrier would wait for the others)
+        record_done(ctx, Stage.PACKAGE, started, package.run(ctx, progress=not args.quiet))
 
 
 def recipe_stages(config) -> list[Stage]:

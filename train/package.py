@@ -29,7 +29,7 @@ from crs.gen.prompting import PROMPT_DIR, merge_lora
 from crs.gen.reply import GENERATOR_DIR, GOAL_BIAS_FILE, GOAL_HEAD_FILE, TOKENIZER_DIR
 from crs.gen.topic_head import TOPIC_HEAD_FILE
 from crs.io import atomic_dir, atomic_write_text
-from train import conv, pretrain_lm
+from train import conv, pretrain_lm, prompt
 from train.common import StageContext
 
 logger = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def lora_parts(ctx: StageContext) -> Path | None:
     exemplars) when the recipe includes that stage (``prompt.in_recipe``) and it has run, else None."""
     if not ctx.config.prompt.in_recipe:
         return None
-    parts = ctx.output_dir / "conv-prompt" / "lora" / "phase1" / "parts"
+    parts = prompt.phase_folder(ctx, 1) / "parts"
     return parts if (parts / PROMPT_DIR / "adapter_config.json").is_file() else None
 
 
@@ -178,16 +178,16 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
         with atomic_dir(checkpoint / part) as target:
             shutil.copytree(parts / part, target, dirs_exist_ok=True)
     shutil.rmtree(parts, ignore_errors=True)
-    if lora_parts(ctx) is not None and (checkpoint / PROMPT_DIR).is_dir():
+    lora = lora_parts(ctx)
+    if lora is not None and (checkpoint / PROMPT_DIR).is_dir():
         shutil.rmtree(checkpoint / PROMPT_DIR)  # adapters now merged into generator/: loading them again would add them twice
     config = OmegaConf.to_container(OmegaConf.structured(ctx.config))
     for section in ("tokenizer", "generator", "pretrain_lm", "conv", "prompt"):
         meta["crs_config"][section] = config[section]
     if GENERATOR_DIR in added:
         meta.pop("paradigm", None)  # the replaced generator's record
-        parts = lora_parts(ctx)
-        if parts is not None:
-            meta["paradigm"] = lora_record(parts)
+        if lora is not None:
+            meta["paradigm"] = lora_record(lora)
     atomic_write_text(config_file, json.dumps(meta, indent=2))
     if GENERATOR_DIR in added and (checkpoint / GOAL_BIAS_FILE).is_file():
         # The goal calibration belonged to the generator just replaced, or to other serving settings.

@@ -58,6 +58,12 @@ def variant(settings) -> str:
     return f"kg-{settings.injection}" if settings.kind == "kg" else settings.kind
 
 
+def phase_folder(ctx: StageContext, phase: int) -> Path:
+    """Where phase ``phase`` of this run's prompt (``prompt.*``) goes: ``parts/`` (its generator
+    parts) and ``checkpoint/`` (servable), see :func:`save_phase`."""
+    return ctx.output_dir / STAGE / variant(ctx.config.prompt) / f"phase{phase}"
+
+
 def base_generator(ctx: StageContext) -> tuple[Path, Path]:
     """(generator folder, tokenizer folder) that ``prompt.base`` names."""
     base = ctx.config.prompt.base
@@ -159,18 +165,18 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
         logger.info("%s phase 1 (kind none): nothing to train; the base generator is kept as it is", STAGE)
         metrics["phase1"] = {"trainable_parameters": 0, **phase_metrics(validate(generator.model), None, 0.0)}
     else:
-        metrics["phase1"] = train_phase(ctx, 1, generator, trained, pairs, validate, out, progress)
+        metrics["phase1"] = train_phase(ctx, 1, generator, trained, pairs, validate, progress)
     generator.model = trained.eval() if trained is not None else generator.model
     if is_main_process():  # every process trains each phase; the main one writes the files
-        phase_dirs[1] = save_phase(ctx, generator, 1, out, rec_folder, metrics["phase1"], lora=trained if settings.kind == "lora" else None)
+        phase_dirs[1] = save_phase(ctx, generator, 1, rec_folder, metrics["phase1"], lora=trained if settings.kind == "lora" else None)
 
     if settings.phases == 2:
         # Phase 2: prompt and generator together, from phase 1's prompt.
         for p in generator.model.parameters():
             p.requires_grad_(True)
-        metrics["phase2"] = train_phase(ctx, 2, generator, generator.model, pairs, validate, out, progress)
+        metrics["phase2"] = train_phase(ctx, 2, generator, generator.model, pairs, validate, progress)
         if is_main_process():
-            phase_dirs[2] = save_phase(ctx, generator, 2, out, rec_folder, metrics["phase2"])
+            phase_dirs[2] = save_phase(ctx, generator, 2, rec_folder, metrics["phase2"])
     if not is_main_process():
         return metrics
     metrics["checkpoints"] = {f"phase{k}": str(v) for k, v in phase_dirs.items()}
@@ -185,7 +191,7 @@ def phase_metrics(valid: dict, result, seconds: float) -> dict:
 
 
 def train_phase(ctx: StageContext, phase: int, generator: ReplyGenerator, model: torch.nn.Module, pairs: list, validate,
-                out: Path, progress: bool) -> dict:
+                progress: bool) -> dict:
     settings = ctx.config.prompt
     loop = settings.loop if phase == 1 else settings.tune_loop
     count = trainable_parameters(model)
@@ -199,7 +205,7 @@ def train_phase(ctx: StageContext, phase: int, generator: ReplyGenerator, model:
     print(f"{STAGE} phase {phase} ({names}, {settings.kind}): {count:,} trainable parameters of {total:,}", flush=True)
     started = time.perf_counter()
     batches = conv.batch_maker(generator, pairs, loop.batch_size, ctx.config.seed)
-    result = run_loop(model, batches, validate, conv.SCORE_KEY, loop, out / f"phase{phase}" / "loop", desc=f"{STAGE} phase {phase}",
+    result = run_loop(model, batches, validate, conv.SCORE_KEY, loop, phase_folder(ctx, phase) / "loop", desc=f"{STAGE} phase {phase}",
                       seed=ctx.config.seed, progress=progress)
     generator.model = model.eval()
     best = result.history[result.best_epoch - 1] if result.best_epoch else {}
@@ -208,13 +214,13 @@ def train_phase(ctx: StageContext, phase: int, generator: ReplyGenerator, model:
     return {"trainable_parameters": count, "parameters": total, **phase_metrics(best, result, seconds)}
 
 
-def save_phase(ctx: StageContext, generator: ReplyGenerator, phase: int, out: Path, rec_folder: Path, record: dict,
+def save_phase(ctx: StageContext, generator: ReplyGenerator, phase: int, rec_folder: Path, record: dict,
                lora=None) -> Path:
-    """Phase ``phase``'s generator parts into ``out/phase<k>/parts`` and a servable checkpoint into
-    ``out/phase<k>/checkpoint`` (its ``config.json`` says which paradigm trained it, with how many
+    """Phase ``phase``'s generator parts into :func:`phase_folder`'s ``parts/`` and a servable
+    checkpoint into its ``checkpoint/`` (its ``config.json`` says which paradigm trained it, with how many
     trainable parameters, for how long, where). With ``lora``: the base generator in ``generator/``
     and the adapters in ``prompt/`` (merged when loaded)."""
-    folder = out / f"phase{phase}"
+    folder = phase_folder(ctx, phase)
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_dir(folder / "parts") as tmp:
         if lora is None:

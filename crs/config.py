@@ -192,6 +192,10 @@ class RecConfig:
     use_rec_state: bool = False
     # Size of the generator's [REC] hidden state fed into the fusion (0: no such input).
     rec_state_dim: int = 0
+    # Where that state comes from: "rec" (the generator's [REC] hidden state) or "prompt" (the
+    # KG-conditioned soft prompt's state, crs.gen.prompting.KGPrompt.state; set by conv-prompt with
+    # prompt.rec_input).
+    rec_state_source: str = "rec"
     # Context entities kept for attention pooling (the most recent).
     max_context_entities: int = 32
     # Share of the training split used (learning curves).
@@ -203,6 +207,7 @@ class RecConfig:
         _check(self.use_kg or self.use_text, "rec.use_kg", "at least one of rec.use_kg and rec.use_text must be true", self.use_kg)
         _check(0.0 < self.train_fraction <= 1.0, "rec.train_fraction", "must lie in (0, 1]", self.train_fraction)
         _check(self.rec_state_dim >= 0, "rec.rec_state_dim", "must be >= 0", self.rec_state_dim)
+        _check(self.rec_state_source in ("rec", "prompt"), "rec.rec_state_source", "must be rec or prompt", self.rec_state_source)
 
 
 # SentencePiece model types T5Tokenizer can wrap: transformers reads every SentencePiece model as a
@@ -397,6 +402,13 @@ class PromptConfig:
     # on this run's checkpoint, and the checkpoint's generator becomes phase 1's, the LoRA adapters
     # merged into its weights (``train package``), with its goal and topic classifiers fitted anew.
     in_recipe: bool = False
+    # True (kind kg only): the recommender takes the KG prompt's state as one more input (the prompt
+    # shared with the recommender, as UniCRS shares it). After each phase the stage fits the
+    # recommender's zero-initialised projection of that state on the rec loss (the rest of the
+    # recommender and the prompt frozen; rec_loop, early stopping on validation Recall), then its
+    # late fusion anew, and the phase's checkpoint serves with it.
+    rec_input: bool = False
+    rec_loop: TrainLoopConfig = field(default_factory=lambda: TrainLoopConfig(epochs=6, batch_size=128, lr=3e-5, patience=2))
     loop: TrainLoopConfig = field(default_factory=lambda: TrainLoopConfig(epochs=1, batch_size=32, lr=3e-3, patience=1, precision="auto"))
     tune_loop: TrainLoopConfig = field(default_factory=lambda: TrainLoopConfig(epochs=1, batch_size=32, lr=3e-4, patience=1, precision="auto"))
 
@@ -413,8 +425,11 @@ class PromptConfig:
         _check(bool(self.base), "prompt.base", f"must be one of {PROMPT_BASES} or a generator folder", self.base)
         _check(not self.in_recipe or self.kind == "lora", "prompt.in_recipe", "only LoRA adapters (kind lora) merge into "
                "the checkpoint's generator", self.kind)
+        _check(not self.rec_input or self.kind == "kg", "prompt.rec_input", "only the KG-conditioned prompt (kind kg) has a "
+               "state the recommender can read", self.kind)
         self.loop.check("prompt.loop")
         self.tune_loop.check("prompt.tune_loop")
+        self.rec_loop.check("prompt.rec_loop")
 
 
 @dataclass

@@ -245,3 +245,26 @@ def test_the_recipe_runs_conv_prompt_only_when_it_includes_it(tmp_path):
     with_lora.rec.use_rec_state = True  # a recommender reading the generator's [REC] state cannot take another generator
     with pytest.raises(ConfigError, match="rec.use_rec_state"):
         recipe_stages(with_lora)
+
+
+def test_kg_prompt_state_follows_each_context_and_is_what_the_prompt_attends_to(tokenizer):
+    model = backbone(tokenizer)
+    prompt = kg_prompt(model, "embeds")
+    generator = ReplyGenerator(tokenizer, model, "dialogpt", ConvConfig(max_new_tokens=10), prompt=prompt)
+    generator.entity_source = lambda text: [3, 4] if "ghosts" in text else []
+    contexts = ["[seeker] I love ghosts", "[seeker] aliens please, the scarier the better", ""]
+    states = generator.prompt_state_texts(contexts)
+    assert states.shape == (3, prompt.state_dim) and torch.isfinite(states).all()
+    # A row's state is the same alone as in a batch (padding is masked), and it depends on the entities.
+    for row, text in enumerate(contexts):
+        assert torch.allclose(generator.prompt_state_texts([text])[0], states[row], atol=1e-5)
+    generator.entity_source = lambda text: []
+    assert not torch.allclose(generator.prompt_state_texts(contexts[:1])[0], states[0], atol=1e-4)
+    # An empty context with no entity keeps the learned queries (normalised, their mean).
+    assert torch.allclose(states[2], prompt.norm(prompt.queries).mean(0), atol=1e-5)
+    # Only a KG-conditioned prompt has a state for the recommender.
+    plain = ReplyGenerator(tokenizer, backbone(tokenizer), "dialogpt", ConvConfig(max_new_tokens=10))
+    with pytest.raises(ValueError, match="no KG-conditioned prompt"):
+        plain.prompt_state_texts(contexts)
+    with pytest.raises(ConfigError, match="prompt.rec_input"):
+        PromptConfig(kind="peft-prompt", rec_input=True)

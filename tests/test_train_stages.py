@@ -114,11 +114,15 @@ def test_all_stages_train_resume_and_evaluate(data_dir, tmp_path):
     import torch
     from safetensors.torch import load_file
 
+    from crs.config import PromptConfig
+    from crs.data.context import DialogueContext
+    from crs.data.redial import SEEKER, Turn
     from crs.gen.prompting import PromptedLM
 
     for kind, phases in (("kg", 2), ("lora", 1)):
         train_main(["conv-prompt", "--quiet", "--config", TINY, "--data-dir", str(data_dir), "--output-dir", str(out),
-                    f"prompt.kind={kind}", f"prompt.phases={phases}", "prompt.loop.max_steps=2", "prompt.tune_loop.max_steps=2"])
+                    f"prompt.kind={kind}", f"prompt.phases={phases}", "prompt.loop.max_steps=2", "prompt.tune_loop.max_steps=2",
+                    f"prompt.rec_input={kind == 'kg'}", "prompt.rec_loop.epochs=1", "prompt.rec_loop.max_steps=3"])
     prompted = json.loads((out / "conv-prompt" / "kg-prefix" / "metrics.json").read_text())
     assert 0 < prompted["phase1"]["trainable_parameters"] < prompted["phase1"]["parameters"]
     assert prompted["phase2"]["trainable_parameters"] == prompted["phase2"]["parameters"]
@@ -127,10 +131,28 @@ def test_all_stages_train_resume_and_evaluate(data_dir, tmp_path):
                for phase in ("phase1", "phase2")}
     assert all(torch.equal(base[k], weights["phase1"][k]) for k in base)  # phase 1 left the generator as it was
     assert not all(torch.equal(base[k], weights["phase2"][k]) for k in base)
+    # prompt.rec_input: each phase's recommender takes the prompt's state through a new projection,
+    # the only recommender weights that trained.
+    before = load_file(str(checkpoint / "recommender.safetensors"))
+    for phase in ("phase1", "phase2"):
+        record = prompted[phase]["rec_input"]
+        assert record["state_dim"] == PromptConfig().encoder_dim and record["trainable_parameters"] > 0 and "new_items_recall@10" in record["valid_after"]
+        folder = out / "conv-prompt" / "kg-prefix" / phase / "checkpoint"
+        after = load_file(str(folder / "recommender.safetensors"))
+        projection = {"rec_state_projection.weight", "rec_state_projection.bias"}
+        assert set(after) == set(before) | projection  # the tiny recommender took the [REC] state: the prompt's replaces it
+        assert all(torch.equal(before[k], after[k]) for k in set(before) - projection)
+        assert after["rec_state_projection.weight"].abs().sum() > 0
+        rec = json.loads((folder / "config.json").read_text())["crs_config"]["rec"]
+        assert rec["rec_state_source"] == "prompt" and rec["rec_state_dim"] == record["state_dim"]
     for folder, prompt_class in ((out / "conv-prompt" / "kg-prefix" / "phase2" / "checkpoint", PromptedLM),
                                  (out / "conv-prompt" / "lora" / "phase1" / "checkpoint", None)):
         served = CRS.from_pretrained(folder)
         assert (prompt_class is None) == (served.generator.prompt is None)
+        if prompt_class is not None:  # its recommender reads the KG prompt's state (prompt.rec_input)
+            assert served.recommender.config.rec.rec_state_source == "prompt"
+            contexts = [DialogueContext(turns=[Turn(SEEKER, text, [])]) for text in ("I love horror films", "a comedy please")]
+            assert served.recommender.rec_state(contexts).shape == (2, PromptConfig().encoder_dim)
         if prompt_class is not None:
             assert isinstance(served.generator.model, prompt_class) and served.generator.entity_source is not None
         reply = served.respond([{"role": "user", "content": "I loved The Matrix, anything like it?"}])

@@ -27,18 +27,24 @@ import json
 import logging
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
+from tqdm.auto import tqdm
 
+from crs.data.context import DialogueContext
+from crs.data.samples import build_samples
 from crs.gen.backbone import load_model
 from crs.gen.exemplars import INDEX_DIR
 from crs.gen.prompting import PROMPT_DIR, add_lora, build_prompt, trainable_parameters
 from crs.gen.reply import GENERATOR_DIR, GOAL_BIAS_FILE, GOAL_HEAD_FILE, TOKENIZER_DIR, ReplyGenerator
+from crs.gen.steps import render_context
 from crs.gen.topic_head import TOPIC_HEAD_FILE
 from crs.io import atomic_dir, atomic_write_text, write_json
 from crs.rec.kg_text import KGTextRecommender
+from crs.text.encoder import cached_encode
 from crs.text.tokenizer import load_tokenizer
 from train import conv, pretrain_lm
 from train.common import StageContext
@@ -167,16 +173,23 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
     else:
         metrics["phase1"] = train_phase(ctx, 1, generator, trained, pairs, validate, progress)
     generator.model = trained.eval() if trained is not None else generator.model
+    rec_data: dict = {}  # the recommender's training turns, featurised once for both phases
+    fitted = None
+    if settings.rec_input:
+        fitted, metrics["phase1"]["rec_input"] = fit_rec_input(ctx, generator, recommender, 1, rec_data, progress)
     if is_main_process():  # every process trains each phase; the main one writes the files
-        phase_dirs[1] = save_phase(ctx, generator, 1, rec_folder, metrics["phase1"], lora=trained if settings.kind == "lora" else None)
+        phase_dirs[1] = save_phase(ctx, generator, 1, rec_folder, metrics["phase1"], lora=trained if settings.kind == "lora" else None,
+                                   recommender=fitted)
 
     if settings.phases == 2:
         # Phase 2: prompt and generator together, from phase 1's prompt.
         for p in generator.model.parameters():
             p.requires_grad_(True)
         metrics["phase2"] = train_phase(ctx, 2, generator, generator.model, pairs, validate, progress)
+        if settings.rec_input:
+            fitted, metrics["phase2"]["rec_input"] = fit_rec_input(ctx, generator, recommender, 2, rec_data, progress)
         if is_main_process():
-            phase_dirs[2] = save_phase(ctx, generator, 2, rec_folder, metrics["phase2"])
+            phase_dirs[2] = save_phase(ctx, generator, 2, rec_folder, metrics["phase2"], recommender=fitted)
     if not is_main_process():
         return metrics
     metrics["checkpoints"] = {f"phase{k}": str(v) for k, v in phase_dirs.items()}
@@ -214,12 +227,88 @@ def train_phase(ctx: StageContext, phase: int, generator: ReplyGenerator, model:
     return {"trainable_parameters": count, "parameters": total, **phase_metrics(best, result, seconds)}
 
 
+def fit_rec_input(ctx: StageContext, generator: ReplyGenerator, recommender: KGTextRecommender, phase: int, data: dict,
+                  progress: bool) -> tuple[KGTextRecommender, dict]:
+    """The recommender with the KG prompt's state as one more input (``prompt.rec_input``).
+
+    A copy of ``recommender`` gets a zero-initialised projection of :meth:`ReplyGenerator.prompt_state`
+    (so it starts as the recommender without it); only that projection trains, on the rec stage's
+    instances (one per recommender turn and movie, cross-entropy over the catalogue) with
+    ``prompt.rec_loop``, early stopping on the rec stage's validation score; the prompt, the generator
+    and every other recommender weight stay as they are. The late fusion (context neighbours, repeat
+    gate) is then fitted anew for the new scores. ``data`` keeps the featurised turns between phases."""
+    from train import rec as rec_stage
+
+    settings = ctx.config.prompt
+    started = time.perf_counter()
+    catalogue = recommender.catalogue
+    if not data:
+        data["train"] = [s for s in build_samples(ctx.splits.train) if s.movies]
+        data["valid"] = [s for s in build_samples(ctx.splits.valid) if s.movies]
+        contexts = [DialogueContext.from_sample(s) for s in data["train"]]
+        data["features"] = [recommender.featurizer.features(c) for c in tqdm(contexts, desc="rec input: features", disable=not progress, leave=False)]
+        data["texts"] = [f.text for f in data["features"]]
+        data["text"] = None
+        if recommender.config.rec.use_text:
+            config = recommender.config
+            data["text"] = torch.as_tensor(cached_encode(recommender.text_encoder, data["texts"], ctx.cache_dir, batch_size=config.text.batch_size,
+                                                         progress=progress, desc="rec input: encode contexts", truncate_left=True))
+            recommender.remember_texts(data["texts"], data["text"].numpy())
+        data["rendered"] = [render_context(c, catalogue.titles) for c in contexts]
+    texts, samples = data["rendered"], data["train"]
+    states = torch.cat([generator.prompt_state_texts(texts[i : i + 256]) for i in
+                        tqdm(range(0, len(texts), 256), desc="rec input: prompt states", disable=not progress, leave=False)])
+    dim = int(states.shape[1])
+    if recommender.config.rec.rec_state_dim and recommender.config.rec.rec_state_source != "prompt":
+        logger.warning("%s: the recommender took the generator's [REC] state; the prompt's state replaces that input (its "
+                       "projection starts again from zero)", STAGE)
+    rec_config = replace(recommender.config, rec=replace(recommender.config.rec, rec_state_dim=dim, rec_state_source="prompt"))
+    model = copy.deepcopy(recommender.model)
+    model.config = rec_config.rec
+    for p in model.parameters():
+        p.requires_grad_(False)
+    model.rec_state_projection = torch.nn.Linear(dim, rec_config.rgcn.dim)  # into the user vector's space
+    torch.nn.init.zeros_(model.rec_state_projection.weight)
+    torch.nn.init.zeros_(model.rec_state_projection.bias)
+    fitted = KGTextRecommender(rec_config, model, recommender.featurizer, recommender.text_encoder, name=recommender.name, liked=recommender.liked)
+    fitted.repeat_gate, fitted.neighbours = recommender.repeat_gate, recommender.neighbours
+    fitted.state_source = lambda contexts: generator.prompt_state(contexts, catalogue)
+    before = rec_stage.validation_metrics(fitted, data["valid"])  # the projection is zero: the recommender as it was
+    table = fitted.entity_embeddings()
+    instances = [(row, catalogue.index(m)) for row, s in enumerate(samples) for m in s.movies if m in catalogue]
+    loop = settings.rec_loop
+
+    def batches(epoch: int):
+        order = torch.randperm(len(instances)).tolist()
+        for start in range(0, len(order), loop.batch_size):
+            chosen = [instances[i] for i in order[start : start + loop.batch_size]]
+            rows = [row for row, _ in chosen]
+            batch = fitted.featurizer.collate([data["features"][r] for r in rows], data["text"][rows] if data["text"] is not None else None)
+            batch.update(rec_state=states[rows], entity_embeddings=table, labels=torch.tensor([label for _, label in chosen]))
+            yield batch
+
+    result = run_loop(model, batches, lambda m: rec_stage.validation_metrics(fitted, data["valid"]), rec_stage.SCORE_KEY, loop,
+                      phase_folder(ctx, phase) / "rec-loop", desc=f"{STAGE} phase {phase} rec input", seed=ctx.config.seed, progress=progress)
+    model.eval()
+    fitted.neighbours = fitted.repeat_gate = None
+    fusion = rec_stage.fit_fusion(fitted, rec_config, samples, data["valid"], data["texts"], progress)
+    after = rec_stage.validation_metrics(fitted, data["valid"])
+    trainable = sum(p.numel() for p in model.rec_state_projection.parameters())
+    logger.info("%s phase %d: the recommender takes the prompt state (%d dims, %d trainable parameters); validation %s "
+                "%.4f -> %.4f, new-items Recall@10 %.4f -> %.4f", STAGE, phase, dim, trainable, rec_stage.SCORE_KEY,
+                before[rec_stage.SCORE_KEY], after[rec_stage.SCORE_KEY], before["new_items_recall@10"], after["new_items_recall@10"])
+    record = {"state_dim": dim, "trainable_parameters": trainable, "valid_before": before, "valid_after": after,
+              "best_epoch": result.best_epoch, "history": result.history, **fusion, "seconds": round(time.perf_counter() - started, 1)}
+    return fitted, record
+
+
 def save_phase(ctx: StageContext, generator: ReplyGenerator, phase: int, rec_folder: Path, record: dict,
-               lora=None) -> Path:
+               lora=None, recommender: KGTextRecommender | None = None) -> Path:
     """Phase ``phase``'s generator parts into :func:`phase_folder`'s ``parts/`` and a servable
     checkpoint into its ``checkpoint/`` (its ``config.json`` says which paradigm trained it, with how many
     trainable parameters, for how long, where). With ``lora``: the base generator in ``generator/``
-    and the adapters in ``prompt/`` (merged when loaded)."""
+    and the adapters in ``prompt/`` (merged when loaded). With ``recommender`` (``prompt.rec_input``):
+    its weights, late fusion and rec settings replace ``rec_folder``'s."""
     folder = phase_folder(ctx, phase)
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_dir(folder / "parts") as tmp:
@@ -236,6 +325,10 @@ def save_phase(ctx: StageContext, generator: ReplyGenerator, phase: int, rec_fol
         for item in (folder / "parts").iterdir():
             (shutil.copytree if item.is_dir() else shutil.copy2)(item, tmp / item.name)
         meta = json.loads((rec_folder / "config.json").read_text(encoding="utf-8"))
+        if recommender is not None:
+            recommender.save_weights(tmp / "recommender.safetensors")
+            recommender.save_fusion(tmp)
+            meta["crs_config"]["rec"] = OmegaConf.to_container(OmegaConf.structured(recommender.config))["rec"]
         config = OmegaConf.to_container(OmegaConf.structured(ctx.config))
         for section in ("tokenizer", "generator", "conv", "prompt"):
             meta["crs_config"][section] = config[section]

@@ -159,6 +159,21 @@ class KGPrompt(SoftPrompt):
 
     def forward(self, batch_size: int, entities: torch.Tensor | None = None, context: torch.Tensor | None = None,
                 context_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.out(self.encode(batch_size, entities, context, context_mask))
+
+    @property
+    def state_dim(self) -> int:
+        return int(self.queries.shape[1])
+
+    def state(self, batch_size: int, entities: torch.Tensor | None = None, context: torch.Tensor | None = None,
+              context_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, encoder_dim): the prompt state the recommender takes as one more input (``prompt.rec_input``):
+        the mean of the attended queries, before they are mapped to prompt vectors."""
+        return self.encode(batch_size, entities, context, context_mask).mean(1)
+
+    def encode(self, batch_size: int, entities: torch.Tensor | None = None, context: torch.Tensor | None = None,
+               context_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, n, encoder_dim): the queries after attending to the entities and context tokens."""
         parts, masks = [], []
         if entities is not None and entities.numel() and len(self.entity_table):
             valid = (entities >= 0) & (entities < len(self.entity_table))
@@ -176,7 +191,7 @@ class KGPrompt(SoftPrompt):
             attended, _ = self.attention(queries, memory.to(queries.dtype), memory.to(queries.dtype), key_padding_mask=~mask)
             attended = torch.where(empty[:, None, None], torch.zeros_like(attended), attended)
             queries = self.norm(queries + attended)
-        return self.out(queries)
+        return queries
 
     def meta(self) -> dict:
         return {**super().meta(), "entity_dim": self.entity_dim}

@@ -417,6 +417,30 @@ class ReplyGenerator:
             out.append(hidden[torch.arange(len(rows)), last].float().cpu())
         return torch.cat(out) if out else torch.zeros(0, self.hidden_size)
 
+    # ------------------------------------------------------------------ the KG prompt's state
+
+    @torch.no_grad()
+    def prompt_state(self, contexts: Sequence[DialogueContext], catalogue: Catalogue) -> torch.Tensor:
+        return self.prompt_state_texts([render_context(c, catalogue.titles) for c in contexts])
+
+    @torch.no_grad()
+    def prompt_state_texts(self, contexts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
+        """The KG-conditioned prompt's state for each context (no exemplars): shape (B, encoder_dim),
+        what a recommender trained with ``prompt.rec_input`` takes (:meth:`crs.gen.prompting.KGPrompt.state`)."""
+        if not self.conditioned or not hasattr(self.prompt, "state"):
+            raise ValueError("this generator has no KG-conditioned prompt, so it has no prompt state for the recommender")
+        embeddings = self.model.get_input_embeddings()
+        out = []
+        for start in range(0, len(contexts), batch_size):
+            ctx = [self.context_ids(text) for text in contexts[start : start + batch_size]]
+            ids, mask = pad_right([c or [self.pad_id] for c in ctx], self.pad_id)
+            fields = self.prompt_fields(ctx)
+            mask = PromptedLM._context_mask(mask.to(self.device), fields["prompt_context"])  # an empty context masks its pad
+            weight = self.prompt.queries
+            state = self.prompt.state(len(ctx), fields["prompt_entities"], embeddings(ids.to(self.device)).to(weight.dtype), mask)
+            out.append(state.float().cpu())
+        return torch.cat(out) if out else torch.zeros(0, self.prompt.state_dim)
+
     # ------------------------------------------------------------------ decoding
 
     @torch.no_grad()

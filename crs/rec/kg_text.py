@@ -226,10 +226,7 @@ class KGTextRecommender(BaseRecommender):
                 "text_encoder": self.text_encoder.name if self.text_encoder else None,
             }
             (tmp / "config.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-            # fp16 on disk halves the checkpoint (embedding tables dominate it); loaded back as float32.
-            state = {name: tensor.detach().half().contiguous() if tensor.is_floating_point() else tensor.contiguous()
-                     for name, tensor in self.model.state_dict().items()}
-            save_file(state, str(tmp / "recommender.safetensors"))
+            self.save_weights(tmp / "recommender.safetensors")
             save_kg(self.kg, tmp / "kg")
             self.catalogue.save(tmp / "kg" / "catalogue.json")
             cooc = self.featurizer.cooccurrence
@@ -239,14 +236,27 @@ class KGTextRecommender(BaseRecommender):
                 (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True), encoding="utf-8")
             if self.liked is not None:
                 self.liked.save(tmp / "liked.safetensors")
-            if self.repeat_gate is not None:
-                self.repeat_gate.save(tmp / GATE_FILE)
-            if self.neighbours is not None:
-                self.neighbours.save(tmp / NEIGHBOURS_FILE)
+            self.save_fusion(tmp)
             if model_card is not None:
                 (tmp / "MODEL_CARD.md").write_text(model_card, encoding="utf-8")
             if extra is not None:
                 extra(tmp)
+
+    def save_weights(self, path: str | Path) -> None:
+        """The model's weights, fp16 on disk (embedding tables dominate them; loaded back as float32)."""
+        state = {name: tensor.detach().half().contiguous() if tensor.is_floating_point() else tensor.contiguous()
+                 for name, tensor in self.model.state_dict().items()}
+        save_file(state, str(path))
+
+    def save_fusion(self, folder: str | Path) -> None:
+        """The late-fusion parts into ``folder`` (the repeat gate and the context neighbours), an
+        earlier file of a part this recommender lacks removed."""
+        folder = Path(folder)
+        for part, name in ((self.repeat_gate, GATE_FILE), (self.neighbours, NEIGHBOURS_FILE)):
+            if part is not None:
+                part.save(folder / name)
+            elif (folder / name).is_file():
+                (folder / name).unlink()
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, text_encoder: TextEncoder | None = None,

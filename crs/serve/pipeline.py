@@ -241,7 +241,7 @@ class CRS:
 
         This is the one place that pairs them: ``generator/`` is loaded when present and
         ``with_generator`` (else it stays None), and always when the recommender takes the
-        generator's ``[REC]`` state, which it then reads from this generator. ``encoders`` shares
+        generator's ``[REC]`` state or its KG prompt's state, which it then reads from this generator. ``encoders`` shares
         sentence encoders between checkpoints (see :meth:`KGTextRecommender.from_pretrained`).
         """
         folder = Path(folder)
@@ -254,7 +254,13 @@ class CRS:
                                         "(the recommender takes its [REC] state)")
             generator = load_generator(folder, device)
             catalogue = recommender.catalogue
-            recommender.state_source = lambda contexts: generator.rec_state(contexts, catalogue)
+            if recommender.config.rec.rec_state_source == "prompt":  # the KG prompt's state (prompt.rec_input)
+                if not generator.conditioned:
+                    raise CheckpointFileError(folder / "config.json", "the recommender takes the KG prompt's state "
+                                              "(rec.rec_state_source prompt) but the generator has no KG-conditioned prompt/")
+                recommender.state_source = lambda contexts: generator.prompt_state(contexts, catalogue)
+            else:
+                recommender.state_source = lambda contexts: generator.rec_state(contexts, catalogue)
         elif with_generator:
             try:
                 generator = load_generator(folder, device)

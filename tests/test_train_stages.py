@@ -145,6 +145,8 @@ def test_all_stages_train_resume_and_evaluate(data_dir, tmp_path):
         assert after["rec_state_projection.weight"].abs().sum() > 0
         rec = json.loads((folder / "config.json").read_text())["crs_config"]["rec"]
         assert rec["rec_state_source"] == "prompt" and rec["rec_state_dim"] == record["state_dim"]
+        paradigm = json.loads((folder / "config.json").read_text())["paradigm"]
+        assert paradigm["rec_input"] and paradigm["name"].endswith("the prompt's state a recommender input")
     for folder, prompt_class in ((out / "conv-prompt" / "kg-prefix" / "phase2" / "checkpoint", PromptedLM),
                                  (out / "conv-prompt" / "lora" / "phase1" / "checkpoint", None)):
         served = CRS.from_pretrained(folder)
@@ -165,7 +167,7 @@ def test_all_stages_train_resume_and_evaluate(data_dir, tmp_path):
     report = json.loads((tmp_path / "prompt-report" / "metrics.json").read_text())
     assert report["conv"]["prompt"]["turns"] > 0
     paradigm = report["paradigms"]["prompt"]  # the harness says how the generator was trained
-    assert paradigm["name"] == "prompt+PTM tuning (kg-prefix)" and paradigm["trainable_parameters"] == paradigm["parameters"] > 0
+    assert paradigm["name"] == "prompt+PTM tuning (kg-prefix), the prompt's state a recommender input" and paradigm["trainable_parameters"] == paradigm["parameters"] > 0
     assert "## Paradigms" in (tmp_path / "prompt-report" / "report.md").read_text()
 
 

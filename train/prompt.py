@@ -334,7 +334,10 @@ def save_phase(ctx: StageContext, generator: ReplyGenerator, phase: int, rec_fol
             meta["crs_config"][section] = config[section]
         settings = ctx.config.prompt
         loop = settings.loop if phase == 1 else settings.tune_loop
-        meta["paradigm"] = {"name": paradigm_name(settings.kind, settings.injection, phase), "kind": settings.kind, "phase": phase,
+        name = paradigm_name(settings.kind, settings.injection, phase)
+        if recommender is not None:
+            name += ", the prompt's state a recommender input"
+        meta["paradigm"] = {"name": name, "kind": settings.kind, "phase": phase, "rec_input": recommender is not None,
                             "base": settings.base, "trainable_parameters": record.get("trainable_parameters", 0),
                             "parameters": record.get("parameters"), "train_seconds": record.get("seconds", 0.0),
                             "max_steps": loop.max_steps, "batch_size": loop.batch_size, "lr": loop.lr,

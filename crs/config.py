@@ -406,7 +406,9 @@ class PromptConfig:
     # shared with the recommender, as UniCRS shares it). After each phase the stage fits the
     # recommender's zero-initialised projection of that state on the rec loss (the rest of the
     # recommender and the prompt frozen; rec_loop, early stopping on validation Recall), then its
-    # late fusion anew, and the phase's checkpoint serves with it.
+    # late fusion anew, and the phase's checkpoint serves with it when it beats the recommender without
+    # the input on the rec stage's validation score (else the checkpoint keeps that one). A
+    # recommender that took the generator's [REC] state has the prompt's state in its place.
     rec_input: bool = False
     rec_loop: TrainLoopConfig = field(default_factory=lambda: TrainLoopConfig(epochs=6, batch_size=128, lr=3e-5, patience=2))
     loop: TrainLoopConfig = field(default_factory=lambda: TrainLoopConfig(epochs=1, batch_size=32, lr=3e-3, patience=1, precision="auto"))

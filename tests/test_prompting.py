@@ -268,3 +268,12 @@ def test_kg_prompt_state_follows_each_context_and_is_what_the_prompt_attends_to(
         plain.prompt_state_texts(contexts)
     with pytest.raises(ConfigError, match="prompt.rec_input"):
         PromptConfig(kind="peft-prompt", rec_input=True)
+
+
+def test_the_prompt_state_input_stays_only_when_it_is_better_on_validation():
+    from train.prompt import keeps_rec_input
+    from train.rec import SCORE_KEY
+
+    assert keeps_rec_input({SCORE_KEY: 0.70}, {SCORE_KEY: 0.71})
+    assert not keeps_rec_input({SCORE_KEY: 0.70}, {SCORE_KEY: 0.70})  # a tie keeps the simpler recommender
+    assert not keeps_rec_input({SCORE_KEY: 0.70}, {SCORE_KEY: 0.65})

@@ -16,7 +16,7 @@ TINY = str(Path(__file__).resolve().parent.parent / "configs" / "tiny.yaml")
 
 @pytest.mark.data
 @pytest.mark.slow
-def test_all_stages_train_resume_and_evaluate(data_dir, tmp_path):
+def test_all_stages_train_resume_and_evaluate(data_dir, tmp_path, monkeypatch):
     out = tmp_path / "run"
     args = ["all", "--quiet", "--config", TINY, "--data-dir", str(data_dir), "--output-dir", str(out)]
     train_main(args)
@@ -119,6 +119,13 @@ def test_all_stages_train_resume_and_evaluate(data_dir, tmp_path):
     from crs.data.redial import SEEKER, Turn
     from crs.gen.prompting import PromptedLM
 
+    # prompt.rec_input keeps the recommender with the prompt's state only when it beats the one without
+    # it on validation; on these few tiny turns that is chance, so phase 1 keeps it and phase 2 does
+    # not, whatever the scores (train.prompt.keeps_rec_input is tested on its own).
+    import train.prompt
+
+    decisions = iter([True, False])
+    monkeypatch.setattr(train.prompt, "keeps_rec_input", lambda before, after: next(decisions))
     for kind, phases in (("kg", 2), ("lora", 1)):
         train_main(["conv-prompt", "--quiet", "--config", TINY, "--data-dir", str(data_dir), "--output-dir", str(out),
                     f"prompt.kind={kind}", f"prompt.phases={phases}", "prompt.loop.max_steps=2", "prompt.tune_loop.max_steps=2",
@@ -132,13 +139,20 @@ def test_all_stages_train_resume_and_evaluate(data_dir, tmp_path):
     assert all(torch.equal(base[k], weights["phase1"][k]) for k in base)  # phase 1 left the generator as it was
     assert not all(torch.equal(base[k], weights["phase2"][k]) for k in base)
     # prompt.rec_input: each phase's recommender takes the prompt's state through a new projection,
-    # the only recommender weights that trained.
+    # the only recommender weights that trained, when that beats the recommender without it on validation.
     before = load_file(str(checkpoint / "recommender.safetensors"))
+    kept = []
     for phase in ("phase1", "phase2"):
         record = prompted[phase]["rec_input"]
         assert record["state_dim"] == PromptConfig().encoder_dim and record["trainable_parameters"] > 0 and "new_items_recall@10" in record["valid_after"]
+        assert record["kept"] == (phase == "phase1")
         folder = out / "conv-prompt" / "kg-prefix" / phase / "checkpoint"
         after = load_file(str(folder / "recommender.safetensors"))
+        if not record["kept"]:  # the base checkpoint's recommender, as it was
+            assert set(after) == set(before) and all(torch.equal(before[k], after[k]) for k in before)
+            assert not json.loads((folder / "config.json").read_text())["paradigm"]["rec_input"]
+            continue
+        kept.append(folder)
         projection = {"rec_state_projection.weight", "rec_state_projection.bias"}
         assert set(after) == set(before) | projection  # the tiny recommender took the [REC] state: the prompt's replaces it
         assert all(torch.equal(before[k], after[k]) for k in set(before) - projection)
@@ -147,14 +161,15 @@ def test_all_stages_train_resume_and_evaluate(data_dir, tmp_path):
         assert rec["rec_state_source"] == "prompt" and rec["rec_state_dim"] == record["state_dim"]
         paradigm = json.loads((folder / "config.json").read_text())["paradigm"]
         assert paradigm["rec_input"] and paradigm["name"].endswith("the prompt's state a recommender input")
+        served = CRS.from_pretrained(folder)  # its recommender reads the KG prompt's state from its generator
+        contexts = [DialogueContext(turns=[Turn(SEEKER, text, [])]) for text in ("I love horror films", "a comedy please")]
+        assert served.recommender.rec_state(contexts).shape == (2, PromptConfig().encoder_dim)
+        assert served.respond([{"role": "user", "content": "Something scary like Alien (1979)?"}]).ranking
+    assert len(kept) == 1
     for folder, prompt_class in ((out / "conv-prompt" / "kg-prefix" / "phase2" / "checkpoint", PromptedLM),
                                  (out / "conv-prompt" / "lora" / "phase1" / "checkpoint", None)):
         served = CRS.from_pretrained(folder)
         assert (prompt_class is None) == (served.generator.prompt is None)
-        if prompt_class is not None:  # its recommender reads the KG prompt's state (prompt.rec_input)
-            assert served.recommender.config.rec.rec_state_source == "prompt"
-            contexts = [DialogueContext(turns=[Turn(SEEKER, text, [])]) for text in ("I love horror films", "a comedy please")]
-            assert served.recommender.rec_state(contexts).shape == (2, PromptConfig().encoder_dim)
         if prompt_class is not None:
             assert isinstance(served.generator.model, prompt_class) and served.generator.entity_source is not None
         reply = served.respond([{"role": "user", "content": "I loved The Matrix, anything like it?"}])
@@ -167,7 +182,8 @@ def test_all_stages_train_resume_and_evaluate(data_dir, tmp_path):
     report = json.loads((tmp_path / "prompt-report" / "metrics.json").read_text())
     assert report["conv"]["prompt"]["turns"] > 0
     paradigm = report["paradigms"]["prompt"]  # the harness says how the generator was trained
-    assert paradigm["name"] == "prompt+PTM tuning (kg-prefix), the prompt's state a recommender input" and paradigm["trainable_parameters"] == paradigm["parameters"] > 0
+    suffix = ", the prompt's state a recommender input" if prompted["phase2"]["rec_input"]["kept"] else ""
+    assert paradigm["name"] == "prompt+PTM tuning (kg-prefix)" + suffix and paradigm["trainable_parameters"] == paradigm["parameters"] > 0
     assert "## Paradigms" in (tmp_path / "prompt-report" / "report.md").read_text()
 
 

@@ -236,7 +236,9 @@ def fit_rec_input(ctx: StageContext, generator: ReplyGenerator, recommender: KGT
     instances (one per recommender turn and movie, cross-entropy over the catalogue) with
     ``prompt.rec_loop``, early stopping on the rec stage's validation score; the prompt, the generator
     and every other recommender weight stay as they are. The late fusion (context neighbours, repeat
-    gate) is then fitted anew for the new scores. ``data`` keeps the featurised turns between phases."""
+    gate) is then fitted anew for the new scores. Returns the new recommender, or None when it does
+    not beat the recommender without the input on that validation score (the checkpoint then keeps
+    ``recommender`` as it is), and the fit's record. ``data`` keeps the featurised turns between phases."""
     from train import rec as rec_stage
 
     settings = ctx.config.prompt
@@ -294,12 +296,22 @@ def fit_rec_input(ctx: StageContext, generator: ReplyGenerator, recommender: KGT
     fusion = rec_stage.fit_fusion(fitted, rec_config, samples, data["valid"], data["texts"], progress)
     after = rec_stage.validation_metrics(fitted, data["valid"])
     trainable = sum(p.numel() for p in model.rec_state_projection.parameters())
-    logger.info("%s phase %d: the recommender takes the prompt state (%d dims, %d trainable parameters); validation %s "
-                "%.4f -> %.4f, new-items Recall@10 %.4f -> %.4f", STAGE, phase, dim, trainable, rec_stage.SCORE_KEY,
-                before[rec_stage.SCORE_KEY], after[rec_stage.SCORE_KEY], before["new_items_recall@10"], after["new_items_recall@10"])
-    record = {"state_dim": dim, "trainable_parameters": trainable, "valid_before": before, "valid_after": after,
+    kept = keeps_rec_input(before, after)
+    logger.info("%s phase %d: the prompt state (%d dims, %d trainable parameters) as a recommender input: validation %s "
+                "%.4f -> %.4f, new-items Recall@10 %.4f -> %.4f; %s", STAGE, phase, dim, trainable, rec_stage.SCORE_KEY,
+                before[rec_stage.SCORE_KEY], after[rec_stage.SCORE_KEY], before["new_items_recall@10"], after["new_items_recall@10"],
+                "kept" if kept else "not better, the checkpoint keeps the recommender without it")
+    record = {"state_dim": dim, "trainable_parameters": trainable, "valid_before": before, "valid_after": after, "kept": kept,
               "best_epoch": result.best_epoch, "history": result.history, **fusion, "seconds": round(time.perf_counter() - started, 1)}
-    return fitted, record
+    return (fitted if kept else None), record
+
+
+def keeps_rec_input(before: dict, after: dict) -> bool:
+    """Whether the recommender with the prompt's state (validation metrics ``after``) replaces the one
+    without it (``before``): only when it is better on the rec stage's validation score."""
+    from train.rec import SCORE_KEY
+
+    return after[SCORE_KEY] > before[SCORE_KEY]
 
 
 def save_phase(ctx: StageContext, generator: ReplyGenerator, phase: int, rec_folder: Path, record: dict,

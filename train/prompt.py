@@ -233,7 +233,7 @@ def fit_rec_input(ctx: StageContext, generator: ReplyGenerator, recommender: KGT
 
     A copy of ``recommender`` gets a zero-initialised projection of :meth:`ReplyGenerator.prompt_state`
     (so it starts as the recommender without it); only that projection trains, on the rec stage's
-    instances (one per recommender turn and movie, cross-entropy over the catalogue) with
+    instances (its training dialogues, one instance per recommender turn and movie, cross-entropy over the catalogue) with
     ``prompt.rec_loop``, early stopping on the rec stage's validation score; the prompt, the generator
     and every other recommender weight stay as they are. The late fusion (context neighbours, repeat
     gate) is then fitted anew for the new scores. Returns the new recommender, or None when it does
@@ -245,7 +245,7 @@ def fit_rec_input(ctx: StageContext, generator: ReplyGenerator, recommender: KGT
     started = time.perf_counter()
     catalogue = recommender.catalogue
     if not data:
-        data["train"] = [s for s in build_samples(ctx.splits.train) if s.movies]
+        data["train"] = [s for s in build_samples(rec_stage.training_dialogues(ctx)) if s.movies]
         data["valid"] = [s for s in build_samples(ctx.splits.valid) if s.movies]
         contexts = [DialogueContext.from_sample(s) for s in data["train"]]
         data["features"] = [recommender.featurizer.features(c) for c in tqdm(contexts, desc="rec input: features", disable=not progress, leave=False)]
@@ -275,7 +275,9 @@ def fit_rec_input(ctx: StageContext, generator: ReplyGenerator, recommender: KGT
     fitted = KGTextRecommender(rec_config, model, recommender.featurizer, recommender.text_encoder, name=recommender.name, liked=recommender.liked)
     fitted.repeat_gate, fitted.neighbours = recommender.repeat_gate, recommender.neighbours
     fitted.state_source = lambda contexts: generator.prompt_state(contexts, catalogue)
-    before = rec_stage.validation_metrics(fitted, data["valid"])  # the projection is zero: the recommender as it was
+    if "before" not in data:  # the projection is zero: the recommender without the input, the same for every phase
+        data["before"] = rec_stage.validation_metrics(fitted, data["valid"])
+    before = data["before"]
     table = fitted.entity_embeddings()
     instances = [(row, catalogue.index(m)) for row, s in enumerate(samples) for m in s.movies if m in catalogue]
     loop = settings.rec_loop

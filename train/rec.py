@@ -236,17 +236,25 @@ def train_sentiment(ctx: StageContext, encoder: TextEncoder, train_dialogues, pr
     return scorer, {"valid": report, "train_examples": len(train_examples), "loss_first_last": [losses[0], losses[-1]]}
 
 
-def run(ctx: StageContext, progress: bool = True) -> dict:
+def training_dialogues(ctx: StageContext) -> list:
+    """The training dialogues the recommender learns from: the training split, or the seeded share
+    ``rec.train_fraction`` of it."""
     config = ctx.config
-    started = time.perf_counter()
-    out = ctx.stage_dir(STAGE)
-    catalogue, kg = ctx.catalogue, ctx.kg
     train_dialogues = ctx.splits.train
     if config.rec.train_fraction < 1.0:
         keep = sorted(d.conversation_id for d in train_dialogues)
         random.Random(config.seed).shuffle(keep)
         keep = set(keep[: max(1, round(len(keep) * config.rec.train_fraction))])
         train_dialogues = [d for d in train_dialogues if d.conversation_id in keep]
+    return train_dialogues
+
+
+def run(ctx: StageContext, progress: bool = True) -> dict:
+    config = ctx.config
+    started = time.perf_counter()
+    out = ctx.stage_dir(STAGE)
+    catalogue, kg = ctx.catalogue, ctx.kg
+    train_dialogues = training_dialogues(ctx)
     train_samples = [s for s in build_samples(train_dialogues) if s.movies]
     valid_samples = [s for s in build_samples(ctx.splits.valid) if s.movies]
     logger.info("%s: %d training dialogues, %d training turns, %d validation turns", STAGE, len(train_dialogues), len(train_samples), len(valid_samples))

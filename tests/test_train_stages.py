@@ -115,6 +115,7 @@ def test_all_stages_train_resume_and_evaluate(data_dir, tmp_path, monkeypatch):
     from safetensors.torch import load_file
 
     from crs.config import PromptConfig
+    from crs.io import CheckpointFileError
     from crs.data.context import DialogueContext
     from crs.data.redial import SEEKER, Turn
     from crs.gen.prompting import PromptedLM
@@ -165,6 +166,10 @@ def test_all_stages_train_resume_and_evaluate(data_dir, tmp_path, monkeypatch):
         contexts = [DialogueContext(turns=[Turn(SEEKER, text, [])]) for text in ("I love horror films", "a comedy please")]
         assert served.recommender.rec_state(contexts).shape == (2, PromptConfig().encoder_dim)
         assert served.respond([{"role": "user", "content": "Something scary like Alien (1979)?"}]).ranking
+        (folder / "prompt").rename(tmp_path / "prompt-aside")  # the recommender reads a prompt the checkpoint lacks
+        with pytest.raises(CheckpointFileError, match="config.json.*no KG-conditioned prompt"):
+            CRS.from_pretrained(folder)
+        (tmp_path / "prompt-aside").rename(folder / "prompt")
     assert len(kept) == 1
     for folder, prompt_class in ((out / "conv-prompt" / "kg-prefix" / "phase2" / "checkpoint", PromptedLM),
                                  (out / "conv-prompt" / "lora" / "phase1" / "checkpoint", None)):

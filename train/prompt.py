@@ -279,18 +279,13 @@ def fit_rec_input(ctx: StageContext, generator: ReplyGenerator, recommender: KGT
         data["before"] = rec_stage.validation_metrics(fitted, data["valid"])
     before = data["before"]
     table = fitted.entity_embeddings()
-    instances = [(row, catalogue.index(m)) for row, s in enumerate(samples) for m in s.movies if m in catalogue]
     loop = settings.rec_loop
 
-    def batches(epoch: int):
-        order = torch.randperm(len(instances)).tolist()
-        for start in range(0, len(order), loop.batch_size):
-            chosen = [instances[i] for i in order[start : start + loop.batch_size]]
-            rows = [row for row, _ in chosen]
-            batch = fitted.featurizer.collate([data["features"][r] for r in rows], data["text"][rows] if data["text"] is not None else None)
-            batch.update(rec_state=states[rows], entity_embeddings=table, labels=torch.tensor([label for _, label in chosen]))
-            yield batch
+    def collate(rows: list[int]) -> dict:
+        batch = fitted.featurizer.collate([data["features"][r] for r in rows], data["text"][rows] if data["text"] is not None else None)
+        return {**batch, "rec_state": states[rows], "entity_embeddings": table}  # the R-GCN is frozen: its output once
 
+    batches, _ = rec_stage.batch_maker(samples, catalogue, loop.batch_size, collate)
     result = run_loop(model, batches, lambda m: rec_stage.validation_metrics(fitted, data["valid"]), rec_stage.SCORE_KEY, loop,
                       phase_folder(ctx, phase) / "rec-loop", desc=f"{STAGE} phase {phase} rec input", seed=ctx.config.seed, progress=progress)
     model.eval()
@@ -302,7 +297,7 @@ def fit_rec_input(ctx: StageContext, generator: ReplyGenerator, recommender: KGT
     logger.info("%s phase %d: the prompt state (%d dims, %d trainable parameters) as a recommender input: validation %s "
                 "%.4f -> %.4f, new-items Recall@10 %.4f -> %.4f; %s", STAGE, phase, dim, trainable, rec_stage.SCORE_KEY,
                 before[rec_stage.SCORE_KEY], after[rec_stage.SCORE_KEY], before["new_items_recall@10"], after["new_items_recall@10"],
-                "kept" if kept else "not better, the checkpoint keeps the recommender without it")
+                "kept" if kept else "not better, the checkpoint keeps the recommender it started from")
     record = {"state_dim": dim, "trainable_parameters": trainable, "valid_before": before, "valid_after": after, "kept": kept,
               "best_epoch": result.best_epoch, "history": result.history, **fusion, "seconds": round(time.perf_counter() - started, 1)}
     return (fitted if kept else None), record

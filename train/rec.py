@@ -12,6 +12,7 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import numpy as np
@@ -25,13 +26,19 @@ from crs.eval.harness import evaluate_recommender, sha256
 from crs.eval.metrics import RankingAccumulator, rank_of
 from crs.gen.reply import ReplyGenerator
 from crs.gen.steps import render_context
-from crs.rec.features import Featurizer, cooccurrence_matrix
 from crs.io import atomic_write_text
+from crs.rec.features import Featurizer, cooccurrence_matrix
 from crs.rec.kg_text import KGTextRecommender, build_model, item_texts
 from crs.rec.neighbours import NEIGHBOURS_FILE, NeighbourIndex
 from crs.rec.repeat import GATE_FILE, RepeatGate, fit_gate
 from crs.text.encoder import TextEncoder, cached_encode, encode_hidden
-from crs.text.sentiment import LikedClassifier, SentimentScorer, all_evidence_texts, classification_report, liked_examples
+from crs.text.sentiment import (
+    LikedClassifier,
+    SentimentScorer,
+    all_evidence_texts,
+    classification_report,
+    liked_examples,
+)
 from kg.linker import EntityLinker
 from train import conv, package, pretrain_kg
 from train.common import StageContext
@@ -249,6 +256,23 @@ def training_dialogues(ctx: StageContext) -> list:
     return train_dialogues
 
 
+def batch_maker(samples, catalogue, batch_size: int, collate: Callable[[list[int]], dict]) -> tuple[Callable[[int], Iterator[dict]], int]:
+    """The loop's ``batches(epoch)`` over the rec instances of ``samples`` (one per turn and movie it
+    mentions, shuffled each epoch), and their count: ``collate(rows)`` gives a batch's inputs for
+    those sample rows, and the movies' catalogue indices are its ``labels``."""
+    instances = [(row, catalogue.index(m)) for row, s in enumerate(samples) for m in s.movies if m in catalogue]
+
+    def batches(epoch: int) -> Iterator[dict]:
+        order = torch.randperm(len(instances)).tolist()
+        for start in range(0, len(order), batch_size):
+            chosen = [instances[i] for i in order[start : start + batch_size]]
+            batch = collate([row for row, _ in chosen])
+            batch["labels"] = torch.tensor([label for _, label in chosen])
+            yield batch
+
+    return batches, len(instances)
+
+
 def run(ctx: StageContext, progress: bool = True) -> dict:
     config = ctx.config
     started = time.perf_counter()
@@ -312,23 +336,16 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
     if text is not None:
         recommender.remember_texts([f.text for f in train_features + valid_features], text.numpy())
 
-    instances = [(row, catalogue.index(m)) for row, s in enumerate(train_samples) for m in s.movies if m in catalogue]
-    batch_size = config.rec.loop.batch_size
+    def collate(rows: list[int]) -> dict:
+        batch = featurizer.collate([train_features[r] for r in rows], text[rows] if text is not None else None)
+        if hidden is not None:
+            batch["text_hidden"] = torch.from_numpy(hidden[0][rows]).float()
+            batch["text_mask"] = torch.from_numpy(hidden[1][rows]).long()
+        if states is not None:
+            batch["rec_state"] = states[rows]
+        return batch
 
-    def batches(epoch: int):
-        order = torch.randperm(len(instances)).tolist()
-        for start in range(0, len(order), batch_size):
-            chosen = [instances[i] for i in order[start : start + batch_size]]
-            rows = [row for row, _ in chosen]
-            batch = featurizer.collate([train_features[r] for r in rows], text[rows] if text is not None else None)
-            if hidden is not None:
-                batch["text_hidden"] = torch.from_numpy(hidden[0][rows]).float()
-                batch["text_mask"] = torch.from_numpy(hidden[1][rows]).long()
-            if states is not None:
-                batch["rec_state"] = states[rows]
-            batch["labels"] = torch.tensor([label for _, label in chosen])
-            yield batch
-
+    batches, num_instances = batch_maker(train_samples, catalogue, config.rec.loop.batch_size, collate)
     result = run_loop(model, batches, lambda m: validation_metrics(recommender, valid_samples), SCORE_KEY, config.rec.loop,
                       out / "loop", desc=STAGE, seed=config.seed, progress=progress)
     if not is_main_process():  # the main process fits the late fusion and writes the checkpoint
@@ -342,7 +359,7 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
         "epochs_run": result.epochs_run,
         "train_seconds": round(seconds, 1),
         "train_dialogues": len(train_dialogues),
-        "train_instances": len(instances),
+        "train_instances": num_instances,
         "liked_classifier": liked_metrics,
         **fusion_metrics,
         "history": result.history,

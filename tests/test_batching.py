@@ -77,9 +77,71 @@ def test_the_lock_is_held_while_a_batch_computes():
     batcher.close()
 
 
+def test_a_wave_that_arrives_spread_out_is_gathered_into_one_batch():
+    gate, seen = threading.Event(), []
+
+    def compute(requests):
+        seen.append(list(requests))
+        if "gate" in requests:
+            gate.wait(30)
+        return list(requests)
+
+    # The worker computes "gate" while a, b and c come: four in flight at once. The batch after it
+    # waits (max_gather, long here) for a fourth, which comes later than max_wait.
+    batcher = TurnBatcher(compute, max_wait=0.0, max_gather=30.0, window=60.0)
+    first = batcher.submit("gate")
+    while not seen:
+        threading.Event().wait(0.01)
+    wave = [batcher.submit(r) for r in "abc"]
+    assert batcher.expected() == 4
+    gate.set()
+    assert first.result(30) == "gate"
+    threading.Event().wait(0.2)
+    late = batcher.submit("d")
+    assert [f.result(30) for f in wave + [late]] == list("abcd")
+    assert seen == [["gate"], list("abcd")] and batcher.batch_sizes == [1, 4]
+    batcher.close()
+
+    # Without the gathering (max_gather = max_wait = 0) the same wave splits.
+    gate.clear()
+    seen.clear()
+    batcher = TurnBatcher(compute, max_wait=0.0, max_gather=0.0, window=60.0)
+    first = batcher.submit("gate")
+    while not seen:
+        threading.Event().wait(0.01)
+    wave = [batcher.submit(r) for r in "abc"]
+    gate.set()
+    first.result(30)
+    [f.result(30) for f in wave]
+    late = batcher.submit("d")
+    late.result(30)
+    assert batcher.batch_sizes == [1, 3, 1]
+    batcher.close()
+
+
+def test_a_lone_user_is_not_kept_waiting_for_others():
+    # One turn in flight at a time: each batch expects one request, so the long max_gather is never
+    # waited (each result comes well before it).
+    batcher = TurnBatcher(lambda requests: [r * 2 for r in requests], max_wait=0.0, max_gather=60.0, window=60.0)
+    for r in range(5):
+        assert batcher.expected() == 1
+        assert batcher(r, timeout=30) == r * 2
+    assert batcher.batch_sizes == [1] * 5
+    batcher.close()
+    # What was in flight together is forgotten after ``window`` seconds.
+    release = threading.Event()
+    batcher = TurnBatcher(lambda requests: release.wait(30) and list(requests), max_wait=0.0, window=0.0)
+    futures = [batcher.submit(r) for r in range(3)]
+    release.set()
+    assert [f.result(30) for f in futures] == [0, 1, 2] and batcher.expected() == 1
+    batcher.close()
+
+
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="max_batch"):
         TurnBatcher(list, max_batch=0)
+    with pytest.raises(ValueError, match="max_gather"):
+        TurnBatcher(list, max_gather=-1.0)
 
 
 # ---------------------------------------------------------------------- the batched turn, real checkpoint

@@ -63,6 +63,7 @@ class Models:
     ranker_note: str = NO_LM_NOTE  # why ``ranker`` is None
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
     _batcher: Any = field(default=None, repr=False, compare=False)
+    _batcher_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def chat_turn(self, request: "ChatRequest") -> "ChatResult":
         """One chat turn (:class:`crs.serve.chat.ChatRequest`), computed with the turns of the other
@@ -70,7 +71,9 @@ class Models:
         from crs.serve.batching import TurnBatcher
         from crs.serve.chat import chat_turns
 
-        with self.lock:
+        # not ``lock``: the batcher holds that while a batch computes, and the turns that arrive
+        # meanwhile must queue up for the next batch instead of waiting to be submitted
+        with self._batcher_lock:
             if self._batcher is None:
                 self._batcher = TurnBatcher(lambda requests: chat_turns(self.pipeline, requests, self.checkpoint), lock=self.lock)
         return self._batcher(request)

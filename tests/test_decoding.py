@@ -417,3 +417,25 @@ def test_candidate_scores_do_not_depend_on_how_many_run_in_a_pass(generator, mon
     monkeypatch.setattr(module, "MAX_TAILS_PER_PASS", 2)  # one row a pass here
     for (sums, counts), (alone_sums, alone_counts) in zip(together, generator._tail_log_probs(shared, [[], [], []], tails)):
         assert torch.equal(counts, alone_counts) and torch.allclose(sums, alone_sums, atol=1e-4)
+
+
+def test_candidates_run_in_groups_of_similar_length_score_as_in_one_padded_pass(generator, monkeypatch):
+    from crs.gen import reply as module
+
+    lengths = [3, 30, 4, 5, 29, 3, 31, 6, 4, 28, 5, 3]
+    groups = [g.tolist() for g in module.length_groups(lengths, max_waste=0.25, min_size=2)]
+    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))  # each candidate once
+    assert len(groups) > 1 and all(max(lengths[i] for i in g) < 8 or min(lengths[i] for i in g) > 20 for g in groups)
+    for g in groups:  # within a group, padding is at most max_waste of the useful positions, or the group is small
+        assert len(g) < 2 or max(lengths[i] for i in g) * len(g) <= 1.25 * sum(lengths[i] for i in g) + 30
+    assert [g.tolist() for g in module.length_groups([7] * 20)] == [list(range(20))] and module.length_groups([]) == []
+    generator.config = ConvConfig(max_new_tokens=40)
+    shared = [generator.context_ids(text) + [generator.goal_id] for text in ("[seeker] I love ghosts", "[seeker] aliens please", "")]
+    texts = ["hi", "it is terrifying, I loved it so much and you will too, trust me on that one", "so", "aliens",
+             "have you seen it", "you will love it", "a long one about a haunted house and a family that moves in", "ok"]
+    tails = [[generator.encode(t, 40) for t in texts[:3]], [generator.encode(t, 40) for t in texts[3:5]],
+             [generator.encode(t, 40) for t in texts[5:]]]
+    grouped = generator._tail_log_probs(shared, [[], [], []], tails)
+    monkeypatch.setattr(module, "length_groups", lambda lengths, **_: [torch.arange(len(lengths))])  # one padded pass
+    for (sums, counts), (padded_sums, padded_counts) in zip(grouped, generator._tail_log_probs(shared, [[], [], []], tails)):
+        assert torch.equal(counts, padded_counts) and torch.allclose(sums, padded_sums, atol=1e-4)

@@ -419,23 +419,40 @@ def test_candidate_scores_do_not_depend_on_how_many_run_in_a_pass(generator, mon
         assert torch.equal(counts, alone_counts) and torch.allclose(sums, alone_sums, atol=1e-4)
 
 
-def test_candidates_run_in_groups_of_similar_length_score_as_in_one_padded_pass(generator, monkeypatch):
+def test_candidates_run_in_passes_of_similar_length_score_as_in_one_padded_pass(generator, monkeypatch):
     from crs.gen import reply as module
 
-    lengths = [3, 30, 4, 5, 29, 3, 31, 6, 4, 28, 5, 3]
-    groups = [g.tolist() for g in module.length_groups(lengths, max_waste=0.25, min_size=2)]
-    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))  # each candidate once
-    assert len(groups) > 1 and all(max(lengths[i] for i in g) < 8 or min(lengths[i] for i in g) > 20 for g in groups)
-    for g in groups:  # within a group, padding is at most max_waste of the useful positions, or the group is small
-        assert len(g) < 2 or max(lengths[i] for i in g) * len(g) <= 1.25 * sum(lengths[i] for i in g) + 30
-    assert [g.tolist() for g in module.length_groups([7] * 20)] == [list(range(20))] and module.length_groups([]) == []
     generator.config = ConvConfig(max_new_tokens=40)
     shared = [generator.context_ids(text) + [generator.goal_id] for text in ("[seeker] I love ghosts", "[seeker] aliens please", "")]
     texts = ["hi", "it is terrifying, I loved it so much and you will too, trust me on that one", "so", "aliens",
              "have you seen it", "you will love it", "a long one about a haunted house and a family that moves in", "ok"]
     tails = [[generator.encode(t, 40) for t in texts[:3]], [generator.encode(t, 40) for t in texts[3:5]],
              [generator.encode(t, 40) for t in texts[5:]]]
-    grouped = generator._tail_log_probs(shared, [[], [], []], tails)
-    monkeypatch.setattr(module, "length_groups", lambda lengths, **_: [torch.arange(len(lengths))])  # one padded pass
-    for (sums, counts), (padded_sums, padded_counts) in zip(grouped, generator._tail_log_probs(shared, [[], [], []], tails)):
+    passes = []
+    real = module.length_chunks
+    monkeypatch.setattr(module, "length_chunks", lambda *args: passes.append(real(*args)) or passes[-1])
+    monkeypatch.setattr(module, "TAIL_PASS_COST", 1)  # cheap passes: these few tails run in several
+    with generator.decoding_precision():  # the lean decoding pass, which runs the tails in passes
+        grouped = generator._tail_log_probs(shared, [[], [], []], tails)
+        assert len(passes) == 1 and len(passes[0]) > 1
+        monkeypatch.setattr(module, "length_chunks", lambda lengths, *_: [list(range(len(lengths)))])  # one padded pass
+        padded = generator._tail_log_probs(shared, [[], [], []], tails)
+    for (sums, counts), (padded_sums, padded_counts) in zip(grouped, padded):
         assert torch.equal(counts, padded_counts) and torch.allclose(sums, padded_sums, atol=1e-4)
+
+
+def test_contexts_of_very_different_lengths_decode_in_passes_of_their_own_and_reply_as_together(generator, monkeypatch):
+    from crs.gen import reply as module
+
+    generator.config = ConvConfig(max_new_tokens=30, decoding="norepeat", max_context_tokens=64, max_target_tokens=24)
+    long = " ".join(f"[seeker] I loved the ghost movie number {i} [recommender] have you seen the next one" for i in range(4))
+    contexts = ["[seeker] hi", long, "[seeker] aliens please", "[seeker] any comedy?"]
+    passes = []
+    real = module.length_chunks
+    monkeypatch.setattr(module, "length_chunks", lambda *args: passes.append(real(*args)) or passes[-1])
+    monkeypatch.setattr(module, "CONTEXT_PASS_COST", 10)
+    split = generator.generate_texts(contexts, ["none"] * len(contexts))
+    assert [1] in passes[0]  # the long context ran alone
+    monkeypatch.setattr(module, "length_chunks", lambda lengths, *_: [list(range(len(lengths)))])
+    together = generator.generate_texts(contexts, ["none"] * len(contexts))
+    assert [(g.goal, g.topics, g.reply) for g in split] == [(g.goal, g.topics, g.reply) for g in together]

@@ -48,6 +48,7 @@ from crs.gen.prompting import (
 )
 from crs.gen.prompting import present as prompt_present
 from crs.gen.steps import GOALS, NONE, ConvExample, Steps, parse_steps, render_context
+from crs.padding import length_chunks
 from crs.precision import autocast, inference_precision
 from crs.text.tokenizer import (
     EXEMPLAR_TOKEN,
@@ -167,24 +168,8 @@ def tail_chunks(counts: Sequence[int], max_rows: int, max_tails: int) -> list[tu
     return chunks
 
 
-def length_groups(lengths: Sequence[int], max_waste: float = 0.25, min_size: int = 8) -> list[torch.Tensor]:
-    """Indices of ``lengths`` in groups of similar length (shortest first), each run padded to its
-    longest: a group closes when the next one would make more than ``max_waste`` of its positions
-    padding, unless it has fewer than ``min_size`` members (a pass has a fixed cost too)."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    groups: list[list[int]] = []
-    current: list[int] = []
-    total = 0
-    for i in order:
-        width = lengths[i]  # the longest so far: ascending order
-        if len(current) >= min_size and width * (len(current) + 1) > (1 + max_waste) * (total + width):
-            groups.append(current)
-            current, total = [], 0
-        current.append(i)
-        total += width
-    if current:
-        groups.append(current)
-    return [torch.tensor(group, dtype=torch.long) for group in groups]
+CONTEXT_PASS_COST = 1000  # a decoding pass's fixed cost in padded context tokens (crs.padding)
+TAIL_PASS_COST = 64  # a candidate-scoring pass's, in padded candidate tokens
 
 
 def _output_layer(model: torch.nn.Module) -> torch.nn.Module | None:
@@ -501,9 +486,9 @@ class ReplyGenerator:
             exemplars = list(exemplars) if exemplars is not None else [()] * len(contexts)
             forced = list(forced) if forced is not None else [None] * len(contexts)
             results: list[Generated | None] = [None] * len(contexts)
-            for start in range(0, len(contexts), batch_size):
-                chunk = range(start, min(start + batch_size, len(contexts)))
-                ctx_ids = {i: self.context_ids(contexts[i], exemplars[i]) for i in chunk}
+            all_ids = [self.context_ids(context, row_exemplars) for context, row_exemplars in zip(contexts, exemplars)]
+            for chunk in length_chunks([len(ids) for ids in all_ids], batch_size, CONTEXT_PASS_COST):
+                ctx_ids = {i: all_ids[i] for i in chunk}
                 # One pass over the contexts that both phases continue (the rerank mode samples from
                 # repeated rows and runs them as it always did).
                 shared = self.context_states([ctx_ids[i] for i in chunk]) if self.config.decoding != "rerank" else None
@@ -548,7 +533,7 @@ class ReplyGenerator:
                     results[i] = Generated(steps[i].goal, steps[i].topics, steps[i].item, replies[i])
                 if self.config.decoding == "hybrid" and keys is not None:
                     self._hybrid([results[i] for i in chunk], [ctx_ids[i] for i in chunk], [prefixes[i] for i in chunk],
-                                 [keys[i] for i in chunk], None if reply_filter is None else (lambda j, text, start=start: reply_filter(start + j, text)),
+                                 [keys[i] for i in chunk], None if reply_filter is None else (lambda j, text, chunk=chunk: reply_filter(chunk[j], text)),
                                  prefill)
             return results  # type: ignore[return-value]
 
@@ -777,16 +762,17 @@ class ReplyGenerator:
             tail_ids, tail_mask = tail_ids.to(self.device), tail_mask.to(self.device)
             sums = first[owner, tail_ids[:, 0]]
             if tail_ids.size(1) > 1 and isinstance(self.model, fast.FastGPT2):
-                # The tokens after the first, predicted from the ones before them, in groups of
-                # similar length (retrieved replies differ in length several times over: padding
-                # every tail to the longest ran 2.4 times the positions needed over 10 turns of 20
-                # chats, these groups 1.26 times; the scores are the same). Only the scored
+                # The tokens after the first, predicted from the ones before them, in passes of
+                # similar length (crs.padding; retrieved replies differ in length several times
+                # over: padding every tail to the longest ran 2.4 times the positions needed over 10
+                # turns of 20 chats). Only the scored
                 # positions reach the output layer; the target's logit is fp32, the normaliser
                 # (logsumexp over the vocabulary) is computed from logits in the products' dtype: in
                 # bf16 it moves by at most their rounding.
                 lengths = tail_mask.sum(1)
                 context_lengths = mask.sum(1)
-                for group in length_groups(lengths.tolist()):
+                for group in length_chunks(lengths.tolist(), len(lengths), TAIL_PASS_COST):
+                    group = torch.tensor(group, dtype=torch.long, device=self.device)
                     width = int(lengths[group].max())
                     if width < 2:
                         continue

@@ -137,6 +137,35 @@ def test_a_lone_user_is_not_kept_waiting_for_others():
     batcher.close()
 
 
+def test_turns_that_arrive_while_a_batch_computes_are_queued_at_once(monkeypatch, tmp_path):
+    # The served models' batcher holds the model lock while a batch computes; a user's turn that
+    # arrives then must be queued for the next batch, not wait for the lock to submit it.
+    from crs.serve import chat as chat_module
+    from crs.serve.models import Models
+
+    started, release = threading.Event(), threading.Event()
+
+    def compute(pipeline, requests, checkpoint):
+        started.set()
+        release.wait(30)
+        return [f"reply to {r}" for r in requests]
+
+    monkeypatch.setattr(chat_module, "chat_turns", compute)
+    models = Models(checkpoint=tmp_path, pipeline=object())
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        first = pool.submit(models.chat_turn, "a")
+        assert started.wait(30)
+        later = [pool.submit(models.chat_turn, r) for r in ("b", "c")]
+        for _ in range(3000):  # both are queued while "a" computes (before, they waited for the lock)
+            if models._batcher._queue.qsize() == 2:
+                break
+            threading.Event().wait(0.01)
+        assert models._batcher._queue.qsize() == 2 and not first.done()
+        release.set()
+        assert first.result(30) == "reply to a" and [f.result(30) for f in later] == ["reply to b", "reply to c"]
+    assert models.batch_sizes == [1, 2]
+
+
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="max_batch"):
         TurnBatcher(list, max_batch=0)

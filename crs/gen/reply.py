@@ -771,7 +771,7 @@ class ReplyGenerator:
                 # bf16 it moves by at most their rounding.
                 lengths = tail_mask.sum(1)
                 context_lengths = mask.sum(1)
-                for group in length_chunks(lengths.tolist(), len(lengths), TAIL_PASS_COST):
+                for group in length_chunks(lengths.tolist(), max(1, len(lengths)), TAIL_PASS_COST):
                     group = torch.tensor(group, dtype=torch.long, device=self.device)
                     width = int(lengths[group].max())
                     if width < 2:

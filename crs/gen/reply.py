@@ -765,10 +765,9 @@ class ReplyGenerator:
                 # The tokens after the first, predicted from the ones before them, in passes of
                 # similar length (crs.padding; retrieved replies differ in length several times
                 # over: padding every tail to the longest ran 2.4 times the positions needed over 10
-                # turns of 20 chats). Only the scored
-                # positions reach the output layer; the target's logit is fp32, the normaliser
-                # (logsumexp over the vocabulary) is computed from logits in the products' dtype: in
-                # bf16 it moves by at most their rounding.
+                # turns of 20 chats). Only the scored positions reach the output layer; the target's
+                # logit is fp32, the normaliser (logsumexp over the vocabulary) is computed from
+                # logits in the products' dtype: in bf16 it moves by at most their rounding.
                 lengths = tail_mask.sum(1)
                 context_lengths = mask.sum(1)
                 for group in length_chunks(lengths.tolist(), max(1, len(lengths)), TAIL_PASS_COST):

@@ -761,43 +761,42 @@ class ReplyGenerator:
             tail_ids, tail_mask = pad_right([tail for t in row_tails for tail in t], self.pad_id)
             tail_ids, tail_mask = tail_ids.to(self.device), tail_mask.to(self.device)
             sums = first[owner, tail_ids[:, 0]]
-            if tail_ids.size(1) > 1 and isinstance(self.model, fast.FastGPT2):
-                # The tokens after the first, predicted from the ones before them, in passes of
-                # similar length (crs.padding; retrieved replies differ in length several times
-                # over: padding every tail to the longest ran 2.4 times the positions needed over 10
-                # turns of 20 chats). Only the scored positions reach the output layer; the target's
-                # logit is fp32, the normaliser (logsumexp over the vocabulary) is computed from
-                # logits in the products' dtype: in bf16 it moves by at most their rounding.
+            if tail_ids.size(1) > 1:  # the tokens after the first, predicted from the ones before them
+                # The lean decoding pass runs them in passes of similar length (crs.padding;
+                # retrieved replies differ in length several times over: padding every tail to the
+                # longest ran 2.4 times the positions needed over 10 turns of 20 chats); another
+                # generator's cache is selected in place, so it runs them in one pass.
+                lean = isinstance(self.model, fast.FastGPT2)
                 lengths = tail_mask.sum(1)
                 context_lengths = mask.sum(1)
-                for group in length_chunks(lengths.tolist(), max(1, len(lengths)), TAIL_PASS_COST):
+                groups = length_chunks(lengths.tolist(), len(lengths), TAIL_PASS_COST) if lean else [list(range(len(lengths)))]
+                for group in groups:
                     group = torch.tensor(group, dtype=torch.long, device=self.device)
                     width = int(lengths[group].max())
                     if width < 2:
                         continue
                     rows_of = owner[group]
-                    group_past = fast.KVCache(past.keys, past.values)
+                    group_past = fast.KVCache(past.keys, past.values) if lean else past
                     group_past.batch_select_indices(rows_of)
                     inputs, targets, scored = tail_ids[group, : width - 1], tail_ids[group, 1:width], tail_mask[group, 1:width]
                     tail_positions = context_lengths[rows_of].unsqueeze(1) + torch.arange(width - 1, device=self.device)
                     full_mask = torch.cat([mask[rows_of], tail_mask[group, : width - 1]], 1)
-                    at = scored.bool()
-                    hidden = self.model(input_ids=inputs, attention_mask=full_mask, position_ids=tail_positions, past_key_values=group_past,
-                                        logits_at=at).hidden
-                    log_probs = torch.zeros(scored.shape, dtype=torch.float32, device=self.device)
-                    log_probs[at] = (self.model.token_logits(hidden, targets[at].unsqueeze(-1)).squeeze(-1)
-                                     - self.model.rough_logits(hidden).logsumexp(-1))
+                    if lean:
+                        # Only the scored positions reach the output layer; the target's logit is
+                        # fp32, the normaliser (logsumexp over the vocabulary) is computed from
+                        # logits in the products' dtype: in bf16 it moves by at most their rounding.
+                        at = scored.bool()
+                        hidden = self.model(input_ids=inputs, attention_mask=full_mask, position_ids=tail_positions,
+                                            past_key_values=group_past, logits_at=at).hidden
+                        log_probs = torch.zeros(scored.shape, dtype=torch.float32, device=self.device)
+                        log_probs[at] = (self.model.token_logits(hidden, targets[at].unsqueeze(-1)).squeeze(-1)
+                                         - self.model.rough_logits(hidden).logsumexp(-1))
+                    else:
+                        logits = self.model(input_ids=inputs, attention_mask=full_mask, position_ids=tail_positions,
+                                            past_key_values=group_past).logits.float()
+                        # log_softmax gathered at the targets, without a second vocabulary-wide tensor
+                        log_probs = (logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)) * scored
                     sums[group] = sums[group] + log_probs.sum(1)
-            elif tail_ids.size(1) > 1:  # the tokens after the first, predicted from the ones before them
-                past.batch_select_indices(owner)
-                inputs, targets, scored = tail_ids[:, :-1], tail_ids[:, 1:], tail_mask[:, 1:]
-                tail_positions = mask.sum(1)[owner].unsqueeze(1) + torch.arange(inputs.size(1), device=self.device)
-                full_mask = torch.cat([mask[owner], tail_mask[:, :-1]], 1)
-                logits = self.model(input_ids=inputs, attention_mask=full_mask, position_ids=tail_positions,
-                                    past_key_values=past).logits.float()
-                # log_softmax gathered at the targets, without a second vocabulary-wide tensor
-                log_probs = (logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)) * scored
-                sums = sums + log_probs.sum(1)
             sums, counts = sums.cpu(), tail_mask.sum(1).cpu()
             position = 0
             for t in row_tails:

@@ -80,10 +80,11 @@ class TextEncoder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         self.tokenizer.truncation_side = "left" if truncate_left else "right"
         # passes of similar length (crs.padding): one long text no longer pads a batch of short ones
-        lengths = [len(ids) for ids in self.tokenizer(texts, truncation=True, max_length=self.max_tokens)["input_ids"]]
+        encoded = self.tokenizer(texts, truncation=True, max_length=self.max_tokens)  # once; each pass padded below
         bar = tqdm(total=len(texts), desc=desc, unit="text", disable=not progress)
-        for index in length_chunks(lengths, batch_size, ENCODER_PASS_COST):
-            batch = self.tokenizer([texts[i] for i in index], padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt").to(self.device)
+        for index in length_chunks([len(ids) for ids in encoded["input_ids"]], batch_size, ENCODER_PASS_COST):
+            rows = {key: [values[i] for i in index] for key, values in encoded.items()}
+            batch = self.tokenizer.pad(rows, return_tensors="pt").to(self.device)
             with autocast(self.device, self.precision):
                 hidden = self.model(**batch).last_hidden_state.float()  # (B, T, H)
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)

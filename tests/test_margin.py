@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from crs.eval.margin import choose, main, read_turns, sweep
+from crs.eval.margin import choose, extrapolated_share, main, read_turns, sweep
 
 ROWS = [
     {"gold": "have you seen Alien (1979)? it is scary", "generated_reply": "Alien (1979) is a good one", "generated_score": -1.0,
@@ -66,3 +66,21 @@ def test_cli_prints_the_table_and_names_a_broken_file(tmp_path, capsys):
     path.write_text(json.dumps({"gold": "x", "generated_reply": "y"}) + "\n", encoding="utf-8")
     with pytest.raises(SystemExit, match="--decoding hybrid"):
         read_turns(path)
+
+
+def test_distinct_share_is_extrapolated_by_its_drop_per_doubling_of_the_turns(tmp_path, capsys):
+    references = ["a b", "c d", "e f", "g h"]  # every human bigram new: the human ratio is 1 at any size
+    replies = ["x y"] * 4  # one reply: its ratio halves with each doubling (1/2 on two turns, 1/4 on four)
+    assert extrapolated_share(replies, references, 2, 4) == pytest.approx(0.25)
+    assert extrapolated_share(replies, references, 2, 8) == pytest.approx(0.0)  # 0.25 minus one more drop of 0.25
+    assert extrapolated_share(references, references, 2, 1000) == pytest.approx(1.0)  # as varied as people: no drop
+    with pytest.raises(ValueError, match="as many references"):
+        extrapolated_share(replies, references[:3], 2, 8)
+    table = sweep(PENALISED * 4, (0.0,), penalties=(0.0, 0.5), target_turns=16)
+    assert all(0.0 <= t["distinct2_share_at_16"] <= 1.0 for t in table)
+    path = tmp_path / "conv_turns.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in ROWS), encoding="utf-8")
+    main([str(path), "--target-turns", "12"])
+    assert "share of people's at 12 turns" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main([str(path), "--target-turns", "0"])

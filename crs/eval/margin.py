@@ -15,6 +15,13 @@ human replies', so the margin is chosen on validation turns, never on test ones:
 A run with ``--generic-penalty`` above 0 also records every candidate's score with no context
 (``hybrid_candidates``), and the sweep then covers ``conv.generic_penalty`` too (:data:`PENALTIES`):
 each candidate scored by its mean token log-probability minus the penalty times that score.
+
+Distinct formula (b) (unique n-grams over all n-grams) falls as the set of replies grows, and a
+decoding's replies, drawn from fewer sentences than people's, fall faster: its share of the human
+replies' value measured on validation overstates the share on a larger split. ``--target-turns N``
+adds that share extrapolated to N turns (:func:`extrapolated_share`: the drop from the first half of
+the turns to all of them, continued for each further doubling), so a setting meant to reach a
+share of people's Distinct on the test split (7,978 turns) is chosen on validation turns.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from crs.gen.reply import hybrid_choice
 
 MARGINS = (-math.inf, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, math.inf)
 # conv.generic_penalty values swept when the run recorded every candidate's scores (--generic-penalty above 0).
-PENALTIES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # 1: the full anti-LM (MMI) form
+PENALTIES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)  # 1: the full anti-LM (MMI) form
 
 
 def read_turns(path: Path) -> list[dict]:
@@ -71,7 +78,24 @@ def choose(row: dict, margin: float, penalty: float = 0.0) -> tuple[str, bool]:
     return (row["retrieved_reply"], True) if chosen else (row["generated_reply"], False)
 
 
-def sweep(rows: list[dict], margins=MARGINS, penalties=(0.0,)) -> list[dict]:
+def extrapolated_share(replies: list[str], references: list[str], n: int, target_turns: int) -> float:
+    """Distinct-n (b) of ``replies`` as a share of ``references``' (the human replies of the same
+    turns), extrapolated to ``target_turns`` turns: the share on all turns minus, for each doubling
+    from ``len(replies)`` to ``target_turns``, its drop from the first half of the turns to all."""
+    if len(replies) != len(references) or len(replies) < 2:
+        raise ValueError("extrapolating Distinct needs as many references as replies, and at least 2")
+    if target_turns < 1:
+        raise ValueError(f"target_turns must be positive, got {target_turns}")
+
+    def share(k: int) -> float:
+        human = distinct_n(references[:k], n, "ratio")
+        return distinct_n(replies[:k], n, "ratio") / human if human else 0.0
+
+    full, half = share(len(replies)), share(len(replies) // 2)
+    return full - math.log2(target_turns / len(replies)) * (half - full)
+
+
+def sweep(rows: list[dict], margins=MARGINS, penalties=(0.0,), target_turns: int | None = None) -> list[dict]:
     references = [r["gold"] for r in rows]
     human = sum(len(tokenize(t)) for t in references) / len(rows)
     table = []
@@ -89,18 +113,23 @@ def sweep(rows: list[dict], margins=MARGINS, penalties=(0.0,)) -> list[dict]:
             "length": sum(len(tokenize(t)) for t in replies) / len(rows),
             "human_length": human,
         })
+        if target_turns:
+            table[-1].update({f"distinct{n}_share_at_{target_turns}": extrapolated_share(replies, references, n, target_turns)
+                              for n in (2, 3, 4)})
     return table
 
 
-def markdown(table: list[dict]) -> str:
-    lines = ["| penalty | margin | Dist-2/3/4 (a) | Dist-2/3/4 (b) | BLEU-2 | retrieved | reply / human length |",
-             "|---|---|---|---|---|---|---|"]
+def markdown(table: list[dict], target_turns: int | None = None) -> str:
+    extra = f" Dist-2/3/4 (b) share of people's at {target_turns} turns |" if target_turns else ""
+    lines = ["| penalty | margin | Dist-2/3/4 (a) | Dist-2/3/4 (b) | BLEU-2 | retrieved | reply / human length |" + extra,
+             "|---|---|---|---|---|---|---|" + ("---|" if target_turns else "")]
     for t in table:
         a = " / ".join(f"{t[f'distinct{n}_per_reply']:.3f}" for n in (2, 3, 4))
         b = " / ".join(f"{t[f'distinct{n}_ratio']:.3f}" for n in (2, 3, 4))
         label = "generated only" if t["margin"] == -math.inf else f"{t['margin']:g}"
+        share = (" " + " / ".join(f"{t[f'distinct{n}_share_at_{target_turns}']:.3f}" for n in (2, 3, 4)) + " |") if target_turns else ""
         lines.append(f"| {t.get('penalty', 0.0):g} | {label} | {a} | {b} | {t['bleu2']:.3f} | {t['retrieved_share']:.2f} | "
-                     f"{t['length']:.1f} / {t['human_length']:.1f} |")
+                     f"{t['length']:.1f} / {t['human_length']:.1f} |" + share)
     return "\n".join(lines)
 
 
@@ -108,11 +137,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("turns", type=Path, help="conv_turns.jsonl of a harness run with --decoding hybrid --retrieval-margin inf")
     parser.add_argument("--json", type=Path, default=None, help="also write the table here")
+    parser.add_argument("--target-turns", type=int, default=None,
+                        help="also the Distinct (b) shares of people's extrapolated to this many turns (the test split: 7978)")
     args = parser.parse_args(argv)
+    if args.target_turns is not None and args.target_turns < 1:
+        parser.error(f"--target-turns must be positive, got {args.target_turns}")
     rows = read_turns(args.turns)
+    if args.target_turns and len(rows) < 2:
+        parser.error("--target-turns needs at least 2 turns")
     penalties = PENALTIES if all("hybrid_candidates" in r for r in rows) else (0.0,)
-    table = sweep(rows, penalties=penalties)
-    print(markdown(table))
+    table = sweep(rows, penalties=penalties, target_turns=args.target_turns)
+    print(markdown(table, args.target_turns))
     if args.json:
         args.json.write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
 

@@ -16,6 +16,7 @@ from crs.data.context import DialogueContext
 from crs.data.redial import RECOMMENDER, SEEKER, Turn
 from crs.eval.chats import DEFAULT_OPENERS, ChatLine, load_openers, play, transcript_markdown
 from crs.gen.reply import Generated
+from crs.rec.request import OLDER_BEFORE, RECENT_YEARS
 from crs.serve.pipeline import (
     CRS,
     FALLBACK_NOTHING,
@@ -294,6 +295,15 @@ def test_a_retrieved_reply_may_name_only_facts_of_the_movie_and_no_other_title(p
     assert allowed(0, "[REC] is a great sci-fi action movie")
     assert not allowed(0, "[REC] is a kids movie but really cute and funny!")
     assert not allowed(0, "[REC] is a romantic comedy")
+    # So must a time it speaks of: the movie's year has to lie in it.
+    year = pipeline.facts.years[movie]
+    other_decade = 1970 if year // 10 * 10 != 1970 else 1980
+    assert allowed(0, f"[REC] came out in {year} and is still great")
+    assert allowed(0, f"[REC] is from the {str(year // 10 * 10)[2:]}s, a great one")
+    assert not allowed(0, f"[REC] is from the {str(other_decade)[2:]}s, a great one")
+    recent = year > pipeline.facts.latest_year - RECENT_YEARS
+    assert allowed(0, "[REC] is a recent one, it just came out") == recent
+    assert allowed(0, "[REC] is an old classic movie") == (year < OLDER_BEFORE)
 
 
 def test_topic_candidates_are_what_the_seeker_named_then_the_movies_genres(pipeline):

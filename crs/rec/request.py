@@ -510,6 +510,12 @@ class RequestReader:
         words += [ATTRIBUTE_GENRES[" ".join(m.group(1).lower().split())] for m in _ATTRIBUTE_RE.finditer(plain)]
         return {genre for genre in map(self._genre, words) if genre is not None}
 
+    def year_claims(self, text: str) -> list[tuple[int | None, int | None]]:
+        """The years ``text`` speaks of ("from the 80s", "a recent one", "an old classic", "in 1994"),
+        each a (first, last) range read as in a request, either end None for open; negated or not
+        (for checking what a sentence claims, not for reading a request)."""
+        return [years for _, years in self._years(text.replace("’", "'").replace("‘", "'"), [])]
+
     # -- one turn
 
     def read_turn(self, text: str, linked: Sequence[LinkedEntity]) -> TurnRequest:

@@ -40,7 +40,7 @@ from crs.gen.steps import Steps
 from crs.gen.topic_head import CANDIDATE_FEATURES, candidate_features
 from crs.io import CheckpointFileError, verify_files
 from crs.rec.kg_text import KGTextRecommender
-from crs.rec.request import MovieFacts, RequestReader, RequestState, honour_scores, relaxation_sentence
+from crs.rec.request import Constraint, MovieFacts, RequestReader, RequestState, honour_scores, relaxation_sentence
 from crs.serve.answers import answer_question
 from crs.text.tokenizer import REC_TOKEN, escape_control_tokens
 from kg.graph import KnowledgeGraph
@@ -479,8 +479,9 @@ class CRS:
     def claim_filter(self, contexts: list[DialogueContext], rankings: list[list[tuple[int, float]]]):
         """For :meth:`ReplyGenerator.generate` (hybrid decoding): whether a retrieved training reply
         may answer row i, i.e. it names no movie (its movies are ``[REC]`` slots), no person or
-        genre beyond the KG neighbours of the row's best movie and what the seeker named, and no
-        genre by a plain word ("a kids movie", "so scary") that the best movie does not have."""
+        genre beyond the KG neighbours of the row's best movie and what the seeker named, no
+        genre by a plain word ("a kids movie", "so scary") that the best movie does not have, and
+        no time ("a recent one", "from the 80s", "an old classic") that the best movie's year is not in."""
 
         speakable = self.speakable_rows(contexts, rankings)
 
@@ -493,7 +494,11 @@ class CRS:
                 return False
             genres = self.reader.genre_words(text)
             movie = rankings[row][0][0] if rankings[row] else None
-            return not genres or (movie is not None and all(self.facts.has_genre(movie, g) for g in genres))
+            if genres and (movie is None or not all(self.facts.has_genre(movie, g) for g in genres)):
+                return False
+            years = self.reader.year_claims(text)
+            return not years or (movie is not None and all(
+                self.facts.satisfies(movie, Constraint("years", span, "")) for span in years))
 
         return allowed
 

@@ -304,6 +304,13 @@ def test_a_retrieved_reply_may_name_only_facts_of_the_movie_and_no_other_title(p
     recent = year > pipeline.facts.latest_year - RECENT_YEARS
     assert allowed(0, "[REC] is a recent one, it just came out") == recent
     assert allowed(0, "[REC] is an old classic movie") == (year < OLDER_BEFORE)
+    # A reply that continues an earlier suggestion waits until the recommender has made one.
+    assert not allowed(0, "Or [REC], it is a great ride!") and not allowed(0, "Also [REC] is a great ride")
+    assert allowed(0, "Oh, [REC] is a great ride!")
+    later, _ = pipeline.context(MATRIX + [{"role": "assistant", "content": f"Have you seen {pipeline.catalogue.by_id(movie).display_name}?"},
+                                          {"role": "user", "content": "Yes, something else?"}])
+    assert any(t.role == RECOMMENDER and t.movies for t in later.turns)
+    assert pipeline.claim_filter([later], [[(movie, 1.0)]])(0, "Or [REC], it is a great ride!")
 
 
 def test_topic_candidates_are_what_the_seeker_named_then_the_movies_genres(pipeline):

@@ -78,26 +78,33 @@ def choose(row: dict, margin: float, penalty: float = 0.0) -> tuple[str, bool]:
     return (row["retrieved_reply"], True) if chosen else (row["generated_reply"], False)
 
 
-def extrapolated_share(replies: list[str], references: list[str], n: int, target_turns: int) -> float:
+def human_distinct(references: list[str], n: int) -> tuple[float, float]:
+    """Distinct-n (b) of ``references`` on all of them and on their first half (what
+    :func:`extrapolated_share` divides by; the same for every setting of a sweep)."""
+    return distinct_n(references, n, "ratio"), distinct_n(references[: len(references) // 2], n, "ratio")
+
+
+def extrapolated_share(replies: list[str], references: list[str], n: int, target_turns: int,
+                       human: tuple[float, float] | None = None) -> float:
     """Distinct-n (b) of ``replies`` as a share of ``references``' (the human replies of the same
     turns), extrapolated to ``target_turns`` turns: the share on all turns minus, for each doubling
-    from ``len(replies)`` to ``target_turns``, its drop from the first half of the turns to all."""
+    from ``len(replies)`` to ``target_turns``, its drop from the first half of the turns to all.
+    ``human``: :func:`human_distinct` of ``references`` when the caller has it."""
     if len(replies) != len(references) or len(replies) < 2:
         raise ValueError("extrapolating Distinct needs as many references as replies, and at least 2")
     if target_turns < 1:
         raise ValueError(f"target_turns must be positive, got {target_turns}")
-
-    def share(k: int) -> float:
-        human = distinct_n(references[:k], n, "ratio")
-        return distinct_n(replies[:k], n, "ratio") / human if human else 0.0
-
-    full, half = share(len(replies)), share(len(replies) // 2)
+    human_full, human_half = human if human is not None else human_distinct(references, n)
+    own_full, own_half = distinct_n(replies, n, "ratio"), distinct_n(replies[: len(replies) // 2], n, "ratio")
+    full = own_full / human_full if human_full else 0.0
+    half = own_half / human_half if human_half else 0.0
     return full - math.log2(target_turns / len(replies)) * (half - full)
 
 
 def sweep(rows: list[dict], margins=MARGINS, penalties=(0.0,), target_turns: int | None = None) -> list[dict]:
     references = [r["gold"] for r in rows]
     human = sum(len(tokenize(t)) for t in references) / len(rows)
+    human_ratios = {n: human_distinct(references, n) for n in (2, 3, 4)} if target_turns else {}
     table = []
     for penalty, margin in ((p, m) for p in penalties for m in margins):
         if penalty and margin == -math.inf and table:
@@ -114,7 +121,7 @@ def sweep(rows: list[dict], margins=MARGINS, penalties=(0.0,), target_turns: int
             "human_length": human,
         })
         if target_turns:
-            table[-1].update({f"distinct{n}_share_at_{target_turns}": extrapolated_share(replies, references, n, target_turns)
+            table[-1].update({f"distinct{n}_share_at_{target_turns}": extrapolated_share(replies, references, n, target_turns, human_ratios[n])
                               for n in (2, 3, 4)})
     return table
 

@@ -488,10 +488,14 @@ class CRS:
         of the later ones)."""
 
         speakable = self.speakable_rows(contexts, rankings)
+        suggested = {}  # row -> whether the recommender has suggested a movie (asked once a row)
 
         def allowed(row: int, reply: str) -> bool:
-            if _CONTINUES_RE.match(reply) and not any(t.role == RECOMMENDER and t.movies for t in contexts[row].turns):
-                return False
+            if _CONTINUES_RE.match(reply):
+                if row not in suggested:
+                    suggested[row] = any(t.role == RECOMMENDER and t.movies for t in contexts[row].turns)
+                if not suggested[row]:
+                    return False
             text = reply.replace(REC_TOKEN, " ")
             named = self.link(text)
             if any(e.kind == "movie" for e in named):

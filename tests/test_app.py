@@ -73,3 +73,30 @@ def test_the_app_loads_matplotlib_before_it_serves_so_no_event_waits_for_it(tmp_
     with MatplotlibBackendMananger():
         assert matplotlib.get_backend().lower() == "agg"
     assert matplotlib.get_backend().lower() == "agg"
+
+
+def test_what_is_loaded_before_serving_is_frozen_out_of_later_collections_and_garbage_is_freed_first():
+    # The app freezes what it loaded (gc.freeze) so that full collections under load no longer walk
+    # the models' million objects; garbage made while loading is collected first, not kept forever.
+    import gc
+    import weakref
+
+    from crs.app import freeze_loaded_objects
+
+    class Node:
+        pass
+
+    cycle = Node()
+    cycle.me = cycle  # only the cyclic collector frees it
+    gone = weakref.ref(cycle)
+    del cycle
+    kept = [Node() for _ in range(100)]
+    before = gc.get_freeze_count()
+    try:
+        freeze_loaded_objects()
+        assert gone() is None
+        assert gc.get_freeze_count() >= before + len(kept)
+        assert not any(o is kept for o in gc.get_objects())  # the kept list is no longer tracked by any generation
+    finally:
+        gc.unfreeze()
+    assert any(o is kept for o in gc.get_objects())

@@ -9,7 +9,6 @@ Explain, Zero-shot, Liked?, Evaluate. Named API endpoints (``gradio_client``): `
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
 import socket
@@ -20,7 +19,7 @@ import gradio as gr
 
 from crs.eval.simulator import SIMULATORS
 from crs.precision import CHOICES as PRECISIONS
-from crs.precision import start_inference
+from crs.precision import freeze_loaded_objects, start_inference
 from crs.serve.chat import DEFAULT_CHECKPOINT, EMPTY_NOTICE, ChatState, record_feedback
 from crs.serve.models import Models
 from crs.ui import api, views
@@ -299,19 +298,6 @@ def serve_in_background(models: Models) -> tuple[gr.Blocks, str]:
     demo = build_demo(models=models)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     return demo, url
-
-
-def freeze_loaded_objects() -> None:
-    """Leave what is loaded at start-up out of every later garbage collection (``gc.freeze``).
-
-    The models, the knowledge graph, the catalogue and the indexes are close to a million Python
-    objects, which live as long as the process. A full collection walks them all: about 0.5 s on
-    one idle core of this machine, longer under load, and every thread (the chat batcher, the HTTP
-    server) stands still meanwhile. Under load such pauses came every few seconds and were most of
-    the slowest turns (python -m benchmarks.load). Frozen, they are never walked again; what the
-    turns allocate is collected as before. Called once, after loading and before serving."""
-    gc.collect()  # garbage made while loading is freed first, not frozen
-    gc.freeze()
 
 
 def parse_auth(value: str | None) -> tuple[str, str] | None:

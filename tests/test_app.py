@@ -81,7 +81,7 @@ def test_what_is_loaded_before_serving_is_frozen_out_of_later_collections_and_ga
     import gc
     import weakref
 
-    from crs.app import freeze_loaded_objects
+    from crs.precision import freeze_loaded_objects
 
     class Node:
         pass

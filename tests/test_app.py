@@ -100,3 +100,18 @@ def test_what_is_loaded_before_serving_is_frozen_out_of_later_collections_and_ga
     finally:
         gc.unfreeze()
     assert any(o is kept for o in gc.get_objects())
+
+
+def test_the_serving_process_loads_with_the_collector_off_then_freezes_what_it_loaded(tmp_path):
+    import gc
+
+    from crs.app import load_demo
+
+    before = gc.get_freeze_count()
+    try:
+        demo = load_demo(tmp_path / "none")
+        assert "chat" in {fn.api_name for fn in demo.fns.values()}
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()

@@ -16,7 +16,7 @@ from crs.data.context import DialogueContext
 from crs.data.redial import RECOMMENDER, SEEKER, Turn
 from crs.eval.chats import DEFAULT_OPENERS, ChatLine, load_openers, play, transcript_markdown
 from crs.gen.reply import Generated
-from crs.rec.request import OLDER_BEFORE, RECENT_YEARS
+from crs.rec.request import OLDER_BEFORE, RECENT_YEARS, SHOWING_YEARS
 from crs.serve.pipeline import (
     CRS,
     FALLBACK_NOTHING,
@@ -90,6 +90,10 @@ def test_a_greeting_is_allowed_in_the_first_reply_or_after_a_greeting():
     ("so funny , , and sweet,.", True, "So funny, and sweet."),
     ("Hi!", False, ""),
     ("Hi!", True, "Hi!"),
+    # slots written one after the other become a list
+    ("Have you seen [REC] [REC] ?", True, "Have you seen [REC] or [REC]?"),
+    ("I recommend [REC] [REC] and [REC] is a good one", True, "I recommend [REC], [REC] and [REC] is a good one."),
+    ("I liked [REC] [REC] [REC]. What about you?", True, "I liked [REC], [REC] and [REC]. What about you?"),
     ("", True, ""),
 ])
 def test_polish_template(template, keep, expected):
@@ -304,6 +308,15 @@ def test_a_retrieved_reply_may_name_only_facts_of_the_movie_and_no_other_title(p
     recent = year > pipeline.facts.latest_year - RECENT_YEARS
     assert allowed(0, "[REC] is a recent one, it just came out") == recent
     assert allowed(0, "[REC] is an old classic movie") == (year < OLDER_BEFORE)
+    # "In theaters", "comes out this weekend": only of a movie new when the dialogues were written.
+    latest = pipeline.facts.latest_year
+    new = next(m.movie_id for m in pipeline.catalogue.movies if m.year == latest - 1 and m.movie_id in pipeline.facts.years)
+    of_new = pipeline.claim_filter([context], [[(new, 1.0)]])
+    assert year <= latest - SHOWING_YEARS  # The Matrix is not
+    for claim in ("[REC] is in theaters right now", "[REC] will be out this weekend, I want to see it",
+                  "[REC] came out this year", "I think [REC] is still at the movie theater", "[REC] is now playing"):
+        assert not allowed(0, claim), claim
+        assert of_new(0, claim), claim
     # A reply that continues an earlier suggestion waits until the recommender has made one.
     assert not allowed(0, "Or [REC], it is a great ride!") and not allowed(0, "Also [REC] is a great ride")
     assert allowed(0, "Oh, [REC] is a great ride!")
@@ -394,3 +407,22 @@ def test_named_people_and_genres_are_facts_of_the_recommended_movie_or_said_by_t
                 inside_title = any(a <= entity.start < b for a, b in titles)
                 if entity.kind != "movie" and not inside_title:
                     assert entity.entity in allowed, (line.reply, entity.surface)
+
+
+def test_a_reply_claims_no_time_the_movie_it_speaks_of_does_not_fit(pipeline):
+    # "What about Black Panther (2018)? A little old but a classic." loses its second sentence; the
+    # same sentence after an old movie stays, and so do questions and years inside titles.
+    latest = pipeline.facts.latest_year
+    catalogue = pipeline.catalogue
+    new = next(m for m in catalogue.movies if m.year == latest - 1 and m.movie_id in pipeline.facts.years)
+    old = next(m for m in sorted(catalogue.movies, key=lambda m: -m.mentions) if m.year and m.year < 1970)
+    context, _ = pipeline.context([{"role": "user", "content": "Any good movie?"}])
+    for movie, holds in ((new, False), (old, True)):
+        text = f"What about {movie.display_name}? A little old but a classic."
+        grounded, kept = pipeline.ground(text, [movie.movie_id], context, "recommend")
+        assert ("classic" in grounded) == holds and kept == [movie.movie_id]
+    text = f"What about {new.display_name}? It is in theaters now. Do you like older movies?"
+    grounded, _ = pipeline.ground(text, [new.movie_id], context, "recommend")
+    assert grounded == text
+    text = f"What about {old.display_name}? It is in theaters now."
+    assert pipeline.ground(text, [old.movie_id], context, "recommend")[0] == f"What about {old.display_name}?"

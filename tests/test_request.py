@@ -228,6 +228,58 @@ def test_questions_about_it_mean_the_last_recommended_movie(pipeline):
     assert not results[1].items and not results[2].items
 
 
+def test_the_director_or_the_star_of_the_movie_talked_about(pipeline, reader, facts):
+    # "what else did the director make?", "more with the same actor": the people of the movie in
+    # focus (the one named last), wanted, or unwanted when negated; a question alone asks for nothing.
+    pulp = movie_named(pipeline, "Pulp Fiction").movie_id
+    directors = {f"director: {name}" for _, name in facts.credited(pulp, "director")}
+    assert directors == {"director: Quentin Tarantino"}
+
+    def labels(text, focus):
+        turn = reader.read_turn(text, pipeline.link(text), focus)
+        return {c.label for c in turn.wanted}, {c.label for c in turn.unwanted}
+
+    for text in ("what else did the director make?", "anything else from that director?", "more by the same director please",
+                 "any other movies by him?"):
+        assert labels(text, pulp) == (directors, set()), text
+    assert labels("nothing from that director, something different", pulp) == (set(), directors)
+    assert labels("who is the director?", pulp) == (set(), set())  # a question, answered elsewhere
+    assert labels("what else did the director make?", None) == (set(), set())  # no movie talked about yet
+    gump = movie_named(pipeline, "Forrest Gump").movie_id
+    assert labels("what else has he been in?", gump) == ({"actor: Tom Hanks"}, set())
+    assert labels("more with the same actor", gump) == ({"actor: Tom Hanks"}, set())
+    # In a chat the movie in focus is the last one named, by the user or in the answer.
+    results = chat(pipeline, "Who starred in Pulp Fiction?", "what else did the director make?")
+    assert results[1].items and all(facts.satisfies(m, Constraint("person", next(iter(facts.people[pulp]["director"])), "", "director"))
+                                    for m in results[1].items[:1])
+
+
+def test_opinion_questions_get_what_the_movie_is_and_a_recommendation(pipeline, facts):
+    # "What do you think of X?" is answered with X's facts (never an invented opinion), then a
+    # recommendation of another movie; "is X scary?" with yes or no from X's genres.
+    knight = movie_named(pipeline, "The Dark Knight")
+    for text in ("what do you think of The Dark Knight?", "Is The Dark Knight worth watching?", "Have you seen The Dark Knight?"):
+        result = chat(pipeline, text)[0]
+        assert result.reply.startswith(f"{knight.display_name} is ") and "directed by Christopher Nolan" in result.reply, text
+        assert result.items and knight.movie_id not in result.items, text
+    shining = movie_named(pipeline, "The Shining")
+    assert "horror" in [g.lower() for g in shining.genres]
+    assert chat(pipeline, "is The Shining scary?")[0].reply.startswith(f"Yes, {shining.display_name} is ")
+    toy = movie_named(pipeline, "Toy Story")
+    assert "horror" not in [g.lower() for g in toy.genres]
+    assert chat(pipeline, "Is Toy Story scary?")[0].reply.startswith(f"Not really: {toy.display_name} is ")
+    # A request that starts like a question is still a request, not a yes/no about the movie.
+    text = "Is there anything like The Matrix but funnier?"
+    assert answer_question(text, pipeline.link(text), facts) is None
+    assert answer_question("Any good movies with Sandra Bullock?", pipeline.link("Any good movies with Sandra Bullock?"), facts) is None
+
+
+def test_who_is_the_director_means_the_last_recommended_movie(pipeline):
+    results = chat(pipeline, "Any good movies with Sandra Bullock?", "who is the director?")
+    movie = pipeline.movie(results[0].items[0])
+    assert results[1].reply.startswith(f"{movie.display_name} was directed by") and not results[1].items
+
+
 @pytest.mark.parametrize("closing", ["Thanks!", "Great, I'll try that.", "Sounds good, thank you so much", "Bye!", "perfect, thanks for the help"])
 def test_thanks_and_goodbye_get_a_farewell_not_a_movie(pipeline, closing):
     results = chat(pipeline, "I want a horror movie from the 80s", closing)

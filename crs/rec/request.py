@@ -57,6 +57,11 @@ ROLES = ("actor", "director", "writer")
 ROLE_RELATIONS = {"actor": ("starring",), "director": ("director",), "writer": ("writer", "author")}
 DOMINANT_ROLE_SHARE = 2 / 3  # a person with no role word gets the role holding this share of their credits
 RECENT_YEARS = 6  # "recent" means the catalogue's last six years
+# "in theaters", "comes out this weekend", "came out this year": said of a movie new when the
+# dialogue took place. ReDial's dialogues were written in 2017-2018; of the dated movies its
+# recommenders said so of in train_subset, 79 of 95 came out in 2017-2018 (the catalogue's last
+# three years: 2017-2019).
+SHOWING_YEARS = 3
 OLDER_BEFORE = 1990  # "older", "classic", "old" mean released before this year
 
 # ------------------------------------------------------------------------------------ the constraints
@@ -268,6 +273,21 @@ class MovieFacts:
             return False
         return any(person in roles.get(r, ()) for r in ((role,) if role else ROLES))
 
+    def credited(self, movie_id: int, role: str) -> list[tuple[int, str]]:
+        """The KG people (entity, name) credited in ``role`` on the movie: every director or
+        writer; for "actor", the first-billed star (the first of ``movie_info.json``'s stars the KG
+        credits, else the KG's first by name). Empty when the KG credits nobody."""
+        people = self.people.get(movie_id, {}).get(role, set())
+        if not people:
+            return []
+        names = {e: base_name(self.kg.entity_names[e]) for e in people}
+        ordered = sorted(people, key=lambda e: names[e])
+        if role == "actor":
+            by_key = {name_key(names[e]): e for e in ordered}
+            billed = [by_key[name_key(n)] for n in self.catalogue.by_id(movie_id).stars if name_key(n) in by_key]
+            ordered = (billed or ordered)[:1]
+        return [(e, names[e]) for e in ordered]
+
     def dominant_role(self, person: int) -> str | None:
         counts = self.credits.get(person)
         if not counts:
@@ -446,6 +466,23 @@ _BARE_GENRE_RE = re.compile(r"\b(" + "|".join(sorted({re.escape(w).replace(r"\ "
 _NEGATED_WORD_RE = re.compile(r"(?:" + NEGATION_RE.pattern + r")\s+(?:(?:a|an|any|more|some|of|with|about|in|too\s+much)\s+)?$",
                               re.IGNORECASE)
 # "I've seen all the Toy Story movies": every movie of the franchise is turned down.
+# A person named by their part in the movie being talked about ("what else did the director make?",
+# "more with the same actor", "anything else by that director"): the movie's director(s) or its
+# first-billed star. Read only with a request word (else, more, other, same, anything, ...), so
+# "who is the director?" stays a question (crs.serve.answers).
+_PEOPLE_REFERENCE_RES = {
+    "director": re.compile(
+        r"\b(?:(?:same|that|this|the|its|his|her|their)\s+(?:director|filmmaker)s?"
+        r"|directed\s+by\s+(?:the\s+same|that|this)\s+(?:person|guy|man|woman|one|people)"
+        r"|(?:by|from)\s+the\s+same\s+(?:guy|person|people|man|woman)|(?:directed\s+)?(?:by|from)\s+(?:him|her)\b"
+        r"|what\s+else\s+(?:did|has|have)\s+(?:he|she|they)\s+(?:directed|direct|made|make|done)\b)", re.IGNORECASE),
+    "actor": re.compile(
+        r"\b(?:(?:same|that|this|the)\s+(?:actor|actress|lead\s+actor|lead\s+actress|star|lead)"
+        r"|(?:with|starring)\s+(?:him|her|the\s+same\s+(?:guy|person|man|woman))\b"
+        r"|what\s+else\s+(?:was|is|has|have)\s+(?:he|she)\s+(?:been\s+)?(?:in|starred\s+in|acted\s+in)\b)", re.IGNORECASE),
+}
+_MORE_RE = re.compile(r"\b(?:else|more|other|others|another|same|anything|something|similar|movies|films|ones|recommend|suggest)\b",
+                      re.IGNORECASE)
 _SEEN_ALL_BEFORE_RE = re.compile(r"\b(?:seen|watched|saw)\s+(?:all|every|each)\s+(?:of\s+)?(?:the\s+)?$", re.IGNORECASE)
 _ARTICLE_END_RE = re.compile(r"(?:^|\b(?:a|an|some|any|good)\s+)$", re.IGNORECASE)
 _REQUEST_END_RE = re.compile(r"\s*(?:[,.!?;]|$|please\b|tonight\b|maybe\b|though\b|or\b|and\b|for\b)", re.IGNORECASE)
@@ -473,6 +510,15 @@ _YEARS_RES = [
                          r"\b(?:something|anything|a\s+bit|bit|little|much)\s+older\b|\boldies\b|\bgolden\s+age\b|"
                          r"\bblack\s+and\s+white\b", re.IGNORECASE)),
 ]
+# Claims that a movie is new now (only checked in what a reply claims: :meth:`RequestReader.year_claims`).
+_SHOWING_RE = re.compile(
+    r"\b(?:(?:still\s+|now\s+)?(?:in|at\s+the)\s+(?:movie\s+)?(?:theat(?:er|re)s?|cinemas?)|now\s+playing|"
+    r"(?:comes|coming|come)\s+out|will\s+be\s+(?:out|released)|(?:out|opens?|opening)\s+(?:this|next)\s+(?:week|weekend|month|friday)|"
+    r"(?:came\s+out|released|was\s+out)\s+(?:this|last)\s+(?:year|month|week|weekend)|new\s+release)\b", re.IGNORECASE)
+# Claims that a movie is old, beyond the "older" of requests ("a little old but a classic", "an old
+# classic", "an oldie"; only checked in what a reply claims).
+_OLD_CLAIM_RE = re.compile(r"\b(?:(?:a\s+)?(?:little|bit|kind\s+of|kinda|pretty|really|very)\s+old\b(?!\s+(?:to|for|enough))|"
+                           r"old\s+classics?|an?\s+oldie|old\s+but\s+(?:good|gold)|oldie\s+but\s+goodie|a\s+bit\s+dated)", re.IGNORECASE)
 _ADDITIVE_RE = re.compile(r"\b(?:also|too|as\s+well|and|plus|both)\b", re.IGNORECASE)
 
 _GENRE_SHORT = {alias: genre for genre, alias in GENRE_ALIASES.items()}
@@ -512,13 +558,24 @@ class RequestReader:
 
     def year_claims(self, text: str) -> list[tuple[int | None, int | None]]:
         """The years ``text`` speaks of ("from the 80s", "a recent one", "an old classic", "in 1994"),
-        each a (first, last) range read as in a request, either end None for open; negated or not
-        (for checking what a sentence claims, not for reading a request)."""
-        return [years for _, years in self._years(text.replace("’", "'").replace("‘", "'"), [])]
+        each a (first, last) range read as in a request, either end None for open, the claim
+        that a movie is new now ("in theaters", "comes out this weekend", "came out this year":
+        the catalogue's last :data:`SHOWING_YEARS` years) and that it is old ("a little old", "an
+        oldie": before :data:`OLDER_BEFORE`); negated or not (for checking what a
+        sentence claims, not for reading a request)."""
+        plain = text.replace("’", "'").replace("‘", "'")
+        claims = [years for _, years in self._years(plain, [])]
+        if _SHOWING_RE.search(plain):
+            claims.append(((self.facts.latest_year or 2018) - SHOWING_YEARS + 1, None))
+        if _OLD_CLAIM_RE.search(plain) and not any(first is None and last is not None for first, last in claims):
+            claims.append((None, OLDER_BEFORE - 1))
+        return claims
 
     # -- one turn
 
-    def read_turn(self, text: str, linked: Sequence[LinkedEntity]) -> TurnRequest:
+    def read_turn(self, text: str, linked: Sequence[LinkedEntity], focus: int | None = None) -> TurnRequest:
+        """What one user turn asks for; ``focus``: the movie being talked about (the last one named
+        in this turn or before it), whose people "the director", "the same actor" refer to."""
         plain = text.replace("’", "'").replace("‘", "'")
         masked = _mask(plain, _NOT_NEGATION_RE)
         cues = [m.span() for m in NEGATION_RE.finditer(masked)]
@@ -584,6 +641,14 @@ class RequestReader:
         for span, years in self._years(plain, taken):
             label = years_label(years)
             (request.unwanted if negated(span[0]) else request.wanted).append(Constraint("years", years, label))
+        if focus is not None and not any(e.kind == "person" for e in linked) and _MORE_RE.search(plain):
+            for role, pattern in _PEOPLE_REFERENCE_RES.items():
+                match = pattern.search(masked)
+                if match is None:
+                    continue
+                for person, name in self.facts.credited(focus, role):
+                    constraint = Constraint("person", person, f"{role}: {name}", role)
+                    (request.unwanted if negated(match.start()) else request.wanted).append(constraint)
         request.unwanted = list(dict.fromkeys(request.unwanted))
         # Said both ways in one turn ("no horror … something scary"): the negation is the more specific.
         request.wanted = [c for c in dict.fromkeys(request.wanted) if not any(same_target(c, u) for u in request.unwanted)]
@@ -678,9 +743,9 @@ class RequestReader:
 
     # -- the whole conversation
 
-    def update(self, state: RequestState, text: str, linked: Sequence[LinkedEntity]) -> RequestState:
-        """The state after one more user turn."""
-        turn = self.read_turn(text, linked)
+    def update(self, state: RequestState, text: str, linked: Sequence[LinkedEntity], focus: int | None = None) -> RequestState:
+        """The state after one more user turn (``focus``: as for :meth:`read_turn`)."""
+        turn = self.read_turn(text, linked, focus)
         wanted, unwanted = list(state.wanted), list(state.unwanted)
         for constraint in turn.unwanted:
             wanted = [c for c in wanted if not same_target(c, constraint)]
@@ -697,11 +762,12 @@ class RequestReader:
         asked = bool(turn.wanted or turn.unwanted)  # a request by attribute, or against one, wants a movie
         return replace(state, wanted=wanted, unwanted=unwanted, asked=asked, relaxed=[])
 
-    def read(self, user_turns: Iterable[tuple[str, Sequence[LinkedEntity]]], rejected: Iterable[int] = ()) -> RequestState:
-        """The state after every user turn of a conversation, in order."""
+    def read(self, user_turns: Iterable[tuple], rejected: Iterable[int] = ()) -> RequestState:
+        """The state after every user turn of a conversation, in order: (text, linked entities) or
+        (text, linked entities, the movie in focus) each."""
         state = RequestState()
-        for text, linked in user_turns:
-            state = self.update(state, text, linked)
+        for text, linked, *focus in user_turns:
+            state = self.update(state, text, linked, focus[0] if focus else None)
         state.rejected = list(dict.fromkeys(rejected))
         return state
 

@@ -14,8 +14,9 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from crs.rec.request import MovieFacts
+from crs.rec.request import _ATTRIBUTE_RE, _BARE_GENRE_RE, ATTRIBUTE_GENRES, MovieFacts
 from kg.graph import MOVIE, base_name
+from kg.lexicon import GENRE_WORDS
 from kg.linker import LinkedEntity
 
 # What is asked → the pattern that asks it (matched on the user's text, apostrophes folded).
@@ -34,12 +35,25 @@ QUESTIONS = {
 }
 
 
+# Asking for an opinion of a movie named in the turn ("what do you think of X?", "is X any good?",
+# "have you seen X?", "tell me about X"): answered with what the movie is (genres, director, stars),
+# never with an invented opinion, and a recommendation follows.
+OPINION_RE = re.compile(
+    r"\bwhat\s+(?:do|did|would)\s+you\s+think\s+(?:of|about)\b|\bhow\s+(?:good\s+)?(?:is|was)\b|\bany\s+good\s*\?|"
+    r"\bis\b.*\b(?:any\s+good|good|great|worth\s+(?:it|watching|seeing|a\s+watch|the\s+time))\b|"
+    r"\bworth\s+(?:watching|seeing|a\s+watch|the\s+time)\b|\bhave\s+you\s+(?:ever\s+)?(?:seen|watched|heard\s+of)\b|"
+    r"\btell\s+me\s+(?:more\s+)?about\b|\bwhat\s+is\b.*\babout\s*\?|\bwhat'?s\b.*\babout\s*\?|\byour\s+(?:opinion|thoughts)\b", re.I)
+# "is X scary?", "is X a comedy?", "is it funny?": a genre asked of a movie, answered from its genres.
+_IS_RE = re.compile(r"^\s*(?:so\s+|and\s+|but\s+)?(?:is|was|isn't|wasn't)\b(?!\s+(?:there|anything|something|any)\b)", re.I)
+
+
 @dataclass
 class Answer:
     movie: int  # ReDial id of the movie asked about
-    asked: str  # one of QUESTIONS
+    asked: str  # one of QUESTIONS, "genre_check" ("is X scary?") or "opinion" ("is X any good?")
     text: str  # the answer sentence
     known: bool  # whether the facts held the answer
+    follow: bool = False  # a recommendation follows the answer even when none was asked for (opinions)
 
 
 def join_names(names: Sequence[str]) -> str:
@@ -49,8 +63,10 @@ def join_names(names: Sequence[str]) -> str:
     return ", ".join(names[:-1]) + " and " + names[-1]
 
 
-# "it", "that one", "the movie": the question is about the movie recommended last.
-_REFERENCE_RE = re.compile(r"\b(?:it|that|this|that\s+one|this\s+one|the\s+(?:movie|film)|that\s+(?:movie|film)|this\s+(?:movie|film))\b", re.I)
+# "it", "that one", "the movie", or the asked part with "the" ("who is the director?", "what's the
+# genre?"): the question is about the movie recommended last.
+_REFERENCE_RE = re.compile(r"\b(?:it|that|this|that\s+one|this\s+one|the\s+(?:movie|film)|that\s+(?:movie|film)|this\s+(?:movie|film)|"
+                           r"the\s+(?:director|directors|writer|writers|screenwriter|cast|actors|actresses|stars|lead|genre|release\s+date))\b", re.I)
 
 
 def answer_question(text: str, linked: Sequence[LinkedEntity], facts: MovieFacts, last_recommended: Sequence[int] = ()) -> Answer | None:
@@ -59,9 +75,17 @@ def answer_question(text: str, linked: Sequence[LinkedEntity], facts: MovieFacts
     plain = text.replace("’", "'")
     asked = [kind for kind, pattern in QUESTIONS.items() if pattern.search(plain)]
     movies = [e.movie_id for e in linked if e.kind == MOVIE and e.movie_id is not None]
+    named = bool(movies)
     if not movies and last_recommended and _REFERENCE_RE.search(plain):
         movies = [m for m in last_recommended if m in facts.catalogue][:1]
-    if not asked or not movies:
+    if not movies:
+        return None
+    if not asked:
+        asked_genre = genre_asked(plain) if _IS_RE.search(plain) else None
+        if asked_genre is not None:
+            return genre_check(movies[-1], asked_genre, facts)
+        if named and OPINION_RE.search(plain):
+            return opinion_answer(movies[-1], facts)
         return None
     movie_id, kind = movies[-1], asked[0]
     movie = facts.catalogue.by_id(movie_id)
@@ -101,3 +125,64 @@ def answer_question(text: str, linked: Sequence[LinkedEntity], facts: MovieFacts
 
 def article(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def trusted(movie_id: int, facts: MovieFacts) -> bool:
+    """Whether the movie's metadata may be believed: metadata that ``movie_info.json`` shares with
+    another film is believed only for a movie DBpedia itself links."""
+    entity = facts.kg.movie_to_entity.get(movie_id)
+    return movie_id not in facts.suspect or (entity is not None and facts.kg.entity_uris[entity] is not None)
+
+
+def movie_genres(movie_id: int, facts: MovieFacts) -> list[str]:
+    """The movie's genres in lower case: the metadata's, else the KG's (none for untrusted metadata)."""
+    if not trusted(movie_id, facts):
+        return []
+    genres = [g.lower() for g in facts.catalogue.by_id(movie_id).genres]
+    if not genres:
+        genres = sorted({re.sub(r"\s+film$", "", base_name(facts.kg.entity_names[g]).lower()) for g in facts.genres.get(movie_id, ())})
+    return list(dict.fromkeys(genres))
+
+
+def genre_asked(text: str) -> str | None:
+    """The genre a yes/no question asks about ("scary" → horror, "a comedy" → comedy), or None."""
+    found = _ATTRIBUTE_RE.search(text)
+    if found:
+        return ATTRIBUTE_GENRES[" ".join(found.group(1).lower().split())]
+    found = _BARE_GENRE_RE.search(text)
+    if found:
+        word = found.group(1).lower()
+        return next((genre for genre, words in GENRE_WORDS.items() if word in words), word)
+    return None
+
+
+def genre_check(movie_id: int, genre: str, facts: MovieFacts) -> Answer:
+    """"Is X scary?": yes or no from the movie's genres, which the answer names."""
+    title = facts.catalogue.by_id(movie_id).display_name
+    genres = movie_genres(movie_id, facts)
+    if not genres:
+        return Answer(movie_id, "genre_check", f"I don't know the genre of {title}.", False)
+    has = any(g == genre or g.startswith(genre) or genre.startswith(g) for g in genres)
+    kinds = f"{article(genres[0])} {join_names(genres)} movie"
+    text = f"Yes, {title} is {kinds}." if has else f"Not really: {title} is {kinds}, not {article(genre)} {genre} movie."
+    return Answer(movie_id, "genre_check", text, True)
+
+
+def opinion_answer(movie_id: int, facts: MovieFacts) -> Answer:
+    """"What do you think of X?": what the movie is (genres, director, stars) from its facts, said
+    as facts; a recommendation follows (:attr:`Answer.follow`)."""
+    movie = facts.catalogue.by_id(movie_id)
+    ok = trusted(movie_id, facts)
+    genres = movie_genres(movie_id, facts)
+    directors = list(movie.directors) if ok else []
+    if not directors and ok:
+        directors = sorted(base_name(facts.kg.entity_names[e]) for e in facts.people.get(movie_id, {}).get("director", ()))
+    stars = list(movie.stars)[:3] if ok else []
+    parts = [f"{movie.display_name} is {article(genres[0])} {join_names(genres)} movie" if genres else f"{movie.display_name} is a movie"]
+    if directors:
+        parts.append(f"directed by {join_names(directors[:2])}")
+    if stars:
+        parts.append(f"starring {join_names(stars)}")
+    known = bool(genres or directors or stars)
+    text = (", ".join(parts) + ".") if known else f"I don't know much about {movie.display_name}."
+    return Answer(movie_id, "opinion", text, known, follow=True)

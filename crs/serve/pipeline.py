@@ -299,8 +299,13 @@ class CRS:
 
     def request_state(self, context: DialogueContext, rejected: Iterable[int] = ()) -> RequestState:
         """What the user asked for in the conversation so far (:mod:`crs.rec.request`)."""
-        user_turns = [(turn.text, context.linked[i] if context.linked is not None else self.link(turn.text))
-                      for i, turn in enumerate(context.turns) if turn.role == SEEKER]
+        user_turns, last = [], None  # last: the movie named last so far, by either side
+        for i, turn in enumerate(context.turns):
+            if turn.role == SEEKER:
+                linked = context.linked[i] if context.linked is not None else self.link(turn.text)
+                user_turns.append((turn.text, linked, turn.movies[-1] if turn.movies else last))
+            if turn.movies:
+                last = turn.movies[-1]
         return self.reader.read(user_turns, rejected)
 
     def rank(self, context: DialogueContext, rejected: Iterable[int] = (), k: int = TOP_K,
@@ -347,7 +352,7 @@ class CRS:
         for row, (ranking, state) in zip(rows, ranked):
             row.ranking, row.state = ranking, state
             row.answer = self.answer(row.context)
-            if row.answer is not None and not (row.wants_movie or state.asked or explicit_request(row.context)):
+            if row.answer is not None and not (row.wants_movie or state.asked or row.answer.follow or explicit_request(row.context)):
                 # A question about a movie, and nothing else asked: the answer from KG facts is the reply.
                 row.reply = row.done(row.answer.text, "discuss", answer=row.answer.text)
                 continue
@@ -589,6 +594,7 @@ class CRS:
             said -= {c.value for c in state.unwanted if c.kind in ("person", "genre")}
         movie_entities = [self.kg.movie_to_entity[m] for m in items if m in self.kg.movie_to_entity]
         allowed = said | kg_neighbours(self.graph_index, movie_entities)
+        text = self.drop_false_times(text, items, names)
         for _ in range(3):  # re-link what is left: dropping a sentence can change what the linker sees
             grounded = drop_ungrounded(text, self.link(text), allowed, title_spans(text, names.values()))
             if grounded == text:
@@ -599,6 +605,27 @@ class CRS:
             again, kept = fill_slots(FALLBACK_RECOMMEND, [(items[0], 0.0)], self.catalogue)
             text = join_sentences(text, again)
         return text, kept
+
+
+    def drop_false_times(self, text: str, items: list[int], names: dict[int, str]) -> str:
+        """``text`` without the statements whose time ("a little old but a classic", "from the 80s",
+        "in theaters now": :meth:`RequestReader.year_claims`) the movie they speak of does not fit:
+        the movie named in the sentence, else the first of ``items``. Questions stay ("Do you like
+        older movies?" asks, it claims nothing); years inside titles are not read."""
+        titles = title_spans(text, names.values())
+        kept, changed = [], False
+        for start, end in sentence_spans(text, titles):
+            sentence = text[start:end]
+            inside = [(max(a, start) - start, min(b, end) - start) for a, b in titles if a < end and start < b]
+            plain = "".join(" " if any(a <= i < b for a, b in inside) else ch for i, ch in enumerate(sentence))
+            claims = [] if sentence.rstrip().endswith("?") else self.reader.year_claims(plain)
+            if claims:
+                movie = next((m for m in items if names[m] in sentence), items[0] if items else None)
+                if movie is None or not all(self.facts.satisfies(movie, Constraint("years", span, "")) for span in claims):
+                    changed = True
+                    continue
+            kept.append(sentence.strip())
+        return " ".join(s for s in kept if s) if changed else text
 
 
 # A reply opening that continues an earlier suggestion (claim_filter).
@@ -710,7 +737,28 @@ def polish_template(template: str, keep_greeting: bool = True) -> str:
     text = _LEADING_PUNCT_RE.sub("", drop_repeated_sentences(text))
     if text and (text[-1].isalnum() or text.endswith((")", REC_TOKEN))):
         text += "."
+    text = join_adjacent_slots(text)
     return text[:1].upper() + text[1:]
+
+
+_SLOT_RUN_RE = re.compile(re.escape(REC_TOKEN) + r"(?:\s+" + re.escape(REC_TOKEN) + r")+")
+_LIST_GOES_ON_RE = re.compile(r"\s*,?\s+(?:and|or)\s+" + re.escape(REC_TOKEN))
+
+
+def join_adjacent_slots(text: str) -> str:
+    """Movie slots the generator wrote one after the other ("I recommend [REC] [REC] and [REC]", "Have
+    you seen [REC] [REC]?") as a list: commas between them, and "or" (in a question) or "and" before
+    the last one unless the reply goes on with "and [REC]" itself."""
+    def joined(match: re.Match) -> str:
+        count = match.group(0).count(REC_TOKEN)
+        rest = text[match.end():]
+        if _LIST_GOES_ON_RE.match(rest):
+            return ", ".join([REC_TOKEN] * count)
+        end = re.search(r"[.!?]", rest)
+        word = "or" if end is not None and end.group(0) == "?" else "and"
+        return ", ".join([REC_TOKEN] * (count - 1)) + f" {word} {REC_TOKEN}"
+
+    return _SLOT_RUN_RE.sub(joined, text)
 
 
 def drop_repeated_sentences(text: str) -> str:

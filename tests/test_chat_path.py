@@ -399,8 +399,11 @@ def test_named_people_and_genres_are_facts_of_the_recommended_movie_or_said_by_t
     for lines in transcripts:
         said: set[int] = set()
         for line in lines:
-            said |= {e.entity for e in pipeline.link(line.user)}
-            movies = [pipeline.kg.movie_to_entity[m] for m in line.items if m in pipeline.kg.movie_to_entity]
+            named = pipeline.link(line.user)
+            said |= {e.entity for e in named}
+            # facts of the recommended movies, or of a movie the user asks about in this turn (an answer)
+            asked = [e.movie_id for e in named if e.kind == "movie" and e.movie_id is not None]
+            movies = [pipeline.kg.movie_to_entity[m] for m in list(line.items) + asked if m in pipeline.kg.movie_to_entity]
             allowed = said | kg_neighbours(pipeline.graph_index, movies)
             titles = title_spans(line.reply, line.titles)
             for entity in pipeline.link(line.reply):

@@ -474,13 +474,16 @@ _PEOPLE_REFERENCE_RES = {
     "director": re.compile(
         r"\b(?:(?:same|that|this|the|its|his|her|their)\s+(?:director|filmmaker)s?"
         r"|directed\s+by\s+(?:the\s+same|that|this)\s+(?:person|guy|man|woman|one|people)"
-        r"|(?:by|from)\s+the\s+same\s+(?:guy|person|people|man|woman)|(?:directed\s+)?(?:by|from)\s+(?:him|her)\b"
+        r"|(?:by|from)\s+the\s+same\s+(?:guy|person|people|man|woman)|(?:directed\s+)?(?:by|from)\s+(?:him|her|them)\b"
         r"|what\s+else\s+(?:did|has|have)\s+(?:he|she|they)\s+(?:directed|direct|made|make|done)\b)", re.IGNORECASE),
     "actor": re.compile(
         r"\b(?:(?:same|that|this|the)\s+(?:actor|actress|lead\s+actor|lead\s+actress|star|lead)"
         r"|(?:with|starring)\s+(?:him|her|the\s+same\s+(?:guy|person|man|woman))\b"
         r"|what\s+else\s+(?:was|is|has|have)\s+(?:he|she)\s+(?:been\s+)?(?:in|starred\s+in|acted\s+in)\b)", re.IGNORECASE),
 }
+# A yes/no question about a movie ("is The Shining scary?", "was it made in the 80s?"): it asks about
+# that movie, it does not ask for one (crs.serve.answers answers it); "is there anything ..." asks.
+YES_NO_RE = re.compile(r"^\s*(?:so\s+|and\s+|but\s+)?(?:is|was|isn't|wasn't)\b(?!\s+(?:there|anything|something|any)\b)", re.IGNORECASE)
 _MORE_RE = re.compile(r"\b(?:else|more|other|others|another|same|anything|something|similar|movies|films|ones|recommend|suggest)\b",
                       re.IGNORECASE)
 _SEEN_ALL_BEFORE_RE = re.compile(r"\b(?:seen|watched|saw)\s+(?:all|every|each)\s+(?:of\s+)?(?:the\s+)?$", re.IGNORECASE)
@@ -649,6 +652,8 @@ class RequestReader:
                 for person, name in self.facts.credited(focus, role):
                     constraint = Constraint("person", person, f"{role}: {name}", role)
                     (request.unwanted if negated(match.start()) else request.wanted).append(constraint)
+        if YES_NO_RE.match(plain):  # the genre, years or person it names are asked about, not asked for
+            request.wanted = [c for c in request.wanted if c.kind == "movie"]
         request.unwanted = list(dict.fromkeys(request.unwanted))
         # Said both ways in one turn ("no horror … something scary"): the negation is the more specific.
         request.wanted = [c for c in dict.fromkeys(request.wanted) if not any(same_target(c, u) for u in request.unwanted)]

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from crs.rec.request import _ATTRIBUTE_RE, _BARE_GENRE_RE, ATTRIBUTE_GENRES, MovieFacts
+from crs.rec.request import _ATTRIBUTE_RE, _BARE_GENRE_RE, ATTRIBUTE_GENRES, YES_NO_RE, MovieFacts
 from kg.graph import MOVIE, base_name
 from kg.lexicon import GENRE_WORDS
 from kg.linker import LinkedEntity
@@ -44,7 +44,7 @@ OPINION_RE = re.compile(
     r"\bworth\s+(?:watching|seeing|a\s+watch|the\s+time)\b|\bhave\s+you\s+(?:ever\s+)?(?:seen|watched|heard\s+of)\b|"
     r"\btell\s+me\s+(?:more\s+)?about\b|\bwhat\s+is\b.*\babout\s*\?|\bwhat'?s\b.*\babout\s*\?|\byour\s+(?:opinion|thoughts)\b", re.I)
 # "is X scary?", "is X a comedy?", "is it funny?": a genre asked of a movie, answered from its genres.
-_IS_RE = re.compile(r"^\s*(?:so\s+|and\s+|but\s+)?(?:is|was|isn't|wasn't)\b(?!\s+(?:there|anything|something|any)\b)", re.I)
+_IS_RE = YES_NO_RE
 
 
 @dataclass

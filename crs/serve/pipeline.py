@@ -641,7 +641,7 @@ _REQUEST_RE = re.compile(
 _CLOSING_RE = re.compile(
     r"^\W*(?:(?:ok(?:ay)?|great|cool|nice|perfect|awesome|excellent|wonderful|sounds\s+(?:good|great)|good|alright|all\s+right|"
     r"sure|yes|yeah|yep|thanks?|thank\s+you|thx|ty|bye|goodbye|good\s*bye|see\s+you|later|cheers|"
-    r"have\s+a\s+(?:good|great|nice)\s+(?:one|day|night|evening)|i'?ll\s+(?:try|watch|check|see)\s+(?:it|that|them|those|this)(?:\s+out)?|"
+    r"have\s+a\s+(?:good|great|nice)\s+(?:one|day|night|evening)|i'?ll\s+(?:try|watch|check|see)\s+(?:it|that|them|those|this)(?:\s+one)?(?:\s+out)?|"
     r"i'?ll\s+(?:try|watch|check)\s+(?:it|that)\s+(?:one\s+)?(?:out\s+)?(?:tonight|later)|will\s+do|that'?s\s+all|"
     r"that\s+(?:helps|works|is\s+all)|(?:you'?ve|you\s+have)\s+been\s+(?:very\s+|so\s+)?helpful)"
     r"(?:\s+(?:a\s+lot|so\s+much|very\s+much|again|then|for\s+(?:the|your)\s+\w+|for\s+(?:the\s+)?help))?[\s\W]*)+$",

@@ -275,6 +275,9 @@ def test_opinion_questions_get_what_the_movie_is_and_a_recommendation(pipeline, 
     text = "Is there anything like The Matrix but funnier?"
     assert answer_question(text, pipeline.link(text), facts) is None
     assert answer_question("Any good movies with Sandra Bullock?", pipeline.link("Any good movies with Sandra Bullock?"), facts) is None
+    # saying one liked a movie is not asking about it
+    text = "I think The Matrix is great, anything similar?"
+    assert answer_question(text, pipeline.link(text), facts) is None
 
 
 def test_who_is_the_director_means_the_last_recommended_movie(pipeline):

@@ -40,7 +40,7 @@ QUESTIONS = {
 # never with an invented opinion, and a recommendation follows.
 OPINION_RE = re.compile(
     r"\bwhat\s+(?:do|did|would)\s+you\s+think\s+(?:of|about)\b|\bhow\s+(?:good\s+)?(?:is|was)\b|\bany\s+good\s*\?|"
-    r"\bis\b.*\b(?:any\s+good|good|great|worth\s+(?:it|watching|seeing|a\s+watch|the\s+time))\b|"
+    r"(?:^|[.!?,;]\s*)(?:so\s+|and\s+|but\s+)?is\b[^.!?]*\b(?:any\s+good|good|great|worth\s+(?:it|watching|seeing|a\s+watch|the\s+time))\b[^.!?]*\?|"
     r"\bworth\s+(?:watching|seeing|a\s+watch|the\s+time)\b|\bhave\s+you\s+(?:ever\s+)?(?:seen|watched|heard\s+of)\b|"
     r"\btell\s+me\s+(?:more\s+)?about\b|\bwhat\s+is\b.*\babout\s*\?|\bwhat'?s\b.*\babout\s*\?|\byour\s+(?:opinion|thoughts)\b", re.I)
 # "is X scary?", "is X a comedy?", "is it funny?": a genre asked of a movie, answered from its genres.

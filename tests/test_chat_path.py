@@ -429,3 +429,20 @@ def test_a_reply_claims_no_time_the_movie_it_speaks_of_does_not_fit(pipeline):
     assert grounded == text
     text = f"What about {old.display_name}? It is in theaters now."
     assert pipeline.ground(text, [old.movie_id], context, "recommend")[0] == f"What about {old.display_name}?"
+
+
+def test_a_film_with_the_title_the_user_named_is_not_suggested(pipeline):
+    # "I liked Titanic" must not be answered with another film called Titanic.
+    from crs.data.catalogue import namesakes
+    from crs.serve.chat import ChatState, chat_turn
+
+    catalogue = pipeline.catalogue
+    titles = {}
+    for movie in catalogue.movies:
+        titles.setdefault(movie.title.casefold(), []).append(movie)
+    shared = sorted((ms for ms in titles.values() if len(ms) > 1 and len({m.imdb_id for m in ms}) > 1),
+                    key=lambda ms: -max(m.mentions for m in ms))[0]
+    named = max(shared, key=lambda m: m.mentions)
+    assert set(namesakes(catalogue, [named.movie_id])) == {m.movie_id for m in shared} - {named.movie_id}
+    result = chat_turn(pipeline, f"I liked {named.display_name}, what else?", ChatState())
+    assert result.items and not any(catalogue.by_id(m).title.casefold() == named.title.casefold() for m in result.items)

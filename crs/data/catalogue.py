@@ -145,6 +145,27 @@ def _same_film(catalogue: Catalogue) -> dict[int, tuple[int, ...]]:
     return {m: tuple(o for o in ids if o != m) for ids in groups.values() if len(ids) > 1 for m in ids}
 
 
+@lru_cache(maxsize=8)
+def _by_title(catalogue: Catalogue) -> dict[str, tuple[int, ...]]:
+    """Case-folded bare title → every catalogue entry with it."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for movie in catalogue.movies:
+        groups[" ".join(movie.title.casefold().split())].append(movie.movie_id)
+    return {title: tuple(ids) for title, ids in groups.items()}
+
+
+def namesakes(catalogue: Catalogue, movie_ids: Iterable[int]) -> list[int]:
+    """The other films with the same title as these ("Titanic (2012)" for "Titanic (1997)"): to someone
+    who just named one, a reply suggesting another reads as a misunderstanding."""
+    by_title = _by_title(catalogue)
+    ids = list(movie_ids)
+    found = []
+    for m in ids:
+        if m in catalogue:
+            found += [o for o in by_title.get(" ".join(catalogue.by_id(m).title.casefold().split()), ()) if o not in ids and o not in found]
+    return found
+
+
 def duplicates(catalogue: Catalogue, movie_ids: Iterable[int]) -> list[int]:
     """The other catalogue entries of the same films (ReDial lists some films twice, e.g. with and
     without a year): they must not be recommended back to someone who named the film."""

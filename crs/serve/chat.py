@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from crs.data.catalogue import Movie, duplicates
+from crs.data.catalogue import Movie, duplicates, namesakes
 from crs.paths import PROJECT_ROOT
 
 if TYPE_CHECKING:
@@ -205,13 +205,17 @@ def respond(pipeline: "CRS", history: list[dict], rejected: list[int], wants_mov
 
 
 def respond_batch(pipeline: "CRS", turns: Sequence[tuple[list[dict], list[int], bool]]) -> list["Reply"]:
-    """:func:`respond` of each (history, rejected, wants_movie), computed in one :meth:`CRS.respond_batch`."""
+    """:func:`respond` of each (history, rejected, wants_movie), computed in one :meth:`CRS.respond_batch`;
+    the other entries of mentioned and rejected films are left out, and so are other films with a
+    mentioned film's title (:func:`crs.data.catalogue.namesakes`)."""
     from crs.serve.pipeline import TurnRequest
 
     requests = []
     for history, rejected, wants_movie in turns:
         context = pipeline.context(history)
-        excluded = list(dict.fromkeys(rejected + duplicates(pipeline.catalogue, list(context[0].mentioned_movies) + rejected)))
+        mentioned = list(context[0].mentioned_movies)
+        excluded = list(dict.fromkeys(rejected + duplicates(pipeline.catalogue, mentioned + rejected)
+                                      + namesakes(pipeline.catalogue, mentioned)))
         requests.append(TurnRequest(history, excluded, context, wants_movie))
     return pipeline.respond_batch(requests)
 

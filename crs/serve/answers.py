@@ -43,8 +43,6 @@ OPINION_RE = re.compile(
     r"(?:^|[.!?,;]\s*)(?:so\s+|and\s+|but\s+)?is\b[^.!?]*\b(?:any\s+good|good|great|worth\s+(?:it|watching|seeing|a\s+watch|the\s+time))\b[^.!?]*\?|"
     r"\bworth\s+(?:watching|seeing|a\s+watch|the\s+time)\b|\bhave\s+you\s+(?:ever\s+)?(?:seen|watched|heard\s+of)\b|"
     r"\btell\s+me\s+(?:more\s+)?about\b|\bwhat\s+is\b.*\babout\s*\?|\bwhat'?s\b.*\babout\s*\?|\byour\s+(?:opinion|thoughts)\b", re.I)
-# "is X scary?", "is X a comedy?", "is it funny?": a genre asked of a movie, answered from its genres.
-_IS_RE = YES_NO_RE
 
 
 @dataclass
@@ -81,7 +79,7 @@ def answer_question(text: str, linked: Sequence[LinkedEntity], facts: MovieFacts
     if not movies:
         return None
     if not asked:
-        asked_genre = genre_asked(plain) if _IS_RE.search(plain) else None
+        asked_genre = genre_asked(plain) if YES_NO_RE.match(plain) else None  # "is X scary?": from X's genres
         if asked_genre is not None:
             return genre_check(movies[-1], asked_genre, facts)
         if named and OPINION_RE.search(plain):
@@ -90,32 +88,17 @@ def answer_question(text: str, linked: Sequence[LinkedEntity], facts: MovieFacts
     movie_id, kind = movies[-1], asked[0]
     movie = facts.catalogue.by_id(movie_id)
     title = movie.display_name
-    kg = facts.kg
-
-    # Metadata shared with another film is believed only for a movie DBpedia itself links (its node
-    # has a URI, disambiguated by year there); otherwise the answer says it does not know.
-    entity = kg.movie_to_entity.get(movie_id)
-    trusted = movie_id not in facts.suspect or (entity is not None and kg.entity_uris[entity] is not None)
-
-    def kg_names(role: str) -> list[str]:
-        return sorted(base_name(kg.entity_names[e]) for e in facts.people.get(movie_id, {}).get(role, ())) if trusted else []
-
-    def metadata(values) -> list[str]:
-        return list(values) if trusted else []
-
     if kind == "director":
-        names = metadata(movie.directors) or kg_names("director")
+        names = credits(movie_id, "director", facts)
         sentence = f"{title} was directed by {join_names(names)}." if names else f"I don't know who directed {title}."
     elif kind == "writer":
-        names = metadata(movie.writers) or kg_names("writer")
+        names = credits(movie_id, "writer", facts)
         sentence = f"{title} was written by {join_names(names)}." if names else f"I don't know who wrote {title}."
     elif kind == "cast":
-        names = metadata(movie.stars) or kg_names("actor")[:4]
+        names = credits(movie_id, "actor", facts)
         sentence = f"{title} stars {join_names(names[:4])}." if names else f"I don't know who stars in {title}."
     elif kind == "genre":
-        genres = [g.lower() for g in metadata(movie.genres)]
-        if not genres:
-            genres = sorted({base_name(kg.entity_names[g]).lower() for g in facts.genres.get(movie_id, ())}) if trusted else []
+        genres = movie_genres(movie_id, facts)
         sentence = f"{title} is {article(genres[0])} {join_names(genres)} movie." if genres else f"I don't know the genre of {title}."
     else:
         sentence = f"{movie.title} came out in {movie.year}." if movie.year else f"I don't know when {movie.title} came out."
@@ -129,9 +112,26 @@ def article(word: str) -> str:
 
 def trusted(movie_id: int, facts: MovieFacts) -> bool:
     """Whether the movie's metadata may be believed: metadata that ``movie_info.json`` shares with
-    another film is believed only for a movie DBpedia itself links."""
+    another film is believed only for a movie DBpedia itself links (its node has a URI,
+    disambiguated by year there); otherwise the answers say they do not know."""
     entity = facts.kg.movie_to_entity.get(movie_id)
     return movie_id not in facts.suspect or (entity is not None and facts.kg.entity_uris[entity] is not None)
+
+
+_METADATA_ROLES = {"director": "directors", "writer": "writers", "actor": "stars"}
+
+
+def credits(movie_id: int, role: str, facts: MovieFacts) -> list[str]:
+    """The names credited in ``role`` (director, writer, actor) on a movie: the metadata's (stars in
+    billing order), else the KG's (directors and writers all, actors the first four by name); none
+    for untrusted metadata."""
+    if not trusted(movie_id, facts):
+        return []
+    listed = list(getattr(facts.catalogue.by_id(movie_id), _METADATA_ROLES[role]))
+    if listed:
+        return listed
+    names = sorted(base_name(facts.kg.entity_names[e]) for e in facts.people.get(movie_id, {}).get(role, ()))
+    return names[:4] if role == "actor" else names
 
 
 def movie_genres(movie_id: int, facts: MovieFacts) -> list[str]:
@@ -139,9 +139,7 @@ def movie_genres(movie_id: int, facts: MovieFacts) -> list[str]:
     if not trusted(movie_id, facts):
         return []
     genres = [g.lower() for g in facts.catalogue.by_id(movie_id).genres]
-    if not genres:
-        genres = sorted({re.sub(r"\s+film$", "", base_name(facts.kg.entity_names[g]).lower()) for g in facts.genres.get(movie_id, ())})
-    return list(dict.fromkeys(genres))
+    return genres or sorted({base_name(facts.kg.entity_names[g]).lower() for g in facts.genres.get(movie_id, ())})
 
 
 def genre_asked(text: str) -> str | None:
@@ -172,12 +170,9 @@ def opinion_answer(movie_id: int, facts: MovieFacts) -> Answer:
     """"What do you think of X?": what the movie is (genres, director, stars) from its facts, said
     as facts; a recommendation follows (:attr:`Answer.follow`)."""
     movie = facts.catalogue.by_id(movie_id)
-    ok = trusted(movie_id, facts)
     genres = movie_genres(movie_id, facts)
-    directors = list(movie.directors) if ok else []
-    if not directors and ok:
-        directors = sorted(base_name(facts.kg.entity_names[e]) for e in facts.people.get(movie_id, {}).get("director", ()))
-    stars = list(movie.stars)[:3] if ok else []
+    directors = credits(movie_id, "director", facts)
+    stars = list(movie.stars)[:3] if trusted(movie_id, facts) else []
     parts = [f"{movie.display_name} is {article(genres[0])} {join_names(genres)} movie" if genres else f"{movie.display_name} is a movie"]
     if directors:
         parts.append(f"directed by {join_names(directors[:2])}")

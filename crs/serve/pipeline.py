@@ -511,9 +511,7 @@ class CRS:
             movie = rankings[row][0][0] if rankings[row] else None
             if genres and (movie is None or not all(self.facts.has_genre(movie, g) for g in genres)):
                 return False
-            years = self.reader.year_claims(text)
-            return not years or (movie is not None and all(
-                self.facts.satisfies(movie, Constraint("years", span, "")) for span in years))
+            return self.fits_times(movie, self.reader.year_claims(text))
 
         return allowed
 
@@ -607,6 +605,11 @@ class CRS:
         return text, kept
 
 
+    def fits_times(self, movie: int | None, claims: list[tuple[int | None, int | None]]) -> bool:
+        """Whether ``movie``'s year lies in every year range ``claims`` (:meth:`RequestReader.year_claims`);
+        with claims and no movie, no."""
+        return not claims or (movie is not None and all(self.facts.satisfies(movie, Constraint("years", span, "")) for span in claims))
+
     def drop_false_times(self, text: str, items: list[int], names: dict[int, str]) -> str:
         """``text`` without the statements whose time ("a little old but a classic", "from the 80s",
         "in theaters now": :meth:`RequestReader.year_claims`) the movie they speak of does not fit:
@@ -619,11 +622,9 @@ class CRS:
             inside = [(max(a, start) - start, min(b, end) - start) for a, b in titles if a < end and start < b]
             plain = "".join(" " if any(a <= i < b for a, b in inside) else ch for i, ch in enumerate(sentence))
             claims = [] if sentence.rstrip().endswith("?") else self.reader.year_claims(plain)
-            if claims:
-                movie = next((m for m in items if names[m] in sentence), items[0] if items else None)
-                if movie is None or not all(self.facts.satisfies(movie, Constraint("years", span, "")) for span in claims):
-                    changed = True
-                    continue
+            if not self.fits_times(next((m for m in items if names[m] in sentence), items[0] if items else None), claims):
+                changed = True
+                continue
             kept.append(sentence.strip())
         return " ".join(s for s in kept if s) if changed else text
 

@@ -35,9 +35,13 @@ class DataConfig:
     use_approx: bool = False
     valid_fraction: float = 0.1
     split_seed: int = 13
+    # Keep only the first N validation dialogues (0: all). The rest stay out of training: a quick
+    # recipe validates on fewer turns, it does not train on more.
+    max_valid_dialogues: int = 0
 
     def __post_init__(self) -> None:
         _check(0.0 < self.valid_fraction < 1.0, "data.valid_fraction", "must lie in (0, 1)", self.valid_fraction)
+        _check(self.max_valid_dialogues >= 0, "data.max_valid_dialogues", "must be >= 0 (0: all)", self.max_valid_dialogues)
 
     def resolve_data_dir(self) -> Path:
         """The data folder: this config's ``data_dir``, else ``$CRS_DATA_DIR``; fails clearly if absent."""

@@ -102,6 +102,11 @@ def test_validation_split_is_deterministic_and_disjoint(tmp_path):
     assert not set(ids(first.valid)) & set(ids(first.train))
     other = load_splits(load_config(overrides=[f"data.data_dir={tmp_path}", "data.valid_fraction=0.25", "data.split_seed=99"]).data)
     assert ids(other.valid) != ids(first.valid)
+    # A validation limit keeps the first dialogues of the same carve; the rest stay out of training.
+    few = load_splits(load_config(overrides=[f"data.data_dir={tmp_path}", "data.valid_fraction=0.25", "data.max_valid_dialogues=4"]).data)
+    assert ids(few.valid) == ids(first.valid)[:4] and ids(few.train) == ids(first.train)
+    with pytest.raises(ValueError, match="data.max_valid_dialogues"):
+        load_config(overrides=["data.max_valid_dialogues=-1"])
 
 
 def test_full_official_train_file_is_preferred_when_present(tmp_path):

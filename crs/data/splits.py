@@ -70,6 +70,8 @@ def load_splits(config: DataConfig, with_test: bool = True) -> ReDialSplits:
     train_all, report = load_dialogues(train_path(config))
     reports.append(report)
     train, valid = carve_validation(train_all, config.valid_fraction, config.split_seed)
+    if config.max_valid_dialogues:
+        valid = valid[: config.max_valid_dialogues]
     if config.use_approx:
         approx, report = load_dialogues(redial / APPROX_TRAIN_FILE)
         reports.append(report)

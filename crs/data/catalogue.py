@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Iterable
+from urllib.parse import unquote
 
 from crs.data.redial import normalise_text
 
@@ -114,7 +115,7 @@ class Catalogue:
         with (redial / "movies_with_mentions.csv").open(encoding="utf-8", newline="") as handle:
             for row in csv.DictReader(handle):
                 movie_id = int(row["movieId"])
-                title, year = split_title(row["movieName"])
+                title, year = split_title(unquote(row["movieName"]))  # a few names hold URL escapes ("Why Him%3F")
                 meta = info.get(str(movie_id)) or {}
                 if year is None and meta.get("name"):
                     year = split_title(meta["name"])[1]

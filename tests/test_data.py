@@ -157,3 +157,11 @@ def test_stats_command_prints_counts(data_dir, capsys):
     assert "| test_data.jsonl | 1,342 | 23,952 |" in out
     assert "| train_subset.jsonl | 3,469 | 62,840 |" in out
     assert "catalogue: 6,924 movies" in out
+
+
+def test_url_escapes_in_movie_names_are_decoded(data_dir):
+    from crs.data.catalogue import Catalogue
+
+    catalogue = Catalogue.load(data_dir)
+    assert not [m.title for m in catalogue.movies if "%3F" in m.title or "%2C" in m.title]
+    assert any(m.title == "O Brother, Where Art Thou?" and m.year == 2000 for m in catalogue.movies)

@@ -159,9 +159,12 @@ def test_stats_command_prints_counts(data_dir, capsys):
     assert "catalogue: 6,924 movies" in out
 
 
-def test_url_escapes_in_movie_names_are_decoded(data_dir):
-    from crs.data.catalogue import Catalogue
+def test_url_escapes_in_movie_names_are_decoded(data_dir, tmp_path):
+    from crs.data.catalogue import Catalogue, Movie
 
     catalogue = Catalogue.load(data_dir)
     assert not [m.title for m in catalogue.movies if "%3F" in m.title or "%2C" in m.title]
     assert any(m.title == "O Brother, Where Art Thou?" and m.year == 2000 for m in catalogue.movies)
+    # a catalogue file written before the names were decoded (a checkpoint's kg/catalogue.json) reads decoded
+    Catalogue([Movie(1, "Why Him%3F", 2016, 3)]).save(tmp_path / "catalogue.json")
+    assert Catalogue.read(tmp_path / "catalogue.json").by_id(1).display_name == "Why Him? (2016)"

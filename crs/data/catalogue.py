@@ -99,10 +99,12 @@ class Catalogue:
 
     @classmethod
     def read(cls, path: str | Path) -> "Catalogue":
-        """A catalogue written by :meth:`save`."""
+        """A catalogue written by :meth:`save` (titles decoded as :meth:`load` does, for files
+        written before it did)."""
         rows = json.loads(Path(path).read_text(encoding="utf-8"))
         tuples = ("genres", "directors", "writers", "stars")
-        return cls([Movie(**{k: tuple(v) if k in tuples else v for k, v in row.items()}) for row in rows])
+        return cls([Movie(**{k: tuple(v) if k in tuples else unquote(v) if k == "title" else v for k, v in row.items()})
+                    for row in rows])
 
     @classmethod
     def load(cls, data_dir: str | Path) -> "Catalogue":

@@ -92,3 +92,57 @@ GENRE_CONTEXT_WORDS = frozenset(
     "movie movies film films flick flicks genre genres show shows series something anything stuff kind kinds "
     "type types ones fan fans".split()
 )
+
+# Studios a user may ask for by name ("a Pixar movie", "nothing from Disney"): the word typed → the
+# words the KG company's name must hold (a production company; ``distributor`` also counts for those
+# known as distributors), matched as whole words on folded names.
+STUDIO_WORDS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "pixar": (("pixar",), False),
+    "disney": (("walt disney pictures", "walt disney animation studios", "walt disney feature animation",
+                "walt disney productions", "disneytoon studios", "disneynature"), False),
+    "marvel": (("marvel studios", "marvel entertainment", "marvel enterprises"), False),
+    "dreamworks": (("dreamworks",), False),
+    "ghibli": (("studio ghibli",), False),
+    "lucasfilm": (("lucasfilm",), False),
+    "blumhouse": (("blumhouse",), True),
+    "a24": (("a24",), True),
+    "illumination": (("illumination entertainment", "illumination company"), False),
+    "laika": (("laika",), False),
+    "aardman": (("aardman",), False),
+    "amblin": (("amblin",), False),
+    "lionsgate": (("lionsgate", "lions gate"), True),
+    "miramax": (("miramax",), True),
+}
+# Display names of STUDIO_WORDS' keys.
+STUDIO_NAMES = {"pixar": "Pixar", "disney": "Disney", "marvel": "Marvel", "dreamworks": "DreamWorks", "ghibli": "Studio Ghibli",
+                "lucasfilm": "Lucasfilm", "blumhouse": "Blumhouse", "a24": "A24", "illumination": "Illumination",
+                "laika": "Laika", "aardman": "Aardman", "amblin": "Amblin",
+                "lionsgate": "Lionsgate", "miramax": "Miramax"}
+
+# Where a movie comes from, asked for by adjective ("a French movie", "Korean films", "Bollywood"):
+# the word → (the KG country names, the KG language names) a movie's country or language edge may hold.
+COUNTRY_WORDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "french": (("france", "cinema of france"), ("french language",)),
+    "bollywood": (("india", "indian cinema"), ("hindi", "hindi language")),
+    "indian": (("india", "indian cinema"), ("hindi", "hindi language", "malayalam", "tamil language", "telugu language")),
+    "hindi": (("india",), ("hindi", "hindi language")),
+    "japanese": (("japan",), ("japanese language",)),
+    "korean": (("south korea",), ("korean language", "korean cinema")),
+    "british": (("united kingdom", "cinema of the united kingdom"), ()),
+    "italian": (("italy", "cinema of italy", "italian cinema"), ("italian language", "cinema of italy")),
+    "german": (("germany", "cinema of germany", "west germany", "east germany"), ("german language",)),
+    "spanish": (("spain", "cinema of spain"), ("spanish language",)),
+    "mexican": (("mexico",), ()),
+    "chinese": (("china", "cinema of china", "hong kong"), ("standard chinese", "mandarin chinese", "cantonese", "chinese language")),
+    "australian": (("australia",), ()),
+    "canadian": (("canada",), ()),
+    "swedish": (("sweden",), ("swedish language",)),
+    "danish": (("denmark",), ("danish language",)),
+    "russian": (("russia", "soviet union"), ("russian language",)),
+    "irish": (("ireland", "republic of ireland"), ()),
+}
+# Display names of COUNTRY_WORDS' keys (what the reasoning panel and the relaxation sentence say).
+COUNTRY_NAMES = {"french": "France", "bollywood": "India (Bollywood)", "indian": "India", "hindi": "India (Hindi)", "japanese": "Japan",
+                 "korean": "South Korea", "british": "the United Kingdom", "italian": "Italy",
+                 "german": "Germany", "spanish": "Spain", "mexican": "Mexico", "chinese": "China", "australian": "Australia",
+                 "canadian": "Canada", "swedish": "Sweden", "danish": "Denmark", "russian": "Russia", "irish": "Ireland"}

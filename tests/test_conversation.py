@@ -86,6 +86,12 @@ def test_fill_slots_uses_ranking_in_order_and_drops_extra_slots():
     text, items = fill_slots("Try [REC] or [REC] or even [REC]!", [(2, 1.0), (1, 0.5)], catalogue)
     assert text == "Try Heat (1995) or Alien (1979) or even!" and items == [2, 1]
     assert fill_slots("No movie here.", [(2, 1.0)], catalogue) == ("No movie here.", [])
+    # one article before a title that has its own ("the The Avengers")
+    catalogue = Catalogue([Movie(3, "The Avengers", 2012, 5), Movie(1, "Alien", 1979, 5)])
+    assert fill_slots("what about the [REC] or the [REC]?", [(3, 1.0), (1, 0.5)], catalogue)[0] == \
+        "what about The Avengers (2012) or the Alien (1979)?"
+    assert fill_slots("The [REC] is great", [(3, 1.0)], catalogue)[0] == "The Avengers (2012) is great"
+    assert fill_slots("I liked theater [REC]", [(3, 1.0)], catalogue)[0] == "I liked theater The Avengers (2012)"
 
 
 def test_span_corruption_hides_and_restores_every_token():

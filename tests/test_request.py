@@ -414,3 +414,101 @@ def test_repeated_sentences_are_said_once(raw, clean):
     from crs.serve.pipeline import polish_template
 
     assert polish_template(raw) == clean
+
+
+def test_the_last_n_years(pipeline, reader, facts):
+    latest = facts.latest_year
+    for text, years in (("something from the last 10 years", 10), ("a horror movie from the past decade", 10),
+                        ("anything from the last few years?", 3), ("released in the past 5 years", 5),
+                        ("a comedy from the last couple of years", 2)):
+        _, _, turn = read(pipeline, reader, text)
+        assert [c.value for c in turn.wanted if c.kind == "years"] == [(latest - years + 1, None)], text
+    _, _, turn = read(pipeline, reader, "nothing from the last 10 years, I like older stuff")
+    assert (latest - 9, None) in [c.value for c in turn.unwanted if c.kind == "years"]
+
+
+def test_the_sequels_of_the_movie_talked_about(pipeline, reader, facts):
+    # "what about the sequels?": the focus movie's series (its own movies, not every title that
+    # starts alike), else that of a movie named before; turned down when negated.
+    alien = movie_named(pipeline, "Alien").movie_id
+    turn = reader.read_turn("what about the sequels?", [], alien, [alien])
+    series = next(c for c in turn.wanted if c.kind == "franchise")
+    members = {pipeline.movie(m).title for m in facts._members(series)}
+    assert {"Alien", "Alien 3"} <= members and "Alien Nation" not in members
+    assert facts.satisfies(movie_named(pipeline, "Alien 3").movie_id, series)
+    assert not facts.satisfies(movie_named(pipeline, "Alien Nation").movie_id, series)
+    lonely = next(m.movie_id for m in pipeline.catalogue.movies if facts.franchise_constraint(m.movie_id, strict=True) is None)
+    assert reader.read_turn("any sequels?", [], lonely, [lonely, alien]).wanted == [series]  # the focus has none: the one before
+    toy = movie_named(pipeline, "Toy Story").movie_id
+    turn = reader.read_turn("no sequels please", [], toy, [toy])
+    assert [c.kind for c in turn.unwanted] == ["franchise"] and not turn.wanted
+    assert not reader.read_turn("what about the sequels?", [], None, []).wanted  # nothing talked about yet
+    results = chat(pipeline, "I loved Toy Story", "are there any sequels?")
+    focus = results[0].items[0]  # the movie named last: the answer's, when it has a series, else Toy Story
+    expected = facts.franchise[focus if facts.franchise_constraint(focus, strict=True) else toy]
+    assert results[1].items and facts.franchise.get(results[1].items[0]) == expected, results[1].reply
+
+
+def test_a_turned_down_genre_keeps_out_movies_of_unknown_genre(pipeline, facts):
+    horror = next(e.entity for e in pipeline.link("a horror movie") if e.kind == "genre")
+    unknown = facts.genre_unknown()
+    assert 0 < unknown.sum() < len(unknown) // 10
+    ranking = [(m.movie_id, 0.0) for m in sorted(pipeline.catalogue.movies, key=lambda m: -m.mentions)]
+    first_unknown = next(m for m, _ in ranking if unknown[pipeline.catalogue.index(m)])
+    best, _ = honour(facts, ranking, RequestState(unwanted=[Constraint("genre", horror, "genre: Horror")]), 50)
+    assert best and not any(unknown[pipeline.catalogue.index(m)] or facts.has_genre(m, horror) for m, _ in best)
+    best, _ = honour(facts, ranking, RequestState(), 10_000)  # without the constraint they stay
+    assert first_unknown in [m for m, _ in best]
+
+
+def test_what_is_it_about_describes_the_last_recommended_movie(pipeline, facts):
+    results = chat(pipeline, "can you recommend a movie starring Tom Hanks?", "what's it about?")
+    movie = pipeline.movie(results[0].items[0])
+    assert results[1].reply.startswith(f"{movie.display_name} is ") and not results[1].items
+    assert answer_question("what's the plot?", [], facts, [movie.movie_id]).asked == "about"
+    assert answer_question("what's it about?", [], facts, []) is None  # nothing recommended yet
+
+
+def test_replies_never_speak_as_the_seeker_or_take_leave_unasked(pipeline):
+    from crs.data.context import DialogueContext
+    from crs.data.redial import SEEKER, Turn
+    from crs.serve.pipeline import SEEKER_SPEECH_RE, drop_seeker_speech, still_asking
+
+    for text in ("Hi, I am looking for a good movie.", "Can you recommend a comedy?", "Do you have any suggestions?",
+                 "Any recommendations?", "What would you recommend?", "I'm looking for movie recommendations"):
+        assert SEEKER_SPEECH_RE.search(text), text
+    for text in ("Would you like a few suggestions?", "What are you looking for?", "I recommend Up", "Are you looking for a comedy?"):
+        assert not SEEKER_SPEECH_RE.search(text), text
+    assert drop_seeker_speech("Hi, I am looking for a movie. Have you seen Up (2009)?", ["Up (2009)"]) == "Have you seen Up (2009)?"
+    assert drop_seeker_speech("Have you seen Looking for Alaska (2019)?", ["Looking for Alaska (2019)"]) == "Have you seen Looking for Alaska (2019)?"
+    for text, asking in (("Thanks, I'll watch it tonight", False), ("you too!", False), ("too old, something from the last 10 years", True),
+                         ("thanks! can you recommend another?", True), ("Is it scary?", True)):
+        assert still_asking(DialogueContext(turns=[Turn(SEEKER, text, [])])) == asking, text
+    for result in chat(pipeline, "Hello there! I'm looking for an action movie for tonight", "I'm into heist movies",
+                       "something from the last 10 years"):
+        assert not SEEKER_SPEECH_RE.search(result.reply) and "bye" not in result.reply.lower(), result.reply
+
+
+def test_studios_and_countries(pipeline, reader, facts):
+    # "a Pixar movie", "no Marvel", "a French comedy", "Bollywood", "something in Korean": the KG's
+    # production companies and countries / languages, as constraints like the others.
+    for text, wanted, unwanted in (("what's the best Pixar movie?", {"studio: Pixar"}, set()),
+                                   ("I meant Pixar, not Disney", {"studio: Pixar"}, {"studio: Disney"}),
+                                   ("no Marvel movies please", set(), {"studio: Marvel"}),
+                                   ("a French comedy please", {"country: France", "genre: Comedy"}, set()),
+                                   ("recommend me a bollywood movie", {"country: India (Bollywood)"}, set()),
+                                   ("something in Korean", {"country: South Korea"}, set()),
+                                   ("I liked French Kiss", set(), set()),  # a title, not a country
+                                   ("I love french fries and a good action movie", {"genre: Action"}, set())):
+        got_wanted, got_unwanted, _ = read(pipeline, reader, text)
+        assert (got_wanted, got_unwanted) == (wanted, unwanted), text
+    pixar = Constraint("studio", "pixar", "studio: Pixar")
+    members = {pipeline.movie(m).title for m in facts._members(pixar)}
+    assert {"Finding Nemo", "Inside Out"} <= members and "Shrek" not in members
+    assert facts.satisfies(movie_named(pipeline, "Finding Nemo").movie_id, pixar)
+    results = chat(pipeline, "what's the best Pixar movie?", "I meant Pixar, not Disney")
+    for result in results:  # a Pixar movie that Disney co-produced is still a Pixar movie
+        assert result.items and facts.satisfies(result.items[0], pixar), result.reply
+    french = chat(pipeline, "a French comedy please")[0]
+    assert french.items and facts.satisfies(french.items[0], Constraint("country", "french", "country: France")), french.reply
+    assert Constraint("country", "french", "country: France").phrase == "from France"

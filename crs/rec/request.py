@@ -5,7 +5,8 @@ Each user turn updates a :class:`RequestState` (:meth:`RequestReader.update`):
 * **wanted** constraints: people by role (actor, director, writer, or any role when the text gives
   none and the person's catalogue credits do not settle it), genres, and year ranges (decades such
   as "80s" or "the nineties", "before 2000", "after 2010", "between 1990 and 1995", "recent",
-  "older" / "classic");
+  "from the last 10 years" / "the past decade", "older" / "classic"), and the franchise of the movie
+  being talked about ("what about the sequels?");
 * **unwanted** constraints: the same kinds under a negation ("not a comedy", "no horror",
   "nothing with Tom Cruise", "anything but the 80s"), plus movies the user dislikes ("I hated
   Titanic", "Titanic was boring") and franchises turned down ("not Star Wars either"): a disliked or
@@ -49,7 +50,7 @@ import numpy as np
 
 from crs.data.catalogue import Catalogue
 from kg.graph import GENRE, GENRE_ALIASES, MOVIE, KnowledgeGraph, base_name, name_key
-from kg.lexicon import COMMON_WORDS, GENRE_WORDS
+from kg.lexicon import COMMON_WORDS, COUNTRY_NAMES, COUNTRY_WORDS, GENRE_WORDS, STUDIO_NAMES, STUDIO_WORDS
 from kg.linker import LinkedEntity
 from kg.text import normalise_key
 
@@ -92,6 +93,10 @@ class Constraint:
             return "from " + name.replace("or earlier", "or before")
         if self.kind == "genre":
             return f"in the {name.lower()} genre"
+        if self.kind == "franchise":
+            return f"from the {name} series"
+        if self.kind in ("studio", "country"):
+            return f"from {name}"
         return name
 
 
@@ -199,6 +204,8 @@ class MovieFacts:
                     self.by_genre[tail].add(movie_id)
             if rel in sequel_rels and tail in movies_of_entity:
                 sequel_pairs.append((movies_of_entity[head][0], movies_of_entity[tail][0]))
+        self.studios, self.by_studio = self._tagged(movies_of_entity, self._studio_tags())
+        self.origins, self.by_origin = self._tagged(movies_of_entity, self._origin_tags())
         self.years = {m.movie_id: m.year for m in catalogue.movies}
         self.suspect = suspect_metadata(catalogue)
         known = [y for y in self.years.values() if y]
@@ -211,8 +218,52 @@ class MovieFacts:
         self.title_keys = {m.movie_id: title_key(m.title) for m in catalogue.movies}
         self._year_array = np.array([m.year if m.year else np.nan for m in catalogue.movies], dtype=np.float64)
         self._masks: dict[Constraint, np.ndarray] = {}
+        self._genre_unknown: np.ndarray | None = None
         self._surnames: dict[str, list[tuple[int, int]]] | None = None
         self._prefixed: dict[str, frozenset[int]] = {}
+
+    def _studio_tags(self) -> dict[tuple[int, int], set[str]]:
+        """(relation, company entity) → the :data:`STUDIO_WORDS` keys it stands for."""
+        relation = {name: i for i, name in enumerate(self.kg.relation_names)}
+        own = [relation[r] for r in ("productionCompany", "company") if r in relation]
+        distributor = relation.get("distributor")
+        tags: dict[tuple[int, int], set[str]] = defaultdict(set)
+        for entity, name in enumerate(self.kg.entity_names):
+            key = f" {name_key(base_name(name))} "
+            for word, (needles, distributed) in STUDIO_WORDS.items():
+                if any(f" {n} " in key for n in needles):
+                    for rel in own + ([distributor] if distributed and distributor is not None else []):
+                        tags[(rel, entity)].add(word)
+        return tags
+
+    def _origin_tags(self) -> dict[tuple[int, int], set[str]]:
+        """(relation, country or language entity) → the :data:`COUNTRY_WORDS` keys it stands for."""
+        relation = {name: i for i, name in enumerate(self.kg.relation_names)}
+        country, language = relation.get("country"), relation.get("language")
+        tags: dict[tuple[int, int], set[str]] = defaultdict(set)
+        for entity, name in enumerate(self.kg.entity_names):
+            key = name_key(base_name(name))
+            for word, (countries, languages) in COUNTRY_WORDS.items():
+                if country is not None and key in countries:
+                    tags[(country, entity)].add(word)
+                if language is not None and key in languages:
+                    tags[(language, entity)].add(word)
+        return tags
+
+    def _tagged(self, movies_of_entity: dict[int, list[int]], tags: dict[tuple[int, int], set[str]]
+                ) -> tuple[dict[int, set[str]], dict[str, set[int]]]:
+        """Per movie the tags its KG edges carry, and per tag its movies."""
+        of_movie: dict[int, set[str]] = defaultdict(set)
+        members: dict[str, set[int]] = defaultdict(set)
+        heads, tails = self.kg.edge_index.tolist()
+        for head, rel, tail in zip(heads, self.kg.edge_type.tolist(), tails):
+            found = tags.get((rel, tail))
+            if found and head in movies_of_entity:
+                for movie_id in movies_of_entity[head]:
+                    of_movie[movie_id] |= found
+                    for tag in found:
+                        members[tag].add(movie_id)
+        return of_movie, members
 
     def _genre_families(self) -> dict[int, frozenset[int]]:
         """Genre entity → the entities that name the same genre ("Comedy", "Comedy film")."""
@@ -266,6 +317,22 @@ class MovieFacts:
 
     def has_genre(self, movie_id: int, genre: int) -> bool:
         return bool(self.genres.get(movie_id, set()) & self.genre_members(genre))
+
+    def trusted(self, movie_id: int) -> bool:
+        """Whether the movie's metadata may be believed: metadata that ``movie_info.json`` shares with
+        another film (:func:`suspect_metadata`) is believed only for a movie DBpedia itself links (its
+        node has a URI, disambiguated by year there)."""
+        entity = self.kg.movie_to_entity.get(movie_id)
+        return movie_id not in self.suspect or (entity is not None and self.kg.entity_uris[entity] is not None)
+
+    def genre_unknown(self) -> np.ndarray:
+        """Which catalogue items (by catalogue index) no genre is known for (none at all, or only
+        untrusted metadata's), memoised: such a movie cannot be shown to avoid a genre the user
+        turned down."""
+        if self._genre_unknown is None:
+            self._genre_unknown = np.array([not self.genres.get(m.movie_id) or not self.trusted(m.movie_id)
+                                            for m in self.catalogue.movies], dtype=bool)
+        return self._genre_unknown
 
     def has_person(self, movie_id: int, person: int, role: str | None) -> bool:
         roles = self.people.get(movie_id)
@@ -328,11 +395,16 @@ class MovieFacts:
             self._prefixed[prefix] = frozenset(found)
         return self._prefixed[prefix]
 
-    def franchise_constraint(self, movie_id: int, surface: str = "") -> Constraint | None:
+    def franchise_constraint(self, movie_id: int, surface: str = "", strict: bool = False) -> Constraint | None:
         """The franchise of ``movie_id`` as a constraint, the title prefix taken from what the user
         typed ("Harry Potter" for any Harry Potter movie) when it starts the title; None for a movie
-        with no sequel or namesake."""
+        with no sequel or namesake. ``strict``: the franchise's own movies only (title stem and sequel
+        links), no other title that starts alike ("Alien Nation" is no sequel of "Alien"): what a
+        request for the sequels wants."""
         key = self.franchise.get(movie_id, "")
+        if strict:
+            members = self.franchise_members.get(key, set())
+            return Constraint("franchise", (key, ""), f"franchise: {key.title()}") if len(members) > 1 else None
         typed = title_key(surface)
         prefix = typed if typed and self.title_keys.get(movie_id, "").startswith(typed) else title_key(key)
         members = self.franchise_members.get(key, set()) | self.titled(prefix)
@@ -353,9 +425,13 @@ class MovieFacts:
             return year is not None and (first is None or year >= first) and (last is None or year <= last)
         if kind == "movie":
             return movie_id == value
+        if kind == "studio":
+            return value in self.studios.get(movie_id, ())
+        if kind == "country":
+            return value in self.origins.get(movie_id, ())
         if kind == "franchise":
             key, prefix = value
-            return self.franchise.get(movie_id) == key or movie_id in self.titled(prefix)
+            return self.franchise.get(movie_id) == key or (bool(prefix) and movie_id in self.titled(prefix))
         raise ValueError(f"unknown constraint kind {kind!r}")
 
     def mask(self, constraint: Constraint) -> np.ndarray:
@@ -386,9 +462,13 @@ class MovieFacts:
             return set().union(*(self.by_genre.get(g, set()) for g in self.genre_members(constraint.value)))
         if constraint.kind == "movie":
             return {constraint.value}
+        if constraint.kind == "studio":
+            return set(self.by_studio.get(constraint.value, ()))
+        if constraint.kind == "country":
+            return set(self.by_origin.get(constraint.value, ()))
         if constraint.kind == "franchise":
             key, prefix = constraint.value
-            return set(self.franchise_members.get(key, ())) | set(self.titled(prefix))
+            return set(self.franchise_members.get(key, ())) | (set(self.titled(prefix)) if prefix else set())
         raise ValueError(f"unknown constraint kind {constraint.kind!r}")
 
 
@@ -486,6 +566,30 @@ _PEOPLE_REFERENCE_RES = {
 YES_NO_RE = re.compile(r"^\s*(?:so\s+|and\s+|but\s+)?(?:is|was|isn't|wasn't)\b(?!\s+(?:there|anything|something|any)\b)", re.IGNORECASE)
 _MORE_RE = re.compile(r"\b(?:else|more|other|others|another|same|anything|something|similar|movies|films|ones|recommend|suggest)\b",
                       re.IGNORECASE)
+# A studio by name; a country by adjective before a movie word ("a French comedy", "Korean films"),
+# "Bollywood" alone, or a language after "in" ("something in Spanish").
+_STUDIO_RE = re.compile(r"\b(?:studio\s+)?(" + "|".join(STUDIO_WORDS) + r")\b", re.IGNORECASE)
+_COUNTRY_RE = re.compile(r"\b(" + "|".join(w for w in COUNTRY_WORDS if w != "bollywood") + r")\b(?=(?:\s+[\w-]+)?\s+(?:movies?|films?|cinema|flicks?|"
+                         r"ones?|stuff|comed(?:y|ies)|dramas?|horrors?|thrillers?|animations?|anime|romances?|action|musicals?|"
+                         r"westerns?|documentar(?:y|ies)|classics?)\b)|\b(bollywood)\b|"
+                         r"\b(?:in|spoken\s+in|subtitled\s+from)\s+(french|hindi|japanese|korean|italian|german|spanish|chinese|swedish|danish|russian)\b"
+                         r"(?!\s+(?:accent|style|restaurant|food))", re.IGNORECASE)
+
+
+def studio_and_country_words(text: str) -> list[tuple[str, str, int, int]]:
+    """The studios and countries ``text`` names: (kind, key, start, end) each."""
+    found = [("studio", m.group(1).lower(), m.start(), m.end()) for m in _STUDIO_RE.finditer(text)]
+    for m in _COUNTRY_RE.finditer(text):
+        group = next(g for g in (1, 2, 3) if m.group(g))
+        found.append(("country", m.group(group).lower(), m.start(group), m.end(group)))
+    return found
+
+
+# The other movies of the franchise of the movie being talked about.
+_SEQUELS_ASKED_RE = re.compile(r"\b(?:sequels?|prequels?|follow[\s-]?ups?|(?:the\s+)?(?:next|other)\s+(?:ones?|parts?|movies?|films?|installments?)"
+                        r"\s+(?:in|of)\s+(?:the|that|this)\s+(?:series|franchise|saga|trilogy)|"
+                        r"(?:rest|others?)\s+(?:of|in)\s+(?:the|that|this)\s+(?:series|franchise|saga|trilogy)|"
+                        r"(?:same|that|this)\s+(?:series|franchise|saga|trilogy))\b", re.IGNORECASE)
 _SEEN_ALL_BEFORE_RE = re.compile(r"\b(?:seen|watched|saw)\s+(?:all|every|each)\s+(?:of\s+)?(?:the\s+)?$", re.IGNORECASE)
 _ARTICLE_END_RE = re.compile(r"(?:^|\b(?:a|an|some|any|good)\s+)$", re.IGNORECASE)
 _REQUEST_END_RE = re.compile(r"\s*(?:[,.!?;]|$|please\b|tonight\b|maybe\b|though\b|or\b|and\b|for\b)", re.IGNORECASE)
@@ -500,6 +604,9 @@ _KEEP_OUT_AFTER_RE = re.compile(r"\s+(?:out|off)\b", re.IGNORECASE)
 _DECADE_WORDS = {"twenties": 1920, "thirties": 1930, "forties": 1940, "fifties": 1950, "sixties": 1960,
                  "seventies": 1970, "eighties": 1980, "nineties": 1990}
 _YEAR = r"((?:19|20)\d\d)"
+# "the last few years": how many years a word counts ("decade" is ten).
+_NUMBER_WORDS = {"couple of": 2, "couple": 2, "two": 2, "few": 3, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+                 "eight": 8, "nine": 9, "ten": 10, "fifteen": 15, "twenty": 20, "decade": 10}
 _YEARS_RES = [
     ("between", re.compile(rf"\b(?:between|from)\s+{_YEAR}\s*(?:and|to|-|–)\s*{_YEAR}\b", re.IGNORECASE)),
     ("before", re.compile(rf"\b(?:before|pre|older\s+than|earlier\s+than|prior\s+to|until)\s*-?\s*{_YEAR}\b", re.IGNORECASE)),
@@ -507,6 +614,8 @@ _YEARS_RES = [
     ("decade", re.compile(r"(?<![\w@])(?:the\s+)?'?((?:19|20)?\d0)'?s\b", re.IGNORECASE)),
     ("decade_word", re.compile(r"\b(?:the\s+)?(" + "|".join(_DECADE_WORDS) + r")\b", re.IGNORECASE)),
     ("year", re.compile(rf"\b(?:from|in|released\s+in|made\s+in|came\s+out\s+in|of)\s+{_YEAR}\b", re.IGNORECASE)),
+    ("last_n", re.compile(r"\b(?:the\s+)?(?:last|past)\s+(\d{1,2}|" + "|".join(_NUMBER_WORDS) + r")\s+(?:years|yrs)\b|"
+                          r"\b(?:the\s+)?(?:last|past)\s+(decade)\b", re.IGNORECASE)),
     ("recent", re.compile(r"\b(?:recent|newer|latest|modern|new\s+(?:movies?|films?|releases?|ones?|stuff)|"
                           r"(?:recently|just)\s+(?:released|came\s+out)|current|this\s+decade)\b", re.IGNORECASE)),
     ("older", re.compile(r"\b(?:old(?:er)?|classic|vintage)\s+(?:movies?|films?|ones?|stuff|flicks?|classics?|hollywood)\b|"
@@ -576,9 +685,12 @@ class RequestReader:
 
     # -- one turn
 
-    def read_turn(self, text: str, linked: Sequence[LinkedEntity], focus: int | None = None) -> TurnRequest:
+    def read_turn(self, text: str, linked: Sequence[LinkedEntity], focus: int | None = None,
+                  named: Sequence[int] = ()) -> TurnRequest:
         """What one user turn asks for; ``focus``: the movie being talked about (the last one named
-        in this turn or before it), whose people "the director", "the same actor" refer to."""
+        in this turn or before it), whose people "the director", "the same actor" refer to;
+        ``named``: the movies named so far, the latest first, whose series "the sequels" asks for
+        when the focus has none."""
         plain = text.replace("’", "'").replace("‘", "'")
         masked = _mask(plain, _NOT_NEGATION_RE)
         cues = [m.span() for m in NEGATION_RE.finditer(masked)]
@@ -641,6 +753,12 @@ class RequestReader:
             taken.append(match.span())
             constraint = Constraint("genre", genre, f"genre: {self._genre_label_of(genre)}")
             (request.unwanted if negated(match.start()) else request.wanted).append(constraint)
+        for kind, key, start, end in studio_and_country_words(plain):
+            if any(a < end and start < b for a, b in taken):
+                continue  # part of a linked name ("French Kiss")
+            taken.append((start, end))
+            constraint = Constraint(kind, key, f"{kind}: {(STUDIO_NAMES if kind == 'studio' else COUNTRY_NAMES)[key]}")
+            (request.unwanted if negated(start) else request.wanted).append(constraint)
         for span, years in self._years(plain, taken):
             label = years_label(years)
             (request.unwanted if negated(span[0]) else request.wanted).append(Constraint("years", years, label))
@@ -652,8 +770,14 @@ class RequestReader:
                 for person, name in self.facts.credited(focus, role):
                     constraint = Constraint("person", person, f"{role}: {name}", role)
                     (request.unwanted if negated(match.start()) else request.wanted).append(constraint)
+        sequel = _SEQUELS_ASKED_RE.search(masked)
+        if sequel is not None:  # "what about the sequels?": the rest of the series of the focus (else of a movie named before)
+            series = (self.facts.franchise_constraint(m, strict=True) for m in dict.fromkeys([focus, *named]) if m is not None)
+            franchise = next((c for c in series if c is not None), None)
+            if franchise is not None:
+                (request.unwanted if negated(sequel.start()) else request.wanted).append(franchise)
         if YES_NO_RE.match(plain):  # the genre, years or person it names are asked about, not asked for
-            request.wanted = [c for c in request.wanted if c.kind == "movie"]
+            request.wanted = [c for c in request.wanted if c.kind in ("movie", "franchise")]
         request.unwanted = list(dict.fromkeys(request.unwanted))
         # Said both ways in one turn ("no horror … something scary"): the negation is the more specific.
         request.wanted = [c for c in dict.fromkeys(request.wanted) if not any(same_target(c, u) for u in request.unwanted)]
@@ -740,6 +864,10 @@ class RequestReader:
         if kind == "year":
             year = int(match.group(1))
             return (year, year)
+        if kind == "last_n":
+            word = " ".join((match.group(1) or match.group(2)).lower().split())
+            count = int(word) if word.isdigit() else _NUMBER_WORDS[word]
+            return ((latest or 2018) - count + 1, None) if count >= 1 else None
         if kind == "recent":
             return ((latest or 2018) - RECENT_YEARS + 1, None)
         if kind == "older":
@@ -748,9 +876,10 @@ class RequestReader:
 
     # -- the whole conversation
 
-    def update(self, state: RequestState, text: str, linked: Sequence[LinkedEntity], focus: int | None = None) -> RequestState:
-        """The state after one more user turn (``focus``: as for :meth:`read_turn`)."""
-        turn = self.read_turn(text, linked, focus)
+    def update(self, state: RequestState, text: str, linked: Sequence[LinkedEntity], focus: int | None = None,
+               named: Sequence[int] = ()) -> RequestState:
+        """The state after one more user turn (``focus``, ``named``: as for :meth:`read_turn`)."""
+        turn = self.read_turn(text, linked, focus, named)
         wanted, unwanted = list(state.wanted), list(state.unwanted)
         for constraint in turn.unwanted:
             wanted = [c for c in wanted if not same_target(c, constraint)]
@@ -768,11 +897,12 @@ class RequestReader:
         return replace(state, wanted=wanted, unwanted=unwanted, asked=asked, relaxed=[])
 
     def read(self, user_turns: Iterable[tuple], rejected: Iterable[int] = ()) -> RequestState:
-        """The state after every user turn of a conversation, in order: (text, linked entities) or
-        (text, linked entities, the movie in focus) each."""
+        """The state after every user turn of a conversation, in order: (text, linked entities),
+        (text, linked entities, the movie in focus) or (text, linked entities, focus, the movies
+        named so far, latest first) each."""
         state = RequestState()
-        for text, linked, *focus in user_turns:
-            state = self.update(state, text, linked, focus[0] if focus else None)
+        for text, linked, *more in user_turns:
+            state = self.update(state, text, linked, *more[:2])
         state.rejected = list(dict.fromkeys(rejected))
         return state
 
@@ -813,16 +943,22 @@ def honour_scores(facts: MovieFacts, scores: np.ndarray, excluded: Iterable[int]
                   k: int) -> tuple[list[tuple[int, float]], RequestState]:
     """The ``k`` best catalogue movies under ``state``, from a score vector over the catalogue.
 
-    Movies in ``excluded`` (catalogue indices), rejected ones, those meeting an unwanted constraint and
-    those scored -inf go; the rest are ordered by the number of wanted constraints they meet, then by
+    Movies in ``excluded`` (catalogue indices), rejected ones, those meeting an unwanted constraint,
+    those of unknown genre when a genre is unwanted, and those scored -inf go; the rest are ordered by the number of wanted constraints they meet, then by
     score. Returns them and the state with ``relaxed`` set (the wanted constraints the first misses)."""
     catalogue = facts.catalogue
     scores = np.asarray(scores, dtype=np.float64)
     allowed = np.isfinite(scores)
     allowed[list(excluded)] = False
     allowed[[catalogue.index(m) for m in state.rejected if m in catalogue]] = False
+    wanted_studios = [facts.mask(c) for c in state.wanted if c.kind == "studio"]
     for constraint in state.unwanted:
+        if constraint.kind == "studio" and wanted_studios:  # "Pixar, not Disney": a co-production asked for stays
+            allowed &= ~(facts.mask(constraint) & ~np.logical_or.reduce(wanted_studios))
+            continue
         allowed &= ~facts.mask(constraint)
+    if any(c.kind == "genre" for c in state.unwanted) and (allowed & ~facts.genre_unknown()).any():
+        allowed &= ~facts.genre_unknown()  # a movie of unknown genre may be the genre turned down
     met = np.zeros(len(catalogue), dtype=np.int64)
     for constraint in state.wanted:
         met += facts.mask(constraint) & allowed
@@ -852,6 +988,6 @@ def relaxation_sentence(state: RequestState) -> str:
     if not state.relaxed:
         return ""
     dropped = join_phrases([f"“{c.phrase}”" for c in state.relaxed])
-    avoided = [c.phrase for c in state.unwanted if c.kind in ("person", "genre", "years")]
+    avoided = [c.phrase for c in state.unwanted if c.kind in ("person", "genre", "years", "studio", "country")]
     unless = f" that is not {join_phrases(avoided)}" if avoided else ""
     return f"I found no {describe_movies(state.wanted)}{unless} in my catalogue, so I let go of {dropped}."

@@ -11,7 +11,7 @@ other words decide what follows: a request for a recommendation gets one after t
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 from crs.rec.request import _ATTRIBUTE_RE, _BARE_GENRE_RE, ATTRIBUTE_GENRES, YES_NO_RE, MovieFacts
@@ -45,10 +45,17 @@ OPINION_RE = re.compile(
     r"\btell\s+me\s+(?:more\s+)?about\b|\bwhat\s+is\b.*\babout\s*\?|\bwhat'?s\b.*\babout\s*\?|\byour\s+(?:opinion|thoughts)\b", re.I)
 
 
+# "What's it about?", "tell me more about that one": a question about the movie recommended last,
+# answered like an opinion question (what the movie is); no other movie follows unasked.
+_REFERRED = r"(?:it|that|this|that\s+one|this\s+one|the\s+(?:movie|film)|that\s+(?:movie|film)|this\s+(?:movie|film))"
+ABOUT_RE = re.compile(rf"\bwhat(?:'s|\s+is|\s+was|s)\s+{_REFERRED}\s+about\b|\btell\s+me\s+(?:a\s+(?:bit|little)\s+|more\s+)?about\s+{_REFERRED}\b|"
+                      rf"\bwhat\s+happens\s+in\s+{_REFERRED}\b|\bwhat(?:'s|\s+is)\s+the\s+(?:plot|story|premise)\b|\bplot\s*\?", re.I)
+
+
 @dataclass
 class Answer:
     movie: int  # ReDial id of the movie asked about
-    asked: str  # one of QUESTIONS, "genre_check" ("is X scary?") or "opinion" ("is X any good?")
+    asked: str  # one of QUESTIONS, "genre_check" ("is X scary?"), "opinion" ("is X any good?") or "about" ("what's it about?")
     text: str  # the answer sentence
     known: bool  # whether the facts held the answer
     follow: bool = False  # a recommendation follows the answer even when none was asked for (opinions)
@@ -64,7 +71,7 @@ def join_names(names: Sequence[str]) -> str:
 # "it", "that one", "the movie", or the asked part with "the" ("who is the director?", "what's the
 # genre?"): the question is about the movie recommended last.
 _REFERENCE_RE = re.compile(r"\b(?:it|that|this|that\s+one|this\s+one|the\s+(?:movie|film)|that\s+(?:movie|film)|this\s+(?:movie|film)|"
-                           r"the\s+(?:director|directors|writer|writers|screenwriter|cast|actors|actresses|stars|lead|genre|release\s+date))\b", re.I)
+                           r"the\s+(?:director|directors|writer|writers|screenwriter|cast|actors|actresses|stars|lead|genre|release\s+date|plot|story|premise))\b", re.I)
 
 
 def answer_question(text: str, linked: Sequence[LinkedEntity], facts: MovieFacts, last_recommended: Sequence[int] = ()) -> Answer | None:
@@ -84,6 +91,8 @@ def answer_question(text: str, linked: Sequence[LinkedEntity], facts: MovieFacts
             return genre_check(movies[-1], asked_genre, facts)
         if named and OPINION_RE.search(plain):
             return opinion_answer(movies[-1], facts)
+        if not named and ABOUT_RE.search(plain):
+            return replace(opinion_answer(movies[-1], facts), asked="about", follow=False)
         return None
     movie_id, kind = movies[-1], asked[0]
     movie = facts.catalogue.by_id(movie_id)
@@ -111,11 +120,9 @@ def article(word: str) -> str:
 
 
 def trusted(movie_id: int, facts: MovieFacts) -> bool:
-    """Whether the movie's metadata may be believed: metadata that ``movie_info.json`` shares with
-    another film is believed only for a movie DBpedia itself links (its node has a URI,
-    disambiguated by year there); otherwise the answers say they do not know."""
-    entity = facts.kg.movie_to_entity.get(movie_id)
-    return movie_id not in facts.suspect or (entity is not None and facts.kg.entity_uris[entity] is not None)
+    """Whether the movie's metadata may be believed (:meth:`MovieFacts.trusted`); otherwise the
+    answers say they do not know."""
+    return facts.trusted(movie_id)
 
 
 _METADATA_ROLES = {"director": "directors", "writer": "writers", "actor": "stars"}

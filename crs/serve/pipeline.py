@@ -299,13 +299,13 @@ class CRS:
 
     def request_state(self, context: DialogueContext, rejected: Iterable[int] = ()) -> RequestState:
         """What the user asked for in the conversation so far (:mod:`crs.rec.request`)."""
-        user_turns, last = [], None  # last: the movie named last so far, by either side
+        user_turns, named = [], []  # named: the movies named so far, by either side, the latest first
         for i, turn in enumerate(context.turns):
             if turn.role == SEEKER:
                 linked = context.linked[i] if context.linked is not None else self.link(turn.text)
-                user_turns.append((turn.text, linked, turn.movies[-1] if turn.movies else last))
-            if turn.movies:
-                last = turn.movies[-1]
+                now = list(dict.fromkeys([*reversed(turn.movies), *named]))
+                user_turns.append((turn.text, linked, now[0] if now else None, now))
+            named = list(dict.fromkeys([*reversed(turn.movies), *named]))
         return self.reader.read(user_turns, rejected)
 
     def rank(self, context: DialogueContext, rejected: Iterable[int] = (), k: int = TOP_K,
@@ -487,13 +487,16 @@ class CRS:
         genre beyond the KG neighbours of the row's best movie and what the seeker named, no
         genre by a plain word ("a kids movie", "so scary") that the best movie does not have,
         no time ("a recent one", "from the 80s", "an old classic") that the best movie's year is not
-        in, and no opening that continues an earlier suggestion ("Or ...", "Also ...", "Another
+        in, nothing a seeker says (:data:`SEEKER_SPEECH_RE`: "I'm looking for a good movie"), no
+        leave-taking (:data:`FAREWELL_RE`: "have a good night") when the user's last turn still asks
+        a question or for a movie (:func:`still_asking`), and no opening that continues an earlier suggestion ("Or ...", "Also ...", "Another
         ...", :data:`_CONTINUES_RE`) before the recommender has suggested a movie (in the ReDial
         training dialogues 0.2% of the recommender's first turns with a movie open so, against 10.9%
         of the later ones)."""
 
         speakable = self.speakable_rows(contexts, rankings)
         suggested = {}  # row -> whether the recommender has suggested a movie (asked once a row)
+        asking = {}  # row -> whether the user's last turn still asks for something (asked once a row)
 
         def allowed(row: int, reply: str) -> bool:
             if _CONTINUES_RE.match(reply):
@@ -502,6 +505,13 @@ class CRS:
                 if not suggested[row]:
                     return False
             text = reply.replace(REC_TOKEN, " ")
+            if SEEKER_SPEECH_RE.search(text):
+                return False
+            if FAREWELL_RE.search(text):
+                if row not in asking:
+                    asking[row] = still_asking(contexts[row])
+                if asking[row]:
+                    return False
             named = self.link(text)
             if any(e.kind == "movie" for e in named):
                 return False
@@ -592,7 +602,7 @@ class CRS:
             said -= {c.value for c in state.unwanted if c.kind in ("person", "genre")}
         movie_entities = [self.kg.movie_to_entity[m] for m in items if m in self.kg.movie_to_entity]
         allowed = said | kg_neighbours(self.graph_index, movie_entities)
-        text = self.drop_false_times(text, items, names)
+        text = drop_seeker_speech(self.drop_false_times(text, items, names), names.values())
         for _ in range(3):  # re-link what is left: dropping a sentence can change what the linker sees
             grounded = drop_ungrounded(text, self.link(text), allowed, title_spans(text, names.values()))
             if grounded == text:
@@ -627,6 +637,50 @@ class CRS:
                 continue
             kept.append(sentence.strip())
         return " ".join(s for s in kept if s) if changed else text
+
+
+# What a seeker says, not a recommender ("I'm looking for a good movie", "can you recommend one?",
+# "any suggestions?"): ReDial's recommender replies hold a few, and the generator learned them; the
+# chat's replies may not ask the user for recommendations (claim_filter, CRS.ground).
+SEEKER_SPEECH_RE = re.compile(
+    r"\b(?:i'?m|i\s+am|im)\s+(?:just\s+|currently\s+|also\s+|really\s+|still\s+)?(?:looking|searching)\s+for\s+"
+    r"(?:a|an|some|any)?\s*(?:good|great|new|nice|fun|funny|few)?\s*(?:movies?|films?|recommendations?|suggestions?)\b|"
+    r"\b(?:can|could|would)\s+you\s+(?:please\s+)?(?:recommend|suggest)\b|"
+    r"\b(?:do\s+you\s+have|have\s+you\s+got|got)\s+any\s+(?:other\s+|more\s+|good\s+)?(?:suggestions?|recommendations?|ideas)\b|"
+    r"(?:^|[.!?]\s*)any\s+(?:other\s+|more\s+|good\s+)?(?:suggestions?|recommendations?)\b|"
+    r"\bwhat\s+(?:\w+\s+){0,3}(?:would|do|can|could)\s+you\s+(?:recommend|suggest)\b", re.IGNORECASE)
+
+
+
+def drop_seeker_speech(text: str, titles: Iterable[str]) -> str:
+    """``text`` without its sentences that speak as a seeker (:data:`SEEKER_SPEECH_RE`); a movie
+    title's own words are not read."""
+    spans = title_spans(text, titles)
+    kept, changed = [], False
+    for start, end in sentence_spans(text, spans):
+        sentence = text[start:end]
+        plain = "".join(" " if any(a <= start + i < b for a, b in spans) else ch for i, ch in enumerate(sentence))
+        if SEEKER_SPEECH_RE.search(plain):
+            changed = True
+            continue
+        kept.append(sentence.strip())
+    return " ".join(s for s in kept if s) if changed else text
+
+
+# Leave-taking in a reply ("have a good night", "goodbye"), and a user turn that still asks for
+# something, which such a reply would leave unanswered (claim_filter).
+FAREWELL_RE = re.compile(r"\b(?:good\s*-?\s*bye|bye|have\s+a\s+(?:good|great|nice|wonderful|lovely|fun)\s+(?:day|night|evening|weekend|time)|"
+                         r"good\s*night|see\s+you|see\s+ya|take\s+care)\b", re.IGNORECASE)
+_ASKING_RE = re.compile(r"\?|\b(?:something|anything|another|any\s+others?|more|else|instead|rather)\b", re.IGNORECASE)
+
+
+def still_asking(context: DialogueContext) -> bool:
+    """Whether the user's last turn asks a question or for a movie ("something from the last 10
+    years", "another one?"): a reply may not take leave then."""
+    if not context.turns or context.turns[-1].role != SEEKER:
+        return False
+    text = context.turns[-1].text.replace("’", "'")
+    return bool(_ASKING_RE.search(text) or _REQUEST_RE.search(text)) and not closes(context)
 
 
 # A reply opening that continues an earlier suggestion (claim_filter).
@@ -672,7 +726,8 @@ def asks_for_recommendation(context: DialogueContext) -> bool:
 def fill_slots(template: str, ranking: list[tuple[int, float]], catalogue: Catalogue) -> tuple[str, list[int]]:
     """Each ``[REC]`` in ``template`` replaced by the next movie of ``ranking`` (display name).
 
-    A slot with no movie left is dropped with the space before it. Returns the text and the movies used.
+    A slot with no movie left is dropped with the space before it; an article right before a slot
+    whose title starts with one goes ("the The Avengers"). Returns the text and the movies used.
     """
     parts = template.split(REC_TOKEN)
     out, items = [parts[0]], []
@@ -680,12 +735,17 @@ def fill_slots(template: str, ranking: list[tuple[int, float]], catalogue: Catal
         if len(items) < len(ranking):
             movie_id = ranking[len(items)][0]
             items.append(movie_id)
-            out.append(catalogue.by_id(movie_id).display_name)
+            name = catalogue.by_id(movie_id).display_name
+            if re.match(r"(?:the|a|an)\s", name, re.IGNORECASE):  # "the [REC]" with "The Avengers": one article
+                out[-1] = _ARTICLE_BEFORE_SLOT_RE.sub("", out[-1])
+            out.append(name)
         else:
             out[-1] = out[-1].rstrip()
         out.append(part)
     return "".join(out).strip(), items
 
+
+_ARTICLE_BEFORE_SLOT_RE = re.compile(r"(?:(?<=\s)|^)(?:the|a|an)\s+$", re.IGNORECASE)
 
 # ---------------------------------------------------------------------- cleaning up a generated reply
 

@@ -11,7 +11,7 @@ import torch
 from crs.config import ConfigError, ConvConfig, GeneratorConfig
 from crs.gen.backbone import load_backbone
 from crs.gen.exemplars import ExemplarIndex
-from crs.gen.reply import ReplyGenerator, fits_turn, rerank_bonus
+from crs.gen.reply import ReplyGenerator, degenerate, fits_turn, hybrid_choice, rerank_bonus
 from crs.gen.steps import ConvExample, Steps
 from crs.text.tokenizer import train_tokenizer
 
@@ -456,3 +456,14 @@ def test_contexts_of_very_different_lengths_decode_in_passes_of_their_own_and_re
     monkeypatch.setattr(module, "length_chunks", lambda lengths, *_: [list(range(len(lengths)))])
     together = generator.generate_texts(contexts, ["none"] * len(contexts))
     assert [(g.goal, g.topics, g.reply) for g in split] == [(g.goal, g.topics, g.reply) for g in together]
+
+
+def test_a_broken_generated_reply_gives_way_to_the_best_retrieved_one():
+    for broken in ("It's about a s a e", "bye bye bye! bye!", "a young girl who who who has"):
+        assert degenerate(broken), broken
+    for fine in ("I'm not sure. I'll have to see it.", "It is rated R", "Toy Story 2 (1999) is a good one.", "Have you seen [REC] ?",
+                 "Star Wars: Episode V is great", "it is so so bad"):
+        assert not degenerate(fine), fine
+    scores = [-1.0, -4.0, -3.0]  # the retrieved ones far outside the margin
+    assert hybrid_choice(scores, 0.5) == 0 and hybrid_choice(scores, 0.5, broken=True) == 2
+    assert hybrid_choice([-1.0], 0.5, broken=True) == 0  # nothing retrieved: the generated reply stays

@@ -139,14 +139,25 @@ class Generated:
         return [score for _, score in self.candidates]
 
 
-def hybrid_choice(scores: Sequence[float], margin: float) -> int:
+def hybrid_choice(scores: Sequence[float], margin: float, broken: bool = False) -> int:
     """The candidate hybrid decoding answers with, given each candidate's score (the generated
     reply's first, then the retrieved ones'): the best retrieved one when it scores within
-    ``margin`` of the generated one, else 0 (the generated reply)."""
+    ``margin`` of the generated one or the generated one is ``broken`` (:func:`degenerate`), else 0
+    (the generated reply)."""
     if len(scores) < 2:
         return 0
     best = max(range(1, len(scores)), key=scores.__getitem__)
-    return best if scores[best] >= scores[0] - margin else 0
+    return best if broken or scores[best] >= scores[0] - margin else 0
+
+
+_STRAY_LETTER_RE = re.compile(r"(?<![\w'’@\[])(?![aiAI]\b)[a-zA-Z](?![\w'’.\]])")
+_WORD_RUN_RE = re.compile(r"\b(\w+)(?:\W+\1\b){2,}", re.IGNORECASE)
+
+
+def degenerate(reply: str) -> bool:
+    """Whether a generated reply broke down: two or more stray letters ("It's about a s a e") or
+    one word three times in a row ("bye bye bye", "who who who")."""
+    return len(_STRAY_LETTER_RE.findall(reply)) >= 2 or bool(_WORD_RUN_RE.search(reply))
 
 
 # Candidate scoring runs at most this many candidate sequences in one forward pass (their logits
@@ -606,7 +617,8 @@ class ReplyGenerator:
         (:func:`fits_turn`) and ``reply_filter`` allows it; every candidate is scored by the
         generator as the reply after this context and these prompt steps (mean token
         log-probability, ``</s>`` included), and the best retrieved one replaces the generated one
-        when its score is within ``retrieval_margin`` of it; with ``generic_penalty`` the scores are
+        when its score is within ``retrieval_margin`` of it or the generated one broke down
+        (:func:`degenerate`); with ``generic_penalty`` the scores are
         :meth:`Generated.choice_scores`'. Rows change in place. ``prefill``: the
         first pass of the decoding that wrote the replies (:meth:`_loop`), reused when it ran the same
         context and steps."""
@@ -631,7 +643,7 @@ class ReplyGenerator:
             for result, (sums, counts) in zip(results, self._tail_log_probs(empty, steps, tails)):
                 result.generic = (sums / counts.clamp(min=1)).tolist()
         for result in results:
-            chosen = hybrid_choice(result.choice_scores(penalty), self.config.retrieval_margin)
+            chosen = hybrid_choice(result.choice_scores(penalty), self.config.retrieval_margin, degenerate(result.candidates[0][0]))
             if chosen:
                 result.reply, result.source = result.candidates[chosen][0], "retrieved"
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from crs.data.context import DialogueContext
+from crs.data.redial import SEEKER, Turn
 from crs.rec.request import Constraint, MovieFacts, RequestReader, RequestState, franchise_key, honour, relaxation_sentence
 from crs.serve.answers import answer_question
 from crs.serve.chat import ChatState, chat_turn
@@ -62,6 +64,14 @@ def movie_named(pipeline, title):
     ("Something with Streep, but no Sandler", {"actor: Meryl Streep"}, {"actor: Adam Sandler"}),
     ("my fav Will Farrell movie", set(), set()),  # part of a misspelt full name: not a bare surname
     ("Will you recommend something? Stone cold classics", set(), set()),  # common words are no surnames
+    ("she likes old musicals", {"genre: Musical", "years: 1989 or earlier"}, set()),
+    ("older, please", {"years: 1989 or earlier"}, set()),
+    ("my 8 year old loves cartoons", {"genre: Animation"}, set()),  # a child's age is no year range
+    ("ok something lighter with him", {"genre: Comedy"}, set()),
+    ("I need a movie for a first date", {"genre: Romance"}, set()),
+    ("something sadder", {"genre: Drama"}, set()),
+    ("I love Christopher Nolan movies but I've seen all of them", set(), {"with: Christopher Nolan"}),
+    ("I like Tom Hanks, have you seen all of his?", {"actor: Tom Hanks"}, set()),  # asks the recommender
 ])
 def test_read_turn(pipeline, reader, text, wanted, unwanted):
     got_wanted, got_unwanted, _ = read(pipeline, reader, text)
@@ -470,8 +480,6 @@ def test_what_is_it_about_describes_the_last_recommended_movie(pipeline, facts):
 
 
 def test_replies_never_speak_as_the_seeker_or_take_leave_unasked(pipeline):
-    from crs.data.context import DialogueContext
-    from crs.data.redial import SEEKER, Turn
     from crs.serve.pipeline import SEEKER_SPEECH_RE, drop_seeker_speech, still_asking
 
     for text in ("Hi, I am looking for a good movie.", "Can you recommend a comedy?", "Do you have any suggestions?",
@@ -482,7 +490,8 @@ def test_replies_never_speak_as_the_seeker_or_take_leave_unasked(pipeline):
     assert drop_seeker_speech("Hi, I am looking for a movie. Have you seen Up (2009)?", ["Up (2009)"]) == "Have you seen Up (2009)?"
     assert drop_seeker_speech("Have you seen Looking for Alaska (2019)?", ["Looking for Alaska (2019)"]) == "Have you seen Looking for Alaska (2019)?"
     for text, asking in (("Thanks, I'll watch it tonight", False), ("you too!", False), ("too old, something from the last 10 years", True),
-                         ("thanks! can you recommend another?", True), ("Is it scary?", True)):
+                         ("thanks! can you recommend another?", True), ("Is it scary?", True), ("I don't know what I want to watch", True),
+                         ("ok great, I'll check it out", False)):
         assert still_asking(DialogueContext(turns=[Turn(SEEKER, text, [])])) == asking, text
     for result in chat(pipeline, "Hello there! I'm looking for an action movie for tonight", "I'm into heist movies",
                        "something from the last 10 years"):
@@ -512,3 +521,29 @@ def test_studios_and_countries(pipeline, reader, facts):
     french = chat(pipeline, "a French comedy please")[0]
     assert french.items and facts.satisfies(french.items[0], Constraint("country", "french", "country: France")), french.reply
     assert Constraint("country", "french", "country: France").phrase == "from France"
+
+
+def test_retrieved_replies_claim_only_what_the_facts_hold(pipeline, facts):
+    # A studio, country or series named in a retrieved reply must be the recommended movie's; awards,
+    # ratings and box office cannot be checked, so such replies never answer.
+    from crs.serve.pipeline import UNCHECKABLE_RE
+
+    nemo = movie_named(pipeline, "Finding Nemo").movie_id
+    zootopia = movie_named(pipeline, "Zootopia").movie_id
+    assert pipeline.fits_origin(nemo, "I love Pixar movies like [REC]") and not pipeline.fits_origin(zootopia, "Pixar movies like [REC]")
+    toy3 = movie_named(pipeline, "Toy Story 3").movie_id
+    lonely = next(m.movie_id for m in pipeline.catalogue.movies if facts.franchise_constraint(m.movie_id, strict=True) is None)
+    assert pipeline.fits_origin(toy3, "the sequel [REC] is great") and not pipeline.fits_origin(lonely, "It is the prequel to [REC]")
+    assert pipeline.fits_origin(lonely, "[REC] is great")
+    for text in ("It won the Oscar for Best Picture", "Rotten Tomatoes gives it 92%", "an academy award winner", "top box office sales"):
+        assert UNCHECKABLE_RE.search(text), text
+    assert not UNCHECKABLE_RE.search("It is a great movie, I loved the ending")
+    filter_ = pipeline.claim_filter([DialogueContext(turns=[Turn(SEEKER, "any animated movie?", [])])], [[(zootopia, 1.0)]])
+    assert filter_(0, "How about [REC]?") and not filter_(0, "Pixar movies such as [REC]") and not filter_(0, "[REC] won an Oscar")
+
+
+def test_a_movie_that_is_a_request():
+    from crs.serve.pipeline import explicit_request
+
+    for text in ("what's a movie that will make me think?", "a film that makes me cry", "what is a good movie for tonight"):
+        assert explicit_request(DialogueContext(turns=[Turn(SEEKER, text, [])])), text

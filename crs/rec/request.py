@@ -530,7 +530,9 @@ ATTRIBUTE_GENRES = {
     "scares": "horror", "frighten": "horror",
     "romantic": "romance", "love story": "romance", "sappy": "romance", "chick flick": "romance",
     "action packed": "action", "explosions": "action", "shoot em up": "action",
-    "sad": "drama", "tearjerker": "drama", "depressing": "drama",
+    "sad": "drama", "sadder": "drama", "saddest": "drama", "tearjerker": "drama", "tear jerker": "drama", "depressing": "drama",
+    "lighter": "comedy", "feel good": "comedy", "feel-good": "comedy", "uplifting": "comedy",
+    "date night": "romance", "first date": "romance",
     "kids": "family", "children": "family", "kid friendly": "family",
     "cartoon": "animation", "animated": "animation",
     "superhero": "action", "space": "sci-fi", "aliens": "sci-fi", "futuristic": "sci-fi",
@@ -590,6 +592,11 @@ _SEQUELS_ASKED_RE = re.compile(r"\b(?:sequels?|prequels?|follow[\s-]?ups?|(?:the
                         r"\s+(?:in|of)\s+(?:the|that|this)\s+(?:series|franchise|saga|trilogy)|"
                         r"(?:rest|others?)\s+(?:of|in)\s+(?:the|that|this)\s+(?:series|franchise|saga|trilogy)|"
                         r"(?:same|that|this)\s+(?:series|franchise|saga|trilogy))\b", re.IGNORECASE)
+# Having seen all of a person's movies ("I love Nolan but I've seen all of them"): that person's
+# movies are turned down.
+_SEEN_THEM_ALL_RE = re.compile(r"\b(?:i'?ve|i\s+have|i|we'?ve|we\s+have|already)\s+(?:already\s+|probably\s+)?(?:seen|watched|saw)\s+(?:them\s+all|all\s+(?:of\s+)?(?:them|those|his|hers|her|their)\b|"
+                               r"every\s+(?:one|single\s+one)\s+of\s+(?:them|his|hers|her|their)\b|"
+                               r"everything\s+(?:by|from|with|of)\s+(?:him|her|them)\b)", re.IGNORECASE)
 _SEEN_ALL_BEFORE_RE = re.compile(r"\b(?:seen|watched|saw)\s+(?:all|every|each)\s+(?:of\s+)?(?:the\s+)?$", re.IGNORECASE)
 _ARTICLE_END_RE = re.compile(r"(?:^|\b(?:a|an|some|any|good)\s+)$", re.IGNORECASE)
 _REQUEST_END_RE = re.compile(r"\s*(?:[,.!?;]|$|please\b|tonight\b|maybe\b|though\b|or\b|and\b|for\b)", re.IGNORECASE)
@@ -618,8 +625,10 @@ _YEARS_RES = [
                           r"\b(?:the\s+)?(?:last|past)\s+(decade)\b", re.IGNORECASE)),
     ("recent", re.compile(r"\b(?:recent|newer|latest|modern|new\s+(?:movies?|films?|releases?|ones?|stuff)|"
                           r"(?:recently|just)\s+(?:released|came\s+out)|current|this\s+decade)\b", re.IGNORECASE)),
-    ("older", re.compile(r"\b(?:old(?:er)?|classic|vintage)\s+(?:movies?|films?|ones?|stuff|flicks?|classics?|hollywood)\b|"
+    ("older", re.compile(r"(?<!year\s)(?<!year-)(?<!years\s)\b(?:old(?:er)?|classic|vintage)(?=\s+(?:[a-z-]+\s+)?(?:movies?|films?|ones?|stuff|flicks?|"
+                         r"classics?|hollywood|musicals?|westerns?|comedies|dramas|romances|thrillers|cartoons)\b)|"
                          r"\b(?:something|anything|a\s+bit|bit|little|much)\s+older\b|\boldies\b|\bgolden\s+age\b|"
+                         r"(?:^|[,.!?;]\s*)older(?:\s+(?:ones?|please|pls))?\s*(?:[,.!?]|please|pls|$)|"
                          r"\bblack\s+and\s+white\b", re.IGNORECASE)),
 ]
 # Claims that a movie is new now (only checked in what a reply claims: :meth:`RequestReader.year_claims`).
@@ -725,7 +734,8 @@ class RequestReader:
             elif entity.kind == "person":
                 role = self._role(plain, entity)
                 label = f"{role or 'with'}: {entity.name}" if role else f"with: {entity.name}"
-                (request.unwanted if neg else request.wanted).append(Constraint("person", entity.entity, label, role))
+                seen_all = _SEEN_THEM_ALL_RE.search(plain, entity.end)  # "I love Nolan but I've seen all of his movies"
+                (request.unwanted if neg or seen_all else request.wanted).append(Constraint("person", entity.entity, label, role))
             elif entity.kind == GENRE:
                 label = f"genre: {self._genre_label(entity)}"
                 (request.unwanted if neg else request.wanted).append(Constraint("genre", entity.entity, label))

@@ -40,7 +40,15 @@ from crs.gen.steps import Steps
 from crs.gen.topic_head import CANDIDATE_FEATURES, candidate_features
 from crs.io import CheckpointFileError, verify_files
 from crs.rec.kg_text import KGTextRecommender
-from crs.rec.request import Constraint, MovieFacts, RequestReader, RequestState, honour_scores, relaxation_sentence
+from crs.rec.request import (
+    Constraint,
+    MovieFacts,
+    RequestReader,
+    RequestState,
+    honour_scores,
+    relaxation_sentence,
+    studio_and_country_words,
+)
 from crs.serve.answers import answer_question
 from crs.text.tokenizer import REC_TOKEN, escape_control_tokens
 from kg.graph import KnowledgeGraph
@@ -487,12 +495,14 @@ class CRS:
         genre beyond the KG neighbours of the row's best movie and what the seeker named, no
         genre by a plain word ("a kids movie", "so scary") that the best movie does not have,
         no time ("a recent one", "from the 80s", "an old classic") that the best movie's year is not
-        in, nothing a seeker says (:data:`SEEKER_SPEECH_RE`: "I'm looking for a good movie"), no
-        leave-taking (:data:`FAREWELL_RE`: "have a good night") when the user's last turn still asks
-        a question or for a movie (:func:`still_asking`), and no opening that continues an earlier suggestion ("Or ...", "Also ...", "Another
-        ...", :data:`_CONTINUES_RE`) before the recommender has suggested a movie (in the ReDial
-        training dialogues 0.2% of the recommender's first turns with a movie open so, against 10.9%
-        of the later ones)."""
+        in, no studio, country or series its facts do not hold (:meth:`fits_origin`: "a Pixar
+        movie", "the prequel to [REC]"), no award, rating or box-office claim
+        (:data:`UNCHECKABLE_RE`), nothing a seeker says (:data:`SEEKER_SPEECH_RE`: "I'm looking for
+        a good movie"), no leave-taking (:data:`FAREWELL_RE`: "have a good night") when the user's
+        last turn still asks a question or for a movie (:func:`still_asking`), and no opening that
+        continues an earlier suggestion ("Or ...", "Also ...", "Another ...", :data:`_CONTINUES_RE`)
+        before the recommender has suggested a movie (in the ReDial training dialogues 0.2% of the
+        recommender's first turns with a movie open so, against 10.9% of the later ones)."""
 
         speakable = self.speakable_rows(contexts, rankings)
         suggested = {}  # row -> whether the recommender has suggested a movie (asked once a row)
@@ -505,7 +515,7 @@ class CRS:
                 if not suggested[row]:
                     return False
             text = reply.replace(REC_TOKEN, " ")
-            if SEEKER_SPEECH_RE.search(text):
+            if SEEKER_SPEECH_RE.search(text) or UNCHECKABLE_RE.search(text):
                 return False
             if FAREWELL_RE.search(text):
                 if row not in asking:
@@ -520,6 +530,8 @@ class CRS:
             genres = self.reader.genre_words(text)
             movie = rankings[row][0][0] if rankings[row] else None
             if genres and (movie is None or not all(self.facts.has_genre(movie, g) for g in genres)):
+                return False
+            if not self.fits_origin(movie, text):
                 return False
             return self.fits_times(movie, self.reader.year_claims(text))
 
@@ -615,6 +627,15 @@ class CRS:
         return text, kept
 
 
+    def fits_origin(self, movie: int | None, text: str) -> bool:
+        """Whether ``movie`` holds the studio and country ``text`` speaks of ("a Pixar movie", "a
+        French one": :func:`crs.rec.request.studio_and_country_words`) and, when ``text`` calls it a
+        sequel, prequel, remake or part of a series, has a series of its own."""
+        claims = studio_and_country_words(text)
+        if claims and (movie is None or not all(self.facts.satisfies(movie, Constraint(kind, key, "")) for kind, key, _, _ in claims)):
+            return False
+        return not _SERIES_CLAIM_RE.search(text) or (movie is not None and self.facts.franchise_constraint(movie, strict=True) is not None)
+
     def fits_times(self, movie: int | None, claims: list[tuple[int | None, int | None]]) -> bool:
         """Whether ``movie``'s year lies in every year range ``claims`` (:meth:`RequestReader.year_claims`);
         with claims and no movie, no."""
@@ -671,24 +692,39 @@ def drop_seeker_speech(text: str, titles: Iterable[str]) -> str:
 # something, which such a reply would leave unanswered (claim_filter).
 FAREWELL_RE = re.compile(r"\b(?:good\s*-?\s*bye|bye|have\s+a\s+(?:good|great|nice|wonderful|lovely|fun)\s+(?:day|night|evening|weekend|time)|"
                          r"good\s*night|see\s+you|see\s+ya|take\s+care)\b", re.IGNORECASE)
-_ASKING_RE = re.compile(r"\?|\b(?:something|anything|another|any\s+others?|more|else|instead|rather)\b", re.IGNORECASE)
+_ASKING_RE = re.compile(r"\?|\b(?:something|anything|another|any\s+others?|more|else|instead|rather|want|need|looking\s+for|"
+                        r"help\s+me|don'?t\s+know\s+what|in\s+the\s+mood)\b", re.IGNORECASE)
+_LEAVING_RE = re.compile(r"\b(?:thanks?|thank\s+you|thx|bye|good\s*-?\s*bye|good\s*night|see\s+you|take\s+care|"
+                         r"(?:i'?ll|i\s+will|i'?m\s+going\s+to|gonna)\s+(?:\w+\s+)?(?:watch|check|try|look|see|give))\b", re.IGNORECASE)
 
 
 def still_asking(context: DialogueContext) -> bool:
     """Whether the user's last turn asks a question or for a movie ("something from the last 10
-    years", "another one?"): a reply may not take leave then."""
+    years", "another one?", "I don't know what I want to watch") and neither thanks nor takes
+    leave: a reply may not take leave then."""
     if not context.turns or context.turns[-1].role != SEEKER:
         return False
     text = context.turns[-1].text.replace("’", "'")
-    return bool(_ASKING_RE.search(text) or _REQUEST_RE.search(text)) and not closes(context)
+    if closes(context) or (_LEAVING_RE.search(text) and not _REQUEST_RE.search(text) and "?" not in text):
+        return False
+    return bool(_ASKING_RE.search(text) or _REQUEST_RE.search(text))
 
+
+# Claims no fact in the catalogue or the KG can check (awards, ratings, box office, links): a
+# retrieved reply making one does not answer (62 of the 24,730 training replies).
+UNCHECKABLE_RE = re.compile(r"\b(?:oscars?|academy\s+awards?|golden\s+globes?|awards?|emmys?|nominated|nominee|nominations?|"
+                            r"box\s+office|highest[-\s]grossing|critically\s+acclaimed|rotten\s+tomatoes|imdb|https?)\b", re.IGNORECASE)
+
+# A reply that places its movie in a series ("the sequel", "a remake of", "the trilogy").
+_SERIES_CLAIM_RE = re.compile(r"\b(?:sequels?|prequels?|remakes?|remade|trilogy|franchise|installments?|part\s+(?:2|3|two|three|ii|iii))\b",
+                              re.IGNORECASE)
 
 # A reply opening that continues an earlier suggestion (claim_filter).
 _CONTINUES_RE = re.compile(r"\s*(?:or|also|and|another|plus|too)\b", re.IGNORECASE)
 _REQUEST_RE = re.compile(
     r"\b(recommend|recommendations?|suggest|suggestions?|similar|something like|anything like|movies? like|"
     r"what should i (watch|see)|any ideas|looking for|in the mood for|"
-    r"(any|some|good|great|a) (movies?|films?) (with|starring|by|about|from)|"
+    r"(any|some|good|great|a) (movies?|films?) (with|starring|by|about|from|that|which|where|for|to)|what(?:'s| is) a (?:good )?(?:movie|film)|"
     r"what (should|can|could) i (watch|see)|(something|what) to (watch|see)|"
     r"(want|need|wanna|would like|[’']d like)( to (watch|see))? (a|an|some|something))\b", re.I)
 

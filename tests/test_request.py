@@ -340,8 +340,12 @@ def test_constraint_suite_through_the_harness(pipeline, data_dir, tmp_path, chec
     assert len(load_cases()) >= 40
     judge = Judge(pipeline.kg, pipeline.catalogue)
     ids = [m.movie_id for m in pipeline.catalogue.movies]
-    for case in cases[::10]:  # every wanted constraint can be met by some catalogue movie
+    for case in cases[::10] + load_cases():  # every wanted constraint can be met by some catalogue movie
         assert all(any(judge.meets(m, spec) for m in ids) for spec in case.wanted), case
+    pixar = {pipeline.movie(m).title for m in ids if judge.meets(m, {"kind": "studio", "name": "Pixar"})}
+    assert "Finding Nemo" in pixar and "Shrek" not in pixar  # the judge's studios and countries, by DBpedia's names
+    french = {pipeline.movie(m).title for m in ids if judge.meets(m, {"kind": "country", "names": ["France", "French language"]})}
+    assert french and "Toy Story" not in french
 
     config = CRSConfig()
     config.data.data_dir = str(data_dir)

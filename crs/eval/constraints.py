@@ -96,7 +96,10 @@ class Judge:
     def __init__(self, kg: KnowledgeGraph, catalogue: Catalogue):
         self.catalogue = catalogue
         relation = {name: i for i, name in enumerate(kg.relation_names)}
-        roles = {relation.get("starring"): "actor", relation.get("director"): "director", relation.get("genre"): "genre"}
+        roles = {relation.get("starring"): "actor", relation.get("director"): "director", relation.get("genre"): "genre",
+                 relation.get("productionCompany"): "studio", relation.get("company"): "studio", relation.get("distributor"): "studio",
+                 relation.get("country"): "country", relation.get("language"): "country"}
+        roles.pop(None, None)
         entity_movies: dict[int, list[int]] = defaultdict(list)
         for movie_id, entity in kg.movie_to_entity.items():
             entity_movies[entity].append(movie_id)
@@ -126,6 +129,10 @@ class Judge:
             return movie.year is not None and (first is None or movie.year >= first) and (last is None or movie.year <= last)
         if kind == "franchise":
             return spec["title"].casefold() in movie.title.casefold()
+        if kind == "studio":  # any production company or distributor whose name holds the studio's
+            return any(name_key(spec["name"]) in company for company in self.names[movie_id]["studio"])
+        if kind == "country":  # a country or language edge naming one of ``names``
+            return bool({name_key(n) for n in spec["names"]} & self.names[movie_id]["country"])
         raise ValueError(f"unknown constraint kind {kind!r} in a constraint case")
 
 

@@ -314,9 +314,13 @@ def test_a_retrieved_reply_may_name_only_facts_of_the_movie_and_no_other_title(p
     of_new = pipeline.claim_filter([context], [[(new, 1.0)]])
     assert year <= latest - SHOWING_YEARS  # The Matrix is not
     for claim in ("[REC] is in theaters right now", "[REC] will be out this weekend, I want to see it",
-                  "[REC] came out this year", "I think [REC] is still at the movie theater", "[REC] is now playing"):
+                  "[REC] came out this year", "I think [REC] is still at the movie theater", "[REC] is now playing",
+                  "[REC] is in the theater now"):
         assert not allowed(0, claim), claim
         assert of_new(0, claim), claim
+    assert allowed(0, "I saw [REC] in the theater with my dad years ago")  # a memory, not a claim that it is showing
+    assert allowed(0, "My favorite was [REC] it's old, but great.") == (year < OLDER_BEFORE)
+    assert allowed(0, "[REC] is an old one but I love it") == (year < OLDER_BEFORE)
     # A reply that continues an earlier suggestion waits until the recommender has made one.
     assert not allowed(0, "Or [REC], it is a great ride!") and not allowed(0, "Also [REC] is a great ride")
     assert allowed(0, "Oh, [REC] is a great ride!")

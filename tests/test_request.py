@@ -457,6 +457,13 @@ def test_the_sequels_of_the_movie_talked_about(pipeline, reader, facts):
     turn = reader.read_turn("no sequels please", [], toy, [toy])
     assert [c.kind for c in turn.unwanted] == ["franchise"] and not turn.wanted
     assert not reader.read_turn("what about the sequels?", [], None, []).wanted  # nothing talked about yet
+    # "no sequels" with no movie talked about: no movie that follows another of its series
+    turn = reader.read_turn("any Pixar movies that aren't sequels?", pipeline.link("any Pixar movies that aren't sequels?"))
+    sequels = next(c for c in turn.unwanted if c.kind == "sequel")
+    assert facts.satisfies(movie_named(pipeline, "Toy Story 3").movie_id, sequels) and not facts.satisfies(toy, sequels)
+    assert not facts.satisfies(movie_named(pipeline, "Alien").movie_id, sequels) and facts.satisfies(movie_named(pipeline, "Alien 3").movie_id, sequels)
+    for result in chat(pipeline, "any Pixar movies that aren't sequels?", "another one"):
+        assert result.items and not any(facts.satisfies(m, sequels) for m, _ in result.details.ranking[:3]), result.reply
     results = chat(pipeline, "I loved Toy Story", "are there any sequels?")
     focus = results[0].items[0]  # the movie named last: the answer's, when it has a series, else Toy Story
     expected = facts.franchise[focus if facts.franchise_constraint(focus, strict=True) else toy]
@@ -551,3 +558,14 @@ def test_a_movie_that_is_a_request():
 
     for text in ("what's a movie that will make me think?", "a film that makes me cry", "what is a good movie for tonight"):
         assert explicit_request(DialogueContext(turns=[Turn(SEEKER, text, [])])), text
+
+
+def test_a_movie_without_a_title_is_never_suggested(pipeline):
+    # ReDial lists two movies with no name (" (2007)", " (2015)"): the chat cannot name them.
+    untitled = pipeline.untitled
+    assert untitled and all(not pipeline.catalogue.movies[i].title.strip() for i in untitled)
+    ids = {pipeline.catalogue.movies[i].movie_id for i in untitled}
+    results = chat(pipeline, "What are some movies with Scarlett Johansson?", "another one", "more please")
+    for result in results:
+        assert result.items and not ids & {m for m, _ in result.details.ranking}, result.reply
+        assert " (20" not in result.reply[:4] and "  (" not in result.reply

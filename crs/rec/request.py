@@ -97,6 +97,8 @@ class Constraint:
             return f"from the {name} series"
         if self.kind in ("studio", "country"):
             return f"from {name}"
+        if self.kind == "sequel":
+            return "a sequel"
         return name
 
 
@@ -216,6 +218,12 @@ class MovieFacts:
         for movie_id, key in self.franchise.items():
             self.franchise_members[key].add(movie_id)
         self.title_keys = {m.movie_id: title_key(m.title) for m in catalogue.movies}
+        # Sequels: movies of a series with an earlier movie in it.
+        first_year: dict[str, int] = {}
+        for movie_id, key in self.franchise.items():
+            if len(self.franchise_members[key]) > 1 and self.years.get(movie_id):
+                first_year[key] = min(first_year.get(key, 9999), self.years[movie_id])
+        self.sequels = frozenset(m for m, key in self.franchise.items() if key in first_year and (self.years.get(m) or 0) > first_year[key])
         self._year_array = np.array([m.year if m.year else np.nan for m in catalogue.movies], dtype=np.float64)
         self._masks: dict[Constraint, np.ndarray] = {}
         self._genre_unknown: np.ndarray | None = None
@@ -425,6 +433,8 @@ class MovieFacts:
             return year is not None and (first is None or year >= first) and (last is None or year <= last)
         if kind == "movie":
             return movie_id == value
+        if kind == "sequel":
+            return movie_id in self.sequels
         if kind == "studio":
             return value in self.studios.get(movie_id, ())
         if kind == "country":
@@ -462,6 +472,8 @@ class MovieFacts:
             return set().union(*(self.by_genre.get(g, set()) for g in self.genre_members(constraint.value)))
         if constraint.kind == "movie":
             return {constraint.value}
+        if constraint.kind == "sequel":
+            return set(self.sequels)
         if constraint.kind == "studio":
             return set(self.by_studio.get(constraint.value, ()))
         if constraint.kind == "country":
@@ -634,12 +646,15 @@ _YEARS_RES = [
 # Claims that a movie is new now (only checked in what a reply claims: :meth:`RequestReader.year_claims`).
 _SHOWING_RE = re.compile(
     r"\b(?:(?:still\s+|now\s+)?(?:in|at\s+the)\s+(?:movie\s+)?(?:theat(?:er|re)s?|cinemas?)|now\s+playing|"
+    r"(?:is|are|still|now|currently)\s+(?:\w+\s+)?in\s+the\s+(?:movie\s+)?(?:theat(?:er|re)s?|cinemas?)|"
+    r"in\s+the\s+(?:movie\s+)?(?:theat(?:er|re)s?|cinemas?)\s+(?:now|right\s+now|currently)|"
     r"(?:comes|coming|come)\s+out|will\s+be\s+(?:out|released)|(?:out|opens?|opening)\s+(?:this|next)\s+(?:week|weekend|month|friday)|"
     r"(?:came\s+out|released|was\s+out)\s+(?:this|last)\s+(?:year|month|week|weekend)|new\s+release)\b", re.IGNORECASE)
 # Claims that a movie is old, beyond the "older" of requests ("a little old but a classic", "an old
 # classic", "an oldie"; only checked in what a reply claims).
 _OLD_CLAIM_RE = re.compile(r"\b(?:(?:a\s+)?(?:little|bit|kind\s+of|kinda|pretty|really|very)\s+old\b(?!\s+(?:to|for|enough))|"
-                           r"old\s+classics?|an?\s+oldie|old\s+but\s+(?:good|gold)|oldie\s+but\s+goodie|a\s+bit\s+dated)", re.IGNORECASE)
+                           r"(?:it'?s|it\s+is|its)\s+old\b(?!\s+(?:to|for|enough|school|fashioned))|an\s+old\s+(?:one|film|movie)\b|"
+                           r"old\s+classics?|an?\s+oldie|old\s+but\s+(?:good|gold|great)|oldie\s+but\s+goodie|a\s+bit\s+dated)", re.IGNORECASE)
 _ADDITIVE_RE = re.compile(r"\b(?:also|too|as\s+well|and|plus|both)\b", re.IGNORECASE)
 
 _GENRE_SHORT = {alias: genre for genre, alias in GENRE_ALIASES.items()}
@@ -786,6 +801,8 @@ class RequestReader:
             franchise = next((c for c in series if c is not None), None)
             if franchise is not None:
                 (request.unwanted if negated(sequel.start()) else request.wanted).append(franchise)
+            elif negated(sequel.start()):  # "any Pixar movies that aren't sequels?": no movie that follows another
+                request.unwanted.append(Constraint("sequel", True, "sequels"))
         if YES_NO_RE.match(plain):  # the genre, years or person it names are asked about, not asked for
             request.wanted = [c for c in request.wanted if c.kind in ("movie", "franchise")]
         request.unwanted = list(dict.fromkeys(request.unwanted))

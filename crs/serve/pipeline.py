@@ -327,11 +327,18 @@ class CRS:
         """:meth:`rank` and the state with the constraints it had to relax."""
         return self.rank_requests([context], [state], [rejected], k)[0]
 
+    @cached_property
+    def untitled(self) -> list[int]:
+        """Catalogue indices of the movies with no title (ReDial lists two as " (2007)" and " (2015)"):
+        the chat cannot name them, so it never suggests them."""
+        return [i for i, movie in enumerate(self.catalogue.movies) if not movie.title.strip()]
+
     def rank_requests(self, contexts: Sequence[DialogueContext], states: Sequence[RequestState | None],
                       rejected: Sequence[Iterable[int]], k: int = TOP_K) -> list[tuple[list[tuple[int, float]], RequestState | None]]:
         """:meth:`rank_request` of each row, the catalogue scored for all rows in one batch."""
         rejected = [list(r) for r in rejected]
         scores, excluded = self.recommender.scores_and_excluded_batch(list(contexts), rejected)
+        excluded = [list(left_out) + self.untitled for left_out in excluded]
         results = []
         for row, state in enumerate(states):
             if state is None or state.empty:

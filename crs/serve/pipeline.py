@@ -679,7 +679,6 @@ SEEKER_SPEECH_RE = re.compile(
     r"\bwhat\s+(?:\w+\s+){0,3}(?:would|do|can|could)\s+you\s+(?:recommend|suggest)\b", re.IGNORECASE)
 
 
-
 def drop_seeker_speech(text: str, titles: Iterable[str]) -> str:
     """``text`` without its sentences that speak as a seeker (:data:`SEEKER_SPEECH_RE`); a movie
     title's own words are not read."""

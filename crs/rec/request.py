@@ -189,12 +189,24 @@ class MovieFacts:
         self.credits: dict[int, Counter] = defaultdict(Counter)  # person → role → movies
         self.by_person: dict[int, set[int]] = defaultdict(set)
         self.by_genre: dict[int, set[int]] = defaultdict(set)
+        # Studios and countries: (relation, entity) → the lexicon keys an edge to it stands for.
+        tags = {**self._studio_tags(relation), **self._origin_tags(relation)}
+        self.studios: dict[int, set[str]] = defaultdict(set)
+        self.origins: dict[int, set[str]] = defaultdict(set)
+        self.by_studio: dict[str, set[int]] = defaultdict(set)
+        self.by_origin: dict[str, set[int]] = defaultdict(set)
+        studio_rels = {relation[r] for r in ("productionCompany", "company", "distributor") if r in relation}
         sequel_pairs = []
         heads, tails = kg.edge_index.tolist()
         for head, rel, tail in zip(heads, kg.edge_type.tolist(), tails):
             if head not in movies_of_entity:
                 continue
+            tagged = tags.get((rel, tail), ())
+            of_movie, members = (self.studios, self.by_studio) if rel in studio_rels else (self.origins, self.by_origin)
             for movie_id in movies_of_entity[head]:
+                for tag in tagged:
+                    of_movie[movie_id].add(tag)
+                    members[tag].add(movie_id)
                 if rel in role_of:
                     role = role_of[rel]
                     if tail not in self.people[movie_id][role]:
@@ -206,8 +218,6 @@ class MovieFacts:
                     self.by_genre[tail].add(movie_id)
             if rel in sequel_rels and tail in movies_of_entity:
                 sequel_pairs.append((movies_of_entity[head][0], movies_of_entity[tail][0]))
-        self.studios, self.by_studio = self._tagged(movies_of_entity, self._studio_tags())
-        self.origins, self.by_origin = self._tagged(movies_of_entity, self._origin_tags())
         self.years = {m.movie_id: m.year for m in catalogue.movies}
         self.suspect = suspect_metadata(catalogue)
         known = [y for y in self.years.values() if y]
@@ -230,9 +240,8 @@ class MovieFacts:
         self._surnames: dict[str, list[tuple[int, int]]] | None = None
         self._prefixed: dict[str, frozenset[int]] = {}
 
-    def _studio_tags(self) -> dict[tuple[int, int], set[str]]:
+    def _studio_tags(self, relation: dict[str, int]) -> dict[tuple[int, int], set[str]]:
         """(relation, company entity) → the :data:`STUDIO_WORDS` keys it stands for."""
-        relation = {name: i for i, name in enumerate(self.kg.relation_names)}
         own = [relation[r] for r in ("productionCompany", "company") if r in relation]
         distributor = relation.get("distributor")
         tags: dict[tuple[int, int], set[str]] = defaultdict(set)
@@ -244,9 +253,8 @@ class MovieFacts:
                         tags[(rel, entity)].add(word)
         return tags
 
-    def _origin_tags(self) -> dict[tuple[int, int], set[str]]:
+    def _origin_tags(self, relation: dict[str, int]) -> dict[tuple[int, int], set[str]]:
         """(relation, country or language entity) → the :data:`COUNTRY_WORDS` keys it stands for."""
-        relation = {name: i for i, name in enumerate(self.kg.relation_names)}
         country, language = relation.get("country"), relation.get("language")
         tags: dict[tuple[int, int], set[str]] = defaultdict(set)
         for entity, name in enumerate(self.kg.entity_names):
@@ -257,21 +265,6 @@ class MovieFacts:
                 if language is not None and key in languages:
                     tags[(language, entity)].add(word)
         return tags
-
-    def _tagged(self, movies_of_entity: dict[int, list[int]], tags: dict[tuple[int, int], set[str]]
-                ) -> tuple[dict[int, set[str]], dict[str, set[int]]]:
-        """Per movie the tags its KG edges carry, and per tag its movies."""
-        of_movie: dict[int, set[str]] = defaultdict(set)
-        members: dict[str, set[int]] = defaultdict(set)
-        heads, tails = self.kg.edge_index.tolist()
-        for head, rel, tail in zip(heads, self.kg.edge_type.tolist(), tails):
-            found = tags.get((rel, tail))
-            if found and head in movies_of_entity:
-                for movie_id in movies_of_entity[head]:
-                    of_movie[movie_id] |= found
-                    for tag in found:
-                        members[tag].add(movie_id)
-        return of_movie, members
 
     def _genre_families(self) -> dict[int, frozenset[int]]:
         """Genre entity → the entities that name the same genre ("Comedy", "Comedy film")."""

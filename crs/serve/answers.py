@@ -70,7 +70,7 @@ def join_names(names: Sequence[str]) -> str:
 
 # "it", "that one", "the movie", or the asked part with "the" ("who is the director?", "what's the
 # genre?"): the question is about the movie recommended last.
-_REFERENCE_RE = re.compile(r"\b(?:it|that|this|that\s+one|this\s+one|the\s+(?:movie|film)|that\s+(?:movie|film)|this\s+(?:movie|film)|"
+_REFERENCE_RE = re.compile(rf"\b(?:{_REFERRED}|"
                            r"the\s+(?:director|directors|writer|writers|screenwriter|cast|actors|actresses|stars|lead|genre|release\s+date|plot|story|premise))\b", re.I)
 
 
@@ -119,12 +119,6 @@ def article(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
 
 
-def trusted(movie_id: int, facts: MovieFacts) -> bool:
-    """Whether the movie's metadata may be believed (:meth:`MovieFacts.trusted`); otherwise the
-    answers say they do not know."""
-    return facts.trusted(movie_id)
-
-
 _METADATA_ROLES = {"director": "directors", "writer": "writers", "actor": "stars"}
 
 
@@ -132,7 +126,7 @@ def credits(movie_id: int, role: str, facts: MovieFacts) -> list[str]:
     """The names credited in ``role`` (director, writer, actor) on a movie: the metadata's (stars in
     billing order), else the KG's (directors and writers all, actors the first four by name); none
     for untrusted metadata."""
-    if not trusted(movie_id, facts):
+    if not facts.trusted(movie_id):
         return []
     listed = list(getattr(facts.catalogue.by_id(movie_id), _METADATA_ROLES[role]))
     if listed:
@@ -143,7 +137,7 @@ def credits(movie_id: int, role: str, facts: MovieFacts) -> list[str]:
 
 def movie_genres(movie_id: int, facts: MovieFacts) -> list[str]:
     """The movie's genres in lower case: the metadata's, else the KG's (none for untrusted metadata)."""
-    if not trusted(movie_id, facts):
+    if not facts.trusted(movie_id):
         return []
     genres = [g.lower() for g in facts.catalogue.by_id(movie_id).genres]
     return genres or sorted({base_name(facts.kg.entity_names[g]).lower() for g in facts.genres.get(movie_id, ())})
@@ -179,7 +173,7 @@ def opinion_answer(movie_id: int, facts: MovieFacts) -> Answer:
     movie = facts.catalogue.by_id(movie_id)
     genres = movie_genres(movie_id, facts)
     directors = credits(movie_id, "director", facts)
-    stars = list(movie.stars)[:3] if trusted(movie_id, facts) else []
+    stars = list(movie.stars)[:3] if facts.trusted(movie_id) else []
     parts = [f"{movie.display_name} is {article(genres[0])} {join_names(genres)} movie" if genres else f"{movie.display_name} is a movie"]
     if directors:
         parts.append(f"directed by {join_names(directors[:2])}")

@@ -309,11 +309,10 @@ class CRS:
         """What the user asked for in the conversation so far (:mod:`crs.rec.request`)."""
         user_turns, named = [], []  # named: the movies named so far, by either side, the latest first
         for i, turn in enumerate(context.turns):
+            named = list(dict.fromkeys([*reversed(turn.movies), *named]))
             if turn.role == SEEKER:
                 linked = context.linked[i] if context.linked is not None else self.link(turn.text)
-                now = list(dict.fromkeys([*reversed(turn.movies), *named]))
-                user_turns.append((turn.text, linked, now[0] if now else None, now))
-            named = list(dict.fromkeys([*reversed(turn.movies), *named]))
+                user_turns.append((turn.text, linked, named[0] if named else None, named))
         return self.reader.read(user_turns, rejected)
 
     def rank(self, context: DialogueContext, rejected: Iterable[int] = (), k: int = TOP_K,

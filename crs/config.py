@@ -402,9 +402,11 @@ class PromptConfig:
     # A checkpoint whose recommender and KG the stage's checkpoints reuse ("": this run's); the
     # exemplar index is the stage's own, built from its training turns.
     recommender_from: str = ""
-    # True (kind lora only): the stage is part of the recipe. ``train all`` runs it after ``rec``
-    # on this run's checkpoint, and the checkpoint's generator becomes phase 1's, the LoRA adapters
-    # merged into its weights (``train package``), with its goal and topic classifiers fitted anew.
+    # True: the stage is part of the recipe. ``train all`` runs it after ``rec`` on this run's
+    # checkpoint, and ``train package`` makes its generator the checkpoint's, with goal and topic
+    # classifiers fitted anew: kind lora, phase 1's with the LoRA adapters merged into its weights;
+    # kind none with phases 2, phase 2's (fixed-prompt PTM tuning continued, e.g. with a decaying
+    # rate: tune_loop.schedule). Other kinds need their prompt at serving and are not merged.
     in_recipe: bool = False
     # True (kind kg only): the recommender takes the KG prompt's state as one more input (the prompt
     # shared with the recommender, as UniCRS shares it). After each phase the stage fits the
@@ -429,8 +431,9 @@ class PromptConfig:
         _check(not (self.kind == "lora" and self.phases == 2), "prompt.phases", "lora has phase 1 only (merged adapters are "
                "the whole generator tuned: use kind none for that)", self.phases)
         _check(bool(self.base), "prompt.base", f"must be one of {PROMPT_BASES} or a generator folder", self.base)
-        _check(not self.in_recipe or self.kind == "lora", "prompt.in_recipe", "only LoRA adapters (kind lora) merge into "
-               "the checkpoint's generator", self.kind)
+        _check(not self.in_recipe or self.kind == "lora" or (self.kind == "none" and self.phases == 2), "prompt.in_recipe",
+               "only LoRA adapters (kind lora) or the generator tuned on (kind none, phases 2) become the checkpoint's generator",
+               f"kind {self.kind}, phases {self.phases}")
         _check(not self.rec_input or self.kind == "kg", "prompt.rec_input", "only the KG-conditioned prompt (kind kg) has a "
                "state the recommender can read", self.kind)
         self.loop.check("prompt.loop")

@@ -174,7 +174,7 @@ def test_packaged_lora_generator_is_the_base_with_its_adapters_merged(tokenizer,
     from crs.config import load_config
     from crs.gen.backbone import load_model, save_model
     from train.common import StageContext
-    from train.package import add_generator, lora_record
+    from train.package import add_generator, recipe_record
 
     model = backbone(tokenizer)
     for p in model.parameters():
@@ -203,13 +203,40 @@ def test_packaged_lora_generator_is_the_base_with_its_adapters_merged(tokenizer,
     # The harness's paradigm table names the packaged generator for what trained it.
     (parts.parent / "checkpoint").mkdir()
     (parts.parent / "checkpoint" / "config.json").write_text(json.dumps({"paradigm": {"name": "LoRA (peft)", "trainable_parameters": 7}}))
-    assert lora_record(parts) == {"name": "fixed-prompt PTM tuning, then LoRA (peft; adapters merged)", "trainable_parameters": 7,
+    assert recipe_record(parts) == {"name": "fixed-prompt PTM tuning, then LoRA (peft; adapters merged)", "trainable_parameters": 7,
                                   "kind": "lora", "phase": 1}
     merged = load_model(tmp_path / "checkpoint" / "generator")
     assert not any("lora" in name for name, _ in merged.named_parameters())  # a plain generator, no peft at serving
     with torch.no_grad():
         got = merged(input_ids=ids, attention_mask=mask).logits
     torch.testing.assert_close(got[mask.bool()], expected[mask.bool()], atol=0.05, rtol=0.02)  # fp16 weights on disk
+
+
+def test_packaged_tuned_on_generator_is_phase_two_of_kind_none(tokenizer, tmp_path):
+    from crs.config import load_config
+    from crs.gen.backbone import load_model, save_model
+    from train.common import StageContext
+    from train.package import add_generator, recipe_record
+
+    model = backbone(tokenizer).eval()
+    ids, mask = pad_right(ROWS, 0)
+    with torch.no_grad():
+        expected = model(input_ids=ids, attention_mask=mask).logits
+    # The parts conv-prompt's phase 2 writes for kind none: the tuned generator, the tokenizer; no prompt.
+    run = tmp_path / "run" / "conv-prompt" / "none"
+    save_model(model, run / "phase2" / "parts" / "generator")
+    tokenizer.save_pretrained(str(run / "phase2" / "parts" / "tokenizer"))
+    save_model(backbone(tokenizer, seed=4), run / "phase1" / "parts" / "generator")  # phase 1 (the base as it was): not packaged
+    overrides = [f"output_dir={tmp_path / 'run'}", "prompt.kind=none", "prompt.phases=2"]
+    assert add_generator(StageContext(load_config(overrides=overrides)), tmp_path / "fixed") == []  # not in the recipe
+    config = load_config(overrides=overrides + ["prompt.in_recipe=true"])
+    assert add_generator(StageContext(config), tmp_path / "checkpoint") == ["generator", "tokenizer"]
+    assert recipe_record(run / "phase2" / "parts") == {"name": "fixed-prompt PTM tuning, continued by conv-prompt (kind none, phase 2)",
+                                                        "kind": "none", "phase": 2}
+    packaged = load_model(tmp_path / "checkpoint" / "generator")
+    with torch.no_grad():
+        got = packaged(input_ids=ids, attention_mask=mask).logits
+    torch.testing.assert_close(got[mask.bool()], expected[mask.bool()], atol=0.05, rtol=0.02)  # phase 2's weights, fp16 on disk
 
 
 def test_prompt_keys_are_checked():
@@ -219,6 +246,9 @@ def test_prompt_keys_are_checked():
         PromptConfig(kind="lora", phases=2)
     with pytest.raises(ConfigError, match="prompt.in_recipe"):
         PromptConfig(kind="kg", in_recipe=True)
+    with pytest.raises(ConfigError, match="prompt.in_recipe"):
+        PromptConfig(kind="none", phases=1, in_recipe=True)  # phase 1 of kind none trains nothing
+    assert PromptConfig(kind="none", phases=2, in_recipe=True).in_recipe
 
 
 def test_the_recipe_runs_conv_prompt_only_when_it_includes_it(tmp_path):

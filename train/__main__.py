@@ -4,9 +4,9 @@ Stages run in this order with ``all``: tokenizer, pretrain-kg, pretrain-lm, conv
 (the recommender takes the tuned generator's ``[REC]`` state, and its checkpoint holds the generator).
 ``package`` (not part of ``all``) re-attaches rerun generator stages to an existing checkpoint;
 ``conv-prompt`` trains soft prompts (fixed-PTM prompt tuning, then prompt+PTM tuning;
-train.prompt) or LoRA adapters and writes a servable checkpoint per phase; it is part of ``all`` (after
-``rec``, then ``package`` merges its adapters into the checkpoint's generator) only when the config
-says ``prompt.in_recipe`` (LoRA); ``rec-fuse`` (not part of ``all``: ``rec`` does it) fits the context neighbours and the repeat gate
+train.prompt), LoRA adapters, or (kind none) every generator weight further, and writes a servable
+checkpoint per phase; it is part of ``all`` (after ``rec``, then ``package`` makes its generator the
+checkpoint's, LoRA adapters merged) only when the config says ``prompt.in_recipe``; ``rec-fuse`` (not part of ``all``: ``rec`` does it) fits the context neighbours and the repeat gate
 for a checkpoint trained without them; ``seeker`` (not part of ``all``) trains the learned simulated
 seeker's generator for the interactive evaluation. Each writes into ``<output_dir>/<stage>/``
 and resumes after an interruption from its last finished epoch; ``all`` skips stages that already
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def recipe_stages(config) -> list[Stage]:
     """The stages ``train all`` runs: :data:`ALL_STAGES`, then ``conv-prompt`` when the recipe
-    includes its LoRA adapters (``prompt.in_recipe``; packaged into the checkpoint afterwards)."""
+    includes its generator (``prompt.in_recipe``; packaged into the checkpoint afterwards)."""
     if config.prompt.in_recipe and config.rec.use_rec_state:
         raise ConfigError("prompt.in_recipe: the rec stage's recommender reads the conv-fixed-prompt generator's [REC] state "
                           "(rec.use_rec_state), so another generator cannot replace it; set rec.use_rec_state=false")

@@ -6,10 +6,11 @@ generator stages' outputs to an existing checkpoint (after rerunning ``pretrain-
 ``conv-fixed-prompt``); it refuses when the checkpoint's recommender was trained on the
 generator's ``[REC]`` state, since a new generator would not fit it: rerun ``rec`` instead.
 
-With ``prompt.in_recipe`` (LoRA adapters trained by ``conv-prompt`` on the ``conv-fixed-prompt``
-generator), the generator packaged is that stage's, its adapters merged into the weights, and
-``train all`` runs ``conv-prompt`` and this stage after ``rec``. Either way the goal and topic
-classifiers are fitted anew for the generator packaged.
+With ``prompt.in_recipe`` (``conv-prompt`` run on the ``conv-fixed-prompt`` generator: LoRA adapters,
+or, with ``prompt.kind: none``, every weight tuned on in phase 2), the generator packaged is that
+stage's (LoRA's adapters merged into the weights), and ``train all`` runs ``conv-prompt`` and this
+stage after ``rec``. Either way the goal and topic classifiers are fitted anew for the generator
+packaged.
 """
 
 from __future__ import annotations
@@ -43,13 +44,18 @@ def save_half(source: Path, target: Path) -> None:
     save_model(load_model(source), target, half=True)
 
 
-def lora_parts(ctx: StageContext) -> Path | None:
-    """This run's ``conv-prompt`` LoRA generator parts (base generator, adapters, tokenizer,
-    exemplars) when the recipe includes that stage (``prompt.in_recipe``) and it has run, else None."""
-    if not ctx.config.prompt.in_recipe:
+def recipe_parts(ctx: StageContext) -> Path | None:
+    """This run's ``conv-prompt`` generator parts when the recipe includes that stage
+    (``prompt.in_recipe``) and it has run, else None: kind lora, phase 1's (base generator, adapters,
+    tokenizer, exemplars); kind none, phase 2's (the tuned generator, tokenizer, exemplars)."""
+    settings = ctx.config.prompt
+    if not settings.in_recipe:
         return None
-    parts = prompt.phase_folder(ctx, 1) / "parts"
-    return parts if (parts / PROMPT_DIR / "adapter_config.json").is_file() else None
+    if settings.kind == "lora":
+        parts = prompt.phase_folder(ctx, 1) / "parts"
+        return parts if (parts / PROMPT_DIR / "adapter_config.json").is_file() else None
+    parts = prompt.phase_folder(ctx, 2) / "parts"
+    return parts if (parts / GENERATOR_DIR / "config.json").is_file() else None
 
 
 def save_merged(parts: Path, target: Path) -> None:
@@ -59,27 +65,33 @@ def save_merged(parts: Path, target: Path) -> None:
     save_model(merge_lora(load_model(parts / GENERATOR_DIR), parts / PROMPT_DIR), target, half=True)
 
 
-def lora_record(parts: Path) -> dict:
+def recipe_record(parts: Path) -> dict:
     """The paradigm record (crs.eval.paradigms) of a generator packaged from ``parts``: conv-prompt's
-    record of its phase (trainable parameters, time, hardware), named for the merged result."""
+    record of its phase (trainable parameters, time, hardware), named for what the recipe made."""
     record = {}
     phase_config = parts.parent / "checkpoint" / "config.json"
     if phase_config.is_file():
         record = dict(json.loads(phase_config.read_text(encoding="utf-8")).get("paradigm", {}))
-    record.update(name="fixed-prompt PTM tuning, then LoRA (peft; adapters merged)", kind="lora", phase=1)
+    if (parts / PROMPT_DIR).is_dir():
+        record.update(name="fixed-prompt PTM tuning, then LoRA (peft; adapters merged)", kind="lora", phase=1)
+    else:
+        record.update(name="fixed-prompt PTM tuning, continued by conv-prompt (kind none, phase 2)", kind="none", phase=2)
     return record
 
 
 def add_generator(ctx: StageContext, folder: Path) -> list[str]:
     """Copy this run's tuned generator, its tokenizer and the pre-trained LM into ``folder``; the parts
-    added. The tuned generator is the ``conv-prompt`` stage's, adapters merged, when the recipe
-    includes it and it has run (:func:`lora_parts`), else ``conv-fixed-prompt``'s."""
+    added. The tuned generator is the ``conv-prompt`` stage's (LoRA's adapters merged) when the recipe
+    includes it and it has run (:func:`recipe_parts`), else ``conv-fixed-prompt``'s."""
     added = []
     conv_dir = ctx.output_dir / conv.STAGE
     lm_dir = ctx.output_dir / pretrain_lm.STAGE / pretrain_lm.LM_DIR
-    parts = lora_parts(ctx)
+    parts = recipe_parts(ctx)
     if parts is not None:
-        save_merged(parts, folder / GENERATOR_DIR)
+        if (parts / PROMPT_DIR).is_dir():
+            save_merged(parts, folder / GENERATOR_DIR)
+        else:
+            save_half(parts / GENERATOR_DIR, folder / GENERATOR_DIR)
         shutil.copytree(parts / TOKENIZER_DIR, folder / TOKENIZER_DIR, dirs_exist_ok=True)
         added += [GENERATOR_DIR, TOKENIZER_DIR]
         if (parts / INDEX_DIR).is_dir():
@@ -178,16 +190,17 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
         with atomic_dir(checkpoint / part) as target:
             shutil.copytree(parts / part, target, dirs_exist_ok=True)
     shutil.rmtree(parts, ignore_errors=True)
-    lora = lora_parts(ctx)
-    if lora is not None and (checkpoint / PROMPT_DIR).is_dir():
-        shutil.rmtree(checkpoint / PROMPT_DIR)  # adapters now merged into generator/: loading them again would add them twice
+    recipe = recipe_parts(ctx)
+    if recipe is not None and (checkpoint / PROMPT_DIR).is_dir():
+        # adapters now merged into generator/ (loading them again would add them twice), or a prompt for another generator
+        shutil.rmtree(checkpoint / PROMPT_DIR)
     config = OmegaConf.to_container(OmegaConf.structured(ctx.config))
     for section in ("tokenizer", "generator", "pretrain_lm", "conv", "prompt"):
         meta["crs_config"][section] = config[section]
     if GENERATOR_DIR in added:
         meta.pop("paradigm", None)  # the replaced generator's record
-        if lora is not None:
-            meta["paradigm"] = lora_record(lora)
+        if recipe is not None:
+            meta["paradigm"] = recipe_record(recipe)
     atomic_write_text(config_file, json.dumps(meta, indent=2))
     if GENERATOR_DIR in added and (checkpoint / GOAL_BIAS_FILE).is_file():
         # The goal calibration belonged to the generator just replaced, or to other serving settings.

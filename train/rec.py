@@ -366,7 +366,7 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
     }
     checksums = {name: sha256(ctx.data_dir / "redial" / name) for name in ("train_subset.jsonl", "test_data.jsonl") if (ctx.data_dir / "redial" / name).is_file()}
     recommender.save_pretrained(ctx.checkpoint_dir, metrics=metrics, data_checksums=checksums, extra=lambda tmp: package.add_generator(ctx, tmp))
-    if config.prompt.in_recipe and package.lora_parts(ctx) is None:
+    if config.prompt.in_recipe and package.recipe_parts(ctx) is None:
         # conv-prompt comes next in the recipe and package fits the classifiers for its generator.
         logger.info("%s: goal and topic classifiers left to the package step (prompt.in_recipe)", STAGE)
     else:

@@ -191,6 +191,18 @@ def test_all_stages_train_resume_and_evaluate(data_dir, tmp_path, monkeypatch):
     assert paradigm["name"] == "prompt+PTM tuning (kg-prefix)" + suffix and paradigm["trainable_parameters"] == paradigm["parameters"] > 0
     assert "## Paradigms" in (tmp_path / "prompt-report" / "report.md").read_text()
 
+    # The recipe's cool-down (kind none in the recipe): phase 1, the base untouched, is neither scored
+    # nor saved; phase 2 tunes every weight from the conv-fixed-prompt generator with a decaying rate.
+    train_main(["conv-prompt", "--quiet", "--config", TINY, "--data-dir", str(data_dir), "--output-dir", str(out),
+                "prompt.kind=none", "prompt.phases=2", "prompt.in_recipe=true", "prompt.base=conv", "prompt.tune_loop.max_steps=2",
+                "prompt.tune_loop.schedule=linear"])
+    cooled = json.loads((out / "conv-prompt" / "none" / "metrics.json").read_text())
+    assert cooled["phase1"] == {"trainable_parameters": 0} and not (out / "conv-prompt" / "none" / "phase1").exists()
+    assert cooled["phase2"]["trainable_parameters"] == cooled["generator_parameters"] and cooled["phase2"]["valid_reply_perplexity"] > 1
+    tuned = load_file(str(out / "conv-prompt" / "none" / "phase2" / "parts" / "generator" / "model.safetensors"))
+    before = load_file(str(out / "conv-fixed-prompt" / "generator" / "model.safetensors"))
+    assert set(tuned) == set(before) and not all(torch.equal(before[k], tuned[k]) for k in before)
+
 
 def test_package_halves_an_older_fp32_recommender_file(tmp_path):
     import torch

@@ -167,7 +167,13 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
     else:
         trained = None
     phase_dirs = {}
-    if trained is None:  # nothing to train: tuning-free prompting
+    # In the recipe, kind none is its phase 2 (the generator tuned on): phase 1, the base generator
+    # untouched, is neither scored nor saved there (about a minute on 2 CPU cores).
+    skip_phase1 = trained is None and settings.in_recipe
+    if skip_phase1:
+        logger.info("%s phase 1 (kind none, in the recipe): nothing to train; not scored or saved", STAGE)
+        metrics["phase1"] = {"trainable_parameters": 0}
+    elif trained is None:  # nothing to train: tuning-free prompting
         logger.info("%s phase 1 (kind none): nothing to train; the base generator is kept as it is", STAGE)
         metrics["phase1"] = {"trainable_parameters": 0, **phase_metrics(validate(generator.model), None, 0.0)}
     else:
@@ -177,7 +183,7 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
     fitted = None
     if settings.rec_input:
         fitted, metrics["phase1"]["rec_input"] = fit_rec_input(ctx, generator, recommender, 1, rec_data, progress)
-    if is_main_process():  # every process trains each phase; the main one writes the files
+    if is_main_process() and not skip_phase1:  # every process trains each phase; the main one writes the files
         phase_dirs[1] = save_phase(ctx, generator, 1, rec_folder, metrics["phase1"], lora=trained if settings.kind == "lora" else None,
                                    recommender=fitted)
 

@@ -491,7 +491,7 @@ def test_what_is_it_about_describes_the_last_recommended_movie(pipeline, facts):
 
 
 def test_replies_never_speak_as_the_seeker_or_take_leave_unasked(pipeline):
-    from crs.serve.pipeline import SEEKER_SPEECH_RE, drop_seeker_speech, still_asking
+    from crs.serve.pipeline import SEEKER_SPEECH_RE, WELLBEING_ANSWER_RE, drop_seeker_speech, still_asking
 
     for text in ("Hi, I am looking for a good movie.", "Can you recommend a comedy?", "Do you have any suggestions?",
                  "Any recommendations?", "What would you recommend?", "I'm looking for movie recommendations"):
@@ -507,6 +507,31 @@ def test_replies_never_speak_as_the_seeker_or_take_leave_unasked(pipeline):
     for result in chat(pipeline, "Hello there! I'm looking for an action movie for tonight", "I'm into heist movies",
                        "something from the last 10 years"):
         assert not SEEKER_SPEECH_RE.search(result.reply) and "bye" not in result.reply.lower(), result.reply
+        assert not WELLBEING_ANSWER_RE.search(result.reply), result.reply  # nobody asked how it is
+
+
+def test_replies_answer_how_are_you_only_when_asked(pipeline):
+    from crs.serve.pipeline import WELLBEING_ANSWER_RE, asked_wellbeing, drop_wellbeing
+
+    for text in ("Hi, I am great. Have you seen Up?", "I'm doing well, and you?", "Im good ty", "Good, thanks for asking!",
+                 "Hey there! Doing great. What do you like?"):
+        assert WELLBEING_ANSWER_RE.search(text), text
+    for text in ("I'm looking at comedies", "Have you seen Good Will Hunting?", "That one is great", "I'm not sure"):
+        assert not WELLBEING_ANSWER_RE.search(text), text
+    for text, asked in (("Hi, how are you?", True), ("hello! how's it going", True), ("good, and you?", True),
+                        ("how are you doing today?", True), ("Hello there! I'm looking for an action movie", False),
+                        ("I'm in the mood for a comedy", False)):
+        assert asked_wellbeing(DialogueContext(turns=[Turn(SEEKER, text, [])])) == asked, text
+    allowed = pipeline.claim_filter([DialogueContext(turns=[Turn(SEEKER, "I want a comedy", [])]),
+                                     DialogueContext(turns=[Turn(SEEKER, "hi, how are you?", [])])], [[], []])
+    assert not allowed(0, "I am great! What kind of movies do you like?")
+    assert allowed(1, "I am great! What kind of movies do you like?")
+    # A generated reply loses the answer nobody asked for; a greeting opening it stays when greeting is allowed.
+    assert drop_wellbeing("Hi, I am great. Have you seen [REC]?") == "Hi! Have you seen [REC]?"
+    assert drop_wellbeing("Hi, I am great. Have you seen [REC]?", keep_greeting=False) == "Have you seen [REC]?"
+    assert drop_wellbeing("Good, thanks for asking! [REC] is fun.") == "[REC] is fun."
+    assert drop_wellbeing("I am great!") == "I am great!"  # nothing else to say: kept
+    assert drop_wellbeing("Hi! How are you?") == "Hi! How are you?"
 
 
 def test_studios_and_countries(pipeline, reader, facts):

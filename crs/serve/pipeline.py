@@ -434,7 +434,7 @@ class CRS:
         if row.generated is not None:
             generated = row.generated
             goal, topics, generated_text = generated.goal, generated.topics, generated.reply
-            template = polish_template(generated_text, keep_greeting=may_greet(context))
+            template = polish_template(generated_text, keep_greeting=may_greet(context), keep_wellbeing=asked_wellbeing(context))
             if not has_words(template) or (REC_TOKEN in template and not ranking):
                 template = None  # an untrained or derailed generator, a bare greeting or title, no movie left
             elif goal == "recommend" and ranking and REC_TOKEN not in template:
@@ -505,7 +505,9 @@ class CRS:
         movie", "the prequel to [REC]"), no award, rating or box-office claim
         (:data:`UNCHECKABLE_RE`), nothing a seeker says (:data:`SEEKER_SPEECH_RE`: "I'm looking for
         a good movie"), no leave-taking (:data:`FAREWELL_RE`: "have a good night") when the user's
-        last turn still asks a question or for a movie (:func:`still_asking`), and no opening that
+        last turn still asks a question or for a movie (:func:`still_asking`), no answer to "how are
+        you?" (:data:`WELLBEING_ANSWER_RE`: "Hi, I am great.") unless the user's last turn asked it
+        (:func:`asked_wellbeing`), and no opening that
         continues an earlier suggestion ("Or ...", "Also ...", "Another ...", :data:`_CONTINUES_RE`)
         before the recommender has suggested a movie (in the ReDial training dialogues 0.2% of the
         recommender's first turns with a movie open so, against 10.9% of the later ones)."""
@@ -513,6 +515,7 @@ class CRS:
         speakable = self.speakable_rows(contexts, rankings)
         suggested = {}  # row -> whether the recommender has suggested a movie (asked once a row)
         asking = {}  # row -> whether the user's last turn still asks for something (asked once a row)
+        wellbeing = {}  # row -> whether the user's last turn asks how the recommender is (asked once a row)
 
         def allowed(row: int, reply: str) -> bool:
             if _CONTINUES_RE.match(reply):
@@ -523,6 +526,11 @@ class CRS:
             text = reply.replace(REC_TOKEN, " ")
             if SEEKER_SPEECH_RE.search(text) or UNCHECKABLE_RE.search(text):
                 return False
+            if WELLBEING_ANSWER_RE.search(text):
+                if row not in wellbeing:
+                    wellbeing[row] = asked_wellbeing(contexts[row])
+                if not wellbeing[row]:
+                    return False
             if FAREWELL_RE.search(text):
                 if row not in asking:
                     asking[row] = still_asking(contexts[row])
@@ -715,6 +723,26 @@ def still_asking(context: DialogueContext) -> bool:
     return bool(_ASKING_RE.search(text) or _REQUEST_RE.search(text))
 
 
+# An answer to "how are you?" opening a reply ("Hi, I am great.", "I'm doing well, thanks for asking"),
+# and a user turn that asks it: a retrieved reply may answer the question only when it was asked
+# (claim_filter; 211 of the 24,730 training replies open so or thank for the asking).
+WELLBEING_ANSWER_RE = re.compile(
+    r"^\W*(?:(?:hi|hello|hey|hiya)(?:\s+there)?\W+)?(?:(?:i'?m|i\s+am|im)\s+(?:doing\s+)?|doing\s+)"
+    r"(?:great|good|fine|well|ok|okay|alright|excellent|wonderful|pretty\s+good|very\s+well)\b|\bthanks?\s+for\s+asking\b",
+    re.IGNORECASE)
+_WELLBEING_ASKED_RE = re.compile(
+    r"\bhow\s+(?:are|r)\s+(?:you|u|ya)\b|\bhow'?re\s+you\b|\bhow\s+(?:is|'s)\s+(?:it\s+going|your\s+(?:day|night|evening)|everything|life)\b|"
+    r"\bhow'?s\s+(?:it\s+going|your\s+(?:day|night|evening)|everything|life)\b|\bhow\s+(?:have\s+you\s+been|are\s+things|(?:are\s+)?you\s+doing)\b|"
+    r"\b(?:and|how\s+about|what\s+about)\s+(?:you|yourself|u)\b\s*\?|\bhope\s+you'?re\s+(?:well|good|doing)|\byou\s*\?\s*$", re.IGNORECASE)
+
+
+def asked_wellbeing(context: DialogueContext) -> bool:
+    """Whether the user's last turn asks how the recommender is ("hi, how are you?", "good, and you?")."""
+    if not context.turns or context.turns[-1].role != SEEKER:
+        return False
+    return bool(_WELLBEING_ASKED_RE.search(context.turns[-1].text.replace("’", "'")))
+
+
 # Claims no fact in the catalogue or the KG can check (awards, ratings, box office, links): a
 # retrieved reply making one does not answer (64 of the 24,730 training replies).
 UNCHECKABLE_RE = re.compile(r"\b(?:oscars?|academy\s+awards?|golden\s+globes?|awards?|emmys?|nominated|nominee|nominations?|"
@@ -826,14 +854,17 @@ def may_greet(context: DialogueContext) -> bool:
     return first_reply or (user is not None and greets(user.text))
 
 
-def polish_template(template: str, keep_greeting: bool = True) -> str:
+def polish_template(template: str, keep_greeting: bool = True, keep_wellbeing: bool = True) -> str:
     """A generated reply (with ``[REC]`` slots) as tidy text: one space between words, none before
-    punctuation, no leading greeting unless ``keep_greeting``, no leading punctuation, a capital first
+    punctuation, no leading greeting unless ``keep_greeting``, no answer to "how are you?" unless
+    ``keep_wellbeing`` (:func:`drop_wellbeing`), no leading punctuation, a capital first
     and a full stop last where the reply ends in a word; a sentence that repeats an earlier one of the
     reply ("Bye! Bye! Bye.") is said once; a run of commas is one comma."""
     text = _SPACE_BEFORE_PUNCT_RE.sub("", " ".join(template.split()))
     text = _COMMA_RUN_RE.sub(",", text)  # ",," or ", ," as a small generator writes it: one comma
     text = _COMMA_BEFORE_END_RE.sub("", text)  # "fun,." -> "fun."
+    if not keep_wellbeing:
+        text = drop_wellbeing(text, keep_greeting)
     if not keep_greeting:
         text = strip_greeting(text)
     text = _LEADING_PUNCT_RE.sub("", drop_repeated_sentences(text))
@@ -841,6 +872,24 @@ def polish_template(template: str, keep_greeting: bool = True) -> str:
         text += "."
     text = join_adjacent_slots(text)
     return text[:1].upper() + text[1:]
+
+
+def drop_wellbeing(text: str, keep_greeting: bool = True) -> str:
+    """``text`` without its sentences that answer "how are you?" (:data:`WELLBEING_ANSWER_RE`: "Hi, I am
+    great.", "Good, thanks for asking!"), a greeting opening such a sentence kept when
+    ``keep_greeting`` ("Hi!"); ``text`` itself when nothing else would be left."""
+    kept, changed = [], False
+    for a, b in sentence_spans(text):
+        sentence = text[a:b].strip()
+        if WELLBEING_ANSWER_RE.search(sentence):
+            changed = True
+            greeting = _LEADING_GREETING_RE.match(sentence)
+            if keep_greeting and not kept and greeting and greeting.end():
+                kept.append(sentence[: greeting.end()].strip(" ,;:~-–—") + "!")
+            continue
+        kept.append(sentence)
+    rest = " ".join(kept)
+    return rest if changed and has_words(strip_greeting(rest)) else text
 
 
 _SLOT_RUN_RE = re.compile(re.escape(REC_TOKEN) + r"(?:\s+" + re.escape(REC_TOKEN) + r")+")

@@ -468,9 +468,8 @@ class CRS:
 
     def answer(self, context: DialogueContext):
         """The answer to a factual question in the user's last turn (:mod:`crs.serve.answers`), or None."""
-        if not context.turns or context.turns[-1].role != SEEKER:
+        if (last := user_turn(context)) is None:
             return None
-        last = context.turns[-1]
         linked = context.linked[-1] if context.linked is not None else self.link(last.text)
         recommended = next((turn.movies for turn in reversed(context.turns[:-1]) if turn.role == RECOMMENDER and turn.movies), [])
         return answer_question(last.text, linked, self.facts, recommended)
@@ -513,29 +512,23 @@ class CRS:
         recommender's first turns with a movie open so, against 10.9% of the later ones)."""
 
         speakable = self.speakable_rows(contexts, rankings)
-        suggested = {}  # row -> whether the recommender has suggested a movie (asked once a row)
-        asking = {}  # row -> whether the user's last turn still asks for something (asked once a row)
-        wellbeing = {}  # row -> whether the user's last turn asks how the recommender is (asked once a row)
+        known: dict[tuple, bool] = {}  # (test, row) -> the test on row's context, asked once a row
+
+        def holds(test, row: int) -> bool:
+            if (test, row) not in known:
+                known[(test, row)] = test(contexts[row])
+            return known[(test, row)]
 
         def allowed(row: int, reply: str) -> bool:
-            if _CONTINUES_RE.match(reply):
-                if row not in suggested:
-                    suggested[row] = any(t.role == RECOMMENDER and t.movies for t in contexts[row].turns)
-                if not suggested[row]:
-                    return False
+            if _CONTINUES_RE.match(reply) and not holds(recommender_suggested, row):
+                return False
             text = reply.replace(REC_TOKEN, " ")
             if SEEKER_SPEECH_RE.search(text) or UNCHECKABLE_RE.search(text):
                 return False
-            if WELLBEING_ANSWER_RE.search(text):
-                if row not in wellbeing:
-                    wellbeing[row] = asked_wellbeing(contexts[row])
-                if not wellbeing[row]:
-                    return False
-            if FAREWELL_RE.search(text):
-                if row not in asking:
-                    asking[row] = still_asking(contexts[row])
-                if asking[row]:
-                    return False
+            if WELLBEING_ANSWER_RE.search(text) and not holds(asked_wellbeing, row):
+                return False
+            if FAREWELL_RE.search(text) and holds(still_asking, row):
+                return False
             named = self.link(text)
             if any(e.kind == "movie" for e in named):
                 return False
@@ -711,13 +704,23 @@ _LEAVING_RE = re.compile(r"\b(?:thanks?|thank\s+you|thx|bye|good\s*-?\s*bye|good
                          r"(?:i'?ll|i\s+will|i'?m\s+going\s+to|gonna)\s+(?:\w+\s+)?(?:watch|check|try|look|see|give))\b", re.IGNORECASE)
 
 
+def recommender_suggested(context: DialogueContext) -> bool:
+    """Whether the recommender has suggested a movie in the conversation so far."""
+    return any(turn.role == RECOMMENDER and turn.movies for turn in context.turns)
+
+
+def user_turn(context: DialogueContext) -> Turn | None:
+    """The user's last turn, when the conversation ends with one (else None)."""
+    return context.turns[-1] if context.turns and context.turns[-1].role == SEEKER else None
+
+
 def still_asking(context: DialogueContext) -> bool:
     """Whether the user's last turn asks a question or for a movie ("something from the last 10
     years", "another one?", "I don't know what I want to watch") and neither thanks nor takes
     leave: a reply may not take leave then."""
-    if not context.turns or context.turns[-1].role != SEEKER:
+    if (turn := user_turn(context)) is None:
         return False
-    text = context.turns[-1].text.replace("’", "'")
+    text = turn.text.replace("’", "'")
     if closes(context) or (_LEAVING_RE.search(text) and not _REQUEST_RE.search(text) and "?" not in text):
         return False
     return bool(_ASKING_RE.search(text) or _REQUEST_RE.search(text))
@@ -738,9 +741,8 @@ _WELLBEING_ASKED_RE = re.compile(
 
 def asked_wellbeing(context: DialogueContext) -> bool:
     """Whether the user's last turn asks how the recommender is ("hi, how are you?", "good, and you?")."""
-    if not context.turns or context.turns[-1].role != SEEKER:
-        return False
-    return bool(_WELLBEING_ASKED_RE.search(context.turns[-1].text.replace("’", "'")))
+    turn = user_turn(context)
+    return turn is not None and bool(_WELLBEING_ASKED_RE.search(turn.text.replace("’", "'")))
 
 
 # Claims no fact in the catalogue or the KG can check (awards, ratings, box office, links): a
@@ -774,22 +776,20 @@ _CLOSING_RE = re.compile(
 
 def closes(context: DialogueContext) -> bool:
     """Whether the user's last turn only thanks or says goodbye ("Great, I'll try that. Thanks!")."""
-    if not context.turns or context.turns[-1].role != SEEKER or context.turns[-1].movies:
-        return False
-    return bool(_CLOSING_RE.match(context.turns[-1].text.replace("’", "'")))
+    turn = user_turn(context)
+    return turn is not None and not turn.movies and bool(_CLOSING_RE.match(turn.text.replace("’", "'")))
 
 
 def explicit_request(context: DialogueContext) -> bool:
     """Whether the user's last turn asks for a movie in words ("recommend", "something like", …)."""
-    return bool(context.turns) and context.turns[-1].role == SEEKER and bool(_REQUEST_RE.search(context.turns[-1].text))
+    turn = user_turn(context)
+    return turn is not None and bool(_REQUEST_RE.search(turn.text))
 
 
 def asks_for_recommendation(context: DialogueContext) -> bool:
     """Whether the user's last turn asks for a movie or names one (a linked movie)."""
-    if not context.turns or context.turns[-1].role != SEEKER:
-        return False
-    last = context.turns[-1]
-    return bool(last.movies) or bool(_REQUEST_RE.search(last.text))
+    turn = user_turn(context)
+    return turn is not None and (bool(turn.movies) or bool(_REQUEST_RE.search(turn.text)))
 
 
 def fill_slots(template: str, ranking: list[tuple[int, float]], catalogue: Catalogue) -> tuple[str, list[int]]:
@@ -850,7 +850,7 @@ def greets(text: str) -> bool:
 def may_greet(context: DialogueContext) -> bool:
     """A reply may open with a greeting in the conversation's first reply or when the user greets."""
     first_reply = not any(turn.role == RECOMMENDER for turn in context.turns)
-    user = context.turns[-1] if context.turns and context.turns[-1].role == SEEKER else None
+    user = user_turn(context)
     return first_reply or (user is not None and greets(user.text))
 
 

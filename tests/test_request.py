@@ -578,6 +578,23 @@ def test_retrieved_replies_claim_only_what_the_facts_hold(pipeline, facts):
     assert filter_(0, "How about [REC]?") and not filter_(0, "Pixar movies such as [REC]") and not filter_(0, "[REC] won an Oscar")
 
 
+
+def test_retrieved_replies_never_talk_about_the_crowd_task(pipeline):
+    # ReDial's recommenders were crowd workers: a stored reply about the task ("this HIT is done",
+    # "should we submit?") or pointing elsewhere ("you can google it") never answers a user.
+    from crs.serve.pipeline import TASK_TALK_RE
+
+    for text in ("gotta go this hit is done", "I'll tell you next round. This HITs complete.", "i have done 50 of these hits",
+                 "It won't let me submit.. lol", "just fill in the movie forms on the right", "i love MTURK!!",
+                 "first time with this survey", "It was a movie you can google it"):
+        assert TASK_TALK_RE.search(text), text
+    for text in ("That movie was a big hit", "It was a box office hit", "This hit movie from 2010 is great", "It is hit or miss",
+                 "See it when it hits theaters", "I hope to see your comics in movie form", "He submits to the villain in the end"):
+        assert not TASK_TALK_RE.search(text), text
+    nemo = movie_named(pipeline, "Finding Nemo").movie_id
+    filter_ = pipeline.claim_filter([DialogueContext(turns=[Turn(SEEKER, "any animated movie?", [])])], [[(nemo, 1.0)]])
+    assert filter_(0, "How about [REC]? I loved it") and not filter_(0, "How about [REC]? gotta submit now")
+
 def test_a_movie_that_is_a_request():
     from crs.serve.pipeline import explicit_request
 

@@ -502,7 +502,8 @@ class CRS:
         no time ("a recent one", "from the 80s", "an old classic") that the best movie's year is not
         in, no studio, country or series its facts do not hold (:meth:`fits_origin`: "a Pixar
         movie", "the prequel to [REC]"), no award, rating or box-office claim
-        (:data:`UNCHECKABLE_RE`), nothing a seeker says (:data:`SEEKER_SPEECH_RE`: "I'm looking for
+        (:data:`UNCHECKABLE_RE`), no talk about the crowd-sourcing task (:data:`TASK_TALK_RE`: "this HIT
+        is done", "should we submit?"), nothing a seeker says (:data:`SEEKER_SPEECH_RE`: "I'm looking for
         a good movie"), no leave-taking (:data:`FAREWELL_RE`: "have a good night") when the user's
         last turn still asks a question or for a movie (:func:`still_asking`), no answer to "how are
         you?" (:data:`WELLBEING_ANSWER_RE`: "Hi, I am great.") unless the user's last turn asked it
@@ -523,7 +524,7 @@ class CRS:
             if _CONTINUES_RE.match(reply) and not holds(recommender_suggested, row):
                 return False
             text = reply.replace(REC_TOKEN, " ")
-            if SEEKER_SPEECH_RE.search(text) or UNCHECKABLE_RE.search(text):
+            if SEEKER_SPEECH_RE.search(text) or UNCHECKABLE_RE.search(text) or TASK_TALK_RE.search(text):
                 return False
             if WELLBEING_ANSWER_RE.search(text) and not holds(asked_wellbeing, row):
                 return False
@@ -749,6 +750,15 @@ def asked_wellbeing(context: DialogueContext) -> bool:
 # retrieved reply making one does not answer (64 of the 24,730 training replies).
 UNCHECKABLE_RE = re.compile(r"\b(?:oscars?|academy\s+awards?|golden\s+globes?|awards?|emmys?|nominated|nominee|nominations?|"
                             r"box\s+office|highest[-\s]grossing|critically\s+acclaimed|rotten\s+tomatoes|imdb|https?)\b", re.IGNORECASE)
+
+# Talk about the crowd-sourcing task the ReDial dialogues were collected in, not about movies ("this
+# HIT is done", "should we submit?", "fill the movie forms", "i love mturk"), or a pointer elsewhere
+# instead of an answer ("you can google it"): a retrieved reply saying so does not answer (16 of the
+# 24,730 training replies).
+TASK_TALK_RE = re.compile(
+    r"\b(?:m-?turk|turkers?|requesters?|survey|questionnaires?|submit(?:ted|ting)?|fill\s+(?:in\s+|out\s+)?(?:the\s+)?movie\s+forms?|hide/show|next\s+round|"
+    r"google\s+(?:it|that|them)|(?:this|these|next|my|our|\d+\s+(?:of\s+)?(?:these|those))\s+hits?\b(?!\s+(?:movies?|films?|songs?|shows?))|"
+    r"hits?\s+(?:is|are|was)\s+(?:done|complete|over|finished))\b", re.IGNORECASE)
 
 # A reply that places its movie in a series ("the sequel", "a remake of", "the trilogy").
 _SERIES_CLAIM_RE = re.compile(r"\b(?:sequels?|prequels?|remakes?|remade|trilogy|franchise|installments?|part\s+(?:2|3|two|three|ii|iii))\b",

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from crs.data.context import DialogueContext
-from crs.data.redial import SEEKER, Turn
+from crs.data.redial import RECOMMENDER, SEEKER, Turn
 from crs.rec.request import Constraint, MovieFacts, RequestReader, RequestState, franchise_key, honour, relaxation_sentence
 from crs.serve.answers import answer_question
 from crs.serve.chat import ChatState, chat_turn
@@ -611,3 +611,24 @@ def test_a_movie_without_a_title_is_never_suggested(pipeline):
     for result in results:
         assert result.items and not ids & {m for m, _ in result.details.ranking}, result.reply
         assert " (20" not in result.reply[:4] and "  (" not in result.reply
+
+
+def test_retrieved_praise_of_a_movie_needs_a_movie_to_praise(pipeline):
+    # "That's a good one" praises the movie just named: it may open a reply to a turn that names a
+    # movie or answers one the recommender suggested, never one that names none.
+    from crs.serve.pipeline import PRAISE_OPENING_RE, movie_just_named
+
+    for text in ("That is a good one. I also recommend [REC]", "Good choice!", "oh I love that movie! Have you seen [REC]?",
+                 "Yes, that was a great movie.", "That one is pretty good. what about [REC]?"):
+        assert PRAISE_OPENING_RE.match(text), text
+    for text in ("How about [REC]?", "That's great, enjoy!", "Great, have you seen [REC]?", "Great movies like [REC] are rare"):
+        assert not PRAISE_OPENING_RE.match(text), text
+    nemo = movie_named(pipeline, "Finding Nemo").movie_id
+    coco = movie_named(pipeline, "Coco").movie_id
+    none_named = DialogueContext(turns=[Turn(SEEKER, "I love animated movies but I've seen them all", [])])
+    user_named = DialogueContext(turns=[Turn(SEEKER, "I liked Coco", [coco])])
+    answers_one = DialogueContext(turns=[Turn(RECOMMENDER, "Have you seen Coco?", [coco]), Turn(SEEKER, "yes, loved it", [])])
+    assert not movie_just_named(none_named) and movie_just_named(user_named) and movie_just_named(answers_one)
+    filter_ = pipeline.claim_filter([none_named, user_named, answers_one], [[(nemo, 1.0)]] * 3)
+    assert not filter_(0, "That is a good one. Have you seen [REC]?") and filter_(0, "Have you seen [REC]?")
+    assert filter_(1, "That is a good one. Have you seen [REC]?") and filter_(2, "That is a good one. Have you seen [REC]?")

@@ -510,7 +510,9 @@ class CRS:
         (:func:`asked_wellbeing`), and no opening that
         continues an earlier suggestion ("Or ...", "Also ...", "Another ...", :data:`_CONTINUES_RE`)
         before the recommender has suggested a movie (in the ReDial training dialogues 0.2% of the
-        recommender's first turns with a movie open so, against 10.9% of the later ones)."""
+        recommender's first turns with a movie open so, against 10.9% of the later ones), nor one that
+        opens with praise of a movie ("That's a great one", :data:`PRAISE_OPENING_RE`) when the last
+        two turns name none (:func:`movie_just_named`)."""
 
         speakable = self.speakable_rows(contexts, rankings)
         known: dict[tuple, bool] = {}  # (test, row) -> the test on row's context, asked once a row
@@ -522,6 +524,8 @@ class CRS:
 
         def allowed(row: int, reply: str) -> bool:
             if _CONTINUES_RE.match(reply) and not holds(recommender_suggested, row):
+                return False
+            if PRAISE_OPENING_RE.match(reply) and not holds(movie_just_named, row):
                 return False
             text = reply.replace(REC_TOKEN, " ")
             if SEEKER_SPEECH_RE.search(text) or UNCHECKABLE_RE.search(text) or TASK_TALK_RE.search(text):
@@ -710,6 +714,12 @@ def recommender_suggested(context: DialogueContext) -> bool:
     return any(turn.role == RECOMMENDER and turn.movies for turn in context.turns)
 
 
+def movie_just_named(context: DialogueContext) -> bool:
+    """Whether the conversation's last two turns name a movie (the user's turn names one, or the
+    recommender's turn it answers suggested one): what a reply opening "That's a great one" praises."""
+    return any(turn.movies for turn in context.turns[-2:])
+
+
 def user_turn(context: DialogueContext) -> Turn | None:
     """The user's last turn, when the conversation ends with one (else None)."""
     return context.turns[-1] if context.turns and context.turns[-1].role == SEEKER else None
@@ -759,6 +769,18 @@ TASK_TALK_RE = re.compile(
     r"\b(?:m-?turk|turkers?|requesters?|survey|questionnaires?|submit(?:ted|ting)?|fill\s+(?:in\s+|out\s+)?(?:the\s+)?movie\s+forms?|hide/show|next\s+round|"
     r"google\s+(?:it|that|them)|(?:this|these|next|my|our|\d+\s+(?:of\s+)?(?:these|those))\s+hits?\b(?!\s+(?:movies?|films?|songs?|shows?))|"
     r"hits?\s+(?:is|are|was)\s+(?:done|complete|over|finished))\b", re.IGNORECASE)
+
+# A reply opening with praise of a movie just named ("That's a great one", "Good choice!", "I loved
+# that movie"): it answers only a turn that names a movie or responds to one just suggested
+# (:func:`movie_just_named`; 316 of the 24,730 training replies open so).
+_PRAISE_ADJ = (r"(?:really\s+|very\s+|so\s+|pretty\s+|super\s+)?(?:good|great|awesome|excellent|classic|fantastic|amazing|fun|funny|"
+               r"favou?rite|wonderful|cool|solid|scary|cute|sweet|terrific|brilliant)")
+PRAISE_OPENING_RE = re.compile(
+    r"^\W*(?:(?:oh|ah|yes|yeah|yep|ok|okay|wow|awesome|cool|nice|great|well|haha|lol)\W+)*(?:"
+    rf"that(?:'s|’s|\s+is|\s+was)\s+(?:a\s+|such\s+a\s+|one\s+of\s+my\s+)?(?:{_PRAISE_ADJ}\s+)+(?:ones?|movies?|films?|flick|pick|choice|classic)\b|"
+    rf"that\s+(?:one|movie|film)(?:'s|\s+is|\s+was)\s+{_PRAISE_ADJ}\b|"
+    rf"{_PRAISE_ADJ}\s+(?:choice|pick|one|movie|film)s?(?=\s*(?:[!.,;:)]|$|too\b|indeed\b))|"
+    r"i\s+(?:really\s+)?(?:love|loved|like|liked|enjoyed|adore)\s+(?:that|this)\s+(?:one|movie|film)\b)", re.IGNORECASE)
 
 # A reply that places its movie in a series ("the sequel", "a remake of", "the trilogy").
 _SERIES_CLAIM_RE = re.compile(r"\b(?:sequels?|prequels?|remakes?|remade|trilogy|franchise|installments?|part\s+(?:2|3|two|three|ii|iii))\b",

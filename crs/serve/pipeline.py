@@ -725,13 +725,18 @@ def user_turn(context: DialogueContext) -> Turn | None:
     return context.turns[-1] if context.turns and context.turns[-1].role == SEEKER else None
 
 
+def _plain(text: str) -> str:
+    """``text`` with typographic apostrophes made plain ("I’m" → "I'm"), as the turn readers below match it."""
+    return text.replace("’", "'")
+
+
 def still_asking(context: DialogueContext) -> bool:
     """Whether the user's last turn asks a question or for a movie ("something from the last 10
     years", "another one?", "I don't know what I want to watch") and neither thanks nor takes
     leave: a reply may not take leave then."""
     if (turn := user_turn(context)) is None:
         return False
-    text = turn.text.replace("’", "'")
+    text = _plain(turn.text)
     if closes(context) or (_LEAVING_RE.search(text) and not _REQUEST_RE.search(text) and "?" not in text):
         return False
     return bool(_ASKING_RE.search(text) or _REQUEST_RE.search(text))
@@ -753,7 +758,7 @@ _WELLBEING_ASKED_RE = re.compile(
 def asked_wellbeing(context: DialogueContext) -> bool:
     """Whether the user's last turn asks how the recommender is ("hi, how are you?", "good, and you?")."""
     turn = user_turn(context)
-    return turn is not None and bool(_WELLBEING_ASKED_RE.search(turn.text.replace("’", "'")))
+    return turn is not None and bool(_WELLBEING_ASKED_RE.search(_plain(turn.text)))
 
 
 # Claims no fact in the catalogue or the KG can check (awards, ratings, box office, links): a
@@ -809,7 +814,7 @@ _CLOSING_RE = re.compile(
 def closes(context: DialogueContext) -> bool:
     """Whether the user's last turn only thanks or says goodbye ("Great, I'll try that. Thanks!")."""
     turn = user_turn(context)
-    return turn is not None and not turn.movies and bool(_CLOSING_RE.match(turn.text.replace("’", "'")))
+    return turn is not None and not turn.movies and bool(_CLOSING_RE.match(_plain(turn.text)))
 
 
 def explicit_request(context: DialogueContext) -> bool:

@@ -238,7 +238,10 @@ def test_concurrent_sessions_are_batched_without_cross_talk(live_app, models):
 def test_the_served_models_are_warmed_up_before_the_first_user(models):
     # Models.load computed one turn: what the first turn builds on first use is there already.
     assert {"facts", "reader", "graph_index"} <= set(vars(models.pipeline))
-    assert models.pipeline.warm_up() >= 0  # and it can be run again
+    messages = ["Something scary from the 80s please", "I loved Heat, anything similar?"]
+    before = [chat_api(models.pipeline, m, None, models.checkpoint)["reply"] for m in messages]
+    assert models.pipeline.warm_up() >= 0  # and it can be run again (a single turn, then a batch)
+    assert [chat_api(models.pipeline, m, None, models.checkpoint)["reply"] for m in messages] == before  # changing no reply
 
 
 def test_serving_keeps_numpy_blas_on_the_calling_thread():

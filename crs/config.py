@@ -204,12 +204,16 @@ class RecConfig:
     max_context_entities: int = 32
     # Share of the training split used (learning curves).
     train_fraction: float = 1.0
+    # Recommender networks trained alike from the seeds seed, seed + 1, ... (their initial weights
+    # and batch order differ); their log-softmax scores are averaged (crs.rec.kg_text). 1: one network.
+    ensemble: int = 1
     loop: TrainLoopConfig = field(default_factory=lambda: TrainLoopConfig(epochs=15, batch_size=256, lr=1e-3, patience=3))
 
     def __post_init__(self) -> None:
         self.loop.check("rec.loop")
         _check(self.use_kg or self.use_text, "rec.use_kg", "at least one of rec.use_kg and rec.use_text must be true", self.use_kg)
         _check(0.0 < self.train_fraction <= 1.0, "rec.train_fraction", "must lie in (0, 1]", self.train_fraction)
+        _check(self.ensemble >= 1, "rec.ensemble", "must be >= 1", self.ensemble)
         _check(self.rec_state_dim >= 0, "rec.rec_state_dim", "must be >= 0", self.rec_state_dim)
         _check(self.rec_state_source in ("rec", "prompt"), "rec.rec_state_source", "must be rec or prompt", self.rec_state_source)
 

@@ -215,3 +215,46 @@ def test_package_halves_an_older_fp32_recommender_file(tmp_path):
     weights = load_file(str(tmp_path / "recommender.safetensors"))
     assert weights["w"].dtype == torch.float16 and weights["ids"].dtype == torch.int64 and weights["w"].tolist() == [1, 1, 1]
     assert not halve_recommender(tmp_path)  # already fp16: left alone
+
+
+@pytest.mark.slow
+def test_rec_stage_trains_an_ensemble_whose_scores_average_its_networks(data_dir, tmp_path):
+    import numpy as np
+    import torch
+
+    from crs.data.context import DialogueContext
+    from crs.data.redial import SEEKER, Turn
+    from crs.io import CheckpointFileError
+
+    out = tmp_path / "run"
+    train_main(["rec", "--quiet", "--config", TINY, "--data-dir", str(data_dir), "--output-dir", str(out),
+                "rec.ensemble=2", "rec.use_rec_state=false", "rec.repeat_gate=false"])
+    checkpoint = out / "checkpoint"
+    metrics = json.loads((checkpoint / "metrics.json").read_text())
+    assert metrics["ensemble"]["networks"] == 2 and len(metrics["ensemble"]["members"]) == 1
+    assert (checkpoint / "ensemble" / "member-1.safetensors").is_file()
+    assert (out / "rec" / "loop-member-1").is_dir()  # the member's own loop state: a rerun resumes it
+
+    model = KGTextRecommender.from_pretrained(checkpoint)
+    assert len(model.members) == 1 and model.repeat_gate is None and model.neighbours is None
+    first, second = model.model.item_bias, model.members[0].item_bias
+    assert not torch.equal(first, second)  # another seed: another network
+    assert model.members[0].encoder.edge_index is model.model.encoder.edge_index  # one copy of what they share
+    contexts = [DialogueContext(turns=[Turn(SEEKER, "I loved The Matrix, anything like it?", [])]),
+                DialogueContext(turns=[Turn(SEEKER, "Something funny with Tom Hanks please", [])])]
+    scores = model.score_batch(contexts)
+    members = model.members
+    model.members = []
+    alone = model.score_batch(contexts)
+    model.members, model.model = [], members[0]
+    model.refresh()
+    other = model.score_batch(contexts)
+    log = lambda s: torch.log_softmax(torch.as_tensor(s), dim=-1).numpy()  # noqa: E731
+    assert np.allclose(scores, (log(alone) + log(other)) / 2, atol=1e-5)
+
+    (checkpoint / "ensemble" / "member-1.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="member-1.safetensors"):
+        KGTextRecommender.from_pretrained(checkpoint)
+    (checkpoint / "ensemble" / "member-1.safetensors").write_bytes(b"\0" * 64)
+    with pytest.raises(CheckpointFileError, match="member-1.safetensors"):
+        KGTextRecommender.from_pretrained(checkpoint)

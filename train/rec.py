@@ -348,8 +348,29 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
     batches, num_instances = batch_maker(train_samples, catalogue, config.rec.loop.batch_size, collate)
     result = run_loop(model, batches, lambda m: validation_metrics(recommender, valid_samples), SCORE_KEY, config.rec.loop,
                       out / "loop", desc=STAGE, seed=config.seed, progress=progress)
+    members = []
+    for i in range(1, config.rec.ensemble):  # the other networks of an ensemble: the same training from seed + i
+        torch.manual_seed(config.seed + i)
+        member = build_model(config, kg, catalogue, item_text, encoder)
+        if config.rec.use_kg and config.rec.use_kg_pretraining and pretrained.is_file():
+            member.encoder.load_state_dict(load_file(str(pretrained)))
+        alone = KGTextRecommender(config, member, featurizer, encoder)  # validated on its own while it trains
+        member_result = run_loop(member, batches, lambda m, alone=alone: validation_metrics(alone, valid_samples), SCORE_KEY,
+                                 config.rec.loop, out / f"loop-member-{i}", desc=f"{STAGE} member {i + 1}/{config.rec.ensemble}",
+                                 seed=config.seed + i, progress=progress)
+        members.append((member, member_result))
     if not is_main_process():  # the main process fits the late fusion and writes the checkpoint
         return {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "history": result.history}
+    ensemble_metrics = {}
+    if members:
+        single = validation_metrics(recommender, valid_samples)
+        recommender.members = [member.eval() for member, _ in members]
+        combined = validation_metrics(recommender, valid_samples)
+        ensemble_metrics = {"ensemble": {"networks": config.rec.ensemble, "first_network_valid": single, "valid": combined,
+                                         "members": [{"best_epoch": r.best_epoch, "valid": r.history[r.best_epoch - 1] if r.best_epoch else {}}
+                                                     for _, r in members]}}
+        logger.info("%s: ensemble of %d networks, valid %s %.4f (the first network alone %.4f)", STAGE, config.rec.ensemble,
+                    SCORE_KEY, combined[SCORE_KEY], single[SCORE_KEY])
     recommender.refresh()
     fusion_metrics = fit_fusion(recommender, config, train_samples, valid_samples, [f.text for f in train_features], progress)
     seconds = time.perf_counter() - started
@@ -361,6 +382,7 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
         "train_dialogues": len(train_dialogues),
         "train_instances": num_instances,
         "liked_classifier": liked_metrics,
+        **ensemble_metrics,
         **fusion_metrics,
         "history": result.history,
     }

@@ -4,6 +4,7 @@ A checkpoint folder holds everything scoring needs, with no dataset present:
 
     config.json                 crs config, library versions, data checksums
     recommender.safetensors     model weights (item text embeddings included)
+    ensemble/member-<i>.safetensors   with rec.ensemble > 1: the other networks' weights (i = 1, 2, ...)
     kg/                         entities.json, relations.json, triples.safetensors,
                                 catalogue.json (facts only), cooccurrence.safetensors
     metrics.json, MODEL_CARD.md written by the training stage
@@ -43,6 +44,7 @@ logger = logging.getLogger(__name__)
 TEXT_CACHE_SIZE = 50_000
 # Parts the recommender does not read: the generator's (a broken one leaves the recommender serving).
 GENERATOR_PARTS = ("generator", "tokenizer", "lm", "exemplars", "prompt", "goal_head.json", "topic_head.json", "goal_bias.json")
+ENSEMBLE_DIR = "ensemble"
 REQUIRED_FILES = ("config.json", "recommender.safetensors", "kg/entities.json", "kg/relations.json",
                   "kg/triples.safetensors", "kg/catalogue.json", "kg/cooccurrence.safetensors")
 
@@ -74,6 +76,10 @@ class KGTextRecommender(BaseRecommender):
         self.repeat_gate: RepeatGate | None = None  # crs.rec.repeat: mentioned movies against new ones
         self.neighbours: NeighbourIndex | None = None  # crs.rec.neighbours: movies after similar training contexts
         self._entity_embeddings: torch.Tensor | None = None
+        # With rec.ensemble > 1: the other networks, trained alike from other seeds; scores average
+        # the log-softmax of every network's (``model`` first).
+        self.members: list[KGTextRecModel] = []
+        self._member_embeddings: list[torch.Tensor | None] = []
         self._text_cache: dict[str, np.ndarray] = {}
         self._hidden_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         # contexts -> (B, rec_state_dim): the generator's [REC] state, when the model takes one
@@ -96,6 +102,7 @@ class KGTextRecommender(BaseRecommender):
     def refresh(self) -> None:
         """Forget cached entity (and, with a tuned encoder top, context) embeddings after the weights changed."""
         self._entity_embeddings = None
+        self._member_embeddings = []
         if self.model.config.use_text and self.model.text_top is not None:
             self._text_cache.clear()
 
@@ -129,7 +136,16 @@ class KGTextRecommender(BaseRecommender):
             text = torch.as_tensor(text_embeddings)
         batch = self.featurizer.collate(features, text)
         output = self.model(**batch, rec_state=rec_state, entity_embeddings=self.entity_embeddings())
-        scores = output.scores.float().numpy()
+        scores = output.scores.float()
+        if self.members:
+            if len(self._member_embeddings) != len(self.members):
+                self._member_embeddings = [m.entity_embeddings() if self.config.rec.use_kg else None for m in self.members]
+            logs = [torch.log_softmax(scores, dim=-1)]
+            for member, embeddings in zip(self.members, self._member_embeddings):
+                member_scores = member(**batch, rec_state=rec_state, entity_embeddings=embeddings).scores.float()
+                logs.append(torch.log_softmax(member_scores, dim=-1))
+            scores = torch.stack(logs).mean(dim=0)
+        scores = scores.numpy()
         if self.neighbours is not None and text is not None:
             scores = self.neighbours.fuse(scores, text.numpy())
         if self.repeat_gate is not None and num_turns is not None:
@@ -227,6 +243,7 @@ class KGTextRecommender(BaseRecommender):
             }
             (tmp / "config.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
             self.save_weights(tmp / "recommender.safetensors")
+            self.save_members(tmp)
             save_kg(self.kg, tmp / "kg")
             self.catalogue.save(tmp / "kg" / "catalogue.json")
             cooc = self.featurizer.cooccurrence
@@ -244,9 +261,21 @@ class KGTextRecommender(BaseRecommender):
 
     def save_weights(self, path: str | Path) -> None:
         """The model's weights, fp16 on disk (embedding tables dominate them; loaded back as float32)."""
-        state = {name: tensor.detach().half().contiguous() if tensor.is_floating_point() else tensor.contiguous()
-                 for name, tensor in self.model.state_dict().items()}
-        save_file(state, str(path))
+        save_file(half_state(self.model), str(path))
+
+    def save_members(self, folder: str | Path) -> None:
+        """The other networks of an ensemble as ``ensemble/member-<i>.safetensors`` in ``folder`` (fp16),
+        an earlier ``ensemble/`` replaced; nothing without members."""
+        import shutil
+
+        target = Path(folder) / ENSEMBLE_DIR
+        if target.is_dir():
+            shutil.rmtree(target)
+        if not self.members:
+            return
+        target.mkdir(parents=True)
+        for i, member in enumerate(self.members, start=1):
+            save_file(half_state(member), str(target / f"member-{i}.safetensors"))
 
     def save_fusion(self, folder: str | Path) -> None:
         """The late-fusion parts into ``folder`` (the repeat gate and the context neighbours), an
@@ -289,15 +318,16 @@ class KGTextRecommender(BaseRecommender):
             shared = encoders if encoders is not None else {}
             text_encoder = shared.get(key) or TextEncoder(*key)
             shared[key] = text_encoder
-        model = build_model(config, kg, catalogue, item_text, text_encoder)
-        try:
-            missing_keys, unexpected = model.load_state_dict(weights, strict=False)
-        except RuntimeError as error:  # a tensor of another shape than config.json builds
-            detail = next((line.strip() for line in str(error).splitlines() if "size mismatch" in line), str(error).splitlines()[0])
-            raise CheckpointFileError(folder / "recommender.safetensors", f"shape mismatch with config.json ({detail})") from None
-        if missing_keys or unexpected:
-            raise CheckpointFileError(folder / "recommender.safetensors", "does not fit config.json "
-                                      f"(missing {missing_keys[:5]}, unexpected {unexpected[:5]})")
+        model = load_weights(build_model(config, kg, catalogue, item_text, text_encoder), weights, folder / "recommender.safetensors")
+        members = []
+        for i in range(1, config.rec.ensemble):
+            path = folder / ENSEMBLE_DIR / f"member-{i}.safetensors"
+            if not path.is_file():
+                raise FileNotFoundError(f"checkpoint {folder} is incomplete: missing {ENSEMBLE_DIR}/member-{i}.safetensors "
+                                        f"(rec.ensemble is {config.rec.ensemble})")
+            member_weights = {name: tensor.float() if tensor.is_floating_point() else tensor for name, tensor in load_file(str(path)).items()}
+            member = load_weights(build_model(config, kg, catalogue, member_weights.get("item_text"), text_encoder), member_weights, path)
+            members.append(share_buffers(member, model))
         linker = EntityLinker.build(kg, catalogue, config.linking)
         liked = sentiment = None
         if config.rec.use_sentiment:
@@ -307,11 +337,42 @@ class KGTextRecommender(BaseRecommender):
             sentiment = SentimentScorer(text_encoder, liked)
         featurizer = Featurizer(catalogue, kg, linker, cooc, config.rec.max_context_entities, sentiment)
         recommender = cls(config, model, featurizer, text_encoder, name=meta.get("name", "kg-text"), liked=liked)
+        recommender.members = [member.eval() for member in members]
         if (folder / GATE_FILE).is_file():
             recommender.repeat_gate = RepeatGate.load(folder / GATE_FILE)
         if (folder / NEIGHBOURS_FILE).is_file():
             recommender.neighbours = NeighbourIndex.load(folder / NEIGHBOURS_FILE)
         return recommender
+
+
+def half_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A network's weights as saved: floats in fp16 (embedding tables dominate them; loaded back as float32)."""
+    return {name: tensor.detach().half().contiguous() if tensor.is_floating_point() else tensor.contiguous()
+            for name, tensor in model.state_dict().items()}
+
+
+def load_weights(model: KGTextRecModel, weights: dict[str, torch.Tensor], path: Path) -> KGTextRecModel:
+    """``model`` with ``weights`` (read from ``path``) loaded; a file that does not fit the config is named."""
+    try:
+        missing_keys, unexpected = model.load_state_dict(weights, strict=False)
+    except RuntimeError as error:  # a tensor of another shape than config.json builds
+        detail = next((line.strip() for line in str(error).splitlines() if "size mismatch" in line), str(error).splitlines()[0])
+        raise CheckpointFileError(path, f"shape mismatch with config.json ({detail})") from None
+    if missing_keys or unexpected:
+        raise CheckpointFileError(path, "does not fit config.json "
+                                  f"(missing {missing_keys[:5]}, unexpected {unexpected[:5]})")
+    return model
+
+
+def share_buffers(member: KGTextRecModel, model: KGTextRecModel) -> KGTextRecModel:
+    """``member`` holding ``model``'s tensors for the buffers both have equal (the movies' text
+    embeddings and entities, the graph's edges), so an ensemble keeps one copy of each in memory."""
+    for name, tensor in list(member.named_buffers()):
+        owner_name, _, attribute = name.rpartition(".")
+        owner, source = member.get_submodule(owner_name), model.get_buffer(name)
+        if tensor is not source and tensor.shape == source.shape and tensor.dtype == source.dtype and torch.equal(tensor, source):
+            setattr(owner, attribute, source)
+    return member
 
 
 def item_texts(catalogue: Catalogue) -> list[str]:

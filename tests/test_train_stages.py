@@ -249,7 +249,10 @@ def test_rec_stage_trains_an_ensemble_whose_scores_average_its_networks(data_dir
     model.members, model.model = [], members[0]
     model.refresh()
     other = model.score_batch(contexts)
-    log = lambda s: torch.log_softmax(torch.as_tensor(s), dim=-1).numpy()  # noqa: E731
+
+    def log(s):
+        return torch.log_softmax(torch.as_tensor(s), dim=-1).numpy()
+
     assert np.allclose(scores, (log(alone) + log(other)) / 2, atol=1e-5)
 
     (checkpoint / "ensemble" / "member-1.safetensors").unlink()

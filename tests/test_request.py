@@ -72,6 +72,8 @@ def movie_named(pipeline, title):
     ("something sadder", {"genre: Drama"}, set()),
     ("I love Christopher Nolan movies but I've seen all of them", set(), {"with: Christopher Nolan"}),
     ("I like Tom Hanks, have you seen all of his?", {"actor: Tom Hanks"}, set()),  # asks the recommender
+    ("Not sci-fi this time, a thriller maybe", {"genre: Thriller"}, {"genre: Sci-fi"}),  # the comma ends the negation
+    ("no horror, comedy or drama", set(), {"genre: Horror", "genre: Comedy", "genre: Drama"}),  # a list stays negated
 ])
 def test_read_turn(pipeline, reader, text, wanted, unwanted):
     got_wanted, got_unwanted, _ = read(pipeline, reader, text)

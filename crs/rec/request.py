@@ -17,9 +17,10 @@ Each user turn updates a :class:`RequestState` (:meth:`RequestReader.update`):
 Rules, all in this module and tested in ``tests/test_request.py``:
 
 * A negation cue (:data:`NEGATION_RE`) covers the entities after it up to the end of its clause: a
-  sentence end, a semicolon, a contrast word ("but", "instead", "rather", "though"), or a comma or
-  "and" followed by a fresh request ("…, something with …", "and I want …"). Phrases that only look
-  negative ("I don't mind", "never seen", "nothing but", "not only") are masked first.
+  sentence end, a semicolon, a contrast word ("but", "instead", "rather", "though"), a comma or
+  "and" followed by a fresh request ("…, something with …", "and I want …"), or a comma followed by
+  "a"/"an" ("not sci-fi, a thriller maybe"). Phrases that only look negative ("I don't mind",
+  "never seen", "nothing but", "not only") are masked first.
 * A movie followed in its clause by a verdict such as "was terrible" is disliked; "seen all the <movie>
   movies" turns its franchise down.
 * A capitalised surname alone ("Tarantino movies") names the one prolific person of that surname,
@@ -502,7 +503,8 @@ NEGATION_RE = re.compile(
 _SCOPE_END_RE = re.compile(
     r"[.!?;\n]|\b(?:but|though|although|however|instead|rather|prefer(?:ably)?|except\s+for\s+that)\b|"
     r"(?:,|\band\b)\s*(?:i|i'm|im|i'd|id|something|maybe|perhaps|just|preferably|how|what|more|any|some|also|ideally|"
-    r"give|show|recommend|suggest|looking|want|need|would|could|please)\b",
+    r"give|show|recommend|suggest|looking|want|need|would|could|please)\b|"
+    r",\s*(?:a|an)\b",  # "not sci-fi this time, a thriller maybe": a comma, then what is wanted instead
     re.IGNORECASE,
 )
 

@@ -634,3 +634,26 @@ def test_retrieved_praise_of_a_movie_needs_a_movie_to_praise(pipeline):
     filter_ = pipeline.claim_filter([none_named, user_named, answers_one], [[(nemo, 1.0)]] * 3)
     assert not filter_(0, "That is a good one. Have you seen [REC]?") and filter_(0, "Have you seen [REC]?")
     assert filter_(1, "That is a good one. Have you seen [REC]?") and filter_(2, "That is a good one. Have you seen [REC]?")
+
+
+def test_retrieved_replies_take_a_movie_for_a_suggestion_only_when_the_user_named_one(pipeline):
+    # "I'll have to check it out" / "I haven't seen that one" answer a movie the user brought up;
+    # after a turn that names none (or only the recommender's own suggestion) they make no sense.
+    from crs.serve.pipeline import new_to_me, user_named_movie
+
+    for text in ("Cool! I will have to check it out.", "i have not seen that one. have you seen [REC]", "Ok. Will check that one out",
+                 "I haven't seen either of those.", "Thanks for the recommendation!", "Never heard of it, sorry",
+                 "I have seen that one yet. I love the original though.", "No, haven't heard of [REC] ...", "Never seen it"):
+        assert new_to_me(text), text
+    for text in ("You should check it out!", "I think you should check it out", "You will have to check it out",
+                 "I have seen it, it is great", "Have you seen [REC]?", "Thanks for chatting!",
+                 "If you haven't seen [REC], you should", "You have never seen it? It is great", "Haven't you seen [REC]?"):
+        assert not new_to_me(text), text
+    nemo = movie_named(pipeline, "Finding Nemo").movie_id
+    coco = movie_named(pipeline, "Coco").movie_id
+    user_named = DialogueContext(turns=[Turn(SEEKER, "Have you seen Coco?", [coco])])
+    suggested = DialogueContext(turns=[Turn(RECOMMENDER, "Have you seen Coco?", [coco]), Turn(SEEKER, "I don't like Pixar", [])])
+    assert user_named_movie(user_named) and not user_named_movie(suggested)
+    filter_ = pipeline.claim_filter([user_named, suggested], [[(nemo, 1.0)]] * 2)
+    reply = "I haven't seen that one. I will check it out. How about [REC]?"
+    assert filter_(0, reply) and not filter_(1, reply) and filter_(1, "How about [REC]?")

@@ -525,7 +525,9 @@ class CRS:
         before the recommender has suggested a movie (in the ReDial training dialogues 0.2% of the
         recommender's first turns with a movie open so, against 10.9% of the later ones), nor one that
         opens with praise of a movie ("That's a great one", :data:`PRAISE_OPENING_RE`) when the last
-        two turns name none (:func:`movie_just_named`)."""
+        two turns name none (:func:`movie_just_named`), nor one that takes a movie for a suggestion
+        to itself ("I'll have to check it out", :func:`new_to_me`) unless the user's last turn
+        names one (:func:`user_named_movie`)."""
 
         speakable = self.speakable_rows(contexts, rankings)
         known: dict[tuple, bool] = {}  # (test, row) -> the test on row's context, asked once a row
@@ -541,6 +543,8 @@ class CRS:
             if PRAISE_OPENING_RE.match(reply) and not holds(movie_just_named, row):
                 return False
             text = reply.replace(REC_TOKEN, " ")
+            if new_to_me(text) and not holds(user_named_movie, row):
+                return False
             if SEEKER_SPEECH_RE.search(text) or UNCHECKABLE_RE.search(text) or TASK_TALK_RE.search(text):
                 return False
             if WELLBEING_ANSWER_RE.search(text) and not holds(asked_wellbeing, row):
@@ -733,6 +737,13 @@ def movie_just_named(context: DialogueContext) -> bool:
     return any(turn.movies for turn in context.turns[-2:])
 
 
+def user_named_movie(context: DialogueContext) -> bool:
+    """Whether the user's last turn names a movie: what a reply such as "I'll have to check it out"
+    (:data:`NEW_TO_ME_RE`) answers."""
+    turn = user_turn(context)
+    return turn is not None and bool(turn.movies)
+
+
 def user_turn(context: DialogueContext) -> Turn | None:
     """The user's last turn, when the conversation ends with one (else None)."""
     return context.turns[-1] if context.turns and context.turns[-1].role == SEEKER else None
@@ -799,6 +810,31 @@ PRAISE_OPENING_RE = re.compile(
     rf"that\s+(?:one|movie|film)(?:'s|\s+is|\s+was)\s+{_PRAISE_ADJ}\b|"
     rf"{_PRAISE_ADJ}\s+(?:choice|pick|one|movie|film)s?(?=\s*(?:[!.,;:)]|$|too\b|indeed\b))|"
     r"i\s+(?:really\s+)?(?:love|loved|like|liked|enjoyed|adore)\s+(?:that|this)\s+(?:one|movie|film)\b)", re.IGNORECASE)
+
+# A recommender answering a movie the user brought up as if it were a suggestion to itself ("I'll
+# have to check it out", "I haven't seen that one", "thanks for the recommendation"): ReDial's
+# recommenders say so when the seeker names a movie they do not know. Such a reply answers only a
+# user turn that names a movie (:func:`user_named_movie`).
+_THAT = r"(?:it|that|that\s+one|this|this\s+one|them|those|those\s+ones|either(?:\s+of\s+(?:them|those))?)"
+NEW_TO_ME_RE = re.compile(
+    r"(?:\bi\b|\bi'll\b|\bi'd\b|\bi'm\b|\bim\b|(?<!\byou\s)\bwill\b|\bgonna\b)(?:(?!\byou\b)[^.!?\[]){0,30}?"
+    rf"\b(?:check|look)\s+{_THAT}\s+(?:out|up)\b|"
+    r"\b(?:i\s*)?(?:have(?:n'?t|\s+not|\s+never)|haven;?t|havent|never|did(?:n'?t|\s+not)|'ve\s+(?:never|not))\s+(?:seen|watched|heard\s+of)\b|"
+    rf"\bi\s+have\s+(?:seen|watched)\s+{_THAT}\s+yet\b|"
+    r"\b(?:never|not)\s+heard\s+of\s+(?:it|that|that\s+one|this\s+one)\b|"
+    r"\bthanks?\s+(?:you\s+)?(?:so\s+much\s+|very\s+much\s+)?for\s+the\s+(?:recommendations?|suggestions?|recs?)\b",
+    re.IGNORECASE,
+)
+
+_SAID_OF_YOU_RE = re.compile(r"\b(?:you|you've|you'd|you'll|u)\s*(?:have\s+|'ve\s+)?$", re.IGNORECASE)
+
+
+def new_to_me(text: str) -> bool:
+    """Whether ``text`` takes a movie for a suggestion to the recommender (:data:`NEW_TO_ME_RE`),
+    said of itself ("I haven't seen it"), not of the user ("if you haven't seen it, ...")."""
+    text = _plain(text)
+    return any(not _SAID_OF_YOU_RE.search(text[max(0, m.start() - 24):m.start()]) for m in NEW_TO_ME_RE.finditer(text))
+
 
 # A reply that places its movie in a series ("the sequel", "a remake of", "the trilogy").
 _SERIES_CLAIM_RE = re.compile(r"\b(?:sequels?|prequels?|remakes?|remade|trilogy|franchise|installments?|part\s+(?:2|3|two|three|ii|iii))\b",

@@ -222,6 +222,7 @@ def test_rec_stage_trains_an_ensemble_whose_scores_average_its_networks(data_dir
     import numpy as np
     import torch
 
+    from crs.config import ConfigError
     from crs.data.context import DialogueContext
     from crs.data.redial import SEEKER, Turn
     from crs.io import CheckpointFileError
@@ -254,6 +255,10 @@ def test_rec_stage_trains_an_ensemble_whose_scores_average_its_networks(data_dir
         return torch.log_softmax(torch.as_tensor(s), dim=-1).numpy()
 
     assert np.allclose(scores, (log(alone) + log(other)) / 2, atol=1e-5)
+
+    with pytest.raises(ConfigError, match="tune_top_layers"):  # the networks would share one tuned encoder top
+        train_main(["rec", "--quiet", "--config", TINY, "--data-dir", str(data_dir), "--output-dir", str(tmp_path / "other"),
+                    "rec.ensemble=2", "rec.use_text=true", "text.tune_top_layers=1"])
 
     (checkpoint / "ensemble" / "member-1.safetensors").unlink()
     with pytest.raises(FileNotFoundError, match="member-1.safetensors"):

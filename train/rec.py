@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
+from crs.config import ConfigError
 from crs.data.context import DialogueContext
 from crs.data.samples import build_samples
 from crs.eval.harness import evaluate_recommender, sha256
@@ -275,6 +276,9 @@ def batch_maker(samples, catalogue, batch_size: int, collate: Callable[[list[int
 
 def run(ctx: StageContext, progress: bool = True) -> dict:
     config = ctx.config
+    if config.rec.ensemble > 1 and config.rec.use_text and config.text.tune_top_layers:
+        # the networks would share the first one's tuned context encoding when they score
+        raise ConfigError("rec.ensemble > 1 needs text.tune_top_layers 0 (each network would tune its own encoder layers)")
     started = time.perf_counter()
     out = ctx.stage_dir(STAGE)
     catalogue, kg = ctx.catalogue, ctx.kg

@@ -657,3 +657,16 @@ def test_retrieved_replies_take_a_movie_for_a_suggestion_only_when_the_user_name
     filter_ = pipeline.claim_filter([user_named, suggested], [[(nemo, 1.0)]] * 2)
     reply = "I haven't seen that one. I will check it out. How about [REC]?"
     assert filter_(0, reply) and not filter_(1, reply) and filter_(1, "How about [REC]?")
+
+
+def test_retrieved_replies_call_only_a_recent_movie_the_new_one(pipeline):
+    from crs.serve.pipeline import NEW_MOVIE_RE
+
+    assert NEW_MOVIE_RE.search("Have you seen the new [REC]?") and NEW_MOVIE_RE.search("What about the latest [REC]")
+    assert not NEW_MOVIE_RE.search("Have you seen [REC]? It's new to me") and not NEW_MOVIE_RE.search("a new favorite, [REC]")
+    memento = movie_named(pipeline, "Memento").movie_id  # 2000
+    recent = max(pipeline.catalogue.movies, key=lambda m: m.year or 0).movie_id
+    context = DialogueContext(turns=[Turn(SEEKER, "a thriller please", [])])
+    filter_ = pipeline.claim_filter([context, context], [[(memento, 1.0)], [(recent, 1.0)]])
+    assert not filter_(0, "Have you seen the new [REC]?") and filter_(0, "Have you seen [REC]?")
+    assert filter_(1, "Have you seen the new [REC]?")

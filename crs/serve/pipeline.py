@@ -41,6 +41,7 @@ from crs.gen.topic_head import CANDIDATE_FEATURES, candidate_features
 from crs.io import CheckpointFileError, verify_files
 from crs.rec.kg_text import KGTextRecommender
 from crs.rec.request import (
+    SHOWING_YEARS,
     Constraint,
     MovieFacts,
     RequestReader,
@@ -527,7 +528,8 @@ class CRS:
         opens with praise of a movie ("That's a great one", :data:`PRAISE_OPENING_RE`) when the last
         two turns name none (:func:`movie_just_named`), nor one that takes a movie for a suggestion
         to itself ("I'll have to check it out", :func:`new_to_me`) unless the user's last turn
-        names one (:func:`user_named_movie`)."""
+        names one (:func:`user_named_movie`), nor one that calls a movie of another time "the new
+        [REC]" (:data:`NEW_MOVIE_RE`)."""
 
         speakable = self.speakable_rows(contexts, rankings)
         known: dict[tuple, bool] = {}  # (test, row) -> the test on row's context, asked once a row
@@ -544,6 +546,8 @@ class CRS:
                 return False
             text = reply.replace(REC_TOKEN, " ")
             if new_to_me(text) and not holds(user_named_movie, row):
+                return False
+            if NEW_MOVIE_RE.search(reply) and not self.fits_times(rankings[row][0][0] if rankings[row] else None, [self.showing_years()]):
                 return False
             if SEEKER_SPEECH_RE.search(text) or UNCHECKABLE_RE.search(text) or TASK_TALK_RE.search(text):
                 return False
@@ -664,6 +668,11 @@ class CRS:
         if claims and (movie is None or not all(self.facts.satisfies(movie, Constraint(kind, key, "")) for kind, key, _, _ in claims)):
             return False
         return not _SERIES_CLAIM_RE.search(text) or (movie is not None and self.facts.franchise_constraint(movie, strict=True) is not None)
+
+    def showing_years(self) -> tuple[int, None]:
+        """The years a movie "in theaters now" or "the new [REC]" comes from: the catalogue's last
+        :data:`crs.rec.request.SHOWING_YEARS`."""
+        return ((self.facts.latest_year or 2018) - SHOWING_YEARS + 1, None)
 
     def fits_times(self, movie: int | None, claims: list[tuple[int | None, int | None]]) -> bool:
         """Whether ``movie``'s year lies in every year range ``claims`` (:meth:`RequestReader.year_claims`);
@@ -825,6 +834,10 @@ NEW_TO_ME_RE = re.compile(
     r"\bthanks?\s+(?:you\s+)?(?:so\s+much\s+|very\s+much\s+)?for\s+the\s+(?:recommendations?|suggestions?|recs?)\b",
     re.IGNORECASE,
 )
+
+# A reply that calls its movie new ("Have you seen the new [REC]?", "the latest [REC]"): a claim that
+# it is showing now, checked as "in theaters" is (the catalogue's last SHOWING_YEARS years).
+NEW_MOVIE_RE = re.compile(r"\b(?:the|that|this)\s+(?:new|newest|latest|newer)\s+(?:one\s*,?\s*)?\[REC\]", re.IGNORECASE)
 
 _SAID_OF_YOU_RE = re.compile(r"\b(?:you|you've|you'd|you'll|u)\s*(?:have\s+|'ve\s+)?$", re.IGNORECASE)
 

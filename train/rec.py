@@ -325,15 +325,21 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
         logger.info("%s: the generator's [REC] state (%d dims) feeds the recommender", STAGE, generator.hidden_size)
     elif config.rec.use_rec_state:
         logger.info("%s: no conv-fixed-prompt generator in this run; the recommender runs without the [REC] state", STAGE)
-    torch.manual_seed(config.seed)  # the same initial weights in every run (and on every process of a launch)
-    model = build_model(config, kg, catalogue, item_text, encoder)
     pretrained = ctx.output_dir / pretrain_kg.STAGE / pretrain_kg.ENCODER_FILE
     if config.rec.use_kg and config.rec.use_kg_pretraining:
         if pretrained.is_file():
-            model.encoder.load_state_dict(load_file(str(pretrained)))
             logger.info("%s: R-GCN initialised from %s", STAGE, pretrained)
         else:
             logger.warning("%s: %s not found, the R-GCN starts from scratch (run the pretrain-kg stage first)", STAGE, pretrained)
+
+    def new_network(seed: int):
+        torch.manual_seed(seed)  # the same initial weights in every run (and on every process of a launch)
+        network = build_model(config, kg, catalogue, item_text, encoder)
+        if config.rec.use_kg and config.rec.use_kg_pretraining and pretrained.is_file():
+            network.encoder.load_state_dict(load_file(str(pretrained)))
+        return network
+
+    model = new_network(config.seed)
     recommender = KGTextRecommender(config, model, featurizer, encoder, liked=sentiment.classifier if sentiment else None)
     if generator is not None:
         recommender.state_source = lambda contexts: generator.rec_state(contexts, catalogue)
@@ -354,10 +360,7 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
                       out / "loop", desc=STAGE, seed=config.seed, progress=progress)
     members = []
     for i in range(1, config.rec.ensemble):  # the other networks of an ensemble: the same training from seed + i
-        torch.manual_seed(config.seed + i)
-        member = build_model(config, kg, catalogue, item_text, encoder)
-        if config.rec.use_kg and config.rec.use_kg_pretraining and pretrained.is_file():
-            member.encoder.load_state_dict(load_file(str(pretrained)))
+        member = new_network(config.seed + i)
         alone = KGTextRecommender(config, member, featurizer, encoder)  # validated on its own while it trains
         member_result = run_loop(member, batches, lambda m, alone=alone: validation_metrics(alone, valid_samples), SCORE_KEY,
                                  config.rec.loop, out / f"loop-member-{i}", desc=f"{STAGE} member {i + 1}/{config.rec.ensemble}",
@@ -367,14 +370,14 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
         return {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "history": result.history}
     ensemble_metrics = {}
     if members:
-        single = validation_metrics(recommender, valid_samples)
+        single = result.history[result.best_epoch - 1] if result.best_epoch else {}  # the first network's kept epoch
         recommender.members = [member.eval() for member, _ in members]
         combined = validation_metrics(recommender, valid_samples)
         ensemble_metrics = {"ensemble": {"networks": config.rec.ensemble, "first_network_valid": single, "valid": combined,
                                          "members": [{"best_epoch": r.best_epoch, "valid": r.history[r.best_epoch - 1] if r.best_epoch else {}}
                                                      for _, r in members]}}
         logger.info("%s: ensemble of %d networks, valid %s %.4f (the first network alone %.4f)", STAGE, config.rec.ensemble,
-                    SCORE_KEY, combined[SCORE_KEY], single[SCORE_KEY])
+                    SCORE_KEY, combined[SCORE_KEY], result.best_score)
     recommender.refresh()
     fusion_metrics = fit_fusion(recommender, config, train_samples, valid_samples, [f.text for f in train_features], progress)
     seconds = time.perf_counter() - started

@@ -310,8 +310,7 @@ class KGTextRecommender(BaseRecommender):
         catalogue = Catalogue.read(folder / "kg" / "catalogue.json")
         cooc_file = load_file(str(folder / "kg" / "cooccurrence.safetensors"))
         cooc = torch.sparse_coo_tensor(cooc_file["indices"], cooc_file["values"], tuple(cooc_file["shape"].tolist()), check_invariants=True)
-        weights = {name: tensor.float() if tensor.is_floating_point() else tensor
-                   for name, tensor in load_file(str(folder / "recommender.safetensors")).items()}
+        weights = read_weights(folder / "recommender.safetensors")
         item_text = weights.get("item_text")
         if (config.rec.use_text or config.rec.use_sentiment) and text_encoder is None:
             key = (meta.get("text_encoder") or config.text.model, config.text.max_context_tokens)
@@ -325,7 +324,7 @@ class KGTextRecommender(BaseRecommender):
             if not path.is_file():
                 raise FileNotFoundError(f"checkpoint {folder} is incomplete: missing {ENSEMBLE_DIR}/member-{i}.safetensors "
                                         f"(rec.ensemble is {config.rec.ensemble})")
-            member_weights = {name: tensor.float() if tensor.is_floating_point() else tensor for name, tensor in load_file(str(path)).items()}
+            member_weights = read_weights(path)
             member = load_weights(build_model(config, kg, catalogue, member_weights.get("item_text"), text_encoder), member_weights, path)
             members.append(share_buffers(member, model))
         linker = EntityLinker.build(kg, catalogue, config.linking)
@@ -349,6 +348,11 @@ def half_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """A network's weights as saved: floats in fp16 (embedding tables dominate them; loaded back as float32)."""
     return {name: tensor.detach().half().contiguous() if tensor.is_floating_point() else tensor.contiguous()
             for name, tensor in model.state_dict().items()}
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """A network's saved weights, floats back in float32."""
+    return {name: tensor.float() if tensor.is_floating_point() else tensor for name, tensor in load_file(str(path)).items()}
 
 
 def load_weights(model: KGTextRecModel, weights: dict[str, torch.Tensor], path: Path) -> KGTextRecModel:

@@ -687,6 +687,10 @@ class RequestReader:
         words += [ATTRIBUTE_GENRES[" ".join(m.group(1).lower().split())] for m in _ATTRIBUTE_RE.finditer(plain)]
         return {genre for genre in map(self._genre, words) if genre is not None}
 
+    def showing_years(self) -> tuple[int, None]:
+        """The years of a movie "in theaters now" (or "the new [REC]"): the catalogue's last :data:`SHOWING_YEARS`."""
+        return ((self.facts.latest_year or 2018) - SHOWING_YEARS + 1, None)
+
     def year_claims(self, text: str) -> list[tuple[int | None, int | None]]:
         """The years ``text`` speaks of ("from the 80s", "a recent one", "an old classic", "in 1994"),
         each a (first, last) range read as in a request, either end None for open, the claim
@@ -697,7 +701,7 @@ class RequestReader:
         plain = text.replace("’", "'").replace("‘", "'")
         claims = [years for _, years in self._years(plain, [])]
         if _SHOWING_RE.search(plain):
-            claims.append(((self.facts.latest_year or 2018) - SHOWING_YEARS + 1, None))
+            claims.append(self.showing_years())
         if _OLD_CLAIM_RE.search(plain) and not any(first is None and last is not None for first, last in claims):
             claims.append((None, OLDER_BEFORE - 1))
         return claims

@@ -41,7 +41,6 @@ from crs.gen.topic_head import CANDIDATE_FEATURES, candidate_features
 from crs.io import CheckpointFileError, verify_files
 from crs.rec.kg_text import KGTextRecommender
 from crs.rec.request import (
-    SHOWING_YEARS,
     Constraint,
     MovieFacts,
     RequestReader,
@@ -293,7 +292,8 @@ class CRS:
     def warm_up(self) -> float:
         """Build what the first turn would otherwise build (the KG facts by movie, the request reader,
         the explanation index, the kernels of each model's first call) with one turn about a movie,
-        then the buffers and kernels of a batch with one batch of turns (:data:`WARM_UP_BATCH`); returns the seconds it took. The server calls it before it serves, so the first user does
+        then the buffers and kernels of a batch with one batch of turns (:data:`WARM_UP_BATCH`);
+        returns the seconds it took. The server calls it before it serves, so the first user does
         not wait for it."""
         started = time.perf_counter()
         self.respond([{"role": "user", "content": WARM_UP_MESSAGE}])  # builds the facts and the reader
@@ -547,8 +547,6 @@ class CRS:
             text = reply.replace(REC_TOKEN, " ")
             if new_to_me(text) and not holds(user_named_movie, row):
                 return False
-            if NEW_MOVIE_RE.search(reply) and not self.fits_times(rankings[row][0][0] if rankings[row] else None, [self.showing_years()]):
-                return False
             if SEEKER_SPEECH_RE.search(text) or UNCHECKABLE_RE.search(text) or TASK_TALK_RE.search(text):
                 return False
             if WELLBEING_ANSWER_RE.search(text) and not holds(asked_wellbeing, row):
@@ -566,7 +564,8 @@ class CRS:
                 return False
             if not self.fits_origin(movie, text):
                 return False
-            return self.fits_times(movie, self.reader.year_claims(text))
+            showing = [self.reader.showing_years()] if NEW_MOVIE_RE.search(reply) else []  # "the new [REC]"
+            return self.fits_times(movie, self.reader.year_claims(text) + showing)
 
         return allowed
 
@@ -668,11 +667,6 @@ class CRS:
         if claims and (movie is None or not all(self.facts.satisfies(movie, Constraint(kind, key, "")) for kind, key, _, _ in claims)):
             return False
         return not _SERIES_CLAIM_RE.search(text) or (movie is not None and self.facts.franchise_constraint(movie, strict=True) is not None)
-
-    def showing_years(self) -> tuple[int, None]:
-        """The years a movie "in theaters now" or "the new [REC]" comes from: the catalogue's last
-        :data:`crs.rec.request.SHOWING_YEARS`."""
-        return ((self.facts.latest_year or 2018) - SHOWING_YEARS + 1, None)
 
     def fits_times(self, movie: int | None, claims: list[tuple[int | None, int | None]]) -> bool:
         """Whether ``movie``'s year lies in every year range ``claims`` (:meth:`RequestReader.year_claims`);
@@ -836,7 +830,7 @@ NEW_TO_ME_RE = re.compile(
 )
 
 # A reply that calls its movie new ("Have you seen the new [REC]?", "the latest [REC]"): a claim that
-# it is showing now, checked as "in theaters" is (the catalogue's last SHOWING_YEARS years).
+# it is showing now, checked as "in theaters" is (:meth:`RequestReader.showing_years`).
 NEW_MOVIE_RE = re.compile(r"\b(?:the|that|this)\s+(?:new|newest|latest|newer)\s+(?:one\s*,?\s*)?\[REC\]", re.IGNORECASE)
 
 _SAID_OF_YOU_RE = re.compile(r"\b(?:you|you've|you'd|you'll|u)\s*(?:have\s+|'ve\s+)?$", re.IGNORECASE)

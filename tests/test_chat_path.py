@@ -328,6 +328,10 @@ def test_a_retrieved_reply_may_name_only_facts_of_the_movie_and_no_other_title(p
                                           {"role": "user", "content": "Yes, something else?"}])
     assert any(t.role == RECOMMENDER and t.movies for t in later.turns)
     assert pipeline.claim_filter([later], [[(movie, 1.0)]])(0, "Or [REC], it is a great ride!")
+    # A training reply's plot is that of the movie it was written for: never another movie's.
+    assert not allowed(0, "[REC] is about a linguist who learns to talk to aliens.")
+    assert not allowed(0, "You would like [REC]. It's about two cops who are put together as partners")
+    assert allowed(0, "[REC] is great. What's it about? You'll see!")
 
 
 def test_topic_candidates_are_what_the_seeker_named_then_the_movies_genres(pipeline):
@@ -433,6 +437,10 @@ def test_a_reply_claims_no_time_the_movie_it_speaks_of_does_not_fit(pipeline):
     assert grounded == text
     text = f"What about {old.display_name}? It is in theaters now."
     assert pipeline.ground(text, [old.movie_id], context, "recommend")[0] == f"What about {old.display_name}?"
+    # Nor a plot: the checkpoint holds none, so a generated one is invented.
+    text = f"Oh, {old.display_name} is excellent! It's about a little girl who is very gifted. Have you seen it?"
+    assert pipeline.ground(text, [old.movie_id], context, "recommend")[0] == f"Oh, {old.display_name} is excellent! Have you seen it?"
+    assert pipeline.ground("It's about a s a boxing", [], context, "chat")[0] == ""
 
 
 def test_a_film_with_the_title_the_user_named_is_not_suggested(pipeline):

@@ -11,7 +11,7 @@ import torch
 from crs.config import ConfigError, ConvConfig, GeneratorConfig
 from crs.gen.backbone import load_backbone
 from crs.gen.exemplars import ExemplarIndex
-from crs.gen.reply import ReplyGenerator, degenerate, fits_turn, hybrid_choice, rerank_bonus
+from crs.gen.reply import ReplyGenerator, degenerate, describes_plot, fits_turn, hybrid_choice, rerank_bonus, unusable
 from crs.gen.steps import ConvExample, Steps
 from crs.text.tokenizer import train_tokenizer
 
@@ -127,7 +127,7 @@ def test_hybrid_takes_a_fitting_retrieved_reply_within_the_margin_and_scores_as_
     strict = hybrid(generator, 0.0)
     for g in strict:
         own, best = g.candidates[0], max(g.candidates[1:], key=lambda c: c[1])
-        assert (g.source == "retrieved") == (best[1] >= own[1] or degenerate(own[0]))  # a broken generated reply gives way
+        assert (g.source == "retrieved") == (best[1] >= own[1] or unusable(own[0]))  # a broken generated reply gives way
         assert g.reply == (best[0] if g.source == "retrieved" else own[0])
 
 
@@ -141,7 +141,7 @@ def test_a_generic_penalty_scores_each_candidate_without_the_context_and_chooses
         assert len(g.generic) == len(g.candidates)
         own, *retrieved = g.choice_scores(0.5)
         assert own == pytest.approx(g.candidates[0][1] - 0.5 * g.generic[0])
-        assert (g.source == "retrieved") == (bool(retrieved) and (max(retrieved) >= own or degenerate(g.candidates[0][0])))
+        assert (g.source == "retrieved") == (bool(retrieved) and (max(retrieved) >= own or unusable(g.candidates[0][0])))
     # The score with no context is the perplexity metric's for that reply after an empty context.
     reply = penalised[0].candidates[1][0]
     example = ConvExample("", Steps("recommend", [], "Alien (1979)"), reply, [], exemplars=[])
@@ -467,3 +467,21 @@ def test_a_broken_generated_reply_gives_way_to_the_best_retrieved_one():
     scores = [-1.0, -4.0, -3.0]  # the retrieved ones far outside the margin
     assert hybrid_choice(scores, 0.5) == 0 and hybrid_choice(scores, 0.5, broken=True) == 2
     assert hybrid_choice([-1.0], 0.5, broken=True) == 0  # nothing retrieved: the generated reply stays
+
+
+def test_a_reply_that_tells_a_plot_is_recognised_and_a_generated_one_gives_way():
+    plots = ("It's about a linguist who learns to talk to aliens.", "[REC] is about a kid who works for the mob",
+             "Have you seen [REC]? It is a comedy about two cops on a boat.", "Titanic (1997) is great! Its about a little girl.",
+             "It tells the story of a boxer.", "it's basically about how facebook started", "It was about 2 guys and a dog",
+             "It's a South African comedy about a man who meets scientists", "It follows a family on vacation.",
+             "it is about these friends that plan a trip", "It's about a s a boxing")
+    for text in plots:
+        assert describes_plot(text), text
+        assert unusable(text), text
+    fine = ("What's it about?", "Is it about a dog?", "What about [REC]? It's hilarious", "How about Up (2009)?",
+            "I saw that about a month ago.", "It's about 2 hours long", "I was about to suggest that!", "It's about time!",
+            "I'm not sure about that one.", "That's what it's all about.", "[REC] is another one about racing and action!",
+            "Have you seen [REC] ?", "It stars Tom Hanks and it is a comedy.")
+    for text in fine:
+        assert not describes_plot(text), text
+        assert not unusable(text), text

@@ -142,7 +142,7 @@ class Generated:
 def hybrid_choice(scores: Sequence[float], margin: float, broken: bool = False) -> int:
     """The candidate hybrid decoding answers with, given each candidate's score (the generated
     reply's first, then the retrieved ones'): the best retrieved one when it scores within
-    ``margin`` of the generated one or the generated one is ``broken`` (:func:`degenerate`), else 0
+    ``margin`` of the generated one or the generated one is ``broken`` (:func:`unusable`), else 0
     (the generated reply)."""
     if len(scores) < 2:
         return 0
@@ -158,6 +158,37 @@ def degenerate(reply: str) -> bool:
     """Whether a generated reply broke down: two or more stray letters ("It's about a s a e") or
     one word three times in a row ("bye bye bye", "who who who")."""
     return len(_STRAY_LETTER_RE.findall(reply)) >= 2 or bool(_WORD_RUN_RE.search(reply))
+
+
+# A statement of what a movie is about ("It's about a linguist who learns to talk to aliens", "[REC]
+# is a comedy about two cops", "it tells the story of ..."). A checkpoint holds no plots (only names,
+# genres, people and years), so no reply can know one: a generated plot is invented, and a retrieved
+# training reply's plot is that of the movie it was written for, not of the one it would recommend
+# here. Questions ("What's it about?", "Is it about a dog?") state nothing; times ("about a month
+# ago", "about 2 hours long") and "about to" are not plots.
+_PLOT_FILLER = r"(?:(?:basically|all|mostly|really|just|kind\s+of|sort\s+of|actually|pretty\s+much|also)\s+)?"
+_PLOT_TIME = (r"(?:a|an|\d+|two|three|few|couple)\s+(?:(?:few|couple\s+of)\s+)?"
+              r"(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|times?|of\s+(?:weeks|months|years|days))\b")
+_PLOT_SUBJECT = (r"(?:a|an|the|two|three|four|five|some|several|this|these|his|her|their|how|what|when|why|people|\d+|"
+                 r"(?!to\b)(?:\w+\s+){0,2}\w+\s+(?:who|that|whose)\b)")
+PLOT_RE = re.compile(
+    r"(?:\b(?:it|this|that|which|movie|film|one|story|show|series)\s+(?:is\s+|was\s+)?|(?:'s|’s|\bits|\bis|\bwas)\s+)"
+    + _PLOT_FILLER + r"(?:(?:a|an)\s+)?(?:(?:\w+\s+){0,2}(?:movie|film|story|documentary|comedy|drama|thriller|show)\s+)?"
+    r"about\s+(?!" + _PLOT_TIME + r")" + _PLOT_SUBJECT
+    + r"|\btells\s+the\s+story\s+of\b|\bthe\s+(?:true\s+)?story\s+of\b|\b(?:it|the\s+movie|the\s+film)\s+follows\s+(?:a|an|the)\b",
+    re.IGNORECASE)
+_STATEMENT_RE = re.compile(r"[^.!?]*(?:[.!?]+|$)")
+
+
+def describes_plot(text: str) -> bool:
+    """Whether ``text`` states what a movie is about (:data:`PLOT_RE`) in a sentence that is not a question."""
+    return any(PLOT_RE.search(s) for s in _STATEMENT_RE.findall(text) if s.strip() and not s.rstrip().endswith("?"))
+
+
+def unusable(reply: str) -> bool:
+    """Whether a generated reply should give way to a retrieved one in hybrid decoding: it broke
+    down (:func:`degenerate`) or tells a plot, which the generator can only invent (:func:`describes_plot`)."""
+    return degenerate(reply) or describes_plot(reply)
 
 
 # Candidate scoring runs at most this many candidate sequences in one forward pass (their logits
@@ -617,8 +648,8 @@ class ReplyGenerator:
         (:func:`fits_turn`) and ``reply_filter`` allows it; every candidate is scored by the
         generator as the reply after this context and these prompt steps (mean token
         log-probability, ``</s>`` included), and the best retrieved one replaces the generated one
-        when its score is within ``retrieval_margin`` of it or the generated one broke down
-        (:func:`degenerate`); with ``generic_penalty`` the scores are
+        when its score is within ``retrieval_margin`` of it or the generated one broke down or tells
+        a plot (:func:`unusable`); with ``generic_penalty`` the scores are
         :meth:`Generated.choice_scores`'. Rows change in place. ``prefill``: the
         first pass of the decoding that wrote the replies (:meth:`_loop`), reused when it ran the same
         context and steps."""
@@ -643,7 +674,7 @@ class ReplyGenerator:
             for result, (sums, counts) in zip(results, self._tail_log_probs(empty, steps, tails)):
                 result.generic = (sums / counts.clamp(min=1)).tolist()
         for result in results:
-            chosen = hybrid_choice(result.choice_scores(penalty), self.config.retrieval_margin, degenerate(result.candidates[0][0]))
+            chosen = hybrid_choice(result.choice_scores(penalty), self.config.retrieval_margin, unusable(result.candidates[0][0]))
             if chosen:
                 result.reply, result.source = result.candidates[chosen][0], "retrieved"
 

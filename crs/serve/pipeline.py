@@ -35,7 +35,7 @@ from crs.data.catalogue import Catalogue, Movie
 from crs.data.context import DialogueContext
 from crs.data.redial import RECOMMENDER, SEEKER, Turn
 from crs.gen.prompting import PROMPT_DIR
-from crs.gen.reply import GENERATOR_DIR, TOKENIZER_DIR, ReplyGenerator
+from crs.gen.reply import GENERATOR_DIR, TOKENIZER_DIR, ReplyGenerator, describes_plot
 from crs.gen.steps import Steps
 from crs.gen.topic_head import CANDIDATE_FEATURES, candidate_features
 from crs.io import CheckpointFileError, verify_files
@@ -529,7 +529,8 @@ class CRS:
         two turns name none (:func:`movie_just_named`), nor one that takes a movie for a suggestion
         to itself ("I'll have to check it out", :func:`new_to_me`) unless the user's last turn
         names one (:func:`user_named_movie`), nor one that calls a movie of another time "the new
-        [REC]" (:data:`NEW_MOVIE_RE`)."""
+        [REC]" (:data:`NEW_MOVIE_RE`), nor one that tells what a movie is about
+        (:func:`crs.gen.reply.describes_plot`: the plot of the movie it was written for)."""
 
         speakable = self.speakable_rows(contexts, rankings)
         known: dict[tuple, bool] = {}  # (test, row) -> the test on row's context, asked once a row
@@ -547,7 +548,7 @@ class CRS:
             text = reply.replace(REC_TOKEN, " ")
             if new_to_me(text) and not holds(user_named_movie, row):
                 return False
-            if SEEKER_SPEECH_RE.search(text) or UNCHECKABLE_RE.search(text) or TASK_TALK_RE.search(text):
+            if SEEKER_SPEECH_RE.search(text) or UNCHECKABLE_RE.search(text) or TASK_TALK_RE.search(text) or describes_plot(reply):
                 return False
             if WELLBEING_ANSWER_RE.search(text) and not holds(asked_wellbeing, row):
                 return False
@@ -705,14 +706,15 @@ SEEKER_SPEECH_RE = re.compile(
 
 
 def drop_seeker_speech(text: str, titles: Iterable[str]) -> str:
-    """``text`` without its sentences that speak as a seeker (:data:`SEEKER_SPEECH_RE`); a movie
+    """``text`` without its sentences that speak as a seeker (:data:`SEEKER_SPEECH_RE`) or tell what
+    a movie is about (:func:`crs.gen.reply.describes_plot`: a generated plot is invented); a movie
     title's own words are not read."""
     spans = title_spans(text, titles)
     kept, changed = [], False
     for start, end in sentence_spans(text, spans):
         sentence = text[start:end]
         plain = "".join(" " if any(a <= start + i < b for a, b in spans) else ch for i, ch in enumerate(sentence))
-        if SEEKER_SPEECH_RE.search(plain):
+        if SEEKER_SPEECH_RE.search(plain) or describes_plot(plain):
             changed = True
             continue
         kept.append(sentence.strip())

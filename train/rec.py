@@ -393,6 +393,10 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
         **fusion_metrics,
         "history": result.history,
     }
+    if config.rec.use_text:  # the genres each movie's cut genre list may hide, learned from the plots (facts only are saved)
+        from crs.data.hidden_genres import flag_catalogue
+
+        recommender.catalogue, metrics["hidden_genres"] = flag_catalogue(catalogue, encoder, progress)
     checksums = {name: sha256(ctx.data_dir / "redial" / name) for name in ("train_subset.jsonl", "test_data.jsonl") if (ctx.data_dir / "redial" / name).is_file()}
     recommender.save_pretrained(ctx.checkpoint_dir, metrics=metrics, data_checksums=checksums, extra=lambda tmp: package.add_generator(ctx, tmp))
     if config.prompt.in_recipe and package.recipe_parts(ctx) is None:

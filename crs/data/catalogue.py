@@ -46,6 +46,9 @@ class Movie:
     stars: tuple[str, ...] = ()
     imdb_id: str | None = None
     plot: str = field(default="", repr=False)  # third-party synopsis: train on it, never ship it
+    # Genres the (three-genre, alphabetical) list may have cut and the plot makes likely
+    # (crs.data.hidden_genres): kept out when the user turns one down, never claimed.
+    maybe_genres: tuple[str, ...] = ()
 
     @property
     def display_name(self) -> str:
@@ -102,7 +105,7 @@ class Catalogue:
         """A catalogue written by :meth:`save` (titles decoded as :meth:`load` does, for files
         written before it did)."""
         rows = json.loads(Path(path).read_text(encoding="utf-8"))
-        tuples = ("genres", "directors", "writers", "stars")
+        tuples = ("genres", "directors", "writers", "stars", "maybe_genres")
         return cls([Movie(**{k: tuple(v) if k in tuples else unquote(v) if k == "title" else v for k, v in row.items()})
                     for row in rows])
 

@@ -50,6 +50,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from crs.data.catalogue import Catalogue
+from crs.data.hidden_genres import unknown_genres
 from kg.graph import GENRE, GENRE_ALIASES, MOVIE, KnowledgeGraph, base_name, name_key
 from kg.lexicon import COMMON_WORDS, COUNTRY_NAMES, COUNTRY_WORDS, GENRE_WORDS, STUDIO_NAMES, STUDIO_WORDS
 from kg.linker import LinkedEntity
@@ -219,6 +220,11 @@ class MovieFacts:
                     self.by_genre[tail].add(movie_id)
             if rel in sequel_rels and tail in movies_of_entity:
                 sequel_pairs.append((movies_of_entity[head][0], movies_of_entity[tail][0]))
+        # Genres a movie's cut genre list may hide (crs.data.hidden_genres): genre entity -> movies.
+        genre_by_key: dict[str, int] = {}
+        for entity, (name, kind) in enumerate(zip(kg.entity_names, kg.entity_types)):
+            if kind == GENRE:
+                genre_by_key.setdefault(name_key(name), entity)
         self.years = {m.movie_id: m.year for m in catalogue.movies}
         self.suspect = suspect_metadata(catalogue)
         known = [y for y in self.years.values() if y]
@@ -228,6 +234,22 @@ class MovieFacts:
         self.franchise_members: dict[str, set[int]] = defaultdict(set)
         for movie_id, key in self.franchise.items():
             self.franchise_members[key].add(movie_id)
+        # A genre that another movie of the series has (listed or flagged) is flagged too where the
+        # movie's own cut list may hide it (the second of a trilogy whose plot did not give it away).
+        series_words: dict[str, set[str]] = defaultdict(set)
+        for movie in catalogue.movies:
+            if len(self.franchise_members[self.franchise[movie.movie_id]]) > 1:
+                series_words[self.franchise[movie.movie_id]].update(movie.genres + movie.maybe_genres)
+        vocabulary = sorted({g for m in catalogue.movies for g in m.genres})
+        self.maybe_by_genre: dict[int, set[int]] = defaultdict(set)
+        for movie in catalogue.movies:
+            series = series_words.get(self.franchise[movie.movie_id], set())
+            words = set(movie.maybe_genres) | (series & set(unknown_genres(movie.genres, vocabulary)) if series else set())
+            for word in words:
+                key = name_key(word)
+                entity = genre_by_key.get(GENRE_ALIASES.get(key, key), genre_by_key.get(key))
+                if entity is not None:
+                    self.maybe_by_genre[entity].add(movie.movie_id)
         self.title_keys = {m.movie_id: title_key(m.title) for m in catalogue.movies}
         # Sequels: movies of a series with an earlier movie in it.
         first_year: dict[str, int] = {}
@@ -456,6 +478,19 @@ class MovieFacts:
             self._masks[constraint] = found
             if len(self._masks) > MASK_MEMO_SIZE:
                 self._masks.pop(next(iter(self._masks)))
+        return found
+
+    def refused_mask(self, constraint: Constraint) -> np.ndarray:
+        """Which catalogue items an unwanted ``constraint`` keeps out: those that meet it and, for a
+        genre, those whose cut genre list may hide it (``Movie.maybe_genres``, :mod:`crs.data.hidden_genres`)."""
+        found = self.mask(constraint)
+        if constraint.kind != "genre":
+            return found
+        maybe = set().union(*(self.maybe_by_genre.get(g, set()) for g in self.genre_members(constraint.value)))
+        if not maybe:
+            return found
+        found = found.copy()
+        found[[self.catalogue.index(m) for m in maybe if m in self.catalogue]] = True
         return found
 
     def _members(self, constraint: Constraint) -> set[int]:
@@ -969,8 +1004,9 @@ def honour_scores(facts: MovieFacts, scores: np.ndarray, excluded: Iterable[int]
                   k: int) -> tuple[list[tuple[int, float]], RequestState]:
     """The ``k`` best catalogue movies under ``state``, from a score vector over the catalogue.
 
-    Movies in ``excluded`` (catalogue indices), rejected ones, those meeting an unwanted constraint,
-    those of unknown genre when a genre is unwanted, and those scored -inf go; the rest are ordered by the number of wanted constraints they meet, then by
+    Movies in ``excluded`` (catalogue indices), rejected ones, those meeting an unwanted constraint
+    (or whose cut genre list may hide an unwanted genre, :meth:`MovieFacts.refused_mask`), those of
+    unknown genre when a genre is unwanted, and those scored -inf go; the rest are ordered by the number of wanted constraints they meet, then by
     score. Returns them and the state with ``relaxed`` set (the wanted constraints the first misses)."""
     catalogue = facts.catalogue
     scores = np.asarray(scores, dtype=np.float64)
@@ -982,7 +1018,7 @@ def honour_scores(facts: MovieFacts, scores: np.ndarray, excluded: Iterable[int]
         if constraint.kind == "studio" and wanted_studios:  # "Pixar, not Disney": a co-production asked for stays
             allowed &= ~(facts.mask(constraint) & ~np.logical_or.reduce(wanted_studios))
             continue
-        allowed &= ~facts.mask(constraint)
+        allowed &= ~facts.refused_mask(constraint)
     if any(c.kind == "genre" for c in state.unwanted) and (allowed & ~facts.genre_unknown()).any():
         allowed &= ~facts.genre_unknown()  # a movie of unknown genre may be the genre turned down
     met = np.zeros(len(catalogue), dtype=np.int64)

@@ -1,0 +1,188 @@
+"""Genres a movie's metadata may have cut, predicted from its plot.
+
+``movie_info.json`` lists at most three genres per movie (IMDb's), and in nine lists of ten in
+alphabetical order: a movie with four or more genres keeps the first three of the alphabet and
+loses the rest. "The Lord of the Rings: The Fellowship of the Ring" is listed as action, adventure,
+drama: not fantasy. So a user who turns fantasy down could be offered it. For a movie with three
+listed genres in alphabetical order, the genres after the third are unknown (those before it that
+are not listed are truly absent); for three in another order, every genre not listed is unknown.
+
+:func:`fit` learns, per genre, a logistic regression (scikit-learn) from the movie's sentence
+embedding (title and plot, the bundled MiniLM) and its listed genres, on the labels the lists do
+tell (listed: yes; absent from a list of one or two, or alphabetically before the third: no), and
+flags an unknown genre when its probability passes a threshold. The threshold is chosen on a held-out
+third of the three-genre movies whose third genre is hidden (a simulated cut), as the one with the
+best F2 (recall counts twice: a flagged movie is only kept out when the user turns its genre down,
+so a false flag costs one candidate, a missed one shows the user what they refused).
+
+The result is a fact list per movie (genre words, no plot text): ``Movie.maybe_genres`` in the
+checkpoint's ``kg/catalogue.json``. :class:`crs.rec.request.MovieFacts` keeps such movies out when
+their flagged genre is turned down; nothing else reads them (a wanted genre, an answer about the
+movie and the replies' genre checks keep to the listed genres). Written by the rec stage, and for an
+existing checkpoint::
+
+    python -m crs.data.hidden_genres --checkpoint checkpoints/default [--data-dir DIR] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from crs.data.catalogue import Catalogue, Movie
+
+logger = logging.getLogger(__name__)
+
+LISTED_MAX = 3  # movie_info.json's genre lists are cut at three
+MIN_MOVIES = 20  # a genre listed for fewer movies gets no model
+THRESHOLDS = (0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
+HELD_OUT = 3  # one in this many three-genre movies is held out to choose the threshold
+
+
+def unknown_genres(listed: tuple[str, ...], vocabulary: list[str]) -> list[str]:
+    """The genres of ``vocabulary`` that a list of ``listed`` genres may have cut: none for a
+    shorter list than :data:`LISTED_MAX`; for a full list in alphabetical order, those after its last;
+    else every genre it does not hold."""
+    if len(listed) < LISTED_MAX:
+        return []
+    if list(listed) == sorted(listed):
+        return [g for g in vocabulary if g > listed[-1]]
+    return [g for g in vocabulary if g not in listed]
+
+
+def _label(listed: tuple[str, ...], genre: str, vocabulary: list[str]) -> int | None:
+    if genre in listed:
+        return 1
+    return None if genre in unknown_genres(listed, vocabulary) else 0
+
+
+def _features(embeddings: np.ndarray, lists: list[tuple[str, ...]], vocabulary: list[str]) -> np.ndarray:
+    index = {g: i for i, g in enumerate(vocabulary)}
+    onehot = np.zeros((len(lists), len(vocabulary)), dtype=np.float32)
+    for row, listed in enumerate(lists):
+        for genre in listed:
+            if genre in index:
+                onehot[row, index[genre]] = 1.0
+    mean, std = embeddings.mean(0), embeddings.std(0)
+    return np.hstack([(embeddings - mean) / np.where(std > 0, std, 1.0), onehot])
+
+
+def _fit_models(features: np.ndarray, lists: list[tuple[str, ...]], vocabulary: list[str], rows: list[int], c: float, seed: int) -> dict:
+    from sklearn.linear_model import LogisticRegression
+
+    models = {}
+    for genre in vocabulary:
+        known = [(r, _label(lists[r], genre, vocabulary)) for r in rows]
+        known = [(r, y) for r, y in known if y is not None]
+        labels = np.array([y for _, y in known])
+        if len(set(labels.tolist())) < 2:
+            continue
+        models[genre] = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(features[[r for r, _ in known]], labels)
+    return models
+
+
+def fit(movies: list[Movie], embeddings: np.ndarray, c: float = 0.05, seed: int = 0) -> tuple[dict[int, tuple[str, ...]], dict]:
+    """The genres each movie's list may have cut and that its plot makes likely (movie id → genre
+    words, movies with none left out), and how the threshold was chosen (``metrics``). ``embeddings``:
+    one row per movie of ``movies`` (title and plot encoded)."""
+    lists = [tuple(m.genres) for m in movies]
+    counts = Counter(g for listed in lists for g in listed)
+    vocabulary = sorted(g for g, n in counts.items() if n >= MIN_MOVIES)
+    metrics: dict = {"movies": len(movies), "genres": len(vocabulary)}
+    rng = np.random.default_rng(seed)
+    full = [r for r, listed in enumerate(lists) if len(listed) == LISTED_MAX and list(listed) == sorted(listed) and listed[-1] in vocabulary]
+    rng.shuffle(full)
+    held = set(full[: len(full) // HELD_OUT])
+    if not vocabulary or not held:
+        return {}, {**metrics, "skipped": "too few movies with full genre lists"}
+    # The simulated cut: a held-out movie shows its first two genres; its third is to be found
+    # among the genres after the second.
+    shown = [listed[:-1] if r in held else listed for r, listed in enumerate(lists)]
+    features = _features(embeddings, shown, vocabulary)
+    models = _fit_models(features, lists, vocabulary, [r for r in range(len(lists)) if r not in held], c, seed)
+    scores, truth = [], []
+    for r in sorted(held):
+        candidates = [g for g in vocabulary if g > shown[r][-1] and g not in shown[r] and g in models]
+        if not candidates:
+            continue
+        probs = {g: float(models[g].predict_proba(features[[r]])[0, 1]) for g in candidates}
+        for g, p in probs.items():
+            scores.append(p)
+            truth.append(g == lists[r][-1])
+    scores_a, truth_a = np.array(scores), np.array(truth, dtype=bool)
+    by_threshold = {}
+    for t in THRESHOLDS:
+        flagged = scores_a >= t
+        tp = int((flagged & truth_a).sum())
+        precision = tp / max(int(flagged.sum()), 1)
+        recall = tp / max(int(truth_a.sum()), 1)
+        f2 = 5 * precision * recall / max(4 * precision + recall, 1e-9)
+        by_threshold[str(t)] = {"precision": round(precision, 4), "recall": round(recall, 4), "f2": round(f2, 4)}
+    threshold = float(max(THRESHOLDS, key=lambda t: (by_threshold[str(t)]["f2"], -t)))
+    metrics.update(held_out_movies=len(held), held_out_pairs=len(scores), threshold=threshold, by_threshold=by_threshold)
+    # Refit on every movie with its lists as they are, and flag the unknown genres.
+    features = _features(embeddings, lists, vocabulary)
+    models = _fit_models(features, lists, vocabulary, list(range(len(lists))), c, seed)
+    flagged: dict[int, tuple[str, ...]] = {}
+    for r, movie in enumerate(movies):
+        candidates = [g for g in unknown_genres(lists[r], vocabulary) if g in models]
+        if candidates:
+            found = tuple(g for g in candidates if models[g].predict_proba(features[[r]])[0, 1] >= threshold)
+            if found:
+                flagged[movie.movie_id] = found
+    metrics["flagged_movies"] = len(flagged)
+    metrics["flagged_by_genre"] = dict(sorted(Counter(g for found in flagged.values() for g in found).items()))
+    return flagged, metrics
+
+
+def movie_texts(movies: list[Movie]) -> list[str]:
+    """What is encoded per movie: its title and plot (the plot only read here, never stored)."""
+    return [f"{m.display_name}. {' '.join(m.plot.split())}" for m in movies]
+
+
+def flag_catalogue(catalogue: Catalogue, encoder, progress: bool = False) -> tuple[Catalogue, dict]:
+    """``catalogue`` with ``maybe_genres`` set from :func:`fit` (movies with genre lists and plots
+    are what it learns from), and its metrics."""
+    movies = [m for m in catalogue.movies if m.genres and m.plot.strip()]
+    if not movies:
+        return catalogue, {"skipped": "no movie has genres and a plot"}
+    embeddings = np.asarray(encoder.encode(movie_texts(movies), progress=progress, desc="encode plots"), dtype=np.float32)
+    flagged, metrics = fit(movies, embeddings)
+    return Catalogue([replace(m, maybe_genres=flagged.get(m.movie_id, ())) for m in catalogue.movies]), metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    from crs.config import DataConfig
+    from crs.text.encoder import TextEncoder
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", required=True, help="a checkpoint folder (its kg/catalogue.json gets the flags)")
+    parser.add_argument("--data-dir", default="", help="folder with redial/movie_info.json (default: $CRS_DATA_DIR)")
+    parser.add_argument("--write", action="store_true", help="write the flags into the checkpoint's kg/catalogue.json")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    path = Path(args.checkpoint) / "kg" / "catalogue.json"
+    if not path.is_file():
+        parser.error(f"{path} is missing")
+    try:
+        shipped = Catalogue.read(path)
+    except (OSError, ValueError, TypeError) as error:
+        parser.error(f"{path}: {error}")
+    plots = {m.movie_id: m.plot for m in Catalogue.load(DataConfig(data_dir=args.data_dir).resolve_data_dir()).movies}
+    with_plots = Catalogue([replace(m, plot=plots.get(m.movie_id, "")) for m in shipped.movies])
+    flagged, metrics = flag_catalogue(with_plots, TextEncoder("minilm", 128), progress=True)
+    print(json.dumps(metrics, indent=2))
+    if args.write:
+        flagged.save(path)
+        print(f"written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,82 @@
+"""Genres a cut genre list may hide (crs.data.hidden_genres): learned from plots, kept out when turned down."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from crs.data.catalogue import Catalogue, Movie
+from crs.data.hidden_genres import fit, unknown_genres
+from crs.rec.request import Constraint, RequestState, honour_scores
+
+GENRES = ["action", "comedy", "drama", "thriller"]
+
+
+def test_only_genres_a_cut_list_may_have_lost_are_unknown():
+    assert unknown_genres(("action", "drama"), GENRES) == []  # a short list is whole
+    assert unknown_genres(("action", "comedy", "drama"), GENRES) == ["thriller"]  # cut alphabetically: only later genres
+    assert unknown_genres(("comedy", "action", "drama"), GENRES) == ["thriller"]  # another order: anything not listed
+    assert unknown_genres(("drama", "comedy", "thriller"), GENRES) == ["action"]
+
+
+def test_a_genre_cut_from_the_list_is_found_from_the_plot_embedding():
+    # Each movie's embedding carries its true genres (plus noise); its list keeps the first three
+    # of the alphabet, as movie_info.json's do. Movies with all four genres lose "thriller".
+    rng = np.random.default_rng(0)
+    movies, rows, whole = [], [], {}
+    for i in range(800):
+        true = [g for g in GENRES if rng.random() < 0.5] or ["drama"]
+        whole[i] = true
+        movies.append(Movie(i, f"Movie {i}", 2000, 1, genres=tuple(sorted(true)[:3])))
+        rows.append(np.concatenate([[1.0 if g in true else 0.0 for g in GENRES], rng.normal(0, 0.3, 8)]))
+    flagged, metrics = fit(movies, np.asarray(rows, dtype=np.float32))
+    assert metrics["threshold"] in [float(t) for t in metrics["by_threshold"]]
+    cut = [i for i, true in whole.items() if len(true) == 4]
+    kept_three = [i for i, true in whole.items() if sorted(true) == ["action", "comedy", "drama"]]
+    assert cut and kept_three
+    assert sum("thriller" in flagged.get(i, ()) for i in cut) >= 0.9 * len(cut)
+    assert sum("thriller" in flagged.get(i, ()) for i in kept_three) <= 0.2 * len(kept_three)
+    # Only genres the list may have lost are ever flagged.
+    for i, found in flagged.items():
+        assert set(found) <= set(unknown_genres(movies[i].genres, GENRES))
+
+
+def test_a_turned_down_genre_keeps_out_the_movies_whose_list_may_hide_it(pipeline):
+    facts = pipeline.facts
+    flagged = [m for m in pipeline.catalogue.movies if m.maybe_genres]
+    assert flagged, "the bundled catalogue carries the flags (python -m crs.data.hidden_genres --write)"
+    genre = next(g for g in facts.maybe_by_genre if len(facts.maybe_by_genre[g]) >= 5)
+    name = facts.kg.entity_names[genre]
+    unwanted = Constraint("genre", genre, f"genre: {name}")
+    hidden = {pipeline.catalogue.index(m) for m in facts.maybe_by_genre[genre]}
+    refused = facts.refused_mask(unwanted)
+    assert refused[facts.mask(unwanted)].all() and all(refused[i] for i in hidden)
+    assert not facts.mask(unwanted)[sorted(hidden)].all()  # their lists do not have it
+    # Scores that put the flagged movies first: none of them is recommended once the genre is turned down.
+    scores = np.zeros(len(pipeline.catalogue))
+    scores[sorted(hidden)] = 10.0
+    best, _ = honour_scores(facts, scores, (), RequestState(unwanted=[unwanted]), 10)
+    assert best and not any(pipeline.catalogue.index(m) in hidden for m, _ in best)
+    best, _ = honour_scores(facts, scores, (), RequestState(), 10)
+    assert all(pipeline.catalogue.index(m) in hidden for m, _ in best)  # without the refusal they lead
+    # The flags are facts read from the checkpoint: a catalogue without them reads as before.
+    assert Catalogue([Movie(1, "A", 2000, 1, genres=("drama",))]).movies[0].maybe_genres == ()
+
+
+def test_a_genre_of_another_movie_of_the_series_is_kept_out_where_the_list_may_hide_it(pipeline):
+    facts, catalogue = pipeline.facts, pipeline.catalogue
+    found = 0
+    for members in facts.franchise_members.values():
+        movies = [catalogue.by_id(m) for m in members if m in catalogue]
+        for movie in movies:
+            if len(movie.genres) != 3 or list(movie.genres) != sorted(movie.genres):
+                continue
+            for sibling in movies:
+                for word in set(sibling.genres) - set(movie.genres):
+                    genre = next((e.entity for e in pipeline.link(f"a {word} movie") if e.kind == "genre"), None)
+                    if word <= movie.genres[-1] or genre is None or facts.has_genre(movie.movie_id, genre):
+                        continue
+                    assert any(movie.movie_id in facts.maybe_by_genre.get(g, ()) for g in facts.genre_members(genre)), (movie, word)
+                    found += 1
+        if found >= 20:
+            break
+    assert found

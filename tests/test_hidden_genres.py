@@ -1,11 +1,11 @@
-"""Genres a cut genre list may hide (crs.data.hidden_genres): learned from plots, kept out when turned down."""
+"""Genres a cut genre list may hide (crs.rec.hidden_genres): learned from plots, kept out when turned down."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from crs.data.catalogue import Catalogue, Movie
-from crs.data.hidden_genres import fit, unknown_genres
+from crs.rec.hidden_genres import fit, unknown_genres
 from crs.rec.request import Constraint, RequestState, honour_scores
 
 GENRES = ["action", "comedy", "drama", "thriller"]
@@ -43,7 +43,7 @@ def test_a_genre_cut_from_the_list_is_found_from_the_plot_embedding():
 def test_a_turned_down_genre_keeps_out_the_movies_whose_list_may_hide_it(pipeline):
     facts = pipeline.facts
     flagged = [m for m in pipeline.catalogue.movies if m.maybe_genres]
-    assert flagged, "the bundled catalogue carries the flags (python -m crs.data.hidden_genres --write)"
+    assert flagged, "the bundled catalogue carries the flags (python -m crs.rec.hidden_genres --write)"
     genre = next(g for g in facts.maybe_by_genre if len(facts.maybe_by_genre[g]) >= 5)
     name = facts.kg.entity_names[genre]
     unwanted = Constraint("genre", genre, f"genre: {name}")

@@ -394,7 +394,7 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
         "history": result.history,
     }
     if config.rec.use_text:  # the genres each movie's cut genre list may hide, learned from the plots (facts only are saved)
-        from crs.data.hidden_genres import flag_catalogue
+        from crs.rec.hidden_genres import flag_catalogue
 
         recommender.catalogue, metrics["hidden_genres"] = flag_catalogue(catalogue, encoder, progress)
     checksums = {name: sha256(ctx.data_dir / "redial" / name) for name in ("train_subset.jsonl", "test_data.jsonl") if (ctx.data_dir / "redial" / name).is_file()}

@@ -47,7 +47,7 @@ class Movie:
     imdb_id: str | None = None
     plot: str = field(default="", repr=False)  # third-party synopsis: train on it, never ship it
     # Genres the (three-genre, alphabetical) list may have cut and the plot makes likely
-    # (crs.data.hidden_genres): kept out when the user turns one down, never claimed.
+    # (crs.rec.hidden_genres): kept out when the user turns one down, never claimed.
     maybe_genres: tuple[str, ...] = ()
 
     @property

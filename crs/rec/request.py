@@ -50,7 +50,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from crs.data.catalogue import Catalogue
-from crs.data.hidden_genres import unknown_genres
+from crs.rec.hidden_genres import unknown_genres
 from kg.graph import GENRE, GENRE_ALIASES, MOVIE, KnowledgeGraph, base_name, name_key
 from kg.lexicon import COMMON_WORDS, COUNTRY_NAMES, COUNTRY_WORDS, GENRE_WORDS, STUDIO_NAMES, STUDIO_WORDS
 from kg.linker import LinkedEntity
@@ -220,7 +220,7 @@ class MovieFacts:
                     self.by_genre[tail].add(movie_id)
             if rel in sequel_rels and tail in movies_of_entity:
                 sequel_pairs.append((movies_of_entity[head][0], movies_of_entity[tail][0]))
-        # Genres a movie's cut genre list may hide (crs.data.hidden_genres): genre entity -> movies.
+        # Genres a movie's cut genre list may hide (crs.rec.hidden_genres): genre entity -> movies.
         genre_by_key: dict[str, int] = {}
         for entity, (name, kind) in enumerate(zip(kg.entity_names, kg.entity_types)):
             if kind == GENRE:
@@ -482,7 +482,7 @@ class MovieFacts:
 
     def refused_mask(self, constraint: Constraint) -> np.ndarray:
         """Which catalogue items an unwanted ``constraint`` keeps out: those that meet it and, for a
-        genre, those whose cut genre list may hide it (``Movie.maybe_genres``, :mod:`crs.data.hidden_genres`)."""
+        genre, those whose cut genre list may hide it (``Movie.maybe_genres``, :mod:`crs.rec.hidden_genres`)."""
         found = self.mask(constraint)
         if constraint.kind != "genre":
             return found

@@ -21,7 +21,7 @@ their flagged genre is turned down; nothing else reads them (a wanted genre, an 
 movie and the replies' genre checks keep to the listed genres). Written by the rec stage, and for an
 existing checkpoint::
 
-    python -m crs.data.hidden_genres --checkpoint checkpoints/default [--data-dir DIR] [--write]
+    python -m crs.rec.hidden_genres --checkpoint checkpoints/default [--data-dir DIR] [--write]
 """
 
 from __future__ import annotations

@@ -38,6 +38,11 @@ def movie_named(pipeline, title):
 
 @pytest.mark.parametrize("text, wanted, unwanted", [
     ("any movies directed by Christopher Nolan?", {"director: Christopher Nolan"}, set()),
+    # A genre toned down ("not too gory") stays wanted when asked for by another word; alone, or
+    # with an outright refusal, it is turned down.
+    ("I want a scary movie but not too gory", {"genre: Horror"}, set()),
+    ("nothing too gory please", set(), {"genre: Horror"}),
+    ("no horror, something scary, nothing too gory", set(), {"genre: Horror"}),
     ("a film by Quentin Tarantino", {"director: Quentin Tarantino"}, set()),
     ("movies written by Aaron Sorkin", {"writer: Aaron Sorkin"}, set()),
     ("something starring Meryl Streep", {"actor: Meryl Streep"}, set()),
@@ -283,6 +288,13 @@ def test_opinion_questions_get_what_the_movie_is_and_a_recommendation(pipeline, 
     assert toy_answer.reply.startswith(f"Not really: {toy.display_name} is ")
     # the genre was asked about, not asked for: no horror movie follows, none is wanted later
     assert not toy_answer.items and not toy_answer.details.request.wanted
+    # "Is it from the 90s?" about the movie in focus: yes or no from its year, no decade wanted after.
+    year = toy.year
+    decade = f"{str(year // 10 * 10)[2:]}s"
+    other = "70s" if decade != "70s" else "80s"
+    results = chat(pipeline, "Is Toy Story scary?", f"Is it from the {decade}?", f"was it made in the {other}?")
+    assert results[1].reply.startswith(f"Yes, {toy.title} came out in {year}.") and not results[1].details.request.wanted
+    assert results[2].reply.startswith(f"No, {toy.title} came out in {year}.")
     # A request that starts like a question is still a request, not a yes/no about the movie.
     text = "Is there anything like The Matrix but funnier?"
     assert answer_question(text, pipeline.link(text), facts) is None

@@ -587,6 +587,10 @@ _ATTRIBUTE_RE = re.compile(r"\b(" + "|".join(sorted((re.escape(w).replace(r"\ ",
 
 _BARE_GENRE_RE = re.compile(r"\b(" + "|".join(sorted({re.escape(w).replace(r"\ ", r"\s+") for words in GENRE_WORDS.values()
                                                        for w in words}, key=len, reverse=True)) + r")\b", re.IGNORECASE)
+# A negation of degree right before a word ("not too gory", "nothing too scary", "not overly sad"):
+# the user tones the genre down. When the same turn asks for that genre by another word ("a scary
+# movie but not too gory"), the genre stays wanted instead of being turned down.
+_DEGREE_BEFORE_RE = re.compile(r"\b(?:not|nothing|none|isn'?t|aren'?t|wasn'?t)\s+(?:too|overly|that|very|super|so|excessively)\s+$", re.IGNORECASE)
 _NEGATED_WORD_RE = re.compile(r"(?:" + NEGATION_RE.pattern + r")\s+(?:(?:a|an|any|more|some|of|with|about|in|too\s+much)\s+)?$",
                               re.IGNORECASE)
 # "I've seen all the Toy Story movies": every movie of the franchise is turned down.
@@ -679,7 +683,9 @@ _SHOWING_RE = re.compile(
     r"(?:is|are|still|now|currently)\s+(?:\w+\s+)?in\s+the\s+(?:movie\s+)?(?:theat(?:er|re)s?|cinemas?)|"
     r"in\s+the\s+(?:movie\s+)?(?:theat(?:er|re)s?|cinemas?)\s+(?:now|right\s+now|currently)|"
     r"(?:comes|coming|come)\s+out|will\s+be\s+(?:out|released)|(?:out|opens?|opening)\s+(?:this|next)\s+(?:week|weekend|month|friday)|"
-    r"(?:came\s+out|released|was\s+out)\s+(?:this|last)\s+(?:year|month|week|weekend)|new\s+release)\b", re.IGNORECASE)
+    r"(?:came\s+out|released|was\s+out)\s+(?:this|last)\s+(?:year|month|week|weekend)|new\s+release|just\s+came\s+out|"
+    r"(?:is|'s|was)\s+(?:a\s+)?(?:brand\s+|pretty\s+|fairly\s+|really\s+|very\s+)?newe?r?\s+(?:one|movie|film)\b(?!\s+(?:to|for)\s+me))\b",
+    re.IGNORECASE)
 # Claims that a movie is old, beyond the "older" of requests ("a little old but a classic", "an old
 # classic", "an oldie"; only checked in what a reply claims).
 _OLD_CLAIM_RE = re.compile(r"\b(?:(?:a\s+)?(?:little|bit|kind\s+of|kinda|pretty|really|very)\s+old\b(?!\s+(?:to|for|enough))|"
@@ -763,6 +769,8 @@ class RequestReader:
             return plain[position:stop]
 
         request = TurnRequest(additive=bool(_ADDITIVE_RE.search(plain)))
+        toned_down: list[Constraint] = []  # genres negated by degree ("not too gory")
+        refused: list[Constraint] = []  # genres negated outright ("no horror")
         taken: list[tuple[int, int]] = []
         linked = list(linked) + self._surnames(plain, linked)
         for entity in linked:
@@ -787,7 +795,10 @@ class RequestReader:
                 (request.unwanted if neg or seen_all else request.wanted).append(Constraint("person", entity.entity, label, role))
             elif entity.kind == GENRE:
                 label = f"genre: {self._genre_label(entity)}"
-                (request.unwanted if neg else request.wanted).append(Constraint("genre", entity.entity, label))
+                constraint = Constraint("genre", entity.entity, label)
+                (request.unwanted if neg else request.wanted).append(constraint)
+                if neg:
+                    (toned_down if _DEGREE_BEFORE_RE.search(masked[:entity.start]) else refused).append(constraint)
         for match in _BARE_GENRE_RE.finditer(plain):
             # A genre word the linker leaves alone without a word such as "movie" after it ("crime",
             # "family", "mystery"), read as a genre right after a negation ("not crime") or as a whole
@@ -812,6 +823,8 @@ class RequestReader:
             taken.append(match.span())
             constraint = Constraint("genre", genre, f"genre: {self._genre_label_of(genre)}")
             (request.unwanted if negated(match.start()) else request.wanted).append(constraint)
+            if negated(match.start()):
+                (toned_down if _DEGREE_BEFORE_RE.search(masked[:match.start()]) else refused).append(constraint)
         for kind, key, start, end in studio_and_country_words(plain):
             if any(a < end and start < b for a, b in taken):
                 continue  # part of a linked name ("French Kiss")
@@ -839,6 +852,9 @@ class RequestReader:
                 request.unwanted.append(Constraint("sequel", True, "sequels"))
         if YES_NO_RE.match(plain):  # the genre, years or person it names are asked about, not asked for
             request.wanted = [c for c in request.wanted if c.kind in ("movie", "franchise")]
+        # "A scary movie but not too gory": a genre only toned down stays wanted when asked for by another word.
+        request.unwanted = [u for u in request.unwanted if not (u in toned_down and u not in refused
+                                                                and any(same_target(w, u) for w in request.wanted))]
         request.unwanted = list(dict.fromkeys(request.unwanted))
         # Said both ways in one turn ("no horror … something scary"): the negation is the more specific.
         request.wanted = [c for c in dict.fromkeys(request.wanted) if not any(same_target(c, u) for u in request.unwanted)]

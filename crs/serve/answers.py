@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Sequence
 
-from crs.rec.request import _ATTRIBUTE_RE, _BARE_GENRE_RE, ATTRIBUTE_GENRES, YES_NO_RE, MovieFacts
+from crs.rec.request import _ATTRIBUTE_RE, _BARE_GENRE_RE, ATTRIBUTE_GENRES, YES_NO_RE, Constraint, MovieFacts, RequestReader
 from kg.graph import MOVIE, base_name
 from kg.lexicon import GENRE_WORDS
 from kg.linker import LinkedEntity
@@ -89,6 +89,9 @@ def answer_question(text: str, linked: Sequence[LinkedEntity], facts: MovieFacts
         asked_genre = genre_asked(plain) if YES_NO_RE.match(plain) else None  # "is X scary?": from X's genres
         if asked_genre is not None:
             return genre_check(movies[-1], asked_genre, facts)
+        asked_years = RequestReader(facts).year_claims(plain) if YES_NO_RE.match(plain) else []
+        if asked_years:  # "is it from the 90s?", "was it made before 2000?": from X's year
+            return time_check(movies[-1], asked_years, facts)
         if named and OPINION_RE.search(plain):
             return opinion_answer(movies[-1], facts)
         if not named and ABOUT_RE.search(plain):
@@ -165,6 +168,15 @@ def genre_check(movie_id: int, genre: str, facts: MovieFacts) -> Answer:
     kinds = f"{article(genres[0])} {join_names(genres)} movie"
     text = f"Yes, {title} is {kinds}." if has else f"Not really: {title} is {kinds}, not {article(genre)} {genre} movie."
     return Answer(movie_id, "genre_check", text, True)
+
+
+def time_check(movie_id: int, spans: Sequence[tuple[int | None, int | None]], facts: MovieFacts) -> Answer:
+    """"Is it from the 90s?": yes or no from the movie's year, which the answer names."""
+    movie = facts.catalogue.by_id(movie_id)
+    if not movie.year:
+        return Answer(movie_id, "time_check", f"I don't know when {movie.title} came out.", False)
+    fits = all(facts.satisfies(movie_id, Constraint("years", span, "")) for span in spans)
+    return Answer(movie_id, "time_check", f"{'Yes' if fits else 'No'}, {movie.title} came out in {movie.year}.", True)
 
 
 def opinion_answer(movie_id: int, facts: MovieFacts) -> Answer:

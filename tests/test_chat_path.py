@@ -299,6 +299,7 @@ def test_a_retrieved_reply_may_name_only_facts_of_the_movie_and_no_other_title(p
     assert allowed(0, "[REC] is a great sci-fi action movie")
     assert not allowed(0, "[REC] is a kids movie but really cute and funny!")
     assert not allowed(0, "[REC] is a romantic comedy")
+    assert allowed(0, "[REC] has great songs, you will love it")  # songs are no claim that it is a musical
     # So must a time it speaks of: the movie's year has to lie in it.
     year = pipeline.facts.years[movie]
     other_decade = 1970 if year // 10 * 10 != 1970 else 1980

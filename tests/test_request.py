@@ -41,6 +41,7 @@ def movie_named(pipeline, title):
     # A genre toned down ("not too gory") stays wanted when asked for by another word; alone, or
     # with an outright refusal, it is turned down.
     ("I want a scary movie but not too gory", {"genre: Horror"}, set()),
+    ("Something without singing", set(), {"genre: Musical"}),
     ("nothing too gory please", set(), {"genre: Horror"}),
     ("no horror, something scary, nothing too gory", set(), {"genre: Horror"}),
     ("a film by Quentin Tarantino", {"director: Quentin Tarantino"}, set()),

@@ -581,7 +581,11 @@ ATTRIBUTE_GENRES = {
     "suspenseful": "thriller", "suspense": "thriller", "tense": "thriller",
     "whodunit": "mystery", "detective": "crime", "gangster": "crime", "heist": "crime", "mob": "crime",
     "true story": "biography", "based on a true story": "biography",
+    "singing": "musical", "songs": "musical", "sing along": "musical", "sing-along": "musical",
 }
+# Attribute words a request reads but a reply's genre check does not: a movie with songs ("Frozen has
+# great songs") need not be listed as a musical.
+REQUEST_ONLY_ATTRIBUTES = frozenset({"singing", "songs", "sing along", "sing-along"})
 _ATTRIBUTE_RE = re.compile(r"\b(" + "|".join(sorted((re.escape(w).replace(r"\ ", r"\s+") for w in ATTRIBUTE_GENRES),
                                                      key=len, reverse=True)) + r")\b", re.IGNORECASE)
 
@@ -725,7 +729,8 @@ class RequestReader:
         sentence claims, not for reading a request)."""
         plain = text.replace("’", "'").replace("‘", "'")
         words = [m.group(1).lower() for m in _BARE_GENRE_RE.finditer(plain)]
-        words += [ATTRIBUTE_GENRES[" ".join(m.group(1).lower().split())] for m in _ATTRIBUTE_RE.finditer(plain)]
+        said = (" ".join(m.group(1).lower().split()) for m in _ATTRIBUTE_RE.finditer(plain))
+        words += [ATTRIBUTE_GENRES[w] for w in said if w not in REQUEST_ONLY_ATTRIBUTES]
         return {genre for genre in map(self._genre, words) if genre is not None}
 
     def showing_years(self) -> tuple[int, None]:

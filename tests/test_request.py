@@ -683,3 +683,10 @@ def test_retrieved_replies_call_only_a_recent_movie_the_new_one(pipeline):
     filter_ = pipeline.claim_filter([context, context], [[(memento, 1.0)], [(recent, 1.0)]])
     assert not filter_(0, "Have you seen the new [REC]?") and filter_(0, "Have you seen [REC]?")
     assert filter_(1, "Have you seen the new [REC]?")
+
+
+def test_who_else_is_in_it_asks_for_the_cast(pipeline, facts):
+    movie = movie_named(pipeline, "Liar Liar")
+    for text in ("Who else is in it?", "who else stars in it?", "Who's in it?"):
+        answer = answer_question(text, pipeline.link(text), facts, [movie.movie_id])
+        assert answer is not None and answer.asked == "cast" and answer.text.startswith(f"{movie.display_name} stars "), text

@@ -25,7 +25,7 @@ QUESTIONS = {
                            r"\b(?:director|directors)\s+of\b|\bwho'?s\s+the\s+director\b|\bdirected\s+by\s+(?:who|whom)\b", re.I),
     "writer": re.compile(r"\bwho\s+(?:wrote|penned|was\s+the\s+writer|is\s+the\s+writer)\b|\b(?:writer|writers|screenwriter)\s+of\b|"
                          r"\bwritten\s+by\s+(?:who|whom)\b", re.I),
-    "cast": re.compile(r"\bwho\s+(?:is|was|are|were|stars|starred|plays|played|acts|acted)\s+in\b|\bwho'?s\s+in\b|"
+    "cast": re.compile(r"\bwho\s+(?:else\s+)?(?:is|was|are|were|stars|starred|plays|played|acts|acted)\s+in\b|\bwho'?s\s+(?:else\s+)?in\b|"
                        r"\b(?:any|which|what)\s+(?:famous\s+|big\s+|well\s+known\s+)?(?:actors|actresses|stars)\b|"
                        r"\b(?:cast|actors|actresses|stars)\s+(?:of|in)\b|\bwho\s+(?:stars|starred)\b|\bwho\s+is\s+the\s+(?:lead|star)\b", re.I),
     "genre": re.compile(r"\bwhat\s+(?:genre|kind\s+of\s+(?:movie|film)|type\s+of\s+(?:movie|film))\b|\bgenre\s+of\b|"

@@ -80,3 +80,23 @@ def test_a_genre_of_another_movie_of_the_series_is_kept_out_where_the_list_may_h
         if found >= 20:
             break
     assert found
+
+
+def test_a_genre_the_plot_states_is_a_fact_for_requests(pipeline):
+    from crs.rec.hidden_genres import stated_genres
+
+    assert stated_genres(Movie(1, "Sky Guy", 2000, 1, plot="A teenager gains superpowers and fights crime.")) == ("superhero",)
+    assert stated_genres(Movie(2, "Spider-Man 2", 2004, 1)) == ("superhero",)
+    assert stated_genres(Movie(3, "Notting Hill", 1999, 1, plot="A bookshop owner falls for a film star.")) == ()
+    facts, catalogue = pipeline.facts, pipeline.catalogue
+    stated = {m.movie_id for m in catalogue.movies if "superhero" in m.plot_genres}
+    assert len(stated) >= 50, "the bundled catalogue carries them (python -m crs.rec.hidden_genres --write)"
+    genre = next(e.entity for e in pipeline.link("a superhero movie") if e.kind == "genre")
+    assert all(facts.has_genre(m, genre) for m in stated)
+    superhero = Constraint("genre", genre, "genre: Superhero")
+    scores = np.zeros(len(catalogue))
+    scores[[catalogue.index(m) for m in stated]] = 10.0
+    best, _ = honour_scores(facts, scores, (), RequestState(unwanted=[superhero]), 10)
+    assert best and not stated & {m for m, _ in best}
+    best, state = honour_scores(facts, -scores, (), RequestState(wanted=[superhero]), 10)
+    assert best[0][0] in stated and not state.relaxed  # wanted: met first, although scored last

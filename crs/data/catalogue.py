@@ -49,6 +49,9 @@ class Movie:
     # Genres the (three-genre, alphabetical) list may have cut and the plot makes likely
     # (crs.rec.hidden_genres): kept out when the user turns one down, never claimed.
     maybe_genres: tuple[str, ...] = ()
+    # Genres its title or plot states that no metadata carries ("superhero"; crs.rec.hidden_genres):
+    # facts like the listed genres for requests, not named in answers.
+    plot_genres: tuple[str, ...] = ()
 
     @property
     def display_name(self) -> str:
@@ -105,7 +108,7 @@ class Catalogue:
         """A catalogue written by :meth:`save` (titles decoded as :meth:`load` does, for files
         written before it did)."""
         rows = json.loads(Path(path).read_text(encoding="utf-8"))
-        tuples = ("genres", "directors", "writers", "stars", "maybe_genres")
+        tuples = ("genres", "directors", "writers", "stars", "maybe_genres", "plot_genres")
         return cls([Movie(**{k: tuple(v) if k in tuples else unquote(v) if k == "title" else v for k, v in row.items()})
                     for row in rows])
 

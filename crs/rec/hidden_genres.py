@@ -1,4 +1,4 @@
-"""Genres a movie's metadata may have cut, predicted from its plot.
+"""Genres a movie's metadata may have cut, predicted from its plot; genres its plot states.
 
 ``movie_info.json`` lists at most three genres per movie (IMDb's), and in nine lists of ten in
 alphabetical order: a movie with four or more genres keeps the first three of the alphabet and
@@ -15,6 +15,10 @@ third of the three-genre movies whose third genre is hidden (a simulated cut), a
 best F2 (recall counts twice: a flagged movie is only kept out when the user turns its genre down,
 so a false flag costs one candidate, a missed one shows the user what they refused).
 
+A genre no metadata carries at all is read from the title and plot by name (:data:`STATED_GENRES`:
+"superhero", from heroes, teams and the word) into ``Movie.plot_genres``, which
+:class:`crs.rec.request.MovieFacts` takes as a genre like a listed one.
+
 The result is a fact list per movie (genre words, no plot text): ``Movie.maybe_genres`` in the
 checkpoint's ``kg/catalogue.json``. :class:`crs.rec.request.MovieFacts` keeps such movies out when
 their flagged genre is turned down; nothing else reads them (a wanted genre, an answer about the
@@ -29,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -141,6 +146,25 @@ def fit(movies: list[Movie], embeddings: np.ndarray, c: float = 0.05, seed: int 
     return flagged, metrics
 
 
+# Genres a movie's title or plot states that no metadata carries: IMDb's genres have no superhero
+# genre and DBpedia gives "Superhero film" to one catalogue movie, yet "a superhero movie" and "no
+# superhero movies" are common requests. Heroes and teams by name, and the word itself.
+STATED_GENRES = {
+    "superhero": re.compile(
+        r"\b(?:super[- ]?heroe?s?|super[- ]?powers?|avengers|x-men|justice\s+league|spider-?man|batman|superman|supergirl|"
+        r"wonder\s+woman|iron\s+man|captain\s+america|incredible\s+hulk|the\s+hulk|wolverine|deadpool|aquaman|ant-man|"
+        r"black\s+panther|guardians\s+of\s+the\s+galaxy|fantastic\s+four|daredevil|green\s+lantern|hellboy|doctor\s+strange|"
+        r"venom|catwoman|elektra|ghost\s+rider|the\s+punisher|watchmen|suicide\s+squad|teen\s+titans|asgard|marvel\s+comics|dc\s+comics)\b",
+        re.IGNORECASE),
+}
+
+
+def stated_genres(movie: Movie) -> tuple[str, ...]:
+    """The :data:`STATED_GENRES` the movie's title or plot names."""
+    text = f"{movie.title}. {movie.plot}"
+    return tuple(genre for genre, pattern in STATED_GENRES.items() if pattern.search(text))
+
+
 def movie_texts(movies: list[Movie]) -> list[str]:
     """What is encoded per movie: its title and plot (the plot only read here, never stored)."""
     return [f"{m.display_name}. {' '.join(m.plot.split())}" for m in movies]
@@ -148,13 +172,16 @@ def movie_texts(movies: list[Movie]) -> list[str]:
 
 def flag_catalogue(catalogue: Catalogue, encoder, progress: bool = False) -> tuple[Catalogue, dict]:
     """``catalogue`` with ``maybe_genres`` set from :func:`fit` (movies with genre lists and plots
-    are what it learns from), and its metrics."""
-    movies = [m for m in catalogue.movies if m.genres and m.plot.strip()]
+    are what it learns from) and ``plot_genres`` from :func:`stated_genres`, and the metrics."""
+    stated = Catalogue([replace(m, plot_genres=stated_genres(m)) for m in catalogue.movies])
+    counts = {genre: sum(genre in m.plot_genres for m in stated.movies) for genre in STATED_GENRES}
+    movies = [m for m in stated.movies if m.genres and m.plot.strip()]
     if not movies:
-        return catalogue, {"skipped": "no movie has genres and a plot"}
+        return stated, {"skipped": "no movie has genres and a plot", "stated_genres": counts}
     embeddings = np.asarray(encoder.encode(movie_texts(movies), progress=progress, desc="encode plots"), dtype=np.float32)
     flagged, metrics = fit(movies, embeddings)
-    return Catalogue([replace(m, maybe_genres=flagged.get(m.movie_id, ())) for m in catalogue.movies]), metrics
+    metrics["stated_genres"] = counts
+    return Catalogue([replace(m, maybe_genres=flagged.get(m.movie_id, ())) for m in stated.movies]), metrics
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -220,11 +220,27 @@ class MovieFacts:
                     self.by_genre[tail].add(movie_id)
             if rel in sequel_rels and tail in movies_of_entity:
                 sequel_pairs.append((movies_of_entity[head][0], movies_of_entity[tail][0]))
-        # Genres a movie's cut genre list may hide (crs.rec.hidden_genres): genre entity -> movies.
+        # The derived genre words of crs.rec.hidden_genres (stated by the plot, or maybe cut from the
+        # list) as genre entities.
         genre_by_key: dict[str, int] = {}
         for entity, (name, kind) in enumerate(zip(kg.entity_names, kg.entity_types)):
             if kind == GENRE:
                 genre_by_key.setdefault(name_key(name), entity)
+
+        def genre_entity(word: str) -> int | None:
+            key = name_key(word)
+            for candidate in (GENRE_ALIASES.get(key, key), key, f"{key} film", f"{key} fiction"):
+                if candidate in genre_by_key:
+                    return genre_by_key[candidate]
+            return None
+
+        # Genres a movie's title or plot states ("superhero"): facts like its listed genres.
+        for movie in catalogue.movies:
+            for word in movie.plot_genres:
+                entity = genre_entity(word)
+                if entity is not None:
+                    self.genres[movie.movie_id].add(entity)
+                    self.by_genre[entity].add(movie.movie_id)
         self.years = {m.movie_id: m.year for m in catalogue.movies}
         self.suspect = suspect_metadata(catalogue)
         known = [y for y in self.years.values() if y]
@@ -246,8 +262,7 @@ class MovieFacts:
             series = series_words.get(self.franchise[movie.movie_id], set())
             words = set(movie.maybe_genres) | (series & set(unknown_genres(movie.genres, vocabulary)) if series else set())
             for word in words:
-                key = name_key(word)
-                entity = genre_by_key.get(GENRE_ALIASES.get(key, key), genre_by_key.get(key))
+                entity = genre_entity(word)
                 if entity is not None:
                     self.maybe_by_genre[entity].add(movie.movie_id)
         self.title_keys = {m.movie_id: title_key(m.title) for m in catalogue.movies}

@@ -92,6 +92,11 @@ def _fit_models(features: np.ndarray, lists: list[tuple[str, ...]], vocabulary: 
     return models
 
 
+def _probabilities(models: dict, features: np.ndarray) -> dict[str, np.ndarray]:
+    """Each genre's probability for every row of ``features``, one pass per genre."""
+    return {genre: model.predict_proba(features)[:, 1] for genre, model in models.items()}
+
+
 def fit(movies: list[Movie], embeddings: np.ndarray, c: float = 0.05, seed: int = 0) -> tuple[dict[int, tuple[str, ...]], dict]:
     """The genres each movie's list may have cut and that its plot makes likely (movie id → genre
     words, movies with none left out), and how the threshold was chosen (``metrics``). ``embeddings``:
@@ -111,15 +116,13 @@ def fit(movies: list[Movie], embeddings: np.ndarray, c: float = 0.05, seed: int 
     shown = [listed[:-1] if r in held else listed for r, listed in enumerate(lists)]
     features = _features(embeddings, shown, vocabulary)
     models = _fit_models(features, lists, vocabulary, [r for r in range(len(lists)) if r not in held], c, seed)
+    probs = _probabilities(models, features)
     scores, truth = [], []
     for r in sorted(held):
-        candidates = [g for g in vocabulary if g > shown[r][-1] and g not in shown[r] and g in models]
-        if not candidates:
-            continue
-        probs = {g: float(models[g].predict_proba(features[[r]])[0, 1]) for g in candidates}
-        for g, p in probs.items():
-            scores.append(p)
-            truth.append(g == lists[r][-1])
+        for g in vocabulary:
+            if g > shown[r][-1] and g not in shown[r] and g in models:
+                scores.append(float(probs[g][r]))
+                truth.append(g == lists[r][-1])
     scores_a, truth_a = np.array(scores), np.array(truth, dtype=bool)
     by_threshold = {}
     for t in THRESHOLDS:
@@ -133,14 +136,12 @@ def fit(movies: list[Movie], embeddings: np.ndarray, c: float = 0.05, seed: int 
     metrics.update(held_out_movies=len(held), held_out_pairs=len(scores), threshold=threshold, by_threshold=by_threshold)
     # Refit on every movie with its lists as they are, and flag the unknown genres.
     features = _features(embeddings, lists, vocabulary)
-    models = _fit_models(features, lists, vocabulary, list(range(len(lists))), c, seed)
+    probs = _probabilities(_fit_models(features, lists, vocabulary, list(range(len(lists))), c, seed), features)
     flagged: dict[int, tuple[str, ...]] = {}
     for r, movie in enumerate(movies):
-        candidates = [g for g in unknown_genres(lists[r], vocabulary) if g in models]
-        if candidates:
-            found = tuple(g for g in candidates if models[g].predict_proba(features[[r]])[0, 1] >= threshold)
-            if found:
-                flagged[movie.movie_id] = found
+        found = tuple(g for g in unknown_genres(lists[r], vocabulary) if g in probs and probs[g][r] >= threshold)
+        if found:
+            flagged[movie.movie_id] = found
     metrics["flagged_movies"] = len(flagged)
     metrics["flagged_by_genre"] = dict(sorted(Counter(g for found in flagged.values() for g in found).items()))
     return flagged, metrics

@@ -274,6 +274,7 @@ class MovieFacts:
         self.sequels = frozenset(m for m, key in self.franchise.items() if key in first_year and (self.years.get(m) or 0) > first_year[key])
         self._year_array = np.array([m.year if m.year else np.nan for m in catalogue.movies], dtype=np.float64)
         self._masks: dict[Constraint, np.ndarray] = {}
+        self._maybe_masks: dict[int, np.ndarray] = {}  # genre entity -> movies whose cut list may hide it
         self._genre_unknown: np.ndarray | None = None
         self._surnames: dict[str, list[tuple[int, int]]] | None = None
         self._prefixed: dict[str, frozenset[int]] = {}
@@ -501,12 +502,12 @@ class MovieFacts:
         found = self.mask(constraint)
         if constraint.kind != "genre":
             return found
-        maybe = set().union(*(self.maybe_by_genre.get(g, set()) for g in self.genre_members(constraint.value)))
-        if not maybe:
-            return found
-        found = found.copy()
-        found[[self.catalogue.index(m) for m in maybe if m in self.catalogue]] = True
-        return found
+        if constraint.value not in self._maybe_masks:  # memoised: a genre's flagged movies do not change
+            maybe = np.zeros(len(self.catalogue), dtype=bool)
+            members = set().union(*(self.maybe_by_genre.get(g, set()) for g in self.genre_members(constraint.value)))
+            maybe[[self.catalogue.index(m) for m in members if m in self.catalogue]] = True
+            self._maybe_masks[constraint.value] = maybe
+        return found | self._maybe_masks[constraint.value]
 
     def _members(self, constraint: Constraint) -> set[int]:
         """The catalogue movies meeting a person, genre, movie or franchise constraint."""

@@ -86,12 +86,13 @@ def answer_question(text: str, linked: Sequence[LinkedEntity], facts: MovieFacts
     if not movies:
         return None
     if not asked:
-        asked_genre = genre_asked(plain) if YES_NO_RE.match(plain) else None  # "is X scary?": from X's genres
-        if asked_genre is not None:
-            return genre_check(movies[-1], asked_genre, facts)
-        asked_years = RequestReader(facts).year_claims(plain) if YES_NO_RE.match(plain) else []
-        if asked_years:  # "is it from the 90s?", "was it made before 2000?": from X's year
-            return time_check(movies[-1], asked_years, facts)
+        if YES_NO_RE.match(plain):
+            asked_genre = genre_asked(plain)  # "is X scary?": from X's genres
+            if asked_genre is not None:
+                return genre_check(movies[-1], asked_genre, facts)
+            asked_years = RequestReader(facts).year_claims(plain)  # "is it from the 90s?": from X's year
+            if asked_years:
+                return time_check(movies[-1], asked_years, facts)
         if named and OPINION_RE.search(plain):
             return opinion_answer(movies[-1], facts)
         if not named and ABOUT_RE.search(plain):

@@ -88,6 +88,11 @@ def test_a_genre_the_plot_states_is_a_fact_for_requests(pipeline):
     assert stated_genres(Movie(1, "Sky Guy", 2000, 1, plot="A teenager gains superpowers and fights crime.")) == ("superhero",)
     assert stated_genres(Movie(2, "Spider-Man 2", 2004, 1)) == ("superhero",)
     assert stated_genres(Movie(3, "Notting Hill", 1999, 1, plot="A bookshop owner falls for a film star.")) == ()
+    # "mutants" state it only in an action movie that is no horror movie
+    mutants = "In a future where mutants are nearly extinct, a weary hero leads a quiet life."
+    assert stated_genres(Movie(4, "Claws", 2017, 1, genres=("action", "drama"), plot=mutants)) == ("superhero",)
+    assert stated_genres(Movie(5, "Goo", 2006, 1, genres=("action", "horror"), plot="Mutants take over a town.")) == ()
+    assert stated_genres(Movie(6, "Goo", 2006, 1, genres=("sci-fi",), plot="Mutants take over a town.")) == ()
     facts, catalogue = pipeline.facts, pipeline.catalogue
     stated = {m.movie_id for m in catalogue.movies if "superhero" in m.plot_genres}
     assert len(stated) >= 50, "the bundled catalogue carries them (python -m crs.rec.hidden_genres --write)"

@@ -80,6 +80,12 @@ def movie_named(pipeline, title):
     ("I like Tom Hanks, have you seen all of his?", {"actor: Tom Hanks"}, set()),  # asks the recommender
     ("Not sci-fi this time, a thriller maybe", {"genre: Thriller"}, {"genre: Sci-fi"}),  # the comma ends the negation
     ("no horror, comedy or drama", set(), {"genre: Horror", "genre: Comedy", "genre: Drama"}),  # a list stays negated
+    # ", anything ..." starts what is wanted: the negation before the comma does not reach it
+    ("I don't want a comedy, anything with Tom Hanks?", {"actor: Tom Hanks"}, {"genre: Comedy"}),
+    ("no horror, or anything scary", set(), {"genre: Horror"}),  # ", or anything" goes on refusing
+    ("a good WWII movie", {"genre: War"}, set()),  # a war by name asks for the war genre
+    ("nothing about World War 2", set(), set()),  # refused, it does not turn down every war movie
+    ("I loved World War Z", set(), set()),  # a title, not a war
 ])
 def test_read_turn(pipeline, reader, text, wanted, unwanted):
     got_wanted, got_unwanted, _ = read(pipeline, reader, text)
@@ -452,6 +458,13 @@ def test_the_last_n_years(pipeline, reader, facts):
                         ("a comedy from the last couple of years", 2)):
         _, _, turn = read(pipeline, reader, text)
         assert [c.value for c in turn.wanted if c.kind == "years"] == [(latest - years + 1, None)], text
+    for text in ("a thriller that came out lately", "anything good released of late?"):
+        _, _, turn = read(pipeline, reader, text)
+        assert [c.value for c in turn.wanted if c.kind == "years"] == [(latest - 5, None)], text
+    # the negation of the first clause stops at ", anything": the years stay wanted
+    _, _, turn = read(pipeline, reader, "I do not like superhero movies, anything good from the last few years?")
+    assert [c.value for c in turn.wanted if c.kind == "years"] == [(latest - 2, None)]
+    assert [c.label for c in turn.unwanted] == ["genre: Superhero"]
     _, _, turn = read(pipeline, reader, "nothing from the last 10 years, I like older stuff")
     assert (latest - 9, None) in [c.value for c in turn.unwanted if c.kind == "years"]
 
@@ -690,3 +703,35 @@ def test_who_else_is_in_it_asks_for_the_cast(pipeline, facts):
     for text in ("Who else is in it?", "who else stars in it?", "Who's in it?"):
         answer = answer_question(text, pipeline.link(text), facts, [movie.movie_id])
         assert answer is not None and answer.asked == "cast" and answer.text.startswith(f"{movie.display_name} stars "), text
+
+
+def test_which_one_chooses_among_the_movies_just_suggested(pipeline, facts, reader):
+    # "Which one is the funniest?" asks to choose among the suggestions, not for another comedy: the
+    # answer names one of them by its facts (the first with the genre; "least", the first without),
+    # says so when none has it, and no new movie follows.
+    hangover, jaws, alien = (movie_named(pipeline, t) for t in ("The Hangover", "Jaws", "Alien"))
+    assert "comedy" in hangover.genres and "comedy" not in jaws.genres + alien.genres
+    suggested = [jaws.movie_id, hangover.movie_id]
+    for text in ("which one is the funniest?", "Which of them is funnier?", "ok which one would make me laugh?"):
+        answer = answer_question(text, pipeline.link(text), facts, suggested)
+        assert answer is not None and answer.asked == "which" and answer.movie == hangover.movie_id, text
+        assert hangover.display_name in answer.text, text
+        assert not reader.read_turn(text, pipeline.link(text)).wanted, text  # no request for a comedy
+    answer = answer_question("which one is the least funny?", [], facts, suggested)
+    assert answer.movie == jaws.movie_id and "not a comedy movie" in answer.text
+    answer = answer_question("which is funnier?", [], facts, [jaws.movie_id, alien.movie_id])
+    assert answer.text.startswith("Neither is a comedy movie")
+    answer = answer_question("which one would you pick?", [], facts, suggested)
+    assert answer.movie == jaws.movie_id and answer.text.startswith(f"I'd go with {jaws.display_name}")
+    # a question naming two movies chooses between them
+    text = "I love Jaws and The Hangover, which one is funnier?"
+    assert answer_question(text, pipeline.link(text), facts).movie == hangover.movie_id
+    # other "which" questions are not comparisons
+    assert answer_question("which genre is it?", [], facts, suggested).asked == "genre"
+    assert answer_question("which one is the funniest?", [], facts, [jaws.movie_id]) is None  # one movie: nothing to choose
+    # in a chat: the reply is the choice, no new movie
+    history = [{"role": "user", "content": "Suggest a couple of movies"},
+               {"role": "assistant", "content": f"Have you seen {jaws.display_name}? Or {hangover.display_name}?"},
+               {"role": "user", "content": "which one is the funniest?"}]
+    reply = pipeline.respond(history)
+    assert reply.text.startswith(hangover.display_name) and not reply.items

@@ -160,10 +160,19 @@ STATED_GENRES = {
 }
 
 
+# Words that state a genre only in an action movie that is not a horror movie: "mutants" are the
+# X-Men films' heroes ("Logan" names none) and the turtles', but also the monsters of horror films.
+ACTION_STATED_GENRES = {"superhero": re.compile(r"\bmutants?\b", re.IGNORECASE)}
+
+
 def stated_genres(movie: Movie) -> tuple[str, ...]:
-    """The :data:`STATED_GENRES` the movie's title or plot names."""
+    """The :data:`STATED_GENRES` the movie's title or plot names (and :data:`ACTION_STATED_GENRES`
+    in a listed action movie not listed as horror)."""
     text = f"{movie.title}. {movie.plot}"
-    return tuple(genre for genre, pattern in STATED_GENRES.items() if pattern.search(text))
+    found = [genre for genre, pattern in STATED_GENRES.items() if pattern.search(text)]
+    if "action" in movie.genres and "horror" not in movie.genres:
+        found += [genre for genre, pattern in ACTION_STATED_GENRES.items() if genre not in found and pattern.search(text)]
+    return tuple(found)
 
 
 def movie_texts(movies: list[Movie]) -> list[str]:

@@ -553,7 +553,7 @@ NEGATION_RE = re.compile(
 # Where a negation's scope ends.
 _SCOPE_END_RE = re.compile(
     r"[.!?;\n]|\b(?:but|though|although|however|instead|rather|prefer(?:ably)?|except\s+for\s+that)\b|"
-    r"(?:,|\band\b)\s*(?:i|i'm|im|i'd|id|something|maybe|perhaps|just|preferably|how|what|more|any|some|also|ideally|"
+    r"(?:,|\band\b)\s*(?:i|i'm|im|i'd|id|something|anything|everything|whatever|maybe|perhaps|just|preferably|how|what|more|any|some|also|ideally|"
     r"give|show|recommend|suggest|looking|want|need|would|could|please)\b|"
     r",\s*(?:a|an)\b",  # "not sci-fi this time, a thriller maybe": a comma, then what is wanted instead
     re.IGNORECASE,
@@ -598,7 +598,11 @@ ATTRIBUTE_GENRES = {
     "whodunit": "mystery", "detective": "crime", "gangster": "crime", "heist": "crime", "mob": "crime",
     "true story": "biography", "based on a true story": "biography",
     "singing": "musical", "songs": "musical", "sing along": "musical", "sing-along": "musical",
+    "world war": "war", "ww1": "war", "ww2": "war", "wwi": "war", "wwii": "war", "vietnam war": "war", "civil war": "war",
 }
+# A war by name asks for the war genre; refused ("nothing about World War 2"), it is not read: the
+# user turns down one war, not every war movie (after "a good war movie?" that would undo the request).
+WANTED_ONLY_ATTRIBUTES = frozenset({"world war", "ww1", "ww2", "wwi", "wwii", "vietnam war", "civil war"})
 # Attribute words a request reads but a reply's genre check does not: a movie with songs ("Frozen has
 # great songs") need not be listed as a musical.
 REQUEST_ONLY_ATTRIBUTES = frozenset({"singing", "songs", "sing along", "sing-along"})
@@ -631,6 +635,12 @@ _PEOPLE_REFERENCE_RES = {
 }
 # A yes/no question about a movie ("is The Shining scary?", "was it made in the 80s?"): it asks about
 # that movie, it does not ask for one (crs.serve.answers answers it); "is there anything ..." asks.
+# A question that compares the movies just suggested ("which one is the funniest?", "which of them
+# would you pick?", "which is better?"): it asks to choose among them (crs.serve.answers), not for
+# another movie with the genre it names. "Which genre ...", "which actors ..." ask other things.
+WHICH_RE = re.compile(r"(?:^|[.!?,;]\s*)(?:so\s+|and\s+|ok(?:ay)?\s+|but\s+|well\s+)?which\b(?!\s+(?:genre|kind|type|sort|actors?|actresses|"
+                      r"stars?|director|year|decade)s?\b)(?:\s+(?:one|ones|of\s+(?:them|those|these|the\s+\w+)|movie|film))?\s+"
+                      r"(?:is|was|would|should|do|does|did|'s|will|of|you|are)\b", re.IGNORECASE)
 YES_NO_RE = re.compile(r"^\s*(?:so\s+|and\s+|but\s+)?(?:is|was|isn't|wasn't)\b(?!\s+(?:there|anything|something|any)\b)", re.IGNORECASE)
 _MORE_RE = re.compile(r"\b(?:else|more|other|others|another|same|anything|something|similar|movies|films|ones|recommend|suggest)\b",
                       re.IGNORECASE)
@@ -690,7 +700,7 @@ _YEARS_RES = [
     ("last_n", re.compile(r"\b(?:the\s+)?(?:last|past)\s+(\d{1,2}|" + "|".join(_NUMBER_WORDS) + r")\s+(?:years|yrs)\b|"
                           r"\b(?:the\s+)?(?:last|past)\s+(decade)\b", re.IGNORECASE)),
     ("recent", re.compile(r"\b(?:recent|newer|latest|modern|new\s+(?:movies?|films?|releases?|ones?|stuff)|"
-                          r"(?:recently|just)\s+(?:released|came\s+out)|current|this\s+decade)\b", re.IGNORECASE)),
+                          r"(?:recently|just)\s+(?:released|came\s+out)|current|this\s+decade|lately|of\s+late)\b", re.IGNORECASE)),
     ("older", re.compile(r"(?<!year\s)(?<!year-)(?<!years\s)\b(?:old(?:er)?|classic|vintage)(?=\s+(?:[a-z-]+\s+)?(?:movies?|films?|ones?|stuff|flicks?|"
                          r"classics?|hollywood|musicals?|westerns?|comedies|dramas|romances|thrillers|cartoons)\b)|"
                          r"\b(?:something|anything|a\s+bit|bit|little|much)\s+older\b|\boldies\b|\bgolden\s+age\b|"
@@ -838,8 +848,9 @@ class RequestReader:
         for match in _ATTRIBUTE_RE.finditer(plain):
             if any(a < match.end() and match.start() < b for a, b in taken):
                 continue
-            genre = self._genre(ATTRIBUTE_GENRES[" ".join(match.group(1).lower().split())])
-            if genre is None:
+            word = " ".join(match.group(1).lower().split())
+            genre = self._genre(ATTRIBUTE_GENRES[word])
+            if genre is None or (word in WANTED_ONLY_ATTRIBUTES and negated(match.start())):
                 continue
             taken.append(match.span())
             constraint = Constraint("genre", genre, f"genre: {self._genre_label_of(genre)}")
@@ -871,7 +882,7 @@ class RequestReader:
                 (request.unwanted if negated(sequel.start()) else request.wanted).append(franchise)
             elif negated(sequel.start()):  # "any Pixar movies that aren't sequels?": no movie that follows another
                 request.unwanted.append(Constraint("sequel", True, "sequels"))
-        if YES_NO_RE.match(plain):  # the genre, years or person it names are asked about, not asked for
+        if YES_NO_RE.match(plain) or WHICH_RE.search(plain):  # the genre, years or person it names are asked about, not asked for
             request.wanted = [c for c in request.wanted if c.kind in ("movie", "franchise")]
         # "A scary movie but not too gory": a genre only toned down stays wanted when asked for by another word.
         request.unwanted = [u for u in request.unwanted if not (u in toned_down and u not in refused

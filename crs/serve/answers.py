@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Sequence
 
-from crs.rec.request import _ATTRIBUTE_RE, _BARE_GENRE_RE, ATTRIBUTE_GENRES, YES_NO_RE, Constraint, MovieFacts, RequestReader
+from crs.rec.request import _ATTRIBUTE_RE, _BARE_GENRE_RE, ATTRIBUTE_GENRES, WHICH_RE, YES_NO_RE, Constraint, MovieFacts, RequestReader
 from kg.graph import MOVIE, base_name
 from kg.lexicon import GENRE_WORDS
 from kg.linker import LinkedEntity
@@ -55,7 +55,8 @@ ABOUT_RE = re.compile(rf"\bwhat(?:'s|\s+is|\s+was|s)\s+{_REFERRED}\s+about\b|\bt
 @dataclass
 class Answer:
     movie: int  # ReDial id of the movie asked about
-    asked: str  # one of QUESTIONS, "genre_check" ("is X scary?"), "opinion" ("is X any good?") or "about" ("what's it about?")
+    asked: str  # one of QUESTIONS, "genre_check" ("is X scary?"), "time_check" ("is it from the 90s?"), "opinion"
+    # ("is X any good?"), "about" ("what's it about?") or "which" ("which one is the funniest?")
     text: str  # the answer sentence
     known: bool  # whether the facts held the answer
     follow: bool = False  # a recommendation follows the answer even when none was asked for (opinions)
@@ -80,6 +81,10 @@ def answer_question(text: str, linked: Sequence[LinkedEntity], facts: MovieFacts
     plain = text.replace("’", "'")
     asked = [kind for kind, pattern in QUESTIONS.items() if pattern.search(plain)]
     movies = [e.movie_id for e in linked if e.kind == MOVIE and e.movie_id is not None]
+    if not asked and WHICH_RE.search(plain):
+        among = list(dict.fromkeys(movies)) if len(set(movies)) >= 2 else [m for m in dict.fromkeys(last_recommended) if m in facts.catalogue]
+        if len(among) >= 2:
+            return which_answer(among, genre_asked(plain), facts, least=bool(_LEAST_RE.search(plain)))
     named = bool(movies)
     if not movies and last_recommended and _REFERENCE_RE.search(plain):
         movies = [m for m in last_recommended if m in facts.catalogue][:1]
@@ -165,7 +170,7 @@ def genre_check(movie_id: int, genre: str, facts: MovieFacts) -> Answer:
     genres = movie_genres(movie_id, facts)
     if not genres:
         return Answer(movie_id, "genre_check", f"I don't know the genre of {title}.", False)
-    has = any(g == genre or g.startswith(genre) or genre.startswith(g) for g in genres)
+    has = has_genre(genres, genre)
     kinds = f"{article(genres[0])} {join_names(genres)} movie"
     text = f"Yes, {title} is {kinds}." if has else f"Not really: {title} is {kinds}, not {article(genre)} {genre} movie."
     return Answer(movie_id, "genre_check", text, True)
@@ -195,3 +200,42 @@ def opinion_answer(movie_id: int, facts: MovieFacts) -> Answer:
     known = bool(genres or directors or stars)
     text = (", ".join(parts) + ".") if known else f"I don't know much about {movie.display_name}."
     return Answer(movie_id, "opinion", text, known, follow=True)
+
+
+# "Which one is the least scary?": the genre is what the user wants less of.
+_LEAST_RE = re.compile(r"\b(?:least|less|not\s+(?:as|so|too))\s+(?:\w+\s+)?$|\b(?:least|less)\b", re.IGNORECASE)
+
+
+def which_answer(movies: Sequence[int], genre: str | None, facts: MovieFacts, least: bool = False) -> Answer:
+    """"Which one is the funniest?" about two or more movies (the ones just suggested, in the order
+    suggested, or those the question names): the first that has the genre the question names
+    ("funniest": comedy; with ``least``, "the least scary", the first that does not), said with its
+    genres; with no genre ("which is better?"), the first, the recommender's own pick. When none
+    (or, with ``least``, every one) has the genre, the answer says so; nothing is invented."""
+    titles = [facts.catalogue.by_id(m).display_name for m in movies]
+    if genre is None:
+        genres = movie_genres(movies[0], facts)
+        kinds = f", {article(genres[0])} {join_names(genres)} movie" if genres else ""
+        return Answer(movies[0], "which", f"I'd go with {titles[0]}{kinds}.", True)
+    having = [m for m in movies if has_genre(movie_genres(m, facts), genre)]
+    if least and 0 < len(having) < len(movies):
+        chosen = next(m for m in movies if m not in having)
+        genres = movie_genres(chosen, facts)
+        kinds = f"{article(genres[0])} {join_names(genres)} movie" if genres else "a movie"
+        return Answer(chosen, "which", f"{facts.catalogue.by_id(chosen).display_name}: it is {kinds}, not {article(genre)} {genre} movie.", True)
+    if not having:
+        none = "Neither is" if len(movies) == 2 else "None of them is"
+        return Answer(movies[0], "which", f"{none} {article(genre)} {genre} movie: {join_names(titles)}.", True)
+    chosen = having[0]
+    genres = movie_genres(chosen, facts)
+    others = "Both are" if len(having) == 2 == len(movies) else ("All of them are" if len(having) == len(movies) else "")
+    if others:
+        text = f"{others} {genre} movies; I'd go with {facts.catalogue.by_id(chosen).display_name}."
+    else:
+        text = f"{facts.catalogue.by_id(chosen).display_name}: it is {article(genres[0])} {join_names(genres)} movie."
+    return Answer(chosen, "which", text, True)
+
+
+def has_genre(genres: Sequence[str], genre: str) -> bool:
+    """Whether the genre words ``genres`` (lower case) hold ``genre`` ("sci-fi" and "science fiction" alike)."""
+    return any(g == genre or g.startswith(genre) or genre.startswith(g) for g in genres)

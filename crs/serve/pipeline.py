@@ -380,8 +380,10 @@ class CRS:
         for row, (ranking, state) in zip(rows, ranked):
             row.ranking, row.state = ranking, state
             row.answer = self.answer(row.context)
-            if row.answer is not None and not (row.wants_movie or state.asked or row.answer.follow or explicit_request(row.context)):
-                # A question about a movie, and nothing else asked: the answer from KG facts is the reply.
+            if row.answer is not None and not (row.wants_movie or state.asked or row.answer.follow
+                                               or (explicit_request(row.context) and row.answer.asked != "which")):
+                # A question about a movie, and nothing else asked: the answer from KG facts is the reply
+                # ("which one would you recommend?" chooses among the movies suggested: no new one).
                 row.reply = row.done(row.answer.text, "discuss", answer=row.answer.text)
                 continue
             row.wants_movie = row.wants_movie or state.asked or row.answer is not None

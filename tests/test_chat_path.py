@@ -84,7 +84,11 @@ def test_a_greeting_is_allowed_in_the_first_reply_or_after_a_greeting():
     ("  hi ,  how   about [REC] ?  ", True, "Hi, how about [REC]?"),
     ("inception is also a good one", True, "Inception is also a good one."),
     (", [REC] maybe", True, "[REC] maybe."),
-    ("How about [REC]", True, "How about [REC]."),
+    ("How about [REC]", True, "How about [REC]?"),  # a question about a movie gets its question mark
+    ("sure! have you seen [REC] yet.", True, "Sure! Have you seen [REC] yet?"),  # and each sentence a capital
+    ("how about [REC] or [REC].", True, "How about [REC] or [REC]?"),
+    ("Have you seen [REC] It was really good.", True, "Have you seen [REC] It was really good."),  # run on: left alone
+    ("I am sorry [REC] is not a comedy.", True, "I am sorry [REC] is not a comedy."),
     ("wait ... what ?", True, "Wait... what?"),
     ("a movie [REC] with,, and [REC] is a good one", True, "A movie [REC] with, and [REC] is a good one."),
     ("so funny , , and sweet,.", True, "So funny, and sweet."),

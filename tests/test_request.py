@@ -735,3 +735,21 @@ def test_which_one_chooses_among_the_movies_just_suggested(pipeline, facts, read
                {"role": "user", "content": "which one is the funniest?"}]
     reply = pipeline.respond(history)
     assert reply.text.startswith(hangover.display_name) and not reply.items
+
+
+def test_retrieved_replies_call_a_movie_similar_only_to_one_the_user_named(pipeline):
+    # "That seems similar" needs a movie the user named; "they were all good ones" needs two movies
+    # (the reply's own slots or the last two turns'); "the original" needs a movie with a series.
+    def allowed(history, reply):
+        context, _ = pipeline.context(history)
+        ranking = pipeline.recommender.top_k_batch([context], 5)[0]
+        return pipeline.claim_filter([context], [ranking])(0, reply)
+
+    no_movie = [{"role": "user", "content": "Anything by Christopher Nolan?"}]
+    named = [{"role": "user", "content": "I loved The Matrix and Inception, anything else?"}]
+    for reply in ("How about [REC] ? That seems similar.", "[REC] is along the same lines", "Try [REC], it's kind of like that one"):
+        assert not allowed(no_movie, reply) and allowed(named, reply), reply
+    assert allowed(no_movie, "[REC] is similar to [REC] .")  # names both
+    for reply in ("How about [REC] ? They were all good ones.", "[REC] , both are really great!", "I loved them both. Try [REC]"):
+        assert not allowed(no_movie, reply) and allowed(named, reply), reply
+    assert allowed(no_movie, "Have you seen [REC] or [REC] ? Both are really great!")

@@ -169,7 +169,10 @@ def degenerate(reply: str) -> bool:
 _PLOT_FILLER = r"(?:(?:basically|all|mostly|really|just|kind\s+of|sort\s+of|actually|pretty\s+much|also)\s+)?"
 _PLOT_TIME = (r"(?:a|an|\d+|two|three|few|couple)\s+(?:(?:few|couple\s+of)\s+)?"
               r"(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|times?|of\s+(?:weeks|months|years|days))\b")
-_PLOT_SUBJECT = (r"(?:a|an|the|two|three|four|five|some|several|this|these|his|her|their|how|what|when|why|people|\d+|"
+# Subjects a plot is told by without an article ("it's about time travel", "a film about boxing").
+_PLOT_TOPIC = (r"(?:time\s+travel(?:l?ing)?|aliens?|zombies?|vampires?|werewolf|werewolves|ghosts?|robots?|dinosaurs?|sharks?|monsters?|"
+               r"superheroes|outer\s+space|revenge|survival|friendship|racism|slavery|drugs|football|baseball|basketball|boxing|cancer|dogs?|cats?)\b")
+_PLOT_SUBJECT = (r"(?:" + _PLOT_TOPIC + r"|a|an|the|two|three|four|five|some|several|this|these|his|her|their|how|what|when|why|people|\d+|"
                  r"(?!to\b)(?:\w+\s+){0,2}\w+\s+(?:who|that|whose)\b)")
 PLOT_RE = re.compile(
     r"(?:\b(?:it|this|that|which|movie|film|one|story|show|series)\s+(?:is\s+|was\s+)?|(?:'s|’s|\bits|\bis|\bwas)\s+)"

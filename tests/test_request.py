@@ -86,6 +86,9 @@ def movie_named(pipeline, title):
     ("a good WWII movie", {"genre: War"}, set()),  # a war by name asks for the war genre
     ("nothing about World War 2", set(), set()),  # refused, it does not turn down every war movie
     ("I loved World War Z", set(), set()),  # a title, not a war
+    ("Something less sad please", set(), {"genre: Drama"}),  # "less" tones a genre down as "not too" does
+    ("a scary movie, but a bit less gory", {"genre: Horror"}, set()),
+    ("more or less a comedy", {"genre: Comedy"}, set()),
 ])
 def test_read_turn(pipeline, reader, text, wanted, unwanted):
     got_wanted, got_unwanted, _ = read(pipeline, reader, text)
@@ -753,3 +756,27 @@ def test_retrieved_replies_call_a_movie_similar_only_to_one_the_user_named(pipel
     for reply in ("How about [REC] ? They were all good ones.", "[REC] , both are really great!", "I loved them both. Try [REC]"):
         assert not allowed(no_movie, reply) and allowed(named, reply), reply
     assert allowed(no_movie, "Have you seen [REC] or [REC] ? Both are really great!")
+
+
+def test_no_praise_right_after_the_user_disliked_a_movie(pipeline):
+    def allowed(history, reply):
+        context, _ = pipeline.context(history)
+        ranking = pipeline.recommender.top_k_batch([context], 5)[0]
+        return pipeline.claim_filter([context], [ranking])(0, reply)
+
+    titanic = movie_named(pipeline, "Titanic").display_name
+    base = [{"role": "user", "content": "What do you think of Titanic?"}, {"role": "assistant", "content": f"{titanic} is a drama."}]
+    liked = base + [{"role": "user", "content": "I loved it! Something else?"}]
+    disliked = base + [{"role": "user", "content": "I didn't like it much. Something else?"}]
+    for reply in ("Such a great movie. [REC] is another good one.", "It's one of my favorites. What about [REC] ?",
+                  "That's a great one! Have you seen [REC] ?"):
+        assert allowed(liked, reply) and not allowed(disliked, reply), reply
+    assert allowed(disliked, "What about [REC] ?")
+
+
+def test_how_long_is_it_is_not_guessed(pipeline, facts):
+    movie = movie_named(pipeline, "Good Will Hunting")
+    for text in ("Is that one long?", "how long is it?", "what's the running time?"):
+        answer = answer_question(text, pipeline.link(text), facts, [movie.movie_id])
+        assert answer is not None and answer.asked == "length" and not answer.known, text
+        assert answer.text == f"I don't know how long {movie.display_name} runs: my catalogue has no running times."

@@ -614,7 +614,10 @@ _BARE_GENRE_RE = re.compile(r"\b(" + "|".join(sorted({re.escape(w).replace(r"\ "
 # A negation of degree right before a word ("not too gory", "nothing too scary", "not overly sad"):
 # the user tones the genre down. When the same turn asks for that genre by another word ("a scary
 # movie but not too gory"), the genre stays wanted instead of being turned down.
-_DEGREE_BEFORE_RE = re.compile(r"\b(?:not|nothing|none|isn'?t|aren'?t|wasn'?t)\s+(?:too|overly|that|very|super|so|excessively)\s+$", re.IGNORECASE)
+_DEGREE_BEFORE_RE = re.compile(r"\b(?:(?:not|nothing|none|isn'?t|aren'?t|wasn'?t)\s+(?:too|overly|that|very|super|so|excessively|as)|less)\s+$",
+                               re.IGNORECASE)
+# "Something less sad", "a bit less scary": the word right after "less" is toned down as "not too" does.
+_LESS_BEFORE_RE = re.compile(r"\bless\s+$", re.IGNORECASE)
 _NEGATED_WORD_RE = re.compile(r"(?:" + NEGATION_RE.pattern + r")\s+(?:(?:a|an|any|more|some|of|with|about|in|too\s+much)\s+)?$",
                               re.IGNORECASE)
 # "I've seen all the Toy Story movies": every movie of the franchise is turned down.
@@ -792,8 +795,8 @@ class RequestReader:
         ends = [m.start() for m in _SCOPE_END_RE.finditer(masked)]
 
         def negated(position: int) -> bool:
-            return any(start < position and not any(end_of_cue <= end < position for end in ends)
-                       for start, end_of_cue in cues)
+            return bool(_LESS_BEFORE_RE.search(masked[:position])) or any(
+                start < position and not any(end_of_cue <= end < position for end in ends) for start, end_of_cue in cues)
 
         def clause_after(position: int) -> str:
             stop = min([e for e in ends if e > position] + [len(plain)])

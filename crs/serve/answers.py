@@ -1,8 +1,9 @@
 """Questions about a movie answered from knowledge-graph facts, never invented.
 
-A user turn that asks who directed, wrote or stars in a movie, what genre it is or when it came
-out, and names (links) the movie or refers to the last recommended one ("who directed it?"), is answered from the catalogue metadata and the KG's edges
-(:class:`crs.rec.request.MovieFacts`). When neither holds the fact, the answer says so; metadata
+A user turn that asks who directed, wrote or stars in a movie, what genre it is, when it came
+out or how long it runs (the catalogue has no running times: the answer says so), and names
+(links) the movie or refers to the last recommended one ("who directed it?"), is answered from the
+catalogue metadata and the KG's edges (:class:`crs.rec.request.MovieFacts`). When neither holds the fact, the answer says so; metadata
 that ``movie_info.json`` shares between two different films (:func:`crs.rec.request.suspect_metadata`)
 is believed only for a movie that DBpedia itself links; for the other the answer says it does not know. The turn's
 other words decide what follows: a request for a recommendation gets one after the answer.
@@ -30,6 +31,10 @@ QUESTIONS = {
                        r"\b(?:cast|actors|actresses|stars)\s+(?:of|in)\b|\bwho\s+(?:stars|starred)\b|\bwho\s+is\s+the\s+(?:lead|star)\b", re.I),
     "genre": re.compile(r"\bwhat\s+(?:genre|kind\s+of\s+(?:movie|film)|type\s+of\s+(?:movie|film))\b|\bgenre\s+of\b|"
                         r"\bwhich\s+genre\b", re.I),
+    # The catalogue holds no running times: asked, the answer says so rather than guess.
+    "length": re.compile(r"\bhow\s+long\s+(?:is|was)\b|\b(?:is|was)\s+(?:it|that|this|that\s+one|this\s+one|the\s+(?:movie|film))\s+"
+                         r"(?:too\s+|very\s+|really\s+|pretty\s+|kind\s+of\s+)?(?:long|short)\b|\b(?:run\s*time|running\s+time)\b|"
+                         r"\bhow\s+many\s+(?:hours|minutes)\b", re.I),
     "year": re.compile(r"\bwhen\s+(?:was|did|is)\b.*\b(?:come\s+out|came\s+out|released|release|made|out)\b|\bwhat\s+year\b|"
                        r"\b(?:release\s+date|release\s+year)\b|\bhow\s+old\s+is\b", re.I),
 }
@@ -72,7 +77,8 @@ def join_names(names: Sequence[str]) -> str:
 # "it", "that one", "the movie", or the asked part with "the" ("who is the director?", "what's the
 # genre?"): the question is about the movie recommended last.
 _REFERENCE_RE = re.compile(rf"\b(?:{_REFERRED}|"
-                           r"the\s+(?:director|directors|writer|writers|screenwriter|cast|actors|actresses|stars|lead|genre|release\s+date|plot|story|premise))\b", re.I)
+                           r"the\s+(?:director|directors|writer|writers|screenwriter|cast|actors|actresses|stars|lead|genre|release\s+date|plot|story|premise|"
+                           r"running\s+time|run\s*time|length))\b", re.I)
 
 
 def answer_question(text: str, linked: Sequence[LinkedEntity], facts: MovieFacts, last_recommended: Sequence[int] = ()) -> Answer | None:
@@ -118,6 +124,8 @@ def answer_question(text: str, linked: Sequence[LinkedEntity], facts: MovieFacts
     elif kind == "genre":
         genres = movie_genres(movie_id, facts)
         sentence = f"{title} is {article(genres[0])} {join_names(genres)} movie." if genres else f"I don't know the genre of {title}."
+    elif kind == "length":
+        sentence = f"I don't know how long {title} runs: my catalogue has no running times."
     else:
         sentence = f"{movie.title} came out in {movie.year}." if movie.year else f"I don't know when {movie.title} came out."
     known = not sentence.startswith("I don't know")

@@ -528,7 +528,8 @@ class CRS:
         before the recommender has suggested a movie (in the ReDial training dialogues 0.2% of the
         recommender's first turns with a movie open so, against 10.9% of the later ones), nor one that
         opens with praise of a movie ("That's a great one", :data:`PRAISE_OPENING_RE`) when the last
-        two turns name none (:func:`movie_just_named`), nor one that takes a movie for a suggestion
+        two turns name none (:func:`movie_just_named`) or the user just said they did not like one
+        (:func:`user_disliked`), nor one that takes a movie for a suggestion
         to itself ("I'll have to check it out", :func:`new_to_me`) unless the user's last turn
         names one (:func:`user_named_movie`), nor one that calls a movie of another time "the new
         [REC]" (:data:`NEW_MOVIE_RE`), nor one that tells what a movie is about
@@ -548,7 +549,7 @@ class CRS:
         def allowed(row: int, reply: str) -> bool:
             if _CONTINUES_RE.match(reply) and not holds(recommender_suggested, row):
                 return False
-            if PRAISE_OPENING_RE.match(reply) and not holds(movie_just_named, row):
+            if PRAISE_OPENING_RE.match(reply) and (not holds(movie_just_named, row) or holds(user_disliked, row)):
                 return False
             text = reply.replace(REC_TOKEN, " ")
             if new_to_me(text) and not holds(user_named_movie, row):
@@ -815,15 +816,30 @@ TASK_TALK_RE = re.compile(
 
 # A reply opening with praise of a movie just named ("That's a great one", "Good choice!", "I loved
 # that movie"): it answers only a turn that names a movie or responds to one just suggested
-# (:func:`movie_just_named`; 316 of the 24,730 training replies open so).
+# (:func:`movie_just_named`; 381 of the 24,730 training replies open so).
 _PRAISE_ADJ = (r"(?:really\s+|very\s+|so\s+|pretty\s+|super\s+)?(?:good|great|awesome|excellent|classic|fantastic|amazing|fun|funny|"
                r"favou?rite|wonderful|cool|solid|scary|cute|sweet|terrific|brilliant)")
 PRAISE_OPENING_RE = re.compile(
     r"^\W*(?:(?:oh|ah|yes|yeah|yep|ok|okay|wow|awesome|cool|nice|great|well|haha|lol)\W+)*(?:"
     rf"that(?:'s|’s|\s+is|\s+was)\s+(?:a\s+|such\s+a\s+|one\s+of\s+my\s+)?(?:{_PRAISE_ADJ}\s+)+(?:ones?|movies?|films?|flick|pick|choice|classic)\b|"
-    rf"that\s+(?:one|movie|film)(?:'s|\s+is|\s+was)\s+{_PRAISE_ADJ}\b|"
+    rf"that\s+(?:one|movie|film)(?:'s|\s+is|\s+was)\s+{_PRAISE_ADJ}\b|such\s+a\s+(?:{_PRAISE_ADJ}\s+)+(?:ones?|movies?|films?|classic|pick|choice)\b|"
     rf"{_PRAISE_ADJ}\s+(?:choice|pick|one|movie|film)s?(?=\s*(?:[!.,;:)]|$|too\b|indeed\b))|"
-    r"i\s+(?:really\s+)?(?:love|loved|like|liked|enjoyed|adore)\s+(?:that|this)\s+(?:one|movie|film)\b)", re.IGNORECASE)
+    r"i\s+(?:really\s+)?(?:love|loved|like|liked|enjoyed|adore)\s+(?:that|this)\s+(?:one|movie|film)\b|"
+    r"it(?:'s|’s|\s+is|\s+was)\s+(?:one\s+of\s+my\s+(?:all[-\s]time\s+)?favou?rites|(?:a\s+)?(?:really\s+|very\s+|so\s+)?(?:great|good|awesome|fantastic)\s+(?:one|movie|film)\b))",
+    re.IGNORECASE)
+
+# A user turn that says the user did not like a movie ("I didn't like it much", "it was boring",
+# "hated that one"): no reply opens by praising it then.
+_DISLIKED_RE = re.compile(r"\b(?:didn'?t|did\s+not|don'?t|do\s+not)\s+(?:really\s+|much\s+)?(?:like|love|enjoy|care\s+for)\b|\bhated?\b|"
+                          r"\bnot\s+(?:a\s+|really\s+a\s+)?(?:big\s+)?fan\b|\b(?:was|is|it'?s|found\s+it)\s+(?:so\s+|really\s+|pretty\s+|kind\s+of\s+)?"
+                          r"(?:boring|terrible|awful|overrated|bad|dull|meh|stupid)\b|\bwasn'?t\s+(?:good|great|for\s+me|my\s+thing)\b",
+                          re.IGNORECASE)
+
+
+def user_disliked(context: DialogueContext) -> bool:
+    """Whether the user's last turn says they did not like a movie (:data:`_DISLIKED_RE`)."""
+    turn = user_turn(context)
+    return turn is not None and bool(_DISLIKED_RE.search(_plain(turn.text)))
 
 # A reply that calls its movie similar to something ("That seems similar", "along the same lines",
 # "kind of like that one"): it needs a movie the user named in the conversation to be similar to
@@ -838,8 +854,8 @@ SIMILAR_CLAIM_RE = re.compile(
 
 # A reply that praises several movies at once ("They were all good ones", "both are great", "I
 # loved them both"): it needs two movies to praise, its own [REC] slots or the movies of the last
-# two turns (:func:`two_movies_just_named`; 391 of the 24,730 training replies say so).
-_PLURAL_ADJ = r"(?:good|great|awesome|excellent|fantastic|amazing|fun|funny|classics?|favou?rites?|wonderful|cool|solid|scary|terrific|brilliant)"
+# two turns (:func:`two_movies_just_named`; 397 of the 24,730 training replies say so).
+_PLURAL_ADJ = r"(?:good|great|awesome|excellent|fantastic|amazing|fun|funny|classics?|favou?rites?|wonderful|cool|solid|scary|terrific|brilliant|cute)"
 PLURAL_PRAISE_RE = re.compile(
     rf"\b(?:they|those|these|both)\s+(?:were|are|r)\s+(?:all\s+|both\s+)?(?:\w+\s+){{0,2}}?{_PLURAL_ADJ}\b|"
     rf"\b(?:both|all)\s+(?:of\s+(?:them|those|these)\s+)?(?:were|are)\s+(?:\w+\s+)?{_PLURAL_ADJ}\b|"
@@ -865,7 +881,7 @@ NEW_TO_ME_RE = re.compile(
     r"(?:\bi\b|\bi'll\b|\bi'd\b|\bi'm\b|\bim\b|(?<!\byou\s)\bwill\b|\bgonna\b)(?:(?!\byou\b)[^.!?\[]){0,30}?"
     rf"\b(?:check|look)\s+{_THAT}\s+(?:out|up)\b|"
     r"\b(?:i\s*)?(?:have(?:n'?t|\s+not|\s+never)|haven;?t|havent|never|did(?:n'?t|\s+not)|'ve\s+(?:never|not))\s+(?:seen|watched|heard\s+of)\b|"
-    rf"\bi\s+have\s+(?:seen|watched)\s+{_THAT}\s+yet\b|"
+    rf"\bi\s+have\s+(?:seen|watched)\s+{_THAT}\s+yet\b|\bi\s*(?:haven'?t|havent|have\s+not)\s*(?:[.!]|$)|"
     r"\b(?:never|not)\s+heard\s+of\s+(?:it|that|that\s+one|this\s+one)\b|"
     r"\bthanks?\s+(?:you\s+)?(?:so\s+much\s+|very\s+much\s+)?for\s+the\s+(?:recommendations?|suggestions?|recs?)\b",
     re.IGNORECASE,

@@ -89,6 +89,7 @@ def movie_named(pipeline, title):
     ("Something less sad please", set(), {"genre: Drama"}),  # "less" tones a genre down as "not too" does
     ("a scary movie, but a bit less gory", {"genre: Horror"}, set()),
     ("more or less a comedy", {"genre: Comedy"}, set()),
+    ("Recommend me an anime film", {"genre: Animation"}, set()),
 ])
 def test_read_turn(pipeline, reader, text, wanted, unwanted):
     got_wanted, got_unwanted, _ = read(pipeline, reader, text)
@@ -588,6 +589,10 @@ def test_studios_and_countries(pipeline, reader, facts):
     french = chat(pipeline, "a French comedy please")[0]
     assert french.items and facts.satisfies(french.items[0], Constraint("country", "french", "country: France")), french.reply
     assert Constraint("country", "french", "country: France").phrase == "from France"
+    # refused, a studio keeps out the rest of its movies' series, which the KG may not credit to it
+    toy2 = movie_named(pipeline, "Toy Story 2").movie_id
+    assert not facts.satisfies(toy2, pixar) and facts.refused_mask(pixar)[pipeline.catalogue.index(toy2)]
+    assert not facts.refused_mask(pixar)[pipeline.catalogue.index(movie_named(pipeline, "Shrek").movie_id)]
 
 
 def test_retrieved_replies_claim_only_what_the_facts_hold(pipeline, facts):

@@ -274,7 +274,7 @@ class MovieFacts:
         self.sequels = frozenset(m for m, key in self.franchise.items() if key in first_year and (self.years.get(m) or 0) > first_year[key])
         self._year_array = np.array([m.year if m.year else np.nan for m in catalogue.movies], dtype=np.float64)
         self._masks: dict[Constraint, np.ndarray] = {}
-        self._maybe_masks: dict[int, np.ndarray] = {}  # genre entity -> movies whose cut list may hide it
+        self._maybe_masks: dict = {}  # genre entity (or ("studio", key)) -> movies that may hold it unlisted
         self._genre_unknown: np.ndarray | None = None
         self._surnames: dict[str, list[tuple[int, int]]] | None = None
         self._prefixed: dict[str, frozenset[int]] = {}
@@ -498,8 +498,18 @@ class MovieFacts:
 
     def refused_mask(self, constraint: Constraint) -> np.ndarray:
         """Which catalogue items an unwanted ``constraint`` keeps out: those that meet it and, for a
-        genre, those whose cut genre list may hide it (``Movie.maybe_genres``, :mod:`crs.rec.hidden_genres`)."""
+        genre, those whose cut genre list may hide it (``Movie.maybe_genres``, :mod:`crs.rec.hidden_genres`);
+        for a studio, the other movies of their series too (DBpedia credits Pixar with Toy Story 3
+        and not with Toy Story or Toy Story 2)."""
         found = self.mask(constraint)
+        if constraint.kind == "studio":
+            if ("studio", constraint.value) not in self._maybe_masks:
+                keys = {self.franchise[m] for m in self._members(constraint) if m in self.franchise}
+                series = {m for key in keys if len(self.franchise_members[key]) > 1 for m in self.franchise_members[key]}
+                maybe = np.zeros(len(self.catalogue), dtype=bool)
+                maybe[[self.catalogue.index(m) for m in series if m in self.catalogue]] = True
+                self._maybe_masks[("studio", constraint.value)] = maybe
+            return found | self._maybe_masks[("studio", constraint.value)]
         if constraint.kind != "genre":
             return found
         if constraint.value not in self._maybe_masks:  # memoised: a genre's flagged movies do not change
@@ -592,7 +602,7 @@ ATTRIBUTE_GENRES = {
     "lighter": "comedy", "feel good": "comedy", "feel-good": "comedy", "uplifting": "comedy",
     "date night": "romance", "first date": "romance",
     "kids": "family", "children": "family", "kid friendly": "family",
-    "cartoon": "animation", "animated": "animation",
+    "cartoon": "animation", "animated": "animation", "anime": "animation",
     "superhero": "action", "space": "sci-fi", "aliens": "sci-fi", "futuristic": "sci-fi",
     "suspenseful": "thriller", "suspense": "thriller", "tense": "thriller",
     "whodunit": "mystery", "detective": "crime", "gangster": "crime", "heist": "crime", "mob": "crime",

@@ -72,7 +72,10 @@ def movie_named(pipeline, title):
     ("Will you recommend something? Stone cold classics", set(), set()),  # common words are no surnames
     ("she likes old musicals", {"genre: Musical", "years: 1989 or earlier"}, set()),
     ("older, please", {"years: 1989 or earlier"}, set()),
-    ("my 8 year old loves cartoons", {"genre: Animation"}, set()),  # a child's age is no year range
+    ("my 8 year old loves cartoons", {"genre: Animation", "genre: Family"}, set()),  # a child's age is no year range
+    ("Whats a good movie for a 5 year old", {"genre: Family"}, set()),  # but asks for a family movie
+    ("no more fantasy please, something realistic", set(), {"genre: Fantasy", "genre: Sci-fi"}),
+    ("it doesn't have to be realistic, a comedy", {"genre: Comedy"}, set()),
     ("ok something lighter with him", {"genre: Comedy"}, set()),
     ("I need a movie for a first date", {"genre: Romance"}, set()),
     ("something sadder", {"genre: Drama"}, set()),
@@ -785,3 +788,28 @@ def test_how_long_is_it_is_not_guessed(pipeline, facts):
         answer = answer_question(text, pipeline.link(text), facts, [movie.movie_id])
         assert answer is not None and answer.asked == "length" and not answer.known, text
         assert answer.text == f"I don't know how long {movie.display_name} runs: my catalogue has no running times."
+
+
+def test_the_second_one_means_that_one_of_the_movies_suggested(pipeline, facts):
+    # "tell me about the second one", "who directed the first one?": the movie at that place in the
+    # latest recommender turn that suggested several, even after an answer about one of them.
+    pretty, wedding = movie_named(pipeline, "Pretty Woman"), movie_named(pipeline, "My Best Friend's Wedding")
+    history = [{"role": "user", "content": "I like romantic comedies with Julia Roberts"},
+               {"role": "assistant", "content": f"Have you seen {pretty.display_name} or {wedding.display_name}?"},
+               {"role": "user", "content": "tell me about the second one"}]
+    reply = pipeline.respond(history)
+    assert reply.text.startswith(f"{wedding.display_name} is ") and not reply.items
+    history += [{"role": "assistant", "content": reply.text}, {"role": "user", "content": "who directed the first one?"}]
+    assert pipeline.respond(history).text.startswith(f"{pretty.display_name} was directed by")
+    for text, movie in (("what year is the last one from?", wedding), ("who stars in the former?", pretty)):
+        answer = answer_question(text, pipeline.link(text), facts, [pretty.movie_id, wedding.movie_id])
+        assert answer is not None and answer.movie == movie.movie_id, text
+    assert answer_question("tell me about the third one", [], facts, [pretty.movie_id, wedding.movie_id]) is None
+
+
+def test_age_ratings_are_not_guessed(pipeline, facts):
+    coco = movie_named(pipeline, "Coco")
+    for text in ("what's it rated?", "what is the age rating?", "Is that one rated R?"):
+        answer = answer_question(text, pipeline.link(text), facts, [coco.movie_id])
+        assert answer is not None and answer.asked == "rating" and not answer.known, text
+        assert answer.text.startswith(f"I don't know the age rating of {coco.display_name}: my catalogue has no ratings; it is an animation")

@@ -610,6 +610,14 @@ ATTRIBUTE_GENRES = {
     "singing": "musical", "songs": "musical", "sing along": "musical", "sing-along": "musical",
     "world war": "war", "ww1": "war", "ww2": "war", "wwi": "war", "wwii": "war", "vietnam war": "war", "civil war": "war",
 }
+# A child's age ("for a 5 year old", "my toddler") asks for a family movie; "realistic" ("something
+# realistic", "real life stuff") turns fantasy and science fiction down.
+_CHILD_RE = re.compile(r"\b(?:(?:[1-9]|1[0-2]|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)[\s-]?(?:years?|yrs?)[\s-]?olds?|"
+                       r"toddlers?|preschoolers?|little\s+ones)\b", re.IGNORECASE)
+_REALISTIC_RE = re.compile(r"\b(?:realistic|real[\s-]life|grounded|true\s+to\s+life|down\s+to\s+earth)\b", re.IGNORECASE)
+UNREALISTIC_GENRES = ("fantasy", "sci-fi")
+_NOT_REQUIRED_BEFORE_RE = re.compile(r"(?:n'?t|\bnot)\s+(?:have|need)\s+to\s+be\s+(?:\w+\s+)?$|\bneed\s+not\s+be\s+(?:\w+\s+)?$", re.IGNORECASE)
+
 # A war by name asks for the war genre; refused ("nothing about World War 2"), it is not read: the
 # user turns down one war, not every war movie (after "a good war movie?" that would undo the request).
 WANTED_ONLY_ATTRIBUTES = frozenset({"world war", "ww1", "ww2", "wwi", "wwii", "vietnam war", "civil war"})
@@ -870,6 +878,22 @@ class RequestReader:
             (request.unwanted if negated(match.start()) else request.wanted).append(constraint)
             if negated(match.start()):
                 (toned_down if _DEGREE_BEFORE_RE.search(masked[:match.start()]) else refused).append(constraint)
+        for match in _CHILD_RE.finditer(plain):
+            genre = self._genre("family")
+            if genre is not None and not any(a < match.end() and match.start() < b for a, b in taken):
+                taken.append(match.span())
+                (request.unwanted if negated(match.start()) else request.wanted).append(
+                    Constraint("genre", genre, f"genre: {self._genre_label_of(genre)}"))
+        for match in _REALISTIC_RE.finditer(plain):
+            if negated(match.start()) or any(a < match.end() and match.start() < b for a, b in taken) \
+                    or _NOT_REQUIRED_BEFORE_RE.search(plain[:match.start()]):  # "it doesn't have to be realistic"
+                continue
+            taken.append(match.span())
+            for word in UNREALISTIC_GENRES:
+                if (genre := self._genre(word)) is not None:
+                    constraint = Constraint("genre", genre, f"genre: {self._genre_label_of(genre)}")
+                    request.unwanted.append(constraint)
+                    refused.append(constraint)
         for kind, key, start, end in studio_and_country_words(plain):
             if any(a < end and start < b for a, b in taken):
                 continue  # part of a linked name ("French Kiss")

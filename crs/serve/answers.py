@@ -1,12 +1,14 @@
 """Questions about a movie answered from knowledge-graph facts, never invented.
 
 A user turn that asks who directed, wrote or stars in a movie, what genre it is, when it came
-out or how long it runs (the catalogue has no running times: the answer says so), and names
-(links) the movie or refers to the last recommended one ("who directed it?"), is answered from the
-catalogue metadata and the KG's edges (:class:`crs.rec.request.MovieFacts`). When neither holds the fact, the answer says so; metadata
-that ``movie_info.json`` shares between two different films (:func:`crs.rec.request.suspect_metadata`)
-is believed only for a movie that DBpedia itself links; for the other the answer says it does not know. The turn's
-other words decide what follows: a request for a recommendation gets one after the answer.
+out, how long it runs or how it is rated (the catalogue has neither running times nor age
+ratings: the answer says so), and names (links) the movie or refers to the last recommended one
+("who directed it?", "tell me about the second one"), is answered from the catalogue metadata and
+the KG's edges (:class:`crs.rec.request.MovieFacts`). When neither holds the fact, the answer says
+so; metadata that ``movie_info.json`` shares between two different films
+(:func:`crs.rec.request.suspect_metadata`) is believed only for a movie that DBpedia itself links;
+for the other the answer says it does not know. The turn's other words decide what follows: a
+request for a recommendation gets one after the answer.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ QUESTIONS = {
     "length": re.compile(r"\bhow\s+long\s+(?:is|was)\b|\b(?:is|was)\s+(?:it|that|this|that\s+one|this\s+one|the\s+(?:movie|film))\s+"
                          r"(?:too\s+|very\s+|really\s+|pretty\s+|kind\s+of\s+)?(?:long|short)\b|\b(?:run\s*time|running\s+time)\b|"
                          r"\bhow\s+many\s+(?:hours|minutes)\b", re.I),
+    # Nor age ratings: the answer says so and gives the genres, which the catalogue holds.
+    "rating": re.compile(r"\bwhat(?:'s|\s+is|\s+was)\s+(?:it|that|this)(?:\s+one|\s+movie|\s+film)?\s+rated\b|"
+                         r"\bwhat(?:'s|\s+is)\s+(?:the|its)\s+(?:age\s+|mpaa\s+)?rating\b|\b(?:is|was)\s+(?:it|that|this)(?:\s+one)?\s+rated\b|"
+                         r"\b(?:age|mpaa)\s+rating\b", re.I),
     "year": re.compile(r"\bwhen\s+(?:was|did|is)\b.*\b(?:come\s+out|came\s+out|released|release|made|out)\b|\bwhat\s+year\b|"
                        r"\b(?:release\s+date|release\s+year)\b|\bhow\s+old\s+is\b", re.I),
 }
@@ -52,7 +58,12 @@ OPINION_RE = re.compile(
 
 # "What's it about?", "tell me more about that one": a question about the movie recommended last,
 # answered like an opinion question (what the movie is); no other movie follows unasked.
-_REFERRED = r"(?:it|that|this|that\s+one|this\s+one|the\s+(?:movie|film)|that\s+(?:movie|film)|this\s+(?:movie|film))"
+# "The second one", "the first one you said", "the latter": one of the movies recommended last, by its place.
+_ORDINAL = r"the\s+(?:first|second|third|1st|2nd|3rd|last|latter|former)(?:\s+(?:one|movie|film))?"
+_ORDINAL_RE = re.compile(r"\bthe\s+(first|second|third|1st|2nd|3rd|last|latter|former)\b(?:\s+(?:one|movie|film))?", re.I)
+_ORDINAL_INDEX = {"first": 0, "1st": 0, "former": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "last": -1, "latter": -1}
+_REFERRED = (r"(?:" + _ORDINAL + r"|it|that|this|that\s+one|this\s+one|the\s+(?:movie|film)|that\s+(?:movie|film)|"
+             r"this\s+(?:movie|film))")
 ABOUT_RE = re.compile(rf"\bwhat(?:'s|\s+is|\s+was|s)\s+{_REFERRED}\s+about\b|\btell\s+me\s+(?:a\s+(?:bit|little)\s+|more\s+)?about\s+{_REFERRED}\b|"
                       rf"\bwhat\s+happens\s+in\s+{_REFERRED}\b|\bwhat(?:'s|\s+is)\s+the\s+(?:plot|story|premise)\b|\bplot\s*\?", re.I)
 
@@ -78,12 +89,15 @@ def join_names(names: Sequence[str]) -> str:
 # genre?"): the question is about the movie recommended last.
 _REFERENCE_RE = re.compile(rf"\b(?:{_REFERRED}|"
                            r"the\s+(?:director|directors|writer|writers|screenwriter|cast|actors|actresses|stars|lead|genre|release\s+date|plot|story|premise|"
-                           r"running\s+time|run\s*time|length))\b", re.I)
+                           r"running\s+time|run\s*time|length|(?:age\s+|mpaa\s+)?rating))\b", re.I)
 
 
-def answer_question(text: str, linked: Sequence[LinkedEntity], facts: MovieFacts, last_recommended: Sequence[int] = ()) -> Answer | None:
+def answer_question(text: str, linked: Sequence[LinkedEntity], facts: MovieFacts, last_recommended: Sequence[int] = (),
+                    last_list: Sequence[int] = ()) -> Answer | None:
     """The answer to a factual question about a movie named in ``text`` (or, when it names none and
-    says "it" or "that one", the first of ``last_recommended``), None when it asks none."""
+    says "it" or "that one", the first of ``last_recommended``; "the second one", "the last one":
+    that one of ``last_list``, the latest recommender turn that named several, else of
+    ``last_recommended``), None when it asks none."""
     plain = text.replace("’", "'")
     asked = [kind for kind, pattern in QUESTIONS.items() if pattern.search(plain)]
     movies = [e.movie_id for e in linked if e.kind == MOVIE and e.movie_id is not None]
@@ -93,7 +107,14 @@ def answer_question(text: str, linked: Sequence[LinkedEntity], facts: MovieFacts
             return which_answer(among, genre_asked(plain), facts, least=bool(_LEAST_RE.search(plain)))
     named = bool(movies)
     if not movies and last_recommended and _REFERENCE_RE.search(plain):
-        movies = [m for m in last_recommended if m in facts.catalogue][:1]
+        known = [m for m in dict.fromkeys(last_recommended) if m in facts.catalogue]
+        ordinal = _ORDINAL_RE.search(plain)
+        listed = [m for m in dict.fromkeys(last_list) if m in facts.catalogue] or known
+        if ordinal is not None and listed:
+            known, index = listed, _ORDINAL_INDEX[ordinal.group(1).lower()]
+            movies = [known[index]] if -len(known) <= index < len(known) else []
+        else:
+            movies = known[:1]
     if not movies:
         return None
     if not asked:
@@ -124,6 +145,10 @@ def answer_question(text: str, linked: Sequence[LinkedEntity], facts: MovieFacts
     elif kind == "genre":
         genres = movie_genres(movie_id, facts)
         sentence = f"{title} is {article(genres[0])} {join_names(genres)} movie." if genres else f"I don't know the genre of {title}."
+    elif kind == "rating":
+        genres = movie_genres(movie_id, facts)
+        kinds = f"; it is {article(genres[0])} {join_names(genres)} movie" if genres else ""
+        sentence = f"I don't know the age rating of {title}: my catalogue has no ratings{kinds}."
     elif kind == "length":
         sentence = f"I don't know how long {title} runs: my catalogue has no running times."
     else:

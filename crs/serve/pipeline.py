@@ -488,7 +488,8 @@ class CRS:
             return None
         linked = context.linked[-1] if context.linked is not None else self.link(last.text)
         recommended = next((turn.movies for turn in reversed(context.turns[:-1]) if turn.role == RECOMMENDER and turn.movies), [])
-        return answer_question(last.text, linked, self.facts, recommended)
+        listed = next((turn.movies for turn in reversed(context.turns[:-1]) if turn.role == RECOMMENDER and len(set(turn.movies)) > 1), [])
+        return answer_question(last.text, linked, self.facts, recommended, listed)
 
     def topic_filter(self, contexts: list[DialogueContext], rankings: list[list[tuple[int, float]]]):
         """For :meth:`ReplyGenerator.generate`: the topics of row i that are KG neighbours of its best
@@ -984,7 +985,7 @@ _LOWER_OPENING_RE = re.compile(r"(?:(?<=[!?])|(?<=[^.]\.))(\s+)([a-z])")  # not 
 # A question about a movie that ends in a full stop ("have you seen [REC]." as a small generator or
 # a hurried person writes it): it gets its question mark.
 _QUESTION_AS_STATEMENT_RE = re.compile(
-    r"(^|[.!?]\s+)((?:(?:so|ok|okay|oh|well|sure|hmm|yes|yeah)[,!]?\s+)?(?:have\s+you|have\s+u|did\s+you|do\s+you|would\s+you|are\s+you|"
+    r"(^|[.!?]\s+|\[REC\]\s+(?=(?-i:[A-Z])))((?:(?:so|ok|okay|oh|well|sure|hmm|yes|yeah)[,!]?\s+)?(?:have\s+you|have\s+u|did\s+you|do\s+you|would\s+you|are\s+you|"
     r"what\s+about|how\s+about)\b[^.!?\[]{0,40}\[REC\](?:\s*(?:,|or|and)\s*\[REC\])*(?:\s+(?:yet|before|too|then|instead|either|already))?)\.(?=\s|$)", re.IGNORECASE)
 _SENTENCE_END_RE = re.compile(r"[.!?]+(?=\s|$)")
 

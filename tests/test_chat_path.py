@@ -320,7 +320,8 @@ def test_a_retrieved_reply_may_name_only_facts_of_the_movie_and_no_other_title(p
     assert year <= latest - SHOWING_YEARS  # The Matrix is not
     for claim in ("[REC] is in theaters right now", "[REC] will be out this weekend, I want to see it",
                   "[REC] came out this year", "I think [REC] is still at the movie theater", "[REC] is now playing",
-                  "[REC] is in the theater now", "[REC] is a new one, you should see it.", "[REC] just came out"):
+                  "[REC] is in the theater now", "[REC] is a new one, you should see it.", "[REC] just came out",
+                  "[REC] is out now, I enjoyed it"):
         assert not allowed(0, claim), claim
         assert of_new(0, claim), claim
     assert allowed(0, "I saw [REC] in the theater with my dad years ago")  # a memory, not a claim that it is showing

@@ -475,7 +475,8 @@ def test_a_reply_that_tells_a_plot_is_recognised_and_a_generated_one_gives_way()
              "It tells the story of a boxer.", "it's basically about how facebook started", "It was about 2 guys and a dog",
              "It's a South African comedy about a man who meets scientists", "It follows a family on vacation.",
              "it is about these friends that plan a trip", "It's about a s a boxing", "Yeah it's about time travel, more or less.",
-             "It is a great film about boxing.", "It's about vampires and werewolves")
+             "It is a great film about boxing.", "It's about vampires and werewolves", "It's set in a utopian society with rules",
+             "It takes place in a small town")
     for text in plots:
         assert describes_plot(text), text
         assert unusable(text), text

@@ -777,7 +777,7 @@ def test_no_praise_right_after_the_user_disliked_a_movie(pipeline):
     liked = base + [{"role": "user", "content": "I loved it! Something else?"}]
     disliked = base + [{"role": "user", "content": "I didn't like it much. Something else?"}]
     for reply in ("Such a great movie. [REC] is another good one.", "It's one of my favorites. What about [REC] ?",
-                  "That's a great one! Have you seen [REC] ?"):
+                  "That's a great one! Have you seen [REC] ?", "It was great, also [REC] was really good"):
         assert allowed(liked, reply) and not allowed(disliked, reply), reply
     assert allowed(disliked, "What about [REC] ?")
 

@@ -161,7 +161,7 @@ def degenerate(reply: str) -> bool:
 
 
 # A statement of what a movie is about ("It's about a linguist who learns to talk to aliens", "[REC]
-# is a comedy about two cops", "it tells the story of ..."). A checkpoint holds no plots (only names,
+# is a comedy about two cops", "it tells the story of ...", "it's set in a utopian society"). A checkpoint holds no plots (only names,
 # genres, people and years), so no reply can know one: a generated plot is invented, and a retrieved
 # training reply's plot is that of the movie it was written for, not of the one it would recommend
 # here. Questions ("What's it about?", "Is it about a dog?") state nothing; times ("about a month
@@ -178,6 +178,7 @@ PLOT_RE = re.compile(
     r"(?:\b(?:it|this|that|which|movie|film|one|story|show|series)\s+(?:is\s+|was\s+)?|(?:'s|’s|\bits|\bis|\bwas)\s+)"
     + _PLOT_FILLER + r"(?:(?:a|an)\s+)?(?:(?:\w+\s+){0,2}(?:movie|film|story|documentary|comedy|drama|thriller|show)\s+)?"
     r"about\s+(?!" + _PLOT_TIME + r")" + _PLOT_SUBJECT
+    + r"|\b(?:it|the\s+(?:movie|film|story))(?:'s|’s|\s+is|\s+was)\s+set\s+(?:in|on|during)\s+(?:a|an|the)\b|\btakes\s+place\s+(?:in|on|during)\s+(?:a|an)\b"
     + r"|\btells\s+the\s+story\s+of\b|\bthe\s+(?:true\s+)?story\s+of\b|\b(?:it|the\s+movie|the\s+film)\s+follows\s+(?:a|an|the)\b",
     re.IGNORECASE)
 _STATEMENT_RE = re.compile(r"[^.!?]*(?:[.!?]+|$)")

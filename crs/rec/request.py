@@ -735,6 +735,7 @@ _SHOWING_RE = re.compile(
     r"in\s+the\s+(?:movie\s+)?(?:theat(?:er|re)s?|cinemas?)\s+(?:now|right\s+now|currently)|"
     r"(?:comes|coming|come)\s+out|will\s+be\s+(?:out|released)|(?:out|opens?|opening)\s+(?:this|next)\s+(?:week|weekend|month|friday)|"
     r"(?:came\s+out|released|was\s+out)\s+(?:this|last)\s+(?:year|month|week|weekend)|new\s+release|just\s+came\s+out|"
+    r"(?:is|are|it'?s)\s+(?:out|playing)\s+(?:right\s+)?now|"
     r"(?:is|'s|was)\s+(?:a\s+)?(?:brand\s+|pretty\s+|fairly\s+|really\s+|very\s+)?newe?r?\s+(?:one|movie|film)\b(?!\s+(?:to|for)\s+me))\b",
     re.IGNORECASE)
 # Claims that a movie is old, beyond the "older" of requests ("a little old but a classic", "an old

@@ -93,6 +93,8 @@ def movie_named(pipeline, title):
     ("a scary movie, but a bit less gory", {"genre: Horror"}, set()),
     ("more or less a comedy", {"genre: Comedy"}, set()),
     ("Recommend me an anime film", {"genre: Animation"}, set()),
+    ("I dont want anything with violence, my kids are watching", {"genre: Family"}, set()),  # ", my ..." starts anew
+    ("Can u recomend a scary movi?", set(), set()),  # read as typed; the chat corrects the words first
 ])
 def test_read_turn(pipeline, reader, text, wanted, unwanted):
     got_wanted, got_unwanted, _ = read(pipeline, reader, text)
@@ -813,3 +815,9 @@ def test_age_ratings_are_not_guessed(pipeline, facts):
         answer = answer_question(text, pipeline.link(text), facts, [coco.movie_id])
         assert answer is not None and answer.asked == "rating" and not answer.known, text
         assert answer.text.startswith(f"I don't know the age rating of {coco.display_name}: my catalogue has no ratings; it is an animation")
+
+
+def test_misspelt_requests_in_the_chat(pipeline, facts):
+    horror = next(e.entity for e in pipeline.link("a horror movie") if e.kind == "genre")
+    reply = pipeline.respond([{"role": "user", "content": "Can u recomend a scary movi?"}])
+    assert reply.items and facts.has_genre(reply.items[0], horror), reply.text

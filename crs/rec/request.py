@@ -563,7 +563,7 @@ NEGATION_RE = re.compile(
 # Where a negation's scope ends.
 _SCOPE_END_RE = re.compile(
     r"[.!?;\n]|\b(?:but|though|although|however|instead|rather|prefer(?:ably)?|except\s+for\s+that)\b|"
-    r"(?:,|\band\b)\s*(?:i|i'm|im|i'd|id|something|anything|everything|whatever|maybe|perhaps|just|preferably|how|what|more|any|some|also|ideally|"
+    r"(?:,|\band\b)\s*(?:i|i'm|im|i'd|id|my|we|we're|our|she|he|they|something|anything|everything|whatever|maybe|perhaps|just|preferably|how|what|more|any|some|also|ideally|"
     r"give|show|recommend|suggest|looking|want|need|would|could|please)\b|"
     r",\s*(?:a|an)\b",  # "not sci-fi this time, a thriller maybe": a comma, then what is wanted instead
     re.IGNORECASE,

@@ -50,6 +50,7 @@ from crs.rec.request import (
     studio_and_country_words,
 )
 from crs.serve.answers import answer_question
+from crs.text.spelling import correct_request_words
 from crs.text.tokenizer import REC_TOKEN, escape_control_tokens
 from kg.graph import KnowledgeGraph
 from kg.linker import EntityLinker, LinkedEntity
@@ -131,7 +132,8 @@ class _Row:
 def history_turns(history: Iterable[dict], link: Callable[[str], list[LinkedEntity]]) -> tuple[list[Turn], list[LinkedEntity]]:
     """Gradio messages as :class:`Turn` s (consecutive messages of one role merged), with linked movies.
 
-    ``link`` is the entity linker (:meth:`CRS.link`). Text is escaped (:func:`escape_control_tokens`): a user who types "[REC]" or "</s>" gets those
+    ``link`` is the entity linker (:meth:`CRS.link`). The user's misspelt request words are put right
+    (:func:`crs.text.spelling.correct_request_words`). Text is escaped (:func:`escape_control_tokens`): a user who types "[REC]" or "</s>" gets those
     characters shown back, never a control token.
     """
     turns: list[Turn] = []
@@ -142,6 +144,8 @@ def history_turns(history: Iterable[dict], link: Callable[[str], list[LinkedEnti
         if not isinstance(content, str) or not content.strip():
             continue  # files, components and empty messages carry nothing to recommend from
         text = escape_control_tokens(content.strip())
+        if role == SEEKER:
+            text = correct_request_words(text)  # "recomend a scary movi": the request words put right
         entities = link(text)
         linked.extend(entities)
         movies = list(dict.fromkeys(e.movie_id for e in entities if e.movie_id is not None))
@@ -905,7 +909,8 @@ def new_to_me(text: str) -> bool:
 
 # A reply that places its movie in a series ("the sequel", "a remake of", "the trilogy").
 _SERIES_CLAIM_RE = re.compile(r"\b(?:sequels?|prequels?|remakes?|remade|trilogy|franchise|installments?|part\s+(?:2|3|two|three|ii|iii)|"
-                              r"the\s+original(?!\s+(?:story|idea|plot|script|screenplay|music|score|soundtrack|cast|book|novel)))\b",
+                              r"the\s+original(?!\s+(?:story|idea|plot|script|screenplay|music|score|soundtrack|cast|book|novel))|"
+                              r"the\s+(?:second|third|2nd|3rd)\s+(?:one|movie|film|part)|(?:more|better)\s+than\s+the\s+first)\b",
                               re.IGNORECASE)
 
 # A reply opening that continues an earlier suggestion (claim_filter).

@@ -59,9 +59,9 @@ OPINION_RE = re.compile(
 # "What's it about?", "tell me more about that one": a question about the movie recommended last,
 # answered like an opinion question (what the movie is); no other movie follows unasked.
 # "The second one", "the first one you said", "the latter": one of the movies recommended last, by its place.
-_ORDINAL = r"the\s+(?:first|second|third|1st|2nd|3rd|last|latter|former)(?:\s+(?:one|movie|film))?"
-_ORDINAL_RE = re.compile(r"\bthe\s+(first|second|third|1st|2nd|3rd|last|latter|former)\b(?:\s+(?:one|movie|film))?", re.I)
 _ORDINAL_INDEX = {"first": 0, "1st": 0, "former": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "last": -1, "latter": -1}
+_ORDINAL_RE = re.compile(r"\bthe\s+(" + "|".join(_ORDINAL_INDEX) + r")\b", re.I)
+_ORDINAL = r"the\s+(?:" + "|".join(_ORDINAL_INDEX) + r")(?:\s+(?:one|movie|film))?"
 _REFERRED = (r"(?:" + _ORDINAL + r"|it|that|this|that\s+one|this\s+one|the\s+(?:movie|film)|that\s+(?:movie|film)|"
              r"this\s+(?:movie|film))")
 ABOUT_RE = re.compile(rf"\bwhat(?:'s|\s+is|\s+was|s)\s+{_REFERRED}\s+about\b|\btell\s+me\s+(?:a\s+(?:bit|little)\s+|more\s+)?about\s+{_REFERRED}\b|"
@@ -109,12 +109,12 @@ def answer_question(text: str, linked: Sequence[LinkedEntity], facts: MovieFacts
     if not movies and last_recommended and _REFERENCE_RE.search(plain):
         known = [m for m in dict.fromkeys(last_recommended) if m in facts.catalogue]
         ordinal = _ORDINAL_RE.search(plain)
-        listed = [m for m in dict.fromkeys(last_list) if m in facts.catalogue] or known
-        if ordinal is not None and listed:
-            known, index = listed, _ORDINAL_INDEX[ordinal.group(1).lower()]
-            movies = [known[index]] if -len(known) <= index < len(known) else []
-        else:
+        if ordinal is None:
             movies = known[:1]
+        else:  # "the second one": that place in the latest list of suggestions
+            listed = [m for m in dict.fromkeys(last_list) if m in facts.catalogue] or known
+            index = _ORDINAL_INDEX[ordinal.group(1).lower()]
+            movies = [listed[index]] if -len(listed) <= index < len(listed) else []
     if not movies:
         return None
     if not asked:
@@ -236,7 +236,7 @@ def opinion_answer(movie_id: int, facts: MovieFacts) -> Answer:
 
 
 # "Which one is the least scary?": the genre is what the user wants less of.
-_LEAST_RE = re.compile(r"\b(?:least|less|not\s+(?:as|so|too))\s+(?:\w+\s+)?$|\b(?:least|less)\b", re.IGNORECASE)
+_LEAST_RE = re.compile(r"\b(?:least|less|not\s+(?:as|so|too))\b", re.IGNORECASE)
 
 
 def which_answer(movies: Sequence[int], genre: str | None, facts: MovieFacts, least: bool = False) -> Answer:

@@ -354,6 +354,12 @@ def test_a_request_is_not_answered_with_what_do_you_like(pipeline):
 
     assert drop_preference_questions("Hi, what kind of movies do you like? How about Up (2009)?") == "How about Up (2009)?"
     assert drop_preference_questions("What kind of movies do you like?") == "What kind of movies do you like?"  # nothing left otherwise
+    # a sentence that also names the recommended movie keeps it: the part up to the title stays
+    text = "Awesome! Have you ever seen Groundhog Day (1993) What type of comedies do you like?"
+    spans = [(text.index("Groundhog"), text.index("(1993)") + 6)]
+    assert drop_preference_questions(text, spans) == "Awesome! Have you ever seen Groundhog Day (1993)?"
+    reply = pipeline.respond([{"role": "user", "content": "I want a comedy"}])
+    assert reply.items and all(pipeline.movie(m).display_name in reply.text for m in reply.items), reply.text
     for result in chat(pipeline, "any movies directed by Christopher Nolan?", "something from the 90s with Tom Hanks"):
         assert result.items and "what kind of" not in result.reply.lower(), result.reply
 
@@ -821,3 +827,12 @@ def test_misspelt_requests_in_the_chat(pipeline, facts):
     horror = next(e.entity for e in pipeline.link("a horror movie") if e.kind == "genre")
     reply = pipeline.respond([{"role": "user", "content": "Can u recomend a scary movi?"}])
     assert reply.items and facts.has_genre(reply.items[0], horror), reply.text
+
+
+def test_is_it_any_good_describes_the_movie_just_suggested(pipeline):
+    movie = movie_named(pipeline, "Groundhog Day")
+    history = [{"role": "user", "content": "I want a comedy"},
+               {"role": "assistant", "content": f"Have you ever seen {movie.display_name}?"}]
+    for question in ("is it any good?", "is that one worth watching?"):
+        reply = pipeline.respond(history + [{"role": "user", "content": question}])
+        assert reply.text.startswith(f"{movie.display_name} is a comedy") and not reply.items, question

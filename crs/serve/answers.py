@@ -48,7 +48,8 @@ QUESTIONS = {
 
 # Asking for an opinion of a movie named in the turn ("what do you think of X?", "is X any good?",
 # "have you seen X?", "tell me about X"): answered with what the movie is (genres, director, stars),
-# never with an invented opinion, and a recommendation follows.
+# never with an invented opinion, and a recommendation follows. Of the movie just suggested ("is it
+# any good?", "is that one worth watching?"): the same answer, and no other movie follows unasked.
 OPINION_RE = re.compile(
     r"\bwhat\s+(?:do|did|would)\s+you\s+think\s+(?:of|about)\b|\bhow\s+(?:good\s+)?(?:is|was)\b|\bany\s+good\s*\?|"
     r"(?:^|[.!?,;]\s*)(?:so\s+|and\s+|but\s+)?is\b[^.!?]*\b(?:any\s+good|good|great|worth\s+(?:it|watching|seeing|a\s+watch|the\s+time))\b[^.!?]*\?|"
@@ -129,6 +130,8 @@ def answer_question(text: str, linked: Sequence[LinkedEntity], facts: MovieFacts
             return opinion_answer(movies[-1], facts)
         if not named and ABOUT_RE.search(plain):
             return replace(opinion_answer(movies[-1], facts), asked="about", follow=False)
+        if not named and OPINION_RE.search(plain):  # "is it any good?" about the movie just suggested: what it is, no other movie
+            return replace(opinion_answer(movies[-1], facts), follow=False)
         return None
     movie_id, kind = movies[-1], asked[0]
     movie = facts.catalogue.by_id(movie_id)

@@ -1114,9 +1114,25 @@ _PREFERENCE_QUESTION_RE = re.compile(
 
 def drop_preference_questions(text: str, protected: Iterable[tuple[int, int]] = ()) -> str:
     """``text`` without sentences asking what the user likes ("What kind of movies do you like?"): the
-    user has just said it, and the reply recommends."""
+    user has just said it, and the reply recommends. A sentence that also names a movie of
+    ``protected`` (title spans) keeps its part up to the last title ("Have you seen Groundhog Day
+    (1993) What type of comedies do you like?" → "Have you seen Groundhog Day (1993)?")."""
+    protected = list(protected)
     spans = sentence_spans(text, protected)
-    kept = [text[a:b].strip() for a, b in spans if not (_PREFERENCE_QUESTION_RE.search(text[a:b]) and text[a:b].strip().endswith("?"))]
+    kept = []
+    for a, b in spans:
+        sentence = text[a:b].strip()
+        if not (_PREFERENCE_QUESTION_RE.search(text[a:b]) and sentence.endswith("?")):
+            kept.append(sentence)
+            continue
+        ends = [end for start, end in protected if a <= start and end <= b]
+        if ends:
+            head = text[a:max(ends)].strip()
+            preference = _PREFERENCE_QUESTION_RE.search(text[a:b])
+            if preference is None or preference.start() >= max(ends) - a:  # the question comes after the titles
+                kept.append(head + "?")
+            else:
+                kept.append(sentence)  # titles after the question: the sentence stays whole
     result = " ".join(k for k in kept if k)
     return result if has_words(result) else text
 

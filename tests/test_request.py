@@ -354,6 +354,8 @@ def test_a_request_is_not_answered_with_what_do_you_like(pipeline):
 
     assert drop_preference_questions("Hi, what kind of movies do you like? How about Up (2009)?") == "How about Up (2009)?"
     assert drop_preference_questions("What kind of movies do you like?") == "What kind of movies do you like?"  # nothing left otherwise
+    # an offer to recommend, when the user has asked for a movie, goes too
+    assert drop_preference_questions("Hello there can I recommend a movie for you? How about Up (2009)?") == "How about Up (2009)?"
     # a sentence that also names the recommended movie keeps it: the part up to the title stays
     text = "Awesome! Have you ever seen Groundhog Day (1993) What type of comedies do you like?"
     spans = [(text.index("Groundhog"), text.index("(1993)") + 6)]

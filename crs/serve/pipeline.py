@@ -1109,7 +1109,9 @@ def join_sentences(first: str, second: str) -> str:
 
 _PREFERENCE_QUESTION_RE = re.compile(
     r"\bwhat\s+(?:kind|kinds|type|types|sort|genre|genres)\s+of\b|\bwhat\s+(?:are\s+you|do\s+you)\s+(?:looking\s+for|like|enjoy|want)\b|"
-    r"\bwhat\s+(?:can|could)\s+i\s+(?:help|do)\b|\bhow\s+can\s+i\s+help\b", re.IGNORECASE)
+    r"\bwhat\s+(?:can|could)\s+i\s+(?:help|do)\b|\bhow\s+can\s+i\s+help\b|"
+    r"\b(?:can|may|could|shall)\s+i\s+(?:recommend|suggest|help\s+you\s+find)\s+(?:you\s+)?(?:a|some|any)\s+(?:good\s+)?(?:movies?|films?)\b|"
+    r"\bwould\s+you\s+like\s+(?:a|some|me\s+to\s+(?:recommend|suggest))\b", re.IGNORECASE)
 
 
 def drop_preference_questions(text: str, protected: Iterable[tuple[int, int]] = ()) -> str:

@@ -274,7 +274,7 @@ class MovieFacts:
         self.sequels = frozenset(m for m, key in self.franchise.items() if key in first_year and (self.years.get(m) or 0) > first_year[key])
         self._year_array = np.array([m.year if m.year else np.nan for m in catalogue.movies], dtype=np.float64)
         self._masks: dict[Constraint, np.ndarray] = {}
-        self._maybe_masks: dict = {}  # genre entity (or ("studio", key)) -> movies that may hold it unlisted
+        self._maybe_masks: dict[tuple[str, object], np.ndarray] = {}  # (kind, value) -> movies that may hold it unlisted
         self._genre_unknown: np.ndarray | None = None
         self._surnames: dict[str, list[tuple[int, int]]] | None = None
         self._prefixed: dict[str, frozenset[int]] = {}
@@ -489,8 +489,7 @@ class MovieFacts:
                 if last is not None:
                     found &= years <= last
             else:
-                found = np.zeros(len(self.catalogue), dtype=bool)
-                found[[self.catalogue.index(m) for m in self._members(constraint) if m in self.catalogue]] = True
+                found = self._catalogue_mask(self._members(constraint))
             self._masks[constraint] = found
             if len(self._masks) > MASK_MEMO_SIZE:
                 self._masks.pop(next(iter(self._masks)))
@@ -502,22 +501,23 @@ class MovieFacts:
         for a studio, the other movies of their series too (DBpedia credits Pixar with Toy Story 3
         and not with Toy Story or Toy Story 2)."""
         found = self.mask(constraint)
-        if constraint.kind == "studio":
-            if ("studio", constraint.value) not in self._maybe_masks:
-                keys = {self.franchise[m] for m in self._members(constraint) if m in self.franchise}
-                series = {m for key in keys if len(self.franchise_members[key]) > 1 for m in self.franchise_members[key]}
-                maybe = np.zeros(len(self.catalogue), dtype=bool)
-                maybe[[self.catalogue.index(m) for m in series if m in self.catalogue]] = True
-                self._maybe_masks[("studio", constraint.value)] = maybe
-            return found | self._maybe_masks[("studio", constraint.value)]
-        if constraint.kind != "genre":
+        if constraint.kind not in ("genre", "studio"):
             return found
-        if constraint.value not in self._maybe_masks:  # memoised: a genre's flagged movies do not change
-            maybe = np.zeros(len(self.catalogue), dtype=bool)
-            members = set().union(*(self.maybe_by_genre.get(g, set()) for g in self.genre_members(constraint.value)))
-            maybe[[self.catalogue.index(m) for m in members if m in self.catalogue]] = True
-            self._maybe_masks[constraint.value] = maybe
-        return found | self._maybe_masks[constraint.value]
+        key = (constraint.kind, constraint.value)
+        if key not in self._maybe_masks:  # memoised: what may hold a genre or a studio does not change
+            if constraint.kind == "genre":
+                members = set().union(*(self.maybe_by_genre.get(g, set()) for g in self.genre_members(constraint.value)))
+            else:
+                keys = {self.franchise[m] for m in self._members(constraint) if m in self.franchise}
+                members = {m for k in keys if len(self.franchise_members[k]) > 1 for m in self.franchise_members[k]}
+            self._maybe_masks[key] = self._catalogue_mask(members)
+        return found | self._maybe_masks[key]
+
+    def _catalogue_mask(self, movies: Iterable[int]) -> np.ndarray:
+        """A boolean vector over the catalogue, true at ``movies`` (ids outside the catalogue ignored)."""
+        found = np.zeros(len(self.catalogue), dtype=bool)
+        found[[self.catalogue.index(m) for m in movies if m in self.catalogue]] = True
+        return found
 
     def _members(self, constraint: Constraint) -> set[int]:
         """The catalogue movies meeting a person, genre, movie or franchise constraint."""
@@ -654,14 +654,14 @@ _PEOPLE_REFERENCE_RES = {
         r"|(?:with|starring)\s+(?:him|her|the\s+same\s+(?:guy|person|man|woman))\b"
         r"|what\s+else\s+(?:was|is|has|have)\s+(?:he|she)\s+(?:been\s+)?(?:in|starred\s+in|acted\s+in)\b)", re.IGNORECASE),
 }
-# A yes/no question about a movie ("is The Shining scary?", "was it made in the 80s?"): it asks about
-# that movie, it does not ask for one (crs.serve.answers answers it); "is there anything ..." asks.
 # A question that compares the movies just suggested ("which one is the funniest?", "which of them
 # would you pick?", "which is better?"): it asks to choose among them (crs.serve.answers), not for
 # another movie with the genre it names. "Which genre ...", "which actors ..." ask other things.
 WHICH_RE = re.compile(r"(?:^|[.!?,;]\s*)(?:so\s+|and\s+|ok(?:ay)?\s+|but\s+|well\s+)?which\b(?!\s+(?:genre|kind|type|sort|actors?|actresses|"
                       r"stars?|director|year|decade)s?\b)(?:\s+(?:one|ones|of\s+(?:them|those|these|the\s+\w+)|movie|film))?\s+"
                       r"(?:is|was|would|should|do|does|did|'s|will|of|you|are)\b", re.IGNORECASE)
+# A yes/no question about a movie ("is The Shining scary?", "was it made in the 80s?"): it asks about
+# that movie, it does not ask for one (crs.serve.answers answers it); "is there anything ..." asks.
 YES_NO_RE = re.compile(r"^\s*(?:so\s+|and\s+|but\s+)?(?:is|was|isn't|wasn't)\b(?!\s+(?:there|anything|something|any)\b)", re.IGNORECASE)
 _MORE_RE = re.compile(r"\b(?:else|more|other|others|another|same|anything|something|similar|movies|films|ones|recommend|suggest)\b",
                       re.IGNORECASE)
@@ -824,6 +824,13 @@ class RequestReader:
         request = TurnRequest(additive=bool(_ADDITIVE_RE.search(plain)))
         toned_down: list[Constraint] = []  # genres negated by degree ("not too gory")
         refused: list[Constraint] = []  # genres negated outright ("no horror")
+
+        def said_genre(constraint: Constraint, start: int, neg: bool) -> None:
+            """A genre named at ``start``: wanted, or unwanted (toned down or refused) when ``neg``."""
+            (request.unwanted if neg else request.wanted).append(constraint)
+            if neg:
+                (toned_down if _DEGREE_BEFORE_RE.search(masked[:start]) else refused).append(constraint)
+
         taken: list[tuple[int, int]] = []
         linked = list(linked) + self._surnames(plain, linked)
         for entity in linked:
@@ -848,10 +855,7 @@ class RequestReader:
                 (request.unwanted if neg or seen_all else request.wanted).append(Constraint("person", entity.entity, label, role))
             elif entity.kind == GENRE:
                 label = f"genre: {self._genre_label(entity)}"
-                constraint = Constraint("genre", entity.entity, label)
-                (request.unwanted if neg else request.wanted).append(constraint)
-                if neg:
-                    (toned_down if _DEGREE_BEFORE_RE.search(masked[:entity.start]) else refused).append(constraint)
+                said_genre(Constraint("genre", entity.entity, label), entity.start, neg)
         for match in _BARE_GENRE_RE.finditer(plain):
             # A genre word the linker leaves alone without a word such as "movie" after it ("crime",
             # "family", "mystery"), read as a genre right after a negation ("not crime") or as a whole
@@ -875,10 +879,7 @@ class RequestReader:
             if genre is None or (word in WANTED_ONLY_ATTRIBUTES and negated(match.start())):
                 continue
             taken.append(match.span())
-            constraint = Constraint("genre", genre, f"genre: {self._genre_label_of(genre)}")
-            (request.unwanted if negated(match.start()) else request.wanted).append(constraint)
-            if negated(match.start()):
-                (toned_down if _DEGREE_BEFORE_RE.search(masked[:match.start()]) else refused).append(constraint)
+            said_genre(Constraint("genre", genre, f"genre: {self._genre_label_of(genre)}"), match.start(), negated(match.start()))
         for match in _CHILD_RE.finditer(plain):
             genre = self._genre("family")
             if genre is not None and not any(a < match.end() and match.start() < b for a, b in taken):

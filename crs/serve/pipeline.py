@@ -847,6 +847,7 @@ def user_disliked(context: DialogueContext) -> bool:
     turn = user_turn(context)
     return turn is not None and bool(_DISLIKED_RE.search(_plain(turn.text)))
 
+
 # A reply that calls its movie similar to something ("That seems similar", "along the same lines",
 # "kind of like that one"): it needs a movie the user named in the conversation to be similar to
 # (:func:`seeker_named_movie`; 46 of the 24,730 training replies say so). "Similar to [REC]" names
@@ -1124,17 +1125,13 @@ def drop_preference_questions(text: str, protected: Iterable[tuple[int, int]] = 
     kept = []
     for a, b in spans:
         sentence = text[a:b].strip()
-        if not (_PREFERENCE_QUESTION_RE.search(text[a:b]) and sentence.endswith("?")):
+        question = _PREFERENCE_QUESTION_RE.search(text[a:b])
+        if question is None or not sentence.endswith("?"):
             kept.append(sentence)
             continue
-        ends = [end for start, end in protected if a <= start and end <= b]
-        if ends:
-            head = text[a:max(ends)].strip()
-            preference = _PREFERENCE_QUESTION_RE.search(text[a:b])
-            if preference is None or preference.start() >= max(ends) - a:  # the question comes after the titles
-                kept.append(head + "?")
-            else:
-                kept.append(sentence)  # titles after the question: the sentence stays whole
+        last_title = max((end for start, end in protected if a <= start and end <= b), default=None)
+        if last_title is not None:  # the question after the titles goes; before them, the sentence stays whole
+            kept.append(text[a:last_title].strip() + "?" if question.start() >= last_title - a else sentence)
     result = " ".join(k for k in kept if k)
     return result if has_words(result) else text
 

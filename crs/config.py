@@ -24,6 +24,9 @@ from kg.config import ConfigError, KGConfig, LinkingConfig, _check
 DATA_DIR_ENV = "CRS_DATA_DIR"
 
 
+VALID_BY = ("dialogue", "worker")  # data.valid_by: how validation is carved out of the training file
+
+
 @dataclass
 class DataConfig:
     # Folder with redial/ and kg/ (the layout of the shared data README). Empty: $CRS_DATA_DIR.
@@ -35,6 +38,11 @@ class DataConfig:
     use_approx: bool = False
     valid_fraction: float = 0.1
     split_seed: int = 13
+    # How validation is carved out: "dialogue" (a random share of the dialogues) or "worker" (the
+    # dialogues of a random share of the recommender workers, whose dialogues in either role then stay
+    # out of training: the official test split's workers never appear in its train split, so a
+    # validation set of unseen workers is the one that behaves like test; README, "Data protocol").
+    valid_by: str = "dialogue"
     # Keep only the first N validation dialogues (0: all). The rest stay out of training: a quick
     # recipe validates on fewer turns, it does not train on more.
     max_valid_dialogues: int = 0
@@ -42,6 +50,7 @@ class DataConfig:
     def __post_init__(self) -> None:
         _check(0.0 < self.valid_fraction < 1.0, "data.valid_fraction", "must lie in (0, 1)", self.valid_fraction)
         _check(self.max_valid_dialogues >= 0, "data.max_valid_dialogues", "must be >= 0 (0: all)", self.max_valid_dialogues)
+        _check(self.valid_by in VALID_BY, "data.valid_by", f"must be one of {', '.join(VALID_BY)}", self.valid_by)
 
     def resolve_data_dir(self) -> Path:
         """The data folder: this config's ``data_dir``, else ``$CRS_DATA_DIR``; fails clearly if absent."""

@@ -168,3 +168,33 @@ def test_url_escapes_in_movie_names_are_decoded(data_dir, tmp_path):
     # a catalogue file written before the names were decoded (a checkpoint's kg/catalogue.json) reads decoded
     Catalogue([Movie(1, "Why Him%3F", 2016, 3)]).save(tmp_path / "catalogue.json")
     assert Catalogue.read(tmp_path / "catalogue.json").by_id(1).display_name == "Why Him? (2016)"
+
+
+def test_validation_by_worker_holds_out_recommenders_in_every_role(tmp_path):
+    # The official test split's workers take part in no training dialogue; data.valid_by=worker
+    # carves validation the same way: held-out recommenders, and none of their dialogues in training.
+    redial = tmp_path / "redial"
+    redial.mkdir()
+    records = []
+    for i in range(60):
+        seeker, recommender = 100 + i % 7, 200 + i % 11
+        if i % 13 == 0:
+            seeker = 200 + (i + 3) % 11  # a recommender worker on the seeker's side this time
+        messages = [{"text": "Hi! any movie like @111", "senderWorkerId": seeker}, {"text": "Try @222", "senderWorkerId": recommender}]
+        records.append(json.dumps(dict(RECORD, conversationId=str(i), initiatorWorkerId=seeker, respondentWorkerId=recommender,
+                                       messages=messages)))
+    write_jsonl(redial / "train_subset.jsonl", records)
+    write_jsonl(redial / "test_data.jsonl", [json.dumps(RECORD)])
+    config = load_config(overrides=[f"data.data_dir={tmp_path}", "data.valid_fraction=0.2", "data.valid_by=worker"]).data
+    splits, again = load_splits(config), load_splits(config)
+    held = {d.recommender_id for d in splits.valid}
+    assert splits.valid and 0.1 * 60 <= len(splits.valid) <= 0.3 * 60
+    assert [d.conversation_id for d in splits.valid] == [d.conversation_id for d in again.valid]
+    assert not any(d.seeker_id in held or d.recommender_id in held for d in splits.train)
+    assert all(d.recommender_id in held for d in splits.valid)
+    # Every dialogue is in one place: validation, training, or left out (a held-out worker as seeker).
+    left_out = {str(i) for i in range(60)} - {d.conversation_id for d in splits.train + splits.valid}
+    assert all(any(str(r["conversationId"]) == c and r["initiatorWorkerId"] in held
+                   for r in map(json.loads, records)) for c in left_out)
+    with pytest.raises(ValueError, match="data.valid_by"):
+        load_config(overrides=["data.valid_by=speaker"])

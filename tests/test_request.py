@@ -43,6 +43,12 @@ def movie_named(pipeline, title):
     ("I want a scary movie but not too gory", {"genre: Horror"}, set()),
     ("Something without singing", set(), {"genre: Musical"}),
     ("nothing too gory please", set(), {"genre: Horror"}),
+    # A word for one side of a genre, refused, only tones the genre down; "too" and "less" tone down
+    # as "not too" does ("that one is too sad" asked for dramas).
+    ("I like horror but not gore", {"genre: Horror"}, set()),
+    ("that one is too sad", set(), {"genre: Drama"}),
+    ("not too scary please", set(), {"genre: Horror"}),
+    ("I like comedies too", {"genre: Comedy"}, set()),
     ("no horror, something scary, nothing too gory", set(), {"genre: Horror"}),
     ("a film by Quentin Tarantino", {"director: Quentin Tarantino"}, set()),
     ("movies written by Aaron Sorkin", {"writer: Aaron Sorkin"}, set()),
@@ -838,3 +844,56 @@ def test_is_it_any_good_describes_the_movie_just_suggested(pipeline):
     for question in ("is it any good?", "is that one worth watching?"):
         reply = pipeline.respond(history + [{"role": "user", "content": question}])
         assert reply.text.startswith(f"{movie.display_name} is a comedy") and not reply.items, question
+
+
+def test_retrieved_replies_agree_wish_and_praise_only_what_the_user_said(pipeline):
+    def allowed(history, reply):
+        context, _ = pipeline.context(history)
+        ranking = pipeline.recommender.top_k_batch([context], 5)[0]
+        return pipeline.claim_filter([context], [ranking])(0, reply)
+
+    gump = movie_named(pipeline, "Forrest Gump").display_name
+    asked = [{"role": "user", "content": "Any good documentaries?"}]
+    taste = [{"role": "user", "content": "I love horror movies"}]
+    for reply in ("[REC] is a good one. Me too.", "Have you seen [REC] yes they do.", "Same here! [REC] is scary"):
+        assert not allowed(asked, reply) and allowed(taste, reply), reply
+    thanked = [{"role": "user", "content": "Something funny"}, {"role": "assistant", "content": f"Have you seen {gump}?"},
+               {"role": "user", "content": "thanks, I will watch it"}]
+    wished = thanked[:2] + [{"role": "user", "content": "Thanks, have a good night!"}]
+    assert not allowed(thanked, "You too, bye!") and allowed(wished, "You too, bye!")
+    # "another good one" ranks a movie beside one named and not run down.
+    hated = [{"role": "user", "content": "I hated Titanic. Suggest something better"}]
+    loved = [{"role": "user", "content": "I loved Titanic. Suggest something else"}]
+    assert not allowed(hated, "[REC] is another good one.") and allowed(loved, "[REC] is another good one.")
+    assert not allowed([{"role": "user", "content": "Suggest a movie"}], "[REC] is another good one.")
+    # Praise of the movie just suggested answers a turn that speaks of it, not a request for another kind.
+    other_kind = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": f"Have you seen {gump}?"},
+                  {"role": "user", "content": "maybe an action one"}]
+    seen = other_kind[:2] + [{"role": "user", "content": "yes, loved it"}]
+    for reply in ("I really liked it. I also really like [REC]", "That's a great one! How about [REC]?"):
+        assert not allowed(other_kind, reply) and allowed(seen, reply), reply
+
+
+def test_farewells_thank_only_when_thanked_and_retrieved_ones_take_leave(pipeline):
+    from crs.gen.reply import fits_turn
+    from crs.serve.pipeline import FAREWELL, FAREWELL_UNTHANKED, farewell
+
+    def context(text):
+        return pipeline.context([{"role": "user", "content": text}])[0]
+
+    assert farewell(context("perfect, thanks!")) == FAREWELL and farewell(context("sounds good")) == FAREWELL_UNTHANKED
+    assert "welcome" not in FAREWELL_UNTHANKED.lower()
+    assert not fits_turn("Yeah that's true", recommends=False, goal="farewell")
+    assert fits_turn("Have a good day! Bye", recommends=False, goal="farewell")
+    assert fits_turn("Yeah that's true", recommends=False, goal="chat")
+    # "thanks, I will watch it" closes the chat: no more movies.
+    first = chat_turn(pipeline, "Something scary please", ChatState())
+    result = chat_turn(pipeline, "thanks, I will watch it", first.state)
+    assert result.details.goal == "farewell" and not result.items, result.reply
+
+
+def test_a_reply_calls_a_movie_older_only_when_it_is(pipeline, reader):
+    from crs.rec.request import OLDER_BEFORE
+
+    assert reader.year_claims("It's older but it was really good") == [(None, OLDER_BEFORE - 1)]
+    assert reader.year_claims("it's older than that one") == []

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     print("\nper file\n" + stats_table(by_file))
     splits = load_splits(config)
     by_split = {name: Counts.of(splits[name], catalogue) for name in ("train", "valid", "test")}
-    print(f"\nper split (valid = {config.valid_fraction:.0%} of {train_path(config).name}, seed {config.split_seed}; approx in train: {config.use_approx})")
+    print(f"\nper split (valid = {config.valid_fraction:.0%} of {train_path(config).name} by {config.valid_by}, seed {config.split_seed}; approx in train: {config.use_approx})")
     print(stats_table(by_split))
     print("\nmalformed lines: " + ", ".join(f"{r.path.rsplit('/', 1)[-1]} {r.malformed}" for r in reports))
     for report in reports:

@@ -47,7 +47,7 @@ from crs.gen.prompting import (
     save_prompt,
 )
 from crs.gen.prompting import present as prompt_present
-from crs.gen.steps import GOALS, NONE, ConvExample, Steps, parse_steps, render_context
+from crs.gen.steps import _FAREWELL_RE, GOALS, NONE, ConvExample, Steps, parse_steps, render_context
 from crs.padding import length_chunks
 from crs.precision import autocast, inference_precision
 from crs.text.tokenizer import (
@@ -107,10 +107,14 @@ def write_goal_bias(path: Path, bias: Sequence[float], metrics: dict | None = No
                     encoding="utf-8")
 
 
-def fits_turn(reply: str, recommends: bool) -> bool:
-    """Whether a retrieved training reply can answer a turn: it has at least three words, and a
-    ``[REC]`` slot (one or two) exactly when the turn recommends a movie."""
+def fits_turn(reply: str, recommends: bool, goal: str = "") -> bool:
+    """Whether a retrieved training reply can answer a turn: it has at least three words, a
+    ``[REC]`` slot (one or two) exactly when the turn recommends a movie, and, when the turn's goal
+    is ``farewell``, the leave-taking that made a training turn a farewell ("bye", "enjoy", "have a
+    good night": :func:`crs.gen.steps.derive_goal`), not a reply such as "Yeah that's true"."""
     slots = reply.count(REC_TOKEN)
+    if goal == "farewell" and not _FAREWELL_RE.search(reply):
+        return False
     return len(_words(reply.replace(REC_TOKEN, " "))) >= 3 and (1 <= slots <= 2 if recommends else slots == 0)
 
 
@@ -576,7 +580,7 @@ class ReplyGenerator:
                 prefill: dict = {}  # phase 2's first pass, which hybrid decoding's scoring starts from
                 replies = self._replies(list(chunk), ctx_ids, prefixes, contexts, exemplars, prefill, shared)
                 for i in chunk:
-                    results[i] = Generated(steps[i].goal, steps[i].topics, steps[i].item, replies[i])
+                    results[i] = Generated(steps[i].goal, steps[i].topics, steps[i].item or NONE, replies[i])
                 if self.config.decoding == "hybrid" and keys is not None:
                     self._hybrid([results[i] for i in chunk], [ctx_ids[i] for i in chunk], [prefixes[i] for i in chunk],
                                  [keys[i] for i in chunk], None if reply_filter is None else (lambda j, text, chunk=chunk: reply_filter(chunk[j], text)),
@@ -664,7 +668,7 @@ class ReplyGenerator:
         steps, tails, options = [], [], []
         for row, (result, replies) in enumerate(zip(results, found)):
             options.append([result.reply] + [r for r in dict.fromkeys(replies)
-                                             if r != result.reply and fits_turn(r, result.item != NONE)
+                                             if r != result.reply and fits_turn(r, result.item != NONE, result.goal)
                                              and (reply_filter is None or reply_filter(row, r))])
             targets = [self.scored_target(prefixes[row][: self.config.max_target_tokens - 1], option) for option in options[-1]]
             skip = targets[0][1]  # the steps: the same for every candidate

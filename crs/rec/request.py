@@ -632,11 +632,12 @@ _BARE_GENRE_RE = re.compile(r"\b(" + "|".join(sorted({re.escape(w).replace(r"\ "
 # A negation of degree right before a word ("not too gory", "nothing too scary", "not overly sad"):
 # the user tones the genre down. When the same turn asks for that genre by another word ("a scary
 # movie but not too gory"), the genre stays wanted instead of being turned down.
-_DEGREE_BEFORE_RE = re.compile(r"\b(?:(?:not|nothing|none|isn'?t|aren'?t|wasn'?t)\s+(?:too|overly|that|very|super|so|excessively|as)|less)\s+$",
+_DEGREE_BEFORE_RE = re.compile(r"\b(?:(?:not|nothing|none|isn'?t|aren'?t|wasn'?t)\s+(?:too|overly|that|very|super|so|excessively|as)|less|too|overly)\s+$",
                                re.IGNORECASE)
-# "Something less sad", "a bit less scary": the word right after "less" is toned down as "not too" does.
-_LESS_BEFORE_RE = re.compile(r"\bless\s+$", re.IGNORECASE)
-_NEGATED_WORD_RE = re.compile(r"(?:" + NEGATION_RE.pattern + r")\s+(?:(?:a|an|any|more|some|of|with|about|in|too\s+much)\s+)?$",
+# "Something less sad", "a bit less scary", and the complaint "that one is too sad", "way too scary":
+# the word right after "less" or "too" is toned down as "not too" does.
+_LESS_BEFORE_RE = re.compile(r"\b(?:less|too|overly)\s+$", re.IGNORECASE)
+_NEGATED_WORD_RE = re.compile(r"(?:" + NEGATION_RE.pattern + r")\s+(?:(?:a|an|any|more|some|of|with|about|in|too\s+much|too|overly|that|so|very)\s+)?$",
                               re.IGNORECASE)
 # "I've seen all the Toy Story movies": every movie of the franchise is turned down.
 # A person named by their part in the movie being talked about ("what else did the director make?",
@@ -742,6 +743,7 @@ _SHOWING_RE = re.compile(
 # classic", "an oldie"; only checked in what a reply claims).
 _OLD_CLAIM_RE = re.compile(r"\b(?:(?:a\s+)?(?:little|bit|kind\s+of|kinda|pretty|really|very)\s+old\b(?!\s+(?:to|for|enough))|"
                            r"(?:it'?s|it\s+is|its)\s+old\b(?!\s+(?:to|for|enough|school|fashioned))|an\s+old\s+(?:one|film|movie)\b|"
+                           r"(?:it'?s|it\s+is|its|it\s+was|that'?s|that\s+is|this\s+is)\s+(?:a\s+(?:bit|little)\s+|kind\s+of\s+|kinda\s+)?older\b(?!\s+than)|"
                            r"old\s+classics?|an?\s+oldie|old\s+but\s+(?:good|gold|great)|oldie\s+but\s+goodie|a\s+bit\s+dated)", re.IGNORECASE)
 _ADDITIVE_RE = re.compile(r"\b(?:also|too|as\s+well|and|plus|both)\b", re.IGNORECASE)
 
@@ -863,7 +865,7 @@ class RequestReader:
             if any(a < match.end() and match.start() < b for a, b in taken):
                 continue
             before, after = masked[:match.start()], plain[match.end():]
-            right_after_negation = _NEGATED_WORD_RE.search(before)
+            right_after_negation = _NEGATED_WORD_RE.search(before) or _LESS_BEFORE_RE.search(before)
             alone = _ARTICLE_END_RE.search(before) and _REQUEST_END_RE.match(after)
             genre = self._genre(match.group(1).lower()) if (right_after_negation or alone) else None
             if genre is None:
@@ -879,7 +881,12 @@ class RequestReader:
             if genre is None or (word in WANTED_ONLY_ATTRIBUTES and negated(match.start())):
                 continue
             taken.append(match.span())
+            before = len(refused)
             said_genre(Constraint("genre", genre, f"genre: {self._genre_label_of(genre)}"), match.start(), negated(match.start()))
+            if len(refused) > before:
+                # A word for one side of a genre turned down ("I like horror but not gore", "no gory
+                # ones") tones the genre down: still wanted when the turn asks for it by name.
+                toned_down.append(refused.pop())
         for match in _CHILD_RE.finditer(plain):
             genre = self._genre("family")
             if genre is not None and not any(a < match.end() and match.start() < b for a, b in taken):

@@ -65,7 +65,8 @@ LINK_MEMO_SIZE = 4096  # texts whose linked entities a pipeline remembers
 # to recommend but the reply names no movie.
 FALLBACK_RECOMMEND = f"How about {REC_TOKEN}? I think you would like it."
 FALLBACK_NOTHING = "Tell me about a movie you enjoyed, and I will find you something similar."
-FAREWELL = "You're welcome! Enjoy the movie, and come back any time."
+FAREWELL = "You're welcome! Enjoy the movie, and come back any time."  # after thanks
+FAREWELL_UNTHANKED = "Enjoy the movie, and come back any time!"  # after "ok", "sounds good", "bye"
 WARM_UP_MESSAGE = "I loved The Matrix and Heat, anything similar with Tom Hanks?"  # a movie, a person and a request
 # Then one batch of turns as concurrent users send them: a first batch of many turns is otherwise
 # about half again slower than the next ones (measured: 19 turns 0.68 s cold, 0.49 s after this).
@@ -410,7 +411,7 @@ class CRS:
             return
         if self.generator is None:  # only farewells get here: the fixed one
             for row in todo:
-                row.reply = row.done(FAREWELL, "farewell")
+                row.reply = row.done(farewell(row.context), "farewell")
             return
         forced: list[Steps | None] = []
         for row in todo:
@@ -443,7 +444,7 @@ class CRS:
             if row.kind == "farewell":
                 text = polish_template(row.generated.reply, keep_greeting=False)
                 ok = has_words(text) and REC_TOKEN not in text and not self.link(text)
-                row.reply = row.done(text if ok else FAREWELL, "farewell")
+                row.reply = row.done(text if ok else farewell(row.context), "farewell")
 
     def _finish(self, row: "_Row") -> Reply:
         """The reply of a row from its generated text (or none): cleaned up, slots filled, grounded in
@@ -554,7 +555,8 @@ class CRS:
         def allowed(row: int, reply: str) -> bool:
             if _CONTINUES_RE.match(reply) and not holds(recommender_suggested, row):
                 return False
-            if PRAISE_OPENING_RE.match(reply) and (not holds(movie_just_named, row) or holds(user_disliked, row)):
+            if PRAISE_OPENING_RE.match(reply) and (not holds(movie_just_named, row) or holds(user_disliked, row)
+                                                   or not holds(user_spoke_of_movie, row)):
                 return False
             text = reply.replace(REC_TOKEN, " ")
             if new_to_me(text) and not holds(user_named_movie, row):
@@ -568,6 +570,12 @@ class CRS:
             if WELLBEING_ANSWER_RE.search(text) and not holds(asked_wellbeing, row):
                 return False
             if FAREWELL_RE.search(text) and holds(still_asking, row):
+                return False
+            if RETURNED_WISH_RE.match(text) and not holds(user_wished, row):
+                return False
+            if AGREEMENT_RE.search(reply.replace(REC_TOKEN, ".")) and not holds(user_stated_taste, row):
+                return False
+            if ANOTHER_GOOD_RE.search(text) and (not holds(movie_mentioned, row) or holds(user_disliked, row)):
                 return False
             named = self.link(text)
             if any(e.kind == "movie" for e in named):
@@ -746,6 +754,49 @@ _LEAVING_RE = re.compile(r"\b(?:thanks?|thank\s+you|thx|bye|good\s*-?\s*bye|good
                          r"(?:i'?ll|i\s+will|i'?m\s+going\s+to|gonna)\s+(?:\w+\s+)?(?:watch|check|try|look|see|give))\b", re.IGNORECASE)
 
 
+# A reply returning a wish ("You too, bye", "Same to you!"): it answers only a user turn that wished
+# something ("have a good night", "enjoy your evening", "take care"; :func:`user_wished`).
+RETURNED_WISH_RE = re.compile(r"^\W*(?:(?:and|ok(?:ay)?|thanks?|thank\s+you)\W+)?(?:you\s+too|u\s+too|same\s+to\s+(?:you|u)|likewise)\b",
+                              re.IGNORECASE)
+_WISH_RE = re.compile(r"\b(?:have\s+a\s+\w+|enjoy\s+(?:your|the\s+rest)|take\s+care|good\s*night|you\s+too|same\s+to\s+you|"
+                      r"happy\s+\w+ing|merry|happy\s+(?:holidays|new\s+year|birthday))\b", re.IGNORECASE)
+
+
+# A sentence agreeing with the user ("Me too!", "Mine too.", "Same here", "So do I", "Yes they do"):
+# it answers only a user turn that says something of the user's own taste and neither asks nor
+# thanks (:func:`user_stated_taste`): "Any good documentaries?" got "… is another good one. Me too."
+AGREEMENT_RE = re.compile(r"(?:^|[.!?,]\s*)\W*(?:(?:oh|yes|yeah|haha|lol)\W+)?(?:me\s+too|mine\s+too|same\s+here|same|i\s+agree|so\s+do\s+i|"
+                          r"me\s+neither|nor\s+do\s+i|yes\s+(?:they|it)\s+(?:do|does|is|are)|i\s+know\s+right|i\s+feel\s+the\s+same)\s*(?:[.!?,]|$)",
+                          re.IGNORECASE)
+_OWN_TASTE_RE = re.compile(r"\b(?:i|i'm|im|i've|ive|my|me)\b", re.IGNORECASE)
+
+
+# "… is another good one", "another great movie": it ranks a movie beside one the conversation
+# named and nobody ran down: not after "I hated Titanic" (:func:`user_disliked`), nor before any movie.
+ANOTHER_GOOD_RE = re.compile(r"\banother\s+(?:really\s+|very\s+|pretty\s+)?(?:good|great|awesome|fun|funny|classic|excellent|fantastic|amazing|solid)\s+"
+                             r"(?:one|movie|film|pick|choice|classic)\b", re.IGNORECASE)
+
+
+def movie_mentioned(context: DialogueContext) -> bool:
+    """Whether any turn so far names a movie."""
+    return any(turn.movies for turn in context.turns)
+
+
+def user_stated_taste(context: DialogueContext) -> bool:
+    """Whether the user's last turn speaks of the user ("I love horror", "my favorite is …") and
+    neither asks nor only thanks: what "Me too" can agree with."""
+    turn = user_turn(context)
+    if turn is None or "?" in turn.text or closes(context) or still_asking(context):
+        return False
+    return bool(_OWN_TASTE_RE.search(_plain(turn.text)))
+
+
+def user_wished(context: DialogueContext) -> bool:
+    """Whether the user's last turn wished the recommender something (:data:`_WISH_RE`)."""
+    turn = user_turn(context)
+    return turn is not None and bool(_WISH_RE.search(turn.text))
+
+
 def recommender_suggested(context: DialogueContext) -> bool:
     """Whether the recommender has suggested a movie in the conversation so far."""
     return any(turn.role == RECOMMENDER and turn.movies for turn in context.turns)
@@ -829,7 +880,7 @@ PRAISE_OPENING_RE = re.compile(
     rf"that(?:'s|’s|\s+is|\s+was)\s+(?:a\s+|such\s+a\s+|one\s+of\s+my\s+)?(?:{_PRAISE_ADJ}\s+)+(?:ones?|movies?|films?|flick|pick|choice|classic)\b|"
     rf"that\s+(?:one|movie|film)(?:'s|\s+is|\s+was)\s+{_PRAISE_ADJ}\b|such\s+a\s+(?:{_PRAISE_ADJ}\s+)+(?:ones?|movies?|films?|classic|pick|choice)\b|"
     rf"{_PRAISE_ADJ}\s+(?:choice|pick|one|movie|film)s?(?=\s*(?:[!.,;:)]|$|too\b|indeed\b))|"
-    r"i\s+(?:really\s+)?(?:love|loved|like|liked|enjoyed|adore)\s+(?:that|this)\s+(?:one|movie|film)\b|"
+    r"i\s+(?:really\s+|also\s+)?(?:love|loved|like|liked|enjoyed|adore)\s+(?:(?:that|this)\s+(?:one|movie|film)\b|it\b(?!\s+(?:when|if)\b))|"
     r"it(?:'s|’s|\s+is|\s+was)\s+(?:one\s+of\s+my\s+(?:all[-\s]time\s+)?favou?rites|(?:a\s+)?(?:really\s+|very\s+|so\s+)?(?:great|good|awesome|fantastic)\s+(?:one|movie|film)\b|"
     r"(?:really\s+|very\s+|so\s+)?(?:great|good|awesome|amazing|fantastic)\b(?!\s+(?:to|that|for|if|when|idea|talking|chatting|speaking|meeting|helping)\b)))",
     re.IGNORECASE)
@@ -840,6 +891,19 @@ _DISLIKED_RE = re.compile(r"\b(?:didn'?t|did\s+not|don'?t|do\s+not)\s+(?:really\
                           r"\bnot\s+(?:a\s+|really\s+a\s+)?(?:big\s+)?fan\b|\b(?:was|is|it'?s|found\s+it)\s+(?:so\s+|really\s+|pretty\s+|kind\s+of\s+)?"
                           r"(?:boring|terrible|awful|overrated|bad|dull|meh|stupid)\b|\bwasn'?t\s+(?:good|great|for\s+me|my\s+thing)\b",
                           re.IGNORECASE)
+
+
+# A user turn that speaks of a movie without naming it ("yes, I've seen it", "loved that one", "it
+# was great"): with a movie named in the last two turns, what a praising reply opening answers.
+_SPOKE_OF_MOVIE_RE = re.compile(r"\b(?:yes|yeah|yep|yup|seen|watched|saw|love[ds]?|liked?|enjoy(?:ed)?|great|good|awesome|amazing|"
+                                r"favou?rite|fun|funny|classic|cool|best|heard|it|that\s+one|this\s+one)\b", re.IGNORECASE)
+
+
+def user_spoke_of_movie(context: DialogueContext) -> bool:
+    """Whether the user's last turn names a movie or speaks of one (:data:`_SPOKE_OF_MOVIE_RE`),
+    not only asks for another kind ("maybe an action one"): then a reply may open praising it."""
+    turn = user_turn(context)
+    return turn is None or bool(turn.movies) or bool(_SPOKE_OF_MOVIE_RE.search(_plain(turn.text)))
 
 
 def user_disliked(context: DialogueContext) -> bool:
@@ -927,8 +991,8 @@ _REQUEST_RE = re.compile(
 _CLOSING_RE = re.compile(
     r"^\W*(?:(?:ok(?:ay)?|great|cool|nice|perfect|awesome|excellent|wonderful|sounds\s+(?:good|great)|good|alright|all\s+right|"
     r"sure|yes|yeah|yep|thanks?|thank\s+you|thx|ty|bye|goodbye|good\s*bye|see\s+you|later|cheers|"
-    r"have\s+a\s+(?:good|great|nice)\s+(?:one|day|night|evening)|i'?ll\s+(?:try|watch|check|see)\s+(?:it|that|them|those|this)(?:\s+one)?(?:\s+out)?|"
-    r"i'?ll\s+(?:try|watch|check)\s+(?:it|that)\s+(?:one\s+)?(?:out\s+)?(?:tonight|later)|will\s+do|that'?s\s+all|"
+    r"have\s+a\s+(?:good|great|nice)\s+(?:one|day|night|evening)|i(?:'?ll|\s+will)\s+(?:try|watch|check|see)\s+(?:it|that|them|those|this)(?:\s+one)?(?:\s+out)?|"
+    r"i(?:'?ll|\s+will)\s+(?:try|watch|check)\s+(?:it|that)\s+(?:one\s+)?(?:out\s+)?(?:tonight|later)|will\s+do|that'?s\s+all|"
     r"that\s+(?:helps|works|is\s+all)|(?:you'?ve|you\s+have)\s+been\s+(?:very\s+|so\s+)?helpful)"
     r"(?:\s+(?:a\s+lot|so\s+much|very\s+much|again|then|for\s+(?:the|your)\s+\w+|for\s+(?:the\s+)?help))?[\s\W]*)+$",
     re.IGNORECASE)
@@ -938,6 +1002,15 @@ def closes(context: DialogueContext) -> bool:
     """Whether the user's last turn only thanks or says goodbye ("Great, I'll try that. Thanks!")."""
     turn = user_turn(context)
     return turn is not None and not turn.movies and bool(_CLOSING_RE.match(_plain(turn.text)))
+
+
+_THANKED_RE = re.compile(r"\b(?:thanks?|thank\s+(?:you|u)|thx|ty|appreciate)\b", re.IGNORECASE)
+
+
+def farewell(context: DialogueContext) -> str:
+    """The fixed farewell: "You're welcome!" only when the user's last turn thanked."""
+    turn = user_turn(context)
+    return FAREWELL if turn is not None and _THANKED_RE.search(turn.text) else FAREWELL_UNTHANKED
 
 
 def explicit_request(context: DialogueContext) -> bool:

@@ -29,6 +29,16 @@ def read(pipeline, reader, text):
     return {c.label for c in turn.wanted}, {c.label for c in turn.unwanted}, turn
 
 
+def reply_allowed(pipeline):
+    """allowed(history, reply): whether ``CRS.claim_filter`` lets a retrieved reply answer the
+    conversation ``history`` (chat messages), ranked by the bundled recommender."""
+    def allowed(history, reply):
+        context, _ = pipeline.context(history)
+        ranking = pipeline.recommender.top_k_batch([context], 5)[0]
+        return pipeline.claim_filter([context], [ranking])(0, reply)
+    return allowed
+
+
 def movie_named(pipeline, title):
     return max((m for m in pipeline.catalogue.movies if m.title == title), key=lambda m: m.mentions)
 
@@ -767,10 +777,7 @@ def test_which_one_chooses_among_the_movies_just_suggested(pipeline, facts, read
 def test_retrieved_replies_call_a_movie_similar_only_to_one_the_user_named(pipeline):
     # "That seems similar" needs a movie the user named; "they were all good ones" needs two movies
     # (the reply's own slots or the last two turns'); "the original" needs a movie with a series.
-    def allowed(history, reply):
-        context, _ = pipeline.context(history)
-        ranking = pipeline.recommender.top_k_batch([context], 5)[0]
-        return pipeline.claim_filter([context], [ranking])(0, reply)
+    allowed = reply_allowed(pipeline)
 
     no_movie = [{"role": "user", "content": "Anything by Christopher Nolan?"}]
     named = [{"role": "user", "content": "I loved The Matrix and Inception, anything else?"}]
@@ -783,10 +790,7 @@ def test_retrieved_replies_call_a_movie_similar_only_to_one_the_user_named(pipel
 
 
 def test_no_praise_right_after_the_user_disliked_a_movie(pipeline):
-    def allowed(history, reply):
-        context, _ = pipeline.context(history)
-        ranking = pipeline.recommender.top_k_batch([context], 5)[0]
-        return pipeline.claim_filter([context], [ranking])(0, reply)
+    allowed = reply_allowed(pipeline)
 
     titanic = movie_named(pipeline, "Titanic").display_name
     base = [{"role": "user", "content": "What do you think of Titanic?"}, {"role": "assistant", "content": f"{titanic} is a drama."}]
@@ -847,10 +851,7 @@ def test_is_it_any_good_describes_the_movie_just_suggested(pipeline):
 
 
 def test_retrieved_replies_agree_wish_and_praise_only_what_the_user_said(pipeline):
-    def allowed(history, reply):
-        context, _ = pipeline.context(history)
-        ranking = pipeline.recommender.top_k_batch([context], 5)[0]
-        return pipeline.claim_filter([context], [ranking])(0, reply)
+    allowed = reply_allowed(pipeline)
 
     gump = movie_named(pipeline, "Forrest Gump").display_name
     asked = [{"role": "user", "content": "Any good documentaries?"}]

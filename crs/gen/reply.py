@@ -580,7 +580,7 @@ class ReplyGenerator:
                 prefill: dict = {}  # phase 2's first pass, which hybrid decoding's scoring starts from
                 replies = self._replies(list(chunk), ctx_ids, prefixes, contexts, exemplars, prefill, shared)
                 for i in chunk:
-                    results[i] = Generated(steps[i].goal, steps[i].topics, steps[i].item or NONE, replies[i])
+                    results[i] = Generated(steps[i].goal, steps[i].topics, steps[i].item, replies[i])
                 if self.config.decoding == "hybrid" and keys is not None:
                     self._hybrid([results[i] for i in chunk], [ctx_ids[i] for i in chunk], [prefixes[i] for i in chunk],
                                  [keys[i] for i in chunk], None if reply_filter is None else (lambda j, text, chunk=chunk: reply_filter(chunk[j], text)),

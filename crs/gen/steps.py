@@ -86,11 +86,14 @@ class Steps:
 
     goal: str
     topics: list[str]
-    item: str  # the recommended movie's "Title (Year)", or "none"
+    item: str  # the recommended movie's "Title (Year)", or "none" (an empty item is stored as "none")
+
+    def __post_init__(self) -> None:
+        self.item = self.item or NONE
 
     def render(self) -> str:
         topics = ", ".join(self.topics) if self.topics else NONE
-        return f"{GOAL_TOKEN} {self.goal} {TOPIC_TOKEN} {topics} {ITEM_TOKEN} {self.item or NONE} {RECOMMENDER_TOKEN}"
+        return f"{GOAL_TOKEN} {self.goal} {TOPIC_TOKEN} {topics} {ITEM_TOKEN} {self.item} {RECOMMENDER_TOKEN}"
 
 
 @dataclass

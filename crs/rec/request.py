@@ -632,11 +632,12 @@ _BARE_GENRE_RE = re.compile(r"\b(" + "|".join(sorted({re.escape(w).replace(r"\ "
 # A negation of degree right before a word ("not too gory", "nothing too scary", "not overly sad"):
 # the user tones the genre down. When the same turn asks for that genre by another word ("a scary
 # movie but not too gory"), the genre stays wanted instead of being turned down.
-_DEGREE_BEFORE_RE = re.compile(r"\b(?:(?:not|nothing|none|isn'?t|aren'?t|wasn'?t)\s+(?:too|overly|that|very|super|so|excessively|as)|less|too|overly)\s+$",
-                               re.IGNORECASE)
 # "Something less sad", "a bit less scary", and the complaint "that one is too sad", "way too scary":
-# the word right after "less" or "too" is toned down as "not too" does.
-_LESS_BEFORE_RE = re.compile(r"\b(?:less|too|overly)\s+$", re.IGNORECASE)
+# the word right after "less", "too" or "overly" is toned down as "not too" does.
+_TONING_DOWN = r"less|too|overly"
+_DEGREE_BEFORE_RE = re.compile(rf"\b(?:(?:not|nothing|none|isn'?t|aren'?t|wasn'?t)\s+(?:too|overly|that|very|super|so|excessively|as)|{_TONING_DOWN})\s+$",
+                               re.IGNORECASE)
+_LESS_BEFORE_RE = re.compile(rf"\b(?:{_TONING_DOWN})\s+$", re.IGNORECASE)
 _NEGATED_WORD_RE = re.compile(r"(?:" + NEGATION_RE.pattern + r")\s+(?:(?:a|an|any|more|some|of|with|about|in|too\s+much|too|overly|that|so|very)\s+)?$",
                               re.IGNORECASE)
 # "I've seen all the Toy Story movies": every movie of the franchise is turned down.
@@ -827,11 +828,13 @@ class RequestReader:
         toned_down: list[Constraint] = []  # genres negated by degree ("not too gory")
         refused: list[Constraint] = []  # genres negated outright ("no horror")
 
-        def said_genre(constraint: Constraint, start: int, neg: bool) -> None:
-            """A genre named at ``start``: wanted, or unwanted (toned down or refused) when ``neg``."""
+        def said_genre(constraint: Constraint, start: int, neg: bool, side_word: bool = False) -> None:
+            """A genre named at ``start``: wanted, or unwanted (toned down or refused) when ``neg``.
+            ``side_word``: named by a word for one side of it, which turned down only tones it down
+            ("I like horror but not gore", "no gory ones"): still wanted when the turn asks for it by name."""
             (request.unwanted if neg else request.wanted).append(constraint)
             if neg:
-                (toned_down if _DEGREE_BEFORE_RE.search(masked[:start]) else refused).append(constraint)
+                (toned_down if side_word or _DEGREE_BEFORE_RE.search(masked[:start]) else refused).append(constraint)
 
         taken: list[tuple[int, int]] = []
         linked = list(linked) + self._surnames(plain, linked)
@@ -881,12 +884,8 @@ class RequestReader:
             if genre is None or (word in WANTED_ONLY_ATTRIBUTES and negated(match.start())):
                 continue
             taken.append(match.span())
-            before = len(refused)
-            said_genre(Constraint("genre", genre, f"genre: {self._genre_label_of(genre)}"), match.start(), negated(match.start()))
-            if len(refused) > before:
-                # A word for one side of a genre turned down ("I like horror but not gore", "no gory
-                # ones") tones the genre down: still wanted when the turn asks for it by name.
-                toned_down.append(refused.pop())
+            said_genre(Constraint("genre", genre, f"genre: {self._genre_label_of(genre)}"), match.start(), negated(match.start()),
+                       side_word=True)
         for match in _CHILD_RE.finditer(plain):
             genre = self._genre("family")
             if genre is not None and not any(a < match.end() and match.start() < b for a, b in taken):

@@ -786,7 +786,7 @@ def user_stated_taste(context: DialogueContext) -> bool:
     """Whether the user's last turn speaks of the user ("I love horror", "my favorite is …") and
     neither asks nor only thanks: what "Me too" can agree with."""
     turn = user_turn(context)
-    if turn is None or "?" in turn.text or closes(context) or still_asking(context):
+    if turn is None or closes(context) or still_asking(context):  # a "?" is asking
         return False
     return bool(_OWN_TASTE_RE.search(_plain(turn.text)))
 

@@ -109,7 +109,11 @@ def movie_named(pipeline, title):
     ("a scary movie, but a bit less gory", {"genre: Horror"}, set()),
     ("more or less a comedy", {"genre: Comedy"}, set()),
     ("Recommend me an anime film", {"genre: Animation"}, set()),
-    ("I dont want anything with violence, my kids are watching", {"genre: Family"}, set()),  # ", my ..." starts anew
+    # ", my ..." starts anew; violence turned down tones down the genres that show it most
+    ("I dont want anything with violence, my kids are watching", {"genre: Family"}, {"genre: Horror", "genre: War", "genre: Crime", "genre: Action"}),
+    ("something with a female lead, nothing too violent", set(), {"genre: Horror", "genre: War", "genre: Crime", "genre: Action"}),
+    ("an action movie but not too violent", {"genre: Action"}, {"genre: Horror", "genre: War", "genre: Crime"}),
+    ("I love violent movies", set(), set()),  # wanted, violence names no one genre
     ("Can u recomend a scary movi?", set(), set()),  # read as typed; the chat corrects the words first
 ])
 def test_read_turn(pipeline, reader, text, wanted, unwanted):
@@ -856,7 +860,7 @@ def test_retrieved_replies_agree_wish_and_praise_only_what_the_user_said(pipelin
     gump = movie_named(pipeline, "Forrest Gump").display_name
     asked = [{"role": "user", "content": "Any good documentaries?"}]
     taste = [{"role": "user", "content": "I love horror movies"}]
-    for reply in ("[REC] is a good one. Me too.", "Have you seen [REC] yes they do.", "Same here! [REC] is scary"):
+    for reply in ("[REC] is a good one. Me too.", "Yes they do. Have you seen [REC]?", "Same here! [REC] is scary"):
         assert not allowed(asked, reply) and allowed(taste, reply), reply
     thanked = [{"role": "user", "content": "Something funny"}, {"role": "assistant", "content": f"Have you seen {gump}?"},
                {"role": "user", "content": "thanks, I will watch it"}]
@@ -873,6 +877,35 @@ def test_retrieved_replies_agree_wish_and_praise_only_what_the_user_said(pipelin
     seen = other_kind[:2] + [{"role": "user", "content": "yes, loved it"}]
     for reply in ("I really liked it. I also really like [REC]", "That's a great one! How about [REC]?"):
         assert not allowed(other_kind, reply) and allowed(seen, reply), reply
+
+
+def test_retrieved_replies_answer_thanks_only_after_thanks_and_never_claim_the_user_likes_a_new_movie(pipeline):
+    allowed = reply_allowed(pipeline)
+    gump = movie_named(pipeline, "Forrest Gump").display_name
+    seen = [{"role": "user", "content": "Something funny"}, {"role": "assistant", "content": f"Have you seen {gump}?"},
+            {"role": "user", "content": "I've seen it"}]
+    thanked = seen[:2] + [{"role": "user", "content": "Thanks! Anything else like it?"}]
+    for reply in ("Another good movie would be [REC]! Your welcome thank you!", "You're very welcome, try [REC]"):
+        assert not allowed(seen, reply) and allowed(thanked, reply), reply
+    # The slot takes a movie the user never named: "as you like [REC]" is never true; "if you like" is no claim.
+    request = [{"role": "user", "content": "I want a sci-fi movie"}]
+    assert not allowed(request, "And as you like [REC] you can check it out")
+    assert not allowed(request, "You said you loved [REC], so try it")
+    assert allowed(request, "If you like space, [REC] is great")
+    # An answer or a correction after the first words answers another dialogue's turn.
+    for reply in ("[REC] should be good Yes, wasn't violent to me.", "[REC] is great. No, it is not long",
+                  "[REC] is good. Sorry I mean [REC]"):
+        assert not allowed(request, reply), reply
+    assert allowed(request, "Yes, [REC] is a great one")
+    # Joy of several movies after one.
+    matrix = movie_named(pipeline, "The Matrix").display_name
+    one = [{"role": "user", "content": "Something funny"}, {"role": "assistant", "content": f"Have you seen {gump}?"},
+           {"role": "user", "content": "thanks!"}]
+    two = [one[0], {"role": "assistant", "content": f"Have you seen {gump} or {matrix}?"}, one[2]]
+    assert not allowed(one, "I hope you enjoy them!") and allowed(two, "I hope you enjoy them!")
+    # Leave-taking answers a user who takes leave or thanks, not "I've seen it".
+    assert not allowed(seen, "I hope you enjoy [REC] goodbye.") and allowed(thanked[:2] + [{"role": "user", "content": "thanks, bye"}],
+                                                                              "I hope you enjoy it, goodbye.")
 
 
 def test_farewells_thank_only_when_thanked_and_retrieved_ones_take_leave(pipeline):

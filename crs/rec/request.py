@@ -29,7 +29,8 @@ Rules, all in this module and tested in ``tests/test_request.py``:
   by", "<name> is in"), else from their catalogue credits: the role holding at least two thirds of
   them, else any role.
 * Comparatives and attribute words that the linker does not treat as genres map to one
-  (:data:`ATTRIBUTE_GENRES`: "funnier" → comedy, "gory" → horror, …).
+  (:data:`ATTRIBUTE_GENRES`: "funnier" → comedy, "gory" → horror, …); violence turned down ("nothing
+  too violent") tones down :data:`VIOLENT_GENRES`.
 * Wanted constraints of one kind in a new turn replace the earlier wanted ones of that kind, unless
   the turn says "also", "too", "as well" or "and"; a wanted constraint the user later negates moves
   to unwanted (and back). Unwanted ones stay for the rest of the conversation.
@@ -616,6 +617,10 @@ _CHILD_RE = re.compile(r"\b(?:(?:[1-9]|1[0-2]|one|two|three|four|five|six|seven|
                        r"toddlers?|preschoolers?|little\s+ones)\b", re.IGNORECASE)
 _REALISTIC_RE = re.compile(r"\b(?:realistic|real[\s-]life|grounded|true\s+to\s+life|down\s+to\s+earth)\b", re.IGNORECASE)
 UNREALISTIC_GENRES = ("fantasy", "sci-fi")
+# Violence turned down ("nothing too violent", "no violence", "less brutal") tones down the genres
+# whose movies show it most; wanted ("something violent") it is not read: no one genre stands for it.
+_VIOLENT_RE = re.compile(r"\b(?:violent|violence|brutal|brutality)\b", re.IGNORECASE)
+VIOLENT_GENRES = ("horror", "war", "crime", "action")
 _NOT_REQUIRED_BEFORE_RE = re.compile(r"(?:n'?t|\bnot)\s+(?:have|need)\s+to\s+be\s+(?:\w+\s+)?$|\bneed\s+not\s+be\s+(?:\w+\s+)?$", re.IGNORECASE)
 
 # A war by name asks for the war genre; refused ("nothing about World War 2"), it is not read: the
@@ -902,6 +907,13 @@ class RequestReader:
                     constraint = Constraint("genre", genre, f"genre: {self._genre_label_of(genre)}")
                     request.unwanted.append(constraint)
                     refused.append(constraint)
+        for match in _VIOLENT_RE.finditer(plain):
+            if not negated(match.start()) or any(a < match.end() and match.start() < b for a, b in taken):
+                continue
+            taken.append(match.span())
+            for word in VIOLENT_GENRES:
+                if (genre := self._genre(word)) is not None:
+                    said_genre(Constraint("genre", genre, f"genre: {self._genre_label_of(genre)}"), match.start(), True, side_word=True)
         for kind, key, start, end in studio_and_country_words(plain):
             if any(a < end and start < b for a, b in taken):
                 continue  # part of a linked name ("French Kiss")

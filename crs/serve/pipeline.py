@@ -526,8 +526,9 @@ class CRS:
         movie", "the prequel to [REC]"), no award, rating or box-office claim
         (:data:`UNCHECKABLE_RE`), no talk about the crowd-sourcing task (:data:`TASK_TALK_RE`: "this HIT
         is done", "should we submit?"), nothing a seeker says (:data:`SEEKER_SPEECH_RE`: "I'm looking for
-        a good movie"), no leave-taking (:data:`FAREWELL_RE`: "have a good night") when the user's
-        last turn still asks a question or for a movie (:func:`still_asking`), no answer to "how are
+        a good movie"), no leave-taking (:data:`FAREWELL_RE`: "have a good night") unless the user's
+        last turn takes leave or thanks (:func:`user_leaving`) and does not still ask a question or
+        for a movie (:func:`still_asking`), no answer to "how are
         you?" (:data:`WELLBEING_ANSWER_RE`: "Hi, I am great.") unless the user's last turn asked it
         (:func:`asked_wellbeing`), and no opening that
         continues an earlier suggestion ("Or ...", "Also ...", "Another ...", :data:`_CONTINUES_RE`)
@@ -542,7 +543,11 @@ class CRS:
         (:func:`crs.gen.reply.describes_plot`: the plot of the movie it was written for), nor one
         that calls its movie similar (:data:`SIMILAR_CLAIM_RE`) before the user named a movie, nor
         one that praises several movies (:data:`PLURAL_PRAISE_RE`: "they were all good ones") with
-        fewer than two to praise."""
+        fewer than two to praise, nor one that wishes the user joy of several (:data:`ENJOY_THEM_RE`:
+        "hope you enjoy them") after fewer than two, nor one that answers thanks (:data:`WELCOME_RE`) unless the user
+        thanked, says the user likes the movie in its slot (:data:`LIKED_SLOT_RE`: "as you like
+        [REC]"), or goes on with an answer or a correction after its first words
+        (:data:`TAIL_ANSWER_RE`: "… should be good Yes, …", "… Sorry I mean …")."""
 
         speakable = self.speakable_rows(contexts, rankings)
         known: dict[tuple, bool] = {}  # (test, row) -> the test on row's context, asked once a row
@@ -567,15 +572,21 @@ class CRS:
                 return False
             if PLURAL_PRAISE_RE.search(text) and reply.count(REC_TOKEN) < 2 and not holds(two_movies_just_named, row):
                 return False
+            if ENJOY_THEM_RE.search(text) and reply.count(REC_TOKEN) < 2 and not holds(recommender_named_two, row):
+                return False
             if WELLBEING_ANSWER_RE.search(text) and not holds(asked_wellbeing, row):
                 return False
-            if FAREWELL_RE.search(text) and holds(still_asking, row):
+            if FAREWELL_RE.search(text) and (holds(still_asking, row) or not holds(user_leaving, row)):
                 return False
             if RETURNED_WISH_RE.match(text) and not holds(user_wished, row):
                 return False
             if AGREEMENT_RE.search(reply.replace(REC_TOKEN, ".")) and not holds(user_stated_taste, row):
                 return False
             if ANOTHER_GOOD_RE.search(text) and (not holds(movie_mentioned, row) or holds(user_disliked, row)):
+                return False
+            if WELCOME_RE.search(text) and not holds(user_thanked, row):
+                return False
+            if LIKED_SLOT_RE.search(reply) or TAIL_ANSWER_RE.search(reply.strip()):
                 return False
             named = self.link(text)
             if any(e.kind == "movie" for e in named):
@@ -777,6 +788,34 @@ ANOTHER_GOOD_RE = re.compile(r"\banother\s+(?:really\s+|very\s+|pretty\s+)?(?:go
                              r"(?:one|movie|film|pick|choice|classic)\b", re.IGNORECASE)
 
 
+# "You're welcome", "my pleasure", "glad I could help": an answer to thanks, only after thanks
+# (:func:`user_thanked`); "Another good movie would be [REC]! Your welcome" answered "I've seen it".
+WELCOME_RE = re.compile(r"\b(?:(?:you'?re|your|you\s+are|ur|u\s+r|yw)\s+(?:very\s+|so\s+|most\s+)?welcome|my\s+pleasure|"
+                        r"glad\s+(?:i\s+could|i\s+was\s+able\s+to|to\s+(?:be\s+of\s+)?)\s*help)\b", re.IGNORECASE)
+# "As you like [REC]", "since you loved [REC]", "you said you liked [REC]": the slot takes a movie the
+# recommender brings up, which the user never named, so the claim is never true of it.
+LIKED_SLOT_RE = re.compile(r"\b(?:(?:as|since|because|cause|cuz|seeing\s+as)\s+you|you\s+(?:said|mentioned|told\s+me)\s+(?:that\s+)?you)\s+"
+                           r"(?:(?:seem\s+to|really|also|both)\s+)?(?:like|liked|love|loved|enjoy|enjoyed)\s+" + re.escape(REC_TOKEN), re.IGNORECASE)
+# A later sentence that answers or corrects something ("… should be good Yes, wasn't violent to me.",
+# "… Sorry I mean …"): a reply retrieved from another dialogue answering that dialogue's last turn.
+TAIL_ANSWER_RE = re.compile(r"(?:[.!?]+\s*|[,;]\s*|\s)(?:(?i:yes|yeah|yep|yup|nope|nah|sorry|oops)|No|I\s+mean)\b(?![\w'])")
+
+
+def user_leaving(context: DialogueContext) -> bool:
+    """Whether the user's last turn thanks, says goodbye or that they will watch something
+    (:data:`_LEAVING_RE`), or only closes ("ok", "sounds good": :func:`closes`): what a reply that
+    takes leave ("goodbye", "have a good night") answers. "I've seen it" got "… I hope you enjoy
+    [REC] goodbye." before."""
+    turn = user_turn(context)
+    return turn is not None and (bool(_LEAVING_RE.search(_plain(turn.text))) or closes(context))
+
+
+def user_thanked(context: DialogueContext) -> bool:
+    """Whether the user's last turn thanks ("thanks", "thank you", "I appreciate it")."""
+    turn = user_turn(context)
+    return turn is not None and bool(_THANKED_RE.search(turn.text))
+
+
 def movie_mentioned(context: DialogueContext) -> bool:
     """Whether any turn so far names a movie."""
     return any(turn.movies for turn in context.turns)
@@ -933,6 +972,16 @@ PLURAL_PRAISE_RE = re.compile(
     r"\b(?:love|loved|like|liked|enjoyed)\s+(?:them\s+)?(?:both|all\s+of\s+them|those)\b", re.IGNORECASE)
 
 
+# "I hope you enjoy them", "you'll love both": movies of the recommender's, so it needs two of them
+# (:func:`recommender_named_two`) or two slots in the reply.
+ENJOY_THEM_RE = re.compile(r"\b(?:enjoy|like|love)\s+(?:them|those|these|both|all\s+of\s+them)\b", re.IGNORECASE)
+
+
+def recommender_named_two(context: DialogueContext) -> bool:
+    """Whether the recommender's turns so far name two movies or more."""
+    return len({m for turn in context.turns if turn.role != SEEKER for m in turn.movies}) >= 2
+
+
 def seeker_named_movie(context: DialogueContext) -> bool:
     """Whether the user named a movie in any turn so far: what "that seems similar" is similar to."""
     return any(turn.role == SEEKER and turn.movies for turn in context.turns)
@@ -1009,8 +1058,7 @@ _THANKED_RE = re.compile(r"\b(?:thanks?|thank\s+(?:you|u)|thx|ty|appreciate)\b",
 
 def farewell(context: DialogueContext) -> str:
     """The fixed farewell: "You're welcome!" only when the user's last turn thanked."""
-    turn = user_turn(context)
-    return FAREWELL if turn is not None and _THANKED_RE.search(turn.text) else FAREWELL_UNTHANKED
+    return FAREWELL if user_thanked(context) else FAREWELL_UNTHANKED
 
 
 def explicit_request(context: DialogueContext) -> bool:

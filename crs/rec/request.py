@@ -841,7 +841,10 @@ class RequestReader:
             if neg:
                 (toned_down if side_word or _DEGREE_BEFORE_RE.search(masked[:start]) else refused).append(constraint)
 
-        taken: list[tuple[int, int]] = []
+        taken: list[tuple[int, int]] = []  # spans already read as something
+
+        def is_taken(start: int, end: int) -> bool:
+            return any(a < end and start < b for a, b in taken)
         linked = list(linked) + self._surnames(plain, linked)
         for entity in linked:
             taken.append((entity.start, entity.end))
@@ -870,7 +873,7 @@ class RequestReader:
             # A genre word the linker leaves alone without a word such as "movie" after it ("crime",
             # "family", "mystery"), read as a genre right after a negation ("not crime") or as a whole
             # request ("a mystery, please").
-            if any(a < match.end() and match.start() < b for a, b in taken):
+            if is_taken(*match.span()):
                 continue
             before, after = masked[:match.start()], plain[match.end():]
             right_after_negation = _NEGATED_WORD_RE.search(before) or _LESS_BEFORE_RE.search(before)
@@ -882,7 +885,7 @@ class RequestReader:
             constraint = Constraint("genre", genre, f"genre: {self._genre_label_of(genre)}")
             (request.unwanted if negated(match.start()) else request.wanted).append(constraint)
         for match in _ATTRIBUTE_RE.finditer(plain):
-            if any(a < match.end() and match.start() < b for a, b in taken):
+            if is_taken(*match.span()):
                 continue
             word = " ".join(match.group(1).lower().split())
             genre = self._genre(ATTRIBUTE_GENRES[word])
@@ -893,12 +896,12 @@ class RequestReader:
                        side_word=True)
         for match in _CHILD_RE.finditer(plain):
             genre = self._genre("family")
-            if genre is not None and not any(a < match.end() and match.start() < b for a, b in taken):
+            if genre is not None and not is_taken(*match.span()):
                 taken.append(match.span())
                 (request.unwanted if negated(match.start()) else request.wanted).append(
                     Constraint("genre", genre, f"genre: {self._genre_label_of(genre)}"))
         for match in _REALISTIC_RE.finditer(plain):
-            if negated(match.start()) or any(a < match.end() and match.start() < b for a, b in taken) \
+            if negated(match.start()) or is_taken(*match.span()) \
                     or _NOT_REQUIRED_BEFORE_RE.search(plain[:match.start()]):  # "it doesn't have to be realistic"
                 continue
             taken.append(match.span())
@@ -908,14 +911,14 @@ class RequestReader:
                     request.unwanted.append(constraint)
                     refused.append(constraint)
         for match in _VIOLENT_RE.finditer(plain):
-            if not negated(match.start()) or any(a < match.end() and match.start() < b for a, b in taken):
+            if not negated(match.start()) or is_taken(*match.span()):
                 continue
             taken.append(match.span())
             for word in VIOLENT_GENRES:
                 if (genre := self._genre(word)) is not None:
                     said_genre(Constraint("genre", genre, f"genre: {self._genre_label_of(genre)}"), match.start(), True, side_word=True)
         for kind, key, start, end in studio_and_country_words(plain):
-            if any(a < end and start < b for a, b in taken):
+            if is_taken(start, end):
                 continue  # part of a linked name ("French Kiss")
             taken.append((start, end))
             constraint = Constraint(kind, key, f"{kind}: {(STUDIO_NAMES if kind == 'studio' else COUNTRY_NAMES)[key]}")

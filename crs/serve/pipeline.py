@@ -810,12 +810,6 @@ def user_leaving(context: DialogueContext) -> bool:
     return turn is not None and (bool(_LEAVING_RE.search(_plain(turn.text))) or closes(context))
 
 
-def user_thanked(context: DialogueContext) -> bool:
-    """Whether the user's last turn thanks ("thanks", "thank you", "I appreciate it")."""
-    turn = user_turn(context)
-    return turn is not None and bool(_THANKED_RE.search(turn.text))
-
-
 def movie_mentioned(context: DialogueContext) -> bool:
     """Whether any turn so far names a movie."""
     return any(turn.movies for turn in context.turns)
@@ -1054,6 +1048,12 @@ def closes(context: DialogueContext) -> bool:
 
 
 _THANKED_RE = re.compile(r"\b(?:thanks?|thank\s+(?:you|u)|thx|ty|appreciate)\b", re.IGNORECASE)
+
+
+def user_thanked(context: DialogueContext) -> bool:
+    """Whether the user's last turn thanks ("thanks", "thank you", "I appreciate it")."""
+    turn = user_turn(context)
+    return turn is not None and bool(_THANKED_RE.search(turn.text))
 
 
 def farewell(context: DialogueContext) -> str:

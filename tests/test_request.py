@@ -8,7 +8,7 @@ import pytest
 
 from crs.data.context import DialogueContext
 from crs.data.redial import RECOMMENDER, SEEKER, Turn
-from crs.rec.request import Constraint, MovieFacts, RequestReader, RequestState, franchise_key, honour, relaxation_sentence
+from crs.rec.request import Constraint, MovieFacts, RequestReader, RequestState, franchise_key, honour, honour_scores, relaxation_sentence
 from crs.serve.answers import answer_question
 from crs.serve.chat import ChatState, chat_turn
 from crs.ui.chat import reasoning_markdown
@@ -201,6 +201,24 @@ def test_unsatisfiable_request_is_relaxed_and_said(pipeline, facts):
     assert len(state.relaxed) == 1 and best
     sentence = relaxation_sentence(state)
     assert "with Tom Hanks" in sentence and "directed by Christopher Nolan" in sentence and "let go of" in sentence
+    assert sentence.startswith("I found no ") and not state.relaxed_spent  # no such movie at all
+
+
+def test_relaxation_says_no_other_when_the_movies_that_fit_were_named_or_turned_down(pipeline, facts):
+    hanks = next(e.entity for e in pipeline.link("Tom Hanks") if e.kind == "person")
+    wanted = [Constraint("person", hanks, "actor: Tom Hanks", "actor")]
+    his = [m for m in facts.years if facts.has_person(m, hanks, "actor")]
+    assert len(his) > 2
+    catalogue = pipeline.catalogue
+    scores = np.zeros(len(catalogue))
+    named, turned_down = his[:-1], his[-1:]  # every one of his movies named in the chat or turned down
+    best, state = honour_scores(facts, scores, [catalogue.index(m) for m in named], RequestState(wanted=wanted, rejected=turned_down), 3)
+    assert best and not set(m for m, _ in best) & set(his)
+    assert state.relaxed == wanted and state.relaxed_spent
+    assert relaxation_sentence(state).startswith("I found no other movie with Tom Hanks in my catalogue")
+    # one of his movies left: it comes first and nothing is relaxed
+    best, state = honour_scores(facts, scores, [catalogue.index(m) for m in his[1:]], RequestState(wanted=wanted), 3)
+    assert best[0][0] == his[0] and not state.relaxed and not state.relaxed_spent and relaxation_sentence(state) == ""
 
 
 # ------------------------------------------------------------------------------------ the chat

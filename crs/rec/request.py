@@ -114,6 +114,9 @@ class RequestState:
     rejected: list[int] = field(default_factory=list)  # movies turned down in the chat
     asked: bool = False  # the last user turn asked for movies by attribute (a wanted constraint)
     relaxed: list[Constraint] = field(default_factory=list)  # wanted constraints the ranking could not meet
+    # A movie meeting every wanted constraint exists but was named already or turned down (so the
+    # reply says "no other …").
+    relaxed_spent: bool = False
 
     @property
     def empty(self) -> bool:
@@ -1115,20 +1118,24 @@ def honour_scores(facts: MovieFacts, scores: np.ndarray, excluded: Iterable[int]
     Movies in ``excluded`` (catalogue indices), rejected ones, those meeting an unwanted constraint
     (or whose cut genre list may hide an unwanted genre, :meth:`MovieFacts.refused_mask`), those of
     unknown genre when a genre is unwanted, and those scored -inf go; the rest are ordered by the number of wanted constraints they meet, then by
-    score. Returns them and the state with ``relaxed`` set (the wanted constraints the first misses)."""
+    score. Returns them and the state with ``relaxed`` set (the wanted constraints the first misses)
+    and ``relaxed_spent`` (a movie in ``excluded`` or rejected met them all)."""
     catalogue = facts.catalogue
     scores = np.asarray(scores, dtype=np.float64)
     allowed = np.isfinite(scores)
-    allowed[list(excluded)] = False
-    allowed[[catalogue.index(m) for m in state.rejected if m in catalogue]] = False
+    named = np.zeros(len(catalogue), dtype=bool)  # named in the chat already, or turned down
+    named[list(excluded)] = True
+    named[[catalogue.index(m) for m in state.rejected if m in catalogue]] = True
     wanted_studios = [facts.mask(c) for c in state.wanted if c.kind == "studio"]
     for constraint in state.unwanted:
         if constraint.kind == "studio" and wanted_studios:  # "Pixar, not Disney": a co-production asked for stays
             allowed &= ~(facts.mask(constraint) & ~np.logical_or.reduce(wanted_studios))
             continue
         allowed &= ~facts.refused_mask(constraint)
-    if any(c.kind == "genre" for c in state.unwanted) and (allowed & ~facts.genre_unknown()).any():
+    if any(c.kind == "genre" for c in state.unwanted) and (allowed & ~named & ~facts.genre_unknown()).any():
         allowed &= ~facts.genre_unknown()  # a movie of unknown genre may be the genre turned down
+    acceptable = allowed.copy()  # every constraint aside, named ones too
+    allowed &= ~named
     met = np.zeros(len(catalogue), dtype=np.int64)
     for constraint in state.wanted:
         met += facts.mask(constraint) & allowed
@@ -1136,7 +1143,8 @@ def honour_scores(facts: MovieFacts, scores: np.ndarray, excluded: Iterable[int]
     order = candidates[np.lexsort((candidates, -scores[candidates], -met[candidates]))[:k]]
     best = [(catalogue[i].movie_id, float(scores[i])) for i in order]
     relaxed = [c for c in state.wanted if best and not facts.satisfies(best[0][0], c)]
-    return best, replace(state, relaxed=relaxed)
+    spent = bool(relaxed) and bool((acceptable & named & np.logical_and.reduce([facts.mask(c) for c in state.wanted])).any())
+    return best, replace(state, relaxed=relaxed, relaxed_spent=spent)
 
 
 def join_phrases(phrases: Sequence[str]) -> str:
@@ -1154,10 +1162,12 @@ def describe_movies(constraints: Sequence[Constraint]) -> str:
 
 def relaxation_sentence(state: RequestState) -> str:
     """What the reply says when the ranking could not meet every wanted constraint ("" when it could):
-    "I found no horror movie from the 1980s with Tom Hanks, so I let go of "from the 1980s"."."""
+    "I found no horror movie from the 1980s with Tom Hanks, so I let go of "from the 1980s"."; "no
+    other …" when the one movie that met them was named in the chat already or turned down."""
     if not state.relaxed:
         return ""
     dropped = join_phrases([f"“{c.phrase}”" for c in state.relaxed])
     avoided = [c.phrase for c in state.unwanted if c.kind in ("person", "genre", "years", "studio", "country")]
     unless = f" that is not {join_phrases(avoided)}" if avoided else ""
-    return f"I found no {describe_movies(state.wanted)}{unless} in my catalogue, so I let go of {dropped}."
+    other = "no other" if state.relaxed_spent else "no"
+    return f"I found {other} {describe_movies(state.wanted)}{unless} in my catalogue, so I let go of {dropped}."

@@ -356,13 +356,14 @@ class CRS:
         """:meth:`rank_request` of each row, the catalogue scored for all rows in one batch."""
         rejected = [list(r) for r in rejected]
         scores, excluded = self.recommender.scores_and_excluded_batch(list(contexts), rejected)
-        excluded = [list(left_out) + self.untitled for left_out in excluded]
         results = []
         for row, state in enumerate(states):
             if state is None or state.empty:
-                results.append((self.recommender.best_of(scores[row], excluded[row], k), state))
-            else:
-                results.append(honour_scores(self.facts, scores[row], excluded[row], state, k))
+                results.append((self.recommender.best_of(scores[row], list(excluded[row]) + self.untitled, k), state))
+            else:  # untitled movies scored out rather than excluded: excluded ones count as named in the chat
+                row_scores = np.array(scores[row], dtype=np.float64)
+                row_scores[self.untitled] = -np.inf
+                results.append(honour_scores(self.facts, row_scores, excluded[row], state, k))
         return results
 
     def respond(self, history: Iterable[dict], rejected: Iterable[int] = (),

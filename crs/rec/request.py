@@ -1134,16 +1134,15 @@ def honour_scores(facts: MovieFacts, scores: np.ndarray, excluded: Iterable[int]
         allowed &= ~facts.refused_mask(constraint)
     if any(c.kind == "genre" for c in state.unwanted) and (allowed & ~named & ~facts.genre_unknown()).any():
         allowed &= ~facts.genre_unknown()  # a movie of unknown genre may be the genre turned down
-    acceptable = allowed.copy()  # every constraint aside, named ones too
-    allowed &= ~named
-    met = np.zeros(len(catalogue), dtype=np.int64)
+    met = np.zeros(len(catalogue), dtype=np.int64)  # wanted constraints met, named movies counted too
     for constraint in state.wanted:
         met += facts.mask(constraint) & allowed
+    allowed &= ~named
     candidates = np.flatnonzero(allowed)
     order = candidates[np.lexsort((candidates, -scores[candidates], -met[candidates]))[:k]]
     best = [(catalogue[i].movie_id, float(scores[i])) for i in order]
     relaxed = [c for c in state.wanted if best and not facts.satisfies(best[0][0], c)]
-    spent = bool(relaxed) and bool((acceptable & named & np.logical_and.reduce([facts.mask(c) for c in state.wanted])).any())
+    spent = bool(relaxed) and bool((met[named] == len(state.wanted)).any())
     return best, replace(state, relaxed=relaxed, relaxed_spent=spent)
 
 

@@ -325,6 +325,44 @@ def test_the_director_or_the_star_of_the_movie_talked_about(pipeline, reader, fa
                                     for m in results[1].items[:1])
 
 
+def test_a_pronoun_means_the_person_the_user_named_last(pipeline, reader, facts):
+    # "more with her", "what else is she in?", "his other movies": the person the user named, not
+    # the star of the movie talked about; "did he direct" only of someone asked for as a director
+    # (or in no role); with no such person the movie in focus decides, as before.
+    pulp = movie_named(pipeline, "Pulp Fiction").movie_id
+    star, director = facts.credited(pulp, "actor")[0], facts.credited(pulp, "director")[0]
+    state = reader.read([("Any movies with Meg Ryan?", pipeline.link("Any movies with Meg Ryan?"))])
+    assert [c.label for c in state.people] == ["actor: Meg Ryan"]
+    meg = state.people
+
+    def labels(text, focus, people):
+        turn = reader.read_turn(text, pipeline.link(text), focus, (), people)
+        return {c.label for c in turn.wanted}, {c.label for c in turn.unwanted}
+
+    assert star[1] != "Meg Ryan"
+    for text in ("anything else with her?", "what else is she in?", "more of her movies please", "something else starring her"):
+        assert labels(text, pulp, meg) == ({"actor: Meg Ryan"}, set()), text
+    assert labels("nothing with her, a comedy instead", pulp, meg) == ({"genre: Comedy"}, {"actor: Meg Ryan"})
+    assert labels("I've seen all her movies, something else", pulp, meg) == (set(), {"actor: Meg Ryan"})
+    # an actor is not taken for a director: "what else did he direct?" is the focus's director
+    assert labels("what else did he direct?", pulp, meg) == ({f"director: {director[1]}"}, set())
+    # a person named in no role becomes the role the pronoun asks for
+    anyone = [Constraint("person", star[0], f"with: {star[1]}")]
+    assert labels("what else has he directed?", None, anyone) == ({f"director: {star[1]}"}, set())
+    assert labels("more of his movies", None, anyone) == ({f"with: {star[1]}"}, set())
+    # no person named before: the pronoun means the focus's star, as "the same actor" does
+    assert labels("anything else with him?", pulp, []) == ({f"actor: {star[1]}"}, set())
+    # the state keeps the person through turns without one, and forgets them when a movie is named
+    turns = ["Any movies with Meg Ryan?", "something from the 90s", "I loved Heat"]
+    states = [reader.read([(t, pipeline.link(t)) for t in turns[: i + 1]]) for i in range(len(turns))]
+    assert [[c.label for c in s.people] for s in states] == [["actor: Meg Ryan"], ["actor: Meg Ryan"], []]
+    # in a chat: what the user turned down stays out
+    results = chat(pipeline, "Show me movies with Denzel Washington", "I have seen all his movies, something else")
+    denzel = results[0].details.request.wanted[0]
+    assert denzel.label == "actor: Denzel Washington" and denzel in results[1].details.request.unwanted
+    assert results[1].items and not any(facts.satisfies(m, denzel) for m in results[1].items)
+
+
 def test_opinion_questions_get_what_the_movie_is_and_a_recommendation(pipeline, facts):
     # "What do you think of X?" is answered with X's facts (never an invented opinion), then a
     # recommendation of another movie; "is X scary?" with yes or no from X's genres.

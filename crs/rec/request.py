@@ -25,6 +25,12 @@ Rules, all in this module and tested in ``tests/test_request.py``:
   movies" turns its franchise down.
 * A capitalised surname alone ("Tarantino movies") names the one prolific person of that surname,
   when one stands out and the word is not a common one.
+* A pronoun for a person ("more with him", "what else is she in?", "his other movies", "anything
+  else she directed?") means the person the user named last (:data:`_PRONOUN_REFERENCE_RES`), kept
+  in the state until a later user turn names a movie or another person; for "directed"/"by him"
+  only a person asked for as a director (or in no role) counts, for "with her"/"is she in" only one
+  asked for as an actor (or in no role). With no such person, the pronoun means the director or the
+  star of the movie being talked about, as "the same actor" and "the director" always do.
 * A person's role comes from the words around the name ("directed by", "starring", "with", "written
   by", "<name> is in"), else from their catalogue credits: the role holding at least two thirds of
   them, else any role.
@@ -117,6 +123,9 @@ class RequestState:
     # A movie meeting every wanted constraint exists but was named already or turned down (so the
     # reply says "no other …").
     relaxed_spent: bool = False
+    # The people the user named last (wanted or unwanted), whom "him", "her", "his movies" refer
+    # to; forgotten when a later user turn names a movie and no person.
+    people: list[Constraint] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -664,6 +673,21 @@ _PEOPLE_REFERENCE_RES = {
         r"|(?:with|starring)\s+(?:him|her|the\s+same\s+(?:guy|person|man|woman))\b"
         r"|what\s+else\s+(?:was|is|has|have)\s+(?:he|she)\s+(?:been\s+)?(?:in|starred\s+in|acted\s+in)\b)", re.IGNORECASE),
 }
+# A pronoun for a person the user named earlier ("more with him", "what else is she in?", "his
+# other movies"), by the role it implies; "any" fits a person asked for in any role.
+_PRONOUN_REFERENCE_RES = {
+    "director": re.compile(
+        r"\b(?:(?:directed\s+)?(?:by|from)\s+(?:him|her)\b"
+        r"|(?:did|has|have)\s+(?:he|she)\s+(?:directed|direct)\b|(?:he|she)(?:\s+has|'s)?\s+directed\b)", re.IGNORECASE),
+    "actor": re.compile(
+        r"\b(?:(?:with|starring|featuring)\s+(?:him|her)\b"
+        r"|(?:was|is|has|have)\s+(?:he|she)\s+(?:been\s+)?(?:in|starred\s+in|acted\s+in)\b"
+        r"|(?:he|she)\s+(?:is|was|has\s+been|'s\s+been|'s)\s+in\b|(?:he|she)\s+(?:starred|acted|stars|acts)\s+in\b)", re.IGNORECASE),
+    "any": re.compile(
+        r"\b(?:(?:his|her)\s+(?:other\s+|older\s+|newer\s+|earlier\s+|later\s+)?(?:movies|films|work|stuff|ones)\b"
+        r"|more\s+(?:of|from)\s+(?:him|her)\b|(?:else|other|others)\s+(?:of|from|by)\s+(?:him|her)\b"
+        r"|(?:did|has|have)\s+(?:he|she)\s+(?:made|make|done|do)\b)", re.IGNORECASE),
+}
 # A question that compares the movies just suggested ("which one is the funniest?", "which of them
 # would you pick?", "which is better?"): it asks to choose among them (crs.serve.answers), not for
 # another movie with the genre it names. "Which genre ...", "which actors ..." ask other things.
@@ -772,6 +796,8 @@ class TurnRequest:
     unwanted: list[Constraint] = field(default_factory=list)
     liked: list[int] = field(default_factory=list)
     additive: bool = False  # the turn adds to earlier wanted constraints ("also", "too")
+    people: list[Constraint] = field(default_factory=list)  # the people the turn names (or a pronoun resolves to)
+    movies: bool = False  # the turn names a catalogue movie
 
 
 class RequestReader:
@@ -814,11 +840,12 @@ class RequestReader:
     # -- one turn
 
     def read_turn(self, text: str, linked: Sequence[LinkedEntity], focus: int | None = None,
-                  named: Sequence[int] = ()) -> TurnRequest:
+                  named: Sequence[int] = (), people: Sequence[Constraint] = ()) -> TurnRequest:
         """What one user turn asks for; ``focus``: the movie being talked about (the last one named
         in this turn or before it), whose people "the director", "the same actor" refer to;
         ``named``: the movies named so far, the latest first, whose series "the sequels" asks for
-        when the focus has none."""
+        when the focus has none; ``people``: the people the user named last
+        (:attr:`RequestState.people`), whom "him", "her", "his movies" refer to."""
         plain = text.replace("’", "'").replace("‘", "'")
         masked = _mask(plain, _NOT_NEGATION_RE)
         cues = [m.span() for m in NEGATION_RE.finditer(masked)]
@@ -929,7 +956,18 @@ class RequestReader:
         for span, years in self._years(plain, taken):
             label = years_label(years)
             (request.unwanted if negated(span[0]) else request.wanted).append(Constraint("years", years, label))
-        if focus is not None and not any(e.kind == "person" for e in linked) and _MORE_RE.search(plain):
+        referred = False  # a pronoun resolved to a person the user named before
+        if people and not any(e.kind == "person" for e in linked) and (_MORE_RE.search(plain) or cues):
+            for role, pattern in _PRONOUN_REFERENCE_RES.items():
+                match = pattern.search(masked)
+                fitting = [p for p in people if role == "any" or p.role in (role, None)] if match else []
+                for person in fitting:
+                    referred = True
+                    if role != "any" and person.role is None:  # "what else did she direct?" of someone named in no role
+                        person = replace(person, role=role, label=f"{role}: {person.label.split(': ', 1)[-1]}")
+                    away = negated(match.start()) or bool(_SEEN_THEM_ALL_RE.search(plain))
+                    (request.unwanted if away else request.wanted).append(person)
+        if focus is not None and not referred and not any(e.kind == "person" for e in linked) and _MORE_RE.search(plain):
             for role, pattern in _PEOPLE_REFERENCE_RES.items():
                 match = pattern.search(masked)
                 if match is None:
@@ -953,6 +991,8 @@ class RequestReader:
         request.unwanted = list(dict.fromkeys(request.unwanted))
         # Said both ways in one turn ("no horror … something scary"): the negation is the more specific.
         request.wanted = [c for c in dict.fromkeys(request.wanted) if not any(same_target(c, u) for u in request.unwanted)]
+        request.people = [c for c in [*request.wanted, *request.unwanted] if c.kind == "person"]
+        request.movies = any(e.kind == MOVIE and e.movie_id is not None for e in linked)
         return request
 
     def _surnames(self, text: str, linked: Sequence[LinkedEntity]) -> list[LinkedEntity]:
@@ -1051,7 +1091,7 @@ class RequestReader:
     def update(self, state: RequestState, text: str, linked: Sequence[LinkedEntity], focus: int | None = None,
                named: Sequence[int] = ()) -> RequestState:
         """The state after one more user turn (``focus``, ``named``: as for :meth:`read_turn`)."""
-        turn = self.read_turn(text, linked, focus, named)
+        turn = self.read_turn(text, linked, focus, named, state.people)
         wanted, unwanted = list(state.wanted), list(state.unwanted)
         for constraint in turn.unwanted:
             wanted = [c for c in wanted if not same_target(c, constraint)]
@@ -1066,7 +1106,8 @@ class RequestReader:
                 if constraint not in wanted:
                     wanted.append(constraint)
         asked = bool(turn.wanted or turn.unwanted)  # a request by attribute, or against one, wants a movie
-        return replace(state, wanted=wanted, unwanted=unwanted, asked=asked, relaxed=[])
+        people = turn.people or ([] if turn.movies else state.people)
+        return replace(state, wanted=wanted, unwanted=unwanted, asked=asked, relaxed=[], people=people)
 
     def read(self, user_turns: Iterable[tuple], rejected: Iterable[int] = ()) -> RequestState:
         """The state after every user turn of a conversation, in order: (text, linked entities),

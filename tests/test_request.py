@@ -682,6 +682,16 @@ def test_studios_and_countries(pipeline, reader, facts):
     toy2 = movie_named(pipeline, "Toy Story 2").movie_id
     assert not facts.satisfies(toy2, pixar) and facts.refused_mask(pixar)[pipeline.catalogue.index(toy2)]
     assert not facts.refused_mask(pixar)[pipeline.catalogue.index(movie_named(pipeline, "Shrek").movie_id)]
+    # and the movies the KG credits to no studio whose director makes the studio's movies (Up: Pete Docter)
+    up = movie_named(pipeline, "Up").movie_id
+    assert not facts.studios.get(up) and up in facts.studio_by_director("pixar")
+    assert facts.refused_mask(pixar)[pipeline.catalogue.index(up)]
+    inferred = facts.studio_by_director("pixar")
+    assert all(not facts.studios.get(m) for m in inferred)
+    assert "Shrek" not in {pipeline.movie(m).title for m in inferred}
+    assert not facts.studio_by_director("lionsgate")  # a distributor's directors work anywhere
+    top = [m for m, _ in chat(pipeline, "I want an animated movie, but nothing from Pixar")[0].details.ranking[:3]]
+    assert top and not any(facts.refused_mask(pixar)[pipeline.catalogue.index(m)] for m in top)
 
 
 def test_retrieved_replies_claim_only_what_the_facts_hold(pipeline, facts):

@@ -149,6 +149,10 @@ _SEQUEL_RE = re.compile(
 MIN_PREFIX_CHARS = 4
 MASK_MEMO_SIZE = 4096  # constraint masks a MovieFacts remembers
 SURNAME_MIN_CREDITS = 6  # a bare surname links to a person only with this many catalogue credits
+# A director counts as a studio's own (MovieFacts.studio_by_director) with this many catalogue movies
+# credited to the studio, making at least this share of the movies they directed.
+STUDIO_DIRECTOR_MIN_MOVIES = 2
+STUDIO_DIRECTOR_SHARE = 0.5
 
 
 def title_key(title: str) -> str:
@@ -512,7 +516,8 @@ class MovieFacts:
         """Which catalogue items an unwanted ``constraint`` keeps out: those that meet it and, for a
         genre, those whose cut genre list may hide it (``Movie.maybe_genres``, :mod:`crs.rec.hidden_genres`);
         for a studio, the other movies of their series too (DBpedia credits Pixar with Toy Story 3
-        and not with Toy Story or Toy Story 2)."""
+        and not with Toy Story or Toy Story 2) and the uncredited movies of its own directors
+        (:meth:`studio_by_director`)."""
         found = self.mask(constraint)
         if constraint.kind not in ("genre", "studio"):
             return found
@@ -523,8 +528,26 @@ class MovieFacts:
             else:
                 keys = {self.franchise[m] for m in self._members(constraint) if m in self.franchise}
                 members = {m for k in keys if len(self.franchise_members[k]) > 1 for m in self.franchise_members[k]}
+                members |= self.studio_by_director(constraint.value)
             self._maybe_masks[key] = self._catalogue_mask(members)
         return found | self._maybe_masks[key]
+
+    def studio_by_director(self, studio: str) -> set[int]:
+        """Movies the KG credits to no studio at all whose director is one of ``studio``'s own: at
+        least :data:`STUDIO_DIRECTOR_MIN_MOVIES` of their catalogue movies credited to it, and at least
+        :data:`STUDIO_DIRECTOR_SHARE` of all they directed (Toy Story, Up and WALL-E for Pixar, which
+        the subgraph lacks or holds without a company). Only for studios that make their movies
+        (not those known as distributors, whose directors work anywhere)."""
+        if STUDIO_WORDS.get(studio, ((), True))[1]:
+            return set()
+        tagged = self.by_studio.get(studio, set())
+        counts = Counter(d for m in tagged for d in self.people.get(m, {}).get("director", ()))
+        found: set[int] = set()
+        for director, count in counts.items():
+            directed = {m for m in self.by_person.get(director, ()) if director in self.people[m].get("director", ())}
+            if count >= STUDIO_DIRECTOR_MIN_MOVIES and count >= STUDIO_DIRECTOR_SHARE * len(directed):
+                found |= {m for m in directed if not self.studios.get(m)}
+        return found
 
     def _catalogue_mask(self, movies: Iterable[int]) -> np.ndarray:
         """A boolean vector over the catalogue, true at ``movies`` (ids outside the catalogue ignored)."""

@@ -105,3 +105,28 @@ def test_a_genre_the_plot_states_is_a_fact_for_requests(pipeline):
     assert best and not stated & {m for m, _ in best}
     best, state = honour_scores(facts, -scores, (), RequestState(wanted=[superhero]), 10)
     assert best[0][0] in stated and not state.relaxed  # wanted: met first, although scored last
+
+
+def test_a_series_the_plot_names_is_kept_out_when_the_series_is_turned_down(pipeline):
+    from crs.rec.hidden_genres import series_vocabulary, stated_series
+
+    movies = [Movie(1, "Gadget Man", 1990, 1), Movie(2, "Gadget Man Returns", 1992, 1), Movie(3, "Paris", 1990, 1),
+              Movie(4, "Paris", 2003, 1), Movie(5, "Super", 2010, 1), Movie(6, "Super 8", 2011, 1)]
+    vocabulary = series_vocabulary(movies)
+    assert vocabulary == {"gadget man"}  # a stem two titles share as a series; not two "Paris", not a common word
+    knight = Movie(7, "The Night Rider", 2008, 1, plot="When a gang takes the harbour, Gadget Man must stop it.")
+    assert stated_series(knight, vocabulary) == ("gadget man",)
+    # the first word of a sentence is capitalised anyway; lower case is no name; the movie's own series is not repeated
+    assert stated_series(Movie(8, "Toys", 2001, 1, plot="Gadget man sells toys. Gadget Man is a shop."), vocabulary) == ()
+    assert stated_series(Movie(9, "Gadget Man 3", 1995, 1, plot="Again, Gadget Man is back."), vocabulary) == ()
+    # the bundled catalogue: The Dark Knight's plot names Batman, so "not another Batman movie" keeps it out
+    facts, catalogue = pipeline.facts, pipeline.catalogue
+    dark = max((m for m in catalogue.movies if m.title == "The Dark Knight"), key=lambda m: m.mentions)
+    assert "batman" in dark.plot_series, "the bundled catalogue carries them (python -m crs.rec.hidden_genres --write)"
+    batman = max((m for m in catalogue.movies if m.title == "Batman"), key=lambda m: m.mentions)
+    franchise = facts.franchise_constraint(batman.movie_id, "Batman")
+    assert not facts.satisfies(dark.movie_id, franchise) and facts.refused_mask(franchise)[catalogue.index(dark.movie_id)]
+    scores = np.zeros(len(catalogue))
+    scores[catalogue.index(dark.movie_id)] = 10.0
+    best, _ = honour_scores(facts, scores, (), RequestState(unwanted=[franchise]), 10)
+    assert best and dark.movie_id not in {m for m, _ in best}

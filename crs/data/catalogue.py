@@ -52,6 +52,10 @@ class Movie:
     # Genres its title or plot states that no metadata carries ("superhero"; crs.rec.hidden_genres):
     # facts like the listed genres for requests, not named in answers.
     plot_genres: tuple[str, ...] = ()
+    # Series its plot names though its title does not (The Dark Knight's plot names Batman; the
+    # series keys of crs.rec.hidden_genres.series_vocabulary): kept out when the user turns that
+    # series down, never claimed.
+    plot_series: tuple[str, ...] = ()
 
     @property
     def display_name(self) -> str:
@@ -108,7 +112,7 @@ class Catalogue:
         """A catalogue written by :meth:`save` (titles decoded as :meth:`load` does, for files
         written before it did)."""
         rows = json.loads(Path(path).read_text(encoding="utf-8"))
-        tuples = ("genres", "directors", "writers", "stars", "maybe_genres", "plot_genres")
+        tuples = ("genres", "directors", "writers", "stars", "maybe_genres", "plot_genres", "plot_series")
         return cls([Movie(**{k: tuple(v) if k in tuples else unquote(v) if k == "title" else v for k, v in row.items()})
                     for row in rows])
 

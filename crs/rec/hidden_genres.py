@@ -17,7 +17,10 @@ so a false flag costs one candidate, a missed one shows the user what they refus
 
 A genre no metadata carries at all is read from the title and plot by name (:data:`STATED_GENRES`:
 "superhero", from heroes, teams and the word) into ``Movie.plot_genres``, which
-:class:`crs.rec.request.MovieFacts` takes as a genre like a listed one.
+:class:`crs.rec.request.MovieFacts` takes as a genre like a listed one. A series whose title its
+plot names as a name (:func:`stated_series`: The Dark Knight's plot names Batman, whose title stem
+two catalogue titles share) goes into ``Movie.plot_series``; a series turned down keeps those
+movies out too.
 
 The result is a fact list per movie (genre words, no plot text): ``Movie.maybe_genres`` in the
 checkpoint's ``kg/catalogue.json``. :class:`crs.rec.request.MovieFacts` keeps such movies out when
@@ -175,6 +178,49 @@ def stated_genres(movie: Movie) -> tuple[str, ...]:
     return tuple(found)
 
 
+# A run of capitalised words in a plot ("the Joker", "Bruce Wayne", "Star Wars"), with the small
+# words names hold ("Lord of the Rings"); a series is found when a run holds its name.
+_NAME_RUN_RE = re.compile(r"[A-Z][\w'’-]*(?:\s+(?:[A-Z][\w'’-]*|of|the|and|&))*")
+_SENTENCE_START_RE = re.compile(r"(?:^|[.!?:;\"“]\s*)$")
+MIN_SERIES_KEY_CHARS = 4
+
+
+def series_vocabulary(movies: list[Movie]) -> set[str]:
+    """The series a plot may name: title stems (:func:`crs.rec.request.franchise_key`) shared by two
+    or more catalogue titles, one of them not the stem alone ("Batman Returns", "Toy Story 2": a
+    series, not two movies called "Paris"), of at least :data:`MIN_SERIES_KEY_CHARS` characters and
+    not a common word ("Super")."""
+    from crs.rec.request import franchise_key, title_key  # request imports this module
+    from kg.lexicon import COMMON_WORDS
+
+    titles: dict[str, set[str]] = {}
+    for movie in movies:
+        key = franchise_key(movie.title)
+        if len(key) >= MIN_SERIES_KEY_CHARS and key not in COMMON_WORDS:
+            titles.setdefault(key, set()).add(title_key(movie.title))
+    return {key for key, names in titles.items() if len(names) >= 2 and any(name != key for name in names)}
+
+
+def stated_series(movie: Movie, vocabulary: set[str]) -> tuple[str, ...]:
+    """The series of ``vocabulary`` the movie's plot names as a name (capitalised, not the first
+    word of a sentence, where any word is capitalised), other than the movie's own series."""
+    from crs.rec.request import franchise_key
+    from kg.graph import name_key
+
+    own = franchise_key(movie.title)
+    found: list[str] = []
+    for run in _NAME_RUN_RE.finditer(movie.plot):
+        words = run.group(0).split()
+        first = 1 if _SENTENCE_START_RE.search(movie.plot[: run.start()]) else 0
+        for start in range(first, len(words)):
+            for end in range(len(words), start, -1):
+                key = " ".join(name_key(" ".join(words[start:end])).replace("&", "and").split())
+                key = re.sub(r"^(?:the|a|an)\s+", "", key)
+                if key in vocabulary and key != own and key not in found:
+                    found.append(key)
+    return tuple(found)
+
+
 def movie_texts(movies: list[Movie]) -> list[str]:
     """What is encoded per movie: its title and plot (the plot only read here, never stored)."""
     return [f"{m.display_name}. {' '.join(m.plot.split())}" for m in movies]
@@ -182,15 +228,20 @@ def movie_texts(movies: list[Movie]) -> list[str]:
 
 def flag_catalogue(catalogue: Catalogue, encoder, progress: bool = False) -> tuple[Catalogue, dict]:
     """``catalogue`` with ``maybe_genres`` set from :func:`fit` (movies with genre lists and plots
-    are what it learns from) and ``plot_genres`` from :func:`stated_genres`, and the metrics."""
-    stated = Catalogue([replace(m, plot_genres=stated_genres(m)) for m in catalogue.movies])
+    are what it learns from), ``plot_genres`` from :func:`stated_genres` and ``plot_series`` from
+    :func:`stated_series`, and the metrics."""
+    vocabulary = series_vocabulary(catalogue.movies)
+    stated = Catalogue([replace(m, plot_genres=stated_genres(m), plot_series=stated_series(m, vocabulary)) for m in catalogue.movies])
     counts = {genre: sum(genre in m.plot_genres for m in stated.movies) for genre in STATED_GENRES}
+    series = {"series": len(vocabulary), "movies": sum(bool(m.plot_series) for m in stated.movies),
+              "names": sum(len(m.plot_series) for m in stated.movies)}
     movies = [m for m in stated.movies if m.genres and m.plot.strip()]
     if not movies:
-        return stated, {"skipped": "no movie has genres and a plot", "stated_genres": counts}
+        return stated, {"skipped": "no movie has genres and a plot", "stated_genres": counts, "stated_series": series}
     embeddings = np.asarray(encoder.encode(movie_texts(movies), progress=progress, desc="encode plots"), dtype=np.float32)
     flagged, metrics = fit(movies, embeddings)
     metrics["stated_genres"] = counts
+    metrics["stated_series"] = series
     return Catalogue([replace(m, maybe_genres=flagged.get(m.movie_id, ())) for m in stated.movies]), metrics
 
 

@@ -258,6 +258,11 @@ class MovieFacts:
                 if entity is not None:
                     self.genres[movie.movie_id].add(entity)
                     self.by_genre[entity].add(movie.movie_id)
+        # Series a movie's plot names though its title does not (crs.rec.hidden_genres.stated_series).
+        self.by_plot_series: dict[str, set[int]] = defaultdict(set)
+        for movie in catalogue.movies:
+            for key in movie.plot_series:
+                self.by_plot_series[key].add(movie.movie_id)
         self.years = {m.movie_id: m.year for m in catalogue.movies}
         self.suspect = suspect_metadata(catalogue)
         known = [y for y in self.years.values() if y]
@@ -517,8 +522,15 @@ class MovieFacts:
         genre, those whose cut genre list may hide it (``Movie.maybe_genres``, :mod:`crs.rec.hidden_genres`);
         for a studio, the other movies of their series too (DBpedia credits Pixar with Toy Story 3
         and not with Toy Story or Toy Story 2) and the uncredited movies of its own directors
-        (:meth:`studio_by_director`)."""
+        (:meth:`studio_by_director`); for a series, the movies whose plot names it
+        (``Movie.plot_series``: The Dark Knight for Batman)."""
         found = self.mask(constraint)
+        if constraint.kind == "franchise":  # and the movies whose plot names the series (The Dark Knight: Batman)
+            if constraint not in self._maybe_masks:
+                key, prefix = constraint.value
+                named = self.by_plot_series.get(key, set()) | (self.by_plot_series.get(prefix, set()) if prefix else set())
+                self._maybe_masks[constraint] = self._catalogue_mask(named)
+            return found | self._maybe_masks[constraint]
         if constraint.kind not in ("genre", "studio"):
             return found
         key = (constraint.kind, constraint.value)

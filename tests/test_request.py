@@ -714,6 +714,29 @@ def test_retrieved_replies_claim_only_what_the_facts_hold(pipeline, facts):
 
 
 
+def test_retrieved_replies_claim_shared_people_and_series_only_where_they_hold(pipeline, facts):
+    # "by the same director" only where a movie of the reply shares a director with another of the
+    # reply or of the conversation; "the franchise" not for a film ReDial merely lists twice.
+    from crs.serve.pipeline import SAME_PEOPLE_CLAIM_RE
+
+    inception, prestige = movie_named(pipeline, "Inception").movie_id, movie_named(pipeline, "The Prestige").movie_id
+    notting = movie_named(pipeline, "Notting Hill").movie_id
+    claim = SAME_PEOPLE_CLAIM_RE.search("You might like [REC], by the same director.")
+    assert claim is not None and claim.lastgroup == "director"
+    talked = DialogueContext(turns=[Turn(SEEKER, "I loved Inception", [inception])], mentioned_movies=[inception])
+    assert pipeline.shares_people(talked, [(prestige, 1.0)], 1, claim)
+    assert not pipeline.shares_people(talked, [(notting, 1.0)], 1, claim)
+    assert pipeline.shares_people(DialogueContext(turns=[]), [(inception, 1.0), (prestige, 0.5)], 2, claim)  # within the reply
+    actor = SAME_PEOPLE_CLAIM_RE.search("the same actor is in [REC]")
+    both = bool(facts.people[inception]["actor"] & facts.people[prestige]["actor"])  # Michael Caine
+    assert actor.lastgroup == "actor" and pipeline.shares_people(talked, [(prestige, 1.0)], 1, actor) == both
+    assert SAME_PEOPLE_CLAIM_RE.search("it is not the same thing") is None
+    groundhog = [m.movie_id for m in pipeline.catalogue.movies if m.title == "Groundhog Day"]
+    assert len(groundhog) == 2 and facts.distinct_films(groundhog) == 1  # listed with and without its year
+    assert not pipeline.fits_origin(groundhog[0], "Do you like the [REC] franchise?")
+    assert facts.franchise_constraint(movie_named(pipeline, "Toy Story").movie_id, strict=True) is not None
+
+
 def test_retrieved_replies_never_talk_about_the_crowd_task(pipeline):
     # ReDial's recommenders were crowd workers: a stored reply about the task ("this HIT is done",
     # "should we submit?") or pointing elsewhere ("you can google it") never answers a user.

@@ -457,6 +457,15 @@ class MovieFacts:
             self._prefixed[prefix] = frozenset(found)
         return self._prefixed[prefix]
 
+    def distinct_films(self, movies: Iterable[int]) -> int:
+        """How many films ``movies`` are: entries of one title count once unless their known years
+        differ (ReDial lists some films twice, once without a year: "Groundhog Day" and
+        "Groundhog Day (1993)"; "Halloween (1978)" and "Halloween (2007)" are two)."""
+        years: dict[str, set[int | None]] = defaultdict(set)
+        for movie in movies:
+            years[self.title_keys.get(movie, str(movie))].add(self.years.get(movie))
+        return sum(max(len({y for y in found if y}), 1) for found in years.values())
+
     def franchise_constraint(self, movie_id: int, surface: str = "", strict: bool = False) -> Constraint | None:
         """The franchise of ``movie_id`` as a constraint, the title prefix taken from what the user
         typed ("Harry Potter" for any Harry Potter movie) when it starts the title; None for a movie
@@ -466,7 +475,7 @@ class MovieFacts:
         key = self.franchise.get(movie_id, "")
         if strict:
             members = self.franchise_members.get(key, set())
-            return Constraint("franchise", (key, ""), f"franchise: {key.title()}") if len(members) > 1 else None
+            return Constraint("franchise", (key, ""), f"franchise: {key.title()}") if self.distinct_films(members) > 1 else None
         typed = title_key(surface)
         prefix = typed if typed and self.title_keys.get(movie_id, "").startswith(typed) else title_key(key)
         members = self.franchise_members.get(key, set()) | self.titled(prefix)

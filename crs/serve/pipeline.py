@@ -40,6 +40,7 @@ from crs.gen.steps import Steps
 from crs.gen.topic_head import CANDIDATE_FEATURES, candidate_features
 from crs.io import CheckpointFileError, verify_files
 from crs.rec.kg_text import KGTextRecommender
+from crs.rec.request import ROLES as PERSON_ROLES
 from crs.rec.request import (
     Constraint,
     MovieFacts,
@@ -524,7 +525,8 @@ class CRS:
         genre by a plain word ("a kids movie", "so scary") that the best movie does not have,
         no time ("a recent one", "from the 80s", "an old classic") that the best movie's year is not
         in, no studio, country or series its facts do not hold (:meth:`fits_origin`: "a Pixar
-        movie", "the prequel to [REC]"), no award, rating or box-office claim
+        movie", "the prequel to [REC]"), no people shared between movies that share none
+        (:meth:`shares_people`: "by the same director"), no award, rating or box-office claim
         (:data:`UNCHECKABLE_RE`), no talk about the crowd-sourcing task (:data:`TASK_TALK_RE`: "this HIT
         is done", "should we submit?"), nothing a seeker says (:data:`SEEKER_SPEECH_RE`: "I'm looking for
         a good movie"), no leave-taking (:data:`FAREWELL_RE`: "have a good night") unless the user's
@@ -599,6 +601,9 @@ class CRS:
             if genres and (movie is None or not all(self.facts.has_genre(movie, g) for g in genres)):
                 return False
             if not self.fits_origin(movie, text):
+                return False
+            shared = SAME_PEOPLE_CLAIM_RE.search(text)
+            if shared and not self.shares_people(contexts[row], rankings[row], reply.count(REC_TOKEN), shared):
                 return False
             showing = [self.reader.showing_years()] if NEW_MOVIE_RE.search(reply) else []  # "the new [REC]"
             return self.fits_times(movie, self.reader.year_claims(text) + showing)
@@ -703,6 +708,21 @@ class CRS:
         if claims and (movie is None or not all(self.facts.satisfies(movie, Constraint(kind, key, "")) for kind, key, _, _ in claims)):
             return False
         return not _SERIES_CLAIM_RE.search(text) or (movie is not None and self.facts.franchise_constraint(movie, strict=True) is not None)
+
+    def shares_people(self, context: DialogueContext, ranking: list[tuple[int, float]], slots: int, claim: re.Match) -> bool:
+        """Whether a reply with ``slots`` movie slots (filled from ``ranking`` in order) may say that
+        movies share people (:data:`SAME_PEOPLE_CLAIM_RE`: "by the same director", "the same actor"):
+        one of its movies and another of them or of the conversation's movies have a person in common,
+        in the role the claim names (director, writer, actor; any for "the same people")."""
+        named = claim.lastgroup or {"directed": "director", "written": "writer"}.get(claim.group(0).split()[0].lower(), "")
+        roles = {"director": ("director",), "writer": ("writer",), "actor": ("actor",)}.get(named, PERSON_ROLES)
+        ours = [m for m, _ in ranking[: max(slots, 1)]]
+        others = list(dict.fromkeys([*context.mentioned_movies, *(m for turn in context.turns for m in turn.movies), *ours]))
+
+        def people(movie: int) -> set[int]:
+            return {p for role in roles for p in self.facts.people.get(movie, {}).get(role, ())}
+
+        return any(other != movie and people(movie) & people(other) for movie in ours for other in others)
 
     def fits_times(self, movie: int | None, claims: list[tuple[int | None, int | None]]) -> bool:
         """Whether ``movie``'s year lies in every year range ``claims`` (:meth:`RequestReader.year_claims`);
@@ -1021,6 +1041,13 @@ _SERIES_CLAIM_RE = re.compile(r"\b(?:sequels?|prequels?|remakes?|remade|trilogy|
                               r"the\s+original(?!\s+(?:story|idea|plot|script|screenplay|music|score|soundtrack|cast|book|novel))|"
                               r"the\s+(?:second|third|2nd|3rd)\s+(?:one|movie|film|part)|(?:more|better)\s+than\s+the\s+first)\b",
                               re.IGNORECASE)
+
+# A reply saying that movies share people ("by the same director", "the same actor is in it", "from
+# the same people"): it answers only where they do (CRS.shares_people). The group named for the role.
+SAME_PEOPLE_CLAIM_RE = re.compile(
+    r"\b(?:same\s+(?:(?P<director>directors?|filmmakers?)|(?P<writer>writers?|screenwriters?|authors?)|"
+    r"(?P<actor>actors?|actress(?:es)?|stars?|leads?|cast)|(?:guys?|people|person|team|creators?|makers?|crew))\b|"
+    r"(?:directed|written|made)\s+by\s+the\s+same\b)", re.IGNORECASE)
 
 # A reply opening that continues an earlier suggestion (claim_filter).
 _CONTINUES_RE = re.compile(r"\s*(?:or|also|and|another|plus|too)\b", re.IGNORECASE)

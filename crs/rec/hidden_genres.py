@@ -44,6 +44,9 @@ from pathlib import Path
 import numpy as np
 
 from crs.data.catalogue import Catalogue, Movie
+from kg.graph import name_key
+from kg.lexicon import COMMON_WORDS
+from kg.text import normalise_key
 
 logger = logging.getLogger(__name__)
 
@@ -178,6 +181,28 @@ def stated_genres(movie: Movie) -> tuple[str, ...]:
     return tuple(found)
 
 
+# Title stems of series (here, not in crs.rec.request, which imports this module).
+_SEQUEL_RE = re.compile(
+    r"(?:\s+(?:part|chapter|episode|vol|volume)\.?)?\s+(?:\d+|[ivx]+)$|:.*$|\s+-\s+.*$|\s+returns$|\s+reloaded$")
+
+
+def title_key(title: str) -> str:
+    """A title as franchise prefixes are matched: case, accents and punctuation folded, a leading
+    article and a year in brackets dropped ("The X-Men (2000)" → "x men")."""
+    key = normalise_key(re.sub(r"\s*\(\d{4}\)\s*$", "", title))
+    return re.sub(r"^(?:the|a|an)\s+", "", key)
+
+
+def franchise_key(title: str) -> str:
+    """The stem that sequels share: ``"Toy Story 3"`` → ``"toy story"``, ``"Star Wars: The Force Awakens"``
+    → ``"star wars"``, ``"The Godfather Part II"`` → ``"godfather"``."""
+    key = " ".join(name_key(title).replace("&", "and").split())
+    key = re.sub(r"^(?:the|a|an)\s+", "", key)
+    for _ in range(2):
+        key = _SEQUEL_RE.sub("", key).strip()
+    return key
+
+
 # A run of capitalised words in a plot ("the Joker", "Bruce Wayne", "Star Wars"), with the small
 # words names hold ("Lord of the Rings"); a series is found when a run holds its name.
 _NAME_RUN_RE = re.compile(r"[A-Z][\w'’-]*(?:\s+(?:[A-Z][\w'’-]*|of|the|and|&))*")
@@ -186,13 +211,10 @@ MIN_SERIES_KEY_CHARS = 4
 
 
 def series_vocabulary(movies: list[Movie]) -> set[str]:
-    """The series a plot may name: title stems (:func:`crs.rec.request.franchise_key`) shared by two
+    """The series a plot may name: title stems (:func:`franchise_key`) shared by two
     or more catalogue titles, one of them not the stem alone ("Batman Returns", "Toy Story 2": a
     series, not two movies called "Paris"), of at least :data:`MIN_SERIES_KEY_CHARS` characters and
     not a common word ("Super")."""
-    from crs.rec.request import franchise_key, title_key  # request imports this module
-    from kg.lexicon import COMMON_WORDS
-
     titles: dict[str, set[str]] = {}
     for movie in movies:
         key = franchise_key(movie.title)
@@ -204,9 +226,6 @@ def series_vocabulary(movies: list[Movie]) -> set[str]:
 def stated_series(movie: Movie, vocabulary: set[str]) -> tuple[str, ...]:
     """The series of ``vocabulary`` the movie's plot names as a name (capitalised, not the first
     word of a sentence, where any word is capitalised), other than the movie's own series."""
-    from crs.rec.request import franchise_key
-    from kg.graph import name_key
-
     own = franchise_key(movie.title)
     found: list[str] = []
     for run in _NAME_RUN_RE.finditer(movie.plot):

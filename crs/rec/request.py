@@ -57,7 +57,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from crs.data.catalogue import Catalogue
-from crs.rec.hidden_genres import unknown_genres
+from crs.rec.hidden_genres import franchise_key, title_key, unknown_genres  # noqa: F401 (franchise_key: re-exported)
 from kg.graph import GENRE, GENRE_ALIASES, MOVIE, KnowledgeGraph, base_name, name_key
 from kg.lexicon import COMMON_WORDS, COUNTRY_NAMES, COUNTRY_WORDS, GENRE_WORDS, STUDIO_NAMES, STUDIO_WORDS
 from kg.linker import LinkedEntity
@@ -142,8 +142,6 @@ class RequestState:
 
 # ---------------------------------------------------------------------------------- facts per movie
 
-_SEQUEL_RE = re.compile(
-    r"(?:\s+(?:part|chapter|episode|vol|volume)\.?)?\s+(?:\d+|[ivx]+)$|:.*$|\s+-\s+.*$|\s+returns$|\s+reloaded$")
 
 
 MIN_PREFIX_CHARS = 4
@@ -153,13 +151,6 @@ SURNAME_MIN_CREDITS = 6  # a bare surname links to a person only with this many 
 # credited to the studio, making at least this share of the movies they directed.
 STUDIO_DIRECTOR_MIN_MOVIES = 2
 STUDIO_DIRECTOR_SHARE = 0.5
-
-
-def title_key(title: str) -> str:
-    """A title as franchise prefixes are matched: case, accents and punctuation folded, a leading
-    article and a year in brackets dropped ("The X-Men (2000)" → "x men")."""
-    key = normalise_key(re.sub(r"\s*\(\d{4}\)\s*$", "", title))
-    return re.sub(r"^(?:the|a|an)\s+", "", key)
 
 
 def suspect_metadata(catalogue: Catalogue) -> set[int]:
@@ -177,16 +168,6 @@ def suspect_metadata(catalogue: Catalogue) -> set[int]:
         if len(titles) > 1 or len(years) > 1:
             suspect.update(m.movie_id for m in movies)
     return suspect
-
-
-def franchise_key(title: str) -> str:
-    """The stem that sequels share: ``"Toy Story 3"`` → ``"toy story"``, ``"Star Wars: The Force Awakens"``
-    → ``"star wars"``, ``"The Godfather Part II"`` → ``"godfather"``."""
-    key = " ".join(name_key(title).replace("&", "and").split())
-    key = re.sub(r"^(?:the|a|an)\s+", "", key)
-    for _ in range(2):
-        key = _SEQUEL_RE.sub("", key).strip()
-    return key
 
 
 class MovieFacts:

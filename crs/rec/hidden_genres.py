@@ -193,11 +193,16 @@ def title_key(title: str) -> str:
     return re.sub(r"^(?:the|a|an)\s+", "", key)
 
 
+def name_words(text: str) -> str:
+    """A name as series stems are compared: folded (:func:`kg.graph.name_key`), "&" read as "and",
+    a leading article dropped."""
+    return re.sub(r"^(?:the|a|an)\s+", "", " ".join(name_key(text).replace("&", "and").split()))
+
+
 def franchise_key(title: str) -> str:
     """The stem that sequels share: ``"Toy Story 3"`` → ``"toy story"``, ``"Star Wars: The Force Awakens"``
     → ``"star wars"``, ``"The Godfather Part II"`` → ``"godfather"``."""
-    key = " ".join(name_key(title).replace("&", "and").split())
-    key = re.sub(r"^(?:the|a|an)\s+", "", key)
+    key = name_words(title)
     for _ in range(2):
         key = _SEQUEL_RE.sub("", key).strip()
     return key
@@ -233,8 +238,7 @@ def stated_series(movie: Movie, vocabulary: set[str]) -> tuple[str, ...]:
         first = 1 if _SENTENCE_START_RE.search(movie.plot[: run.start()]) else 0
         for start in range(first, len(words)):
             for end in range(len(words), start, -1):
-                key = " ".join(name_key(" ".join(words[start:end])).replace("&", "and").split())
-                key = re.sub(r"^(?:the|a|an)\s+", "", key)
+                key = name_words(" ".join(words[start:end]))
                 if key in vocabulary and key != own and key not in found:
                     found.append(key)
     return tuple(found)

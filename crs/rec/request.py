@@ -515,18 +515,15 @@ class MovieFacts:
         (:meth:`studio_by_director`); for a series, the movies whose plot names it
         (``Movie.plot_series``: The Dark Knight for Batman)."""
         found = self.mask(constraint)
-        if constraint.kind == "franchise":  # and the movies whose plot names the series (The Dark Knight: Batman)
-            if constraint not in self._maybe_masks:
-                key, prefix = constraint.value
-                named = self.by_plot_series.get(key, set()) | (self.by_plot_series.get(prefix, set()) if prefix else set())
-                self._maybe_masks[constraint] = self._catalogue_mask(named)
-            return found | self._maybe_masks[constraint]
-        if constraint.kind not in ("genre", "studio"):
+        if constraint.kind not in ("genre", "studio", "franchise"):
             return found
         key = (constraint.kind, constraint.value)
-        if key not in self._maybe_masks:  # memoised: what may hold a genre or a studio does not change
+        if key not in self._maybe_masks:  # memoised: what may hold a genre, a studio or a series does not change
             if constraint.kind == "genre":
                 members = set().union(*(self.maybe_by_genre.get(g, set()) for g in self.genre_members(constraint.value)))
+            elif constraint.kind == "franchise":
+                stem, prefix = constraint.value
+                members = self.by_plot_series.get(stem, set()) | (self.by_plot_series.get(prefix, set()) if prefix else set())
             else:
                 keys = {self.franchise[m] for m in self._members(constraint) if m in self.franchise}
                 members = {m for k in keys if len(self.franchise_members[k]) > 1 for m in self.franchise_members[k]}
@@ -982,7 +979,8 @@ class RequestReader:
             label = years_label(years)
             (request.unwanted if negated(span[0]) else request.wanted).append(Constraint("years", years, label))
         referred = False  # a pronoun resolved to a person the user named before
-        if people and not any(e.kind == "person" for e in linked) and (_MORE_RE.search(plain) or cues):
+        names_person = any(e.kind == "person" for e in linked)
+        if people and not names_person and (_MORE_RE.search(plain) or cues):
             for role, pattern in _PRONOUN_REFERENCE_RES.items():
                 match = pattern.search(masked)
                 fitting = [p for p in people if role == "any" or p.role in (role, None)] if match else []
@@ -992,7 +990,7 @@ class RequestReader:
                         person = replace(person, role=role, label=f"{role}: {person.label.split(': ', 1)[-1]}")
                     away = negated(match.start()) or bool(_SEEN_THEM_ALL_RE.search(plain))
                     (request.unwanted if away else request.wanted).append(person)
-        if focus is not None and not referred and not any(e.kind == "person" for e in linked) and _MORE_RE.search(plain):
+        if focus is not None and not referred and not names_person and _MORE_RE.search(plain):
             for role, pattern in _PEOPLE_REFERENCE_RES.items():
                 match = pattern.search(masked)
                 if match is None:

@@ -113,6 +113,14 @@ STUDIO_WORDS: dict[str, tuple[tuple[str, ...], bool]] = {
     "lionsgate": (("lionsgate", "lions gate"), True),
     "miramax": (("miramax",), True),
 }
+# Studios whose animated films reach the KG with only a distributor edge to the studio's own
+# distribution arm (Moana, Ratatouille and The Little Mermaid are credited to "Walt Disney Studios
+# Motion Pictures" or "Buena Vista" alone): the studio key → the words the distributor's folded name
+# must hold. Only for movies listed as animation; the arm's live-action releases (Touchstone's,
+# Miramax's) stay the distributor's.
+ANIMATION_DISTRIBUTORS: dict[str, tuple[str, ...]] = {
+    "disney": ("walt disney studios", "walt disney home", "buena vista"),
+}
 # Display names of STUDIO_WORDS' keys.
 STUDIO_NAMES = {"pixar": "Pixar", "disney": "Disney", "marvel": "Marvel", "dreamworks": "DreamWorks", "ghibli": "Studio Ghibli",
                 "lucasfilm": "Lucasfilm", "blumhouse": "Blumhouse", "a24": "A24", "illumination": "Illumination",

@@ -168,6 +168,15 @@ def test_state_over_turns(pipeline, reader):
     assert [c.label for c in state.wanted] == ["genre: Horror"]
     state = state_after("I want a comedy", "a horror movie too")  # ... unless the user adds it
     assert {c.label for c in state.wanted} == {"genre: Comedy", "genre: Horror"}
+    # toning down a genre asked for earlier keeps it wanted; refusing it outright does not
+    state = state_after("I'd like a horror movie", "hmm, something less gory")
+    assert [c.label for c in state.wanted] == ["genre: Horror"] and not state.unwanted
+    state = state_after("a scary movie please", "not too scary though")
+    assert [c.label for c in state.wanted] == ["genre: Horror"] and not state.unwanted
+    state = state_after("I'd like a horror movie", "actually no horror")
+    assert not state.wanted and [c.label for c in state.unwanted] == ["genre: Horror"]
+    state = state_after("hi", "nothing too gory please")  # toned down with nothing asked: turned down
+    assert [c.label for c in state.unwanted] == ["genre: Horror"]
     state = state_after("no horror please", "something with Tom Hanks")  # unwanted stays for good
     assert [c.label for c in state.unwanted] == ["genre: Horror"] and state.asked
 
@@ -690,6 +699,16 @@ def test_studios_and_countries(pipeline, reader, facts):
     assert all(not facts.studios.get(m) for m in inferred)
     assert "Shrek" not in {pipeline.movie(m).title for m in inferred}
     assert not facts.studio_by_director("lionsgate")  # a distributor's directors work anywhere
+    # an animated movie the KG credits only to Disney's distribution arm is Disney's (Moana); a
+    # live-action one that arm released is not (Pretty Woman, a Touchstone film)
+    disney = Constraint("studio", "disney", "studio: Disney")
+    for title in ("Moana", "Ratatouille"):
+        assert facts.satisfies(movie_named(pipeline, title).movie_id, disney), title
+    assert not facts.satisfies(movie_named(pipeline, "Pretty Woman").movie_id, disney)
+    assert not facts.satisfies(movie_named(pipeline, "Moana").movie_id, pixar)
+    top = [m for m, _ in chat(pipeline, "I want an animated movie, but not Disney or Pixar")[0].details.ranking[:10]]
+    assert top and not any(facts.refused_mask(c)[pipeline.catalogue.index(m)] for m in top for c in (pixar, disney))
+    assert movie_named(pipeline, "Moana").movie_id not in top
     top = [m for m, _ in chat(pipeline, "I want an animated movie, but nothing from Pixar")[0].details.ranking[:3]]
     assert top and not any(facts.refused_mask(pixar)[pipeline.catalogue.index(m)] for m in top)
 

@@ -39,7 +39,8 @@ Rules, all in this module and tested in ``tests/test_request.py``:
   too violent") tones down :data:`VIOLENT_GENRES`.
 * Wanted constraints of one kind in a new turn replace the earlier wanted ones of that kind, unless
   the turn says "also", "too", "as well" or "and"; a wanted constraint the user later negates moves
-  to unwanted (and back). Unwanted ones stay for the rest of the conversation.
+  to unwanted (and back), unless the later turn only tones it down ("something less gory" after a
+  horror request keeps horror wanted). Unwanted ones stay for the rest of the conversation.
 
 :func:`honour` orders a ranking: movies violating an unwanted constraint, and rejected ones, are
 dropped; the rest are sorted by how many wanted constraints they meet, then by the recommender's
@@ -59,7 +60,7 @@ import numpy as np
 from crs.data.catalogue import Catalogue
 from crs.rec.hidden_genres import franchise_key, title_key, unknown_genres  # noqa: F401 (franchise_key: re-exported)
 from kg.graph import GENRE, GENRE_ALIASES, MOVIE, KnowledgeGraph, base_name, name_key
-from kg.lexicon import COMMON_WORDS, COUNTRY_NAMES, COUNTRY_WORDS, GENRE_WORDS, STUDIO_NAMES, STUDIO_WORDS
+from kg.lexicon import ANIMATION_DISTRIBUTORS, COMMON_WORDS, COUNTRY_NAMES, COUNTRY_WORDS, GENRE_WORDS, STUDIO_NAMES, STUDIO_WORDS
 from kg.linker import LinkedEntity
 from kg.text import normalise_key
 
@@ -196,6 +197,8 @@ class MovieFacts:
         self.by_studio: dict[str, set[int]] = defaultdict(set)
         self.by_origin: dict[str, set[int]] = defaultdict(set)
         studio_rels = {relation[r] for r in ("productionCompany", "company", "distributor") if r in relation}
+        animation_tags = self._animation_distributor_tags(relation)
+        animated = {m.movie_id for m in catalogue.movies if any(name_key(g) in ("animation", "animated") for g in m.genres)}
         sequel_pairs = []
         heads, tails = kg.edge_index.tolist()
         for head, rel, tail in zip(heads, kg.edge_type.tolist(), tails):
@@ -204,7 +207,7 @@ class MovieFacts:
             tagged = tags.get((rel, tail), ())
             of_movie, members = (self.studios, self.by_studio) if rel in studio_rels else (self.origins, self.by_origin)
             for movie_id in movies_of_entity[head]:
-                for tag in tagged:
+                for tag in (set(tagged) | animation_tags.get((rel, tail), set()) if movie_id in animated else tagged):
                     of_movie[movie_id].add(tag)
                     members[tag].add(movie_id)
                 if rel in role_of:
@@ -293,6 +296,20 @@ class MovieFacts:
                 if any(f" {n} " in key for n in needles):
                     for rel in own + ([distributor] if distributed and distributor is not None else []):
                         tags[(rel, entity)].add(word)
+        return tags
+
+    def _animation_distributor_tags(self, relation: dict[str, int]) -> dict[tuple[int, int], set[str]]:
+        """(distributor relation, company entity) → the :data:`ANIMATION_DISTRIBUTORS` keys it stands
+        for: a studio's own distribution arm, which counts for the studio's animated movies only."""
+        distributor = relation.get("distributor")
+        tags: dict[tuple[int, int], set[str]] = defaultdict(set)
+        if distributor is None:
+            return tags
+        for entity, name in enumerate(self.kg.entity_names):
+            key = f" {name_key(base_name(name))} "
+            for word, needles in ANIMATION_DISTRIBUTORS.items():
+                if any(f" {n} " in key for n in needles):
+                    tags[(distributor, entity)].add(word)
         return tags
 
     def _origin_tags(self, relation: dict[str, int]) -> dict[tuple[int, int], set[str]]:
@@ -820,6 +837,7 @@ class TurnRequest:
     additive: bool = False  # the turn adds to earlier wanted constraints ("also", "too")
     people: list[Constraint] = field(default_factory=list)  # the people the turn names (or a pronoun resolves to)
     movies: bool = False  # the turn names a catalogue movie
+    toned_down: list[Constraint] = field(default_factory=list)  # unwanted only by degree ("less gory", "not too scary")
 
 
 class RequestReader:
@@ -934,8 +952,7 @@ class RequestReader:
             if genre is None:
                 continue
             taken.append(match.span())
-            constraint = Constraint("genre", genre, f"genre: {self._genre_label_of(genre)}")
-            (request.unwanted if negated(match.start()) else request.wanted).append(constraint)
+            said_genre(Constraint("genre", genre, f"genre: {self._genre_label_of(genre)}"), match.start(), negated(match.start()))
         for match in _ATTRIBUTE_RE.finditer(plain):
             if is_taken(*match.span()):
                 continue
@@ -1012,6 +1029,7 @@ class RequestReader:
         request.unwanted = [u for u in request.unwanted if not (u in toned_down and u not in refused
                                                                 and any(same_target(w, u) for w in request.wanted))]
         request.unwanted = list(dict.fromkeys(request.unwanted))
+        request.toned_down = [u for u in request.unwanted if u in toned_down and u not in refused]
         # Said both ways in one turn ("no horror … something scary"): the negation is the more specific.
         request.wanted = [c for c in dict.fromkeys(request.wanted) if not any(same_target(c, u) for u in request.unwanted)]
         request.people = [c for c in [*request.wanted, *request.unwanted] if c.kind == "person"]
@@ -1117,6 +1135,8 @@ class RequestReader:
         turn = self.read_turn(text, linked, focus, named, state.people)
         wanted, unwanted = list(state.wanted), list(state.unwanted)
         for constraint in turn.unwanted:
+            if constraint in turn.toned_down and any(same_target(c, constraint) for c in wanted):
+                continue  # "something less gory" after a horror request: still horror, only milder
             wanted = [c for c in wanted if not same_target(c, constraint)]
             if constraint not in unwanted:
                 unwanted.append(constraint)

@@ -334,6 +334,10 @@ def test_a_retrieved_reply_may_name_only_facts_of_the_movie_and_no_other_title(p
                                           {"role": "user", "content": "Yes, something else?"}])
     assert any(t.role == RECOMMENDER and t.movies for t in later.turns)
     assert pipeline.claim_filter([later], [[(movie, 1.0)]])(0, "Or [REC], it is a great ride!")
+    # "So was [REC]" mirrors a statement about a movie the user named; it answers no request
+    assert not pipeline.claim_filter([later], [[(movie, 1.0)]])(0, "So was [REC], and it is a great ride")
+    stated, _ = pipeline.context([{"role": "user", "content": "The Matrix (1999) was amazing."}])
+    assert pipeline.claim_filter([stated], [[(movie, 1.0)]])(0, "So was [REC], and it is a great ride")
     # A training reply's plot is that of the movie it was written for: never another movie's.
     assert not allowed(0, "[REC] is about a linguist who learns to talk to aliens.")
     assert not allowed(0, "You would like [REC]. It's about two cops who are put together as partners")

@@ -537,6 +537,8 @@ class CRS:
         continues an earlier suggestion ("Or ...", "Also ...", "Another ...", :data:`_CONTINUES_RE`)
         before the recommender has suggested a movie (in the ReDial training dialogues 0.2% of the
         recommender's first turns with a movie open so, against 10.9% of the later ones), nor one that
+        mirrors a statement ("So was [REC]", :data:`_MIRRORS_RE`) unless the user's last turn names a
+        movie and does not ask for anything (:func:`still_asking`), nor one that
         opens with praise of a movie ("That's a great one", :data:`PRAISE_OPENING_RE`) when the last
         two turns name none (:func:`movie_just_named`) or the user just said they did not like one
         (:func:`user_disliked`), nor one that takes a movie for a suggestion
@@ -562,6 +564,8 @@ class CRS:
 
         def allowed(row: int, reply: str) -> bool:
             if _CONTINUES_RE.match(reply) and not holds(recommender_suggested, row):
+                return False
+            if _MIRRORS_RE.match(reply) and (not holds(user_named_movie, row) or holds(still_asking, row)):
                 return False
             if PRAISE_OPENING_RE.match(reply) and (not holds(movie_just_named, row) or holds(user_disliked, row)
                                                    or not holds(user_spoke_of_movie, row)):
@@ -1051,6 +1055,9 @@ SAME_PEOPLE_CLAIM_RE = re.compile(
 
 # A reply opening that continues an earlier suggestion (claim_filter).
 _CONTINUES_RE = re.compile(r"\s*(?:or|also|and|another|plus|too)\b", re.IGNORECASE)
+# A reply opening that mirrors what the other speaker just said of a movie ("So was [REC]", "Neither
+# did [REC]"): it answers only a user turn that names a movie and does not ask (claim_filter).
+_MIRRORS_RE = re.compile(r"\W*(?:so|neither|nor)\s+(?:was|is|were|are|did|does|do|has|have|had)\b", re.IGNORECASE)
 _REQUEST_RE = re.compile(
     r"\b(recommend|recommendations?|suggest|suggestions?|similar|something like|anything like|movies? like|"
     r"what should i (watch|see)|any ideas|looking for|in the mood for|"

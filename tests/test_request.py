@@ -114,6 +114,13 @@ def movie_named(pipeline, title):
     ("something with a female lead, nothing too violent", set(), {"genre: Horror", "genre: War", "genre: Crime", "genre: Action"}),
     ("an action movie but not too violent", {"genre: Action"}, {"genre: Horror", "genre: War", "genre: Crime"}),
     ("I love violent movies", set(), set()),  # wanted, violence names no one genre
+    # crude content turned down asks for a family movie; not minded or wanted, it is not read
+    ("Something to watch with my grandma, nothing with swearing or violence", {"genre: Family"},
+     {"genre: Horror", "genre: War", "genre: Crime", "genre: Action"}),
+    ("a comedy without too much swearing", {"genre: Comedy", "genre: Family"}, set()),
+    ("no nudity please", {"genre: Family"}, set()),
+    ("I don't mind swearing", set(), set()),
+    ("I like raunchy comedies", {"genre: Comedy"}, set()),
     ("Can u recomend a scary movi?", set(), set()),  # read as typed; the chat corrects the words first
 ])
 def test_read_turn(pipeline, reader, text, wanted, unwanted):

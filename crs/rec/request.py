@@ -672,6 +672,14 @@ UNREALISTIC_GENRES = ("fantasy", "sci-fi")
 # whose movies show it most; wanted ("something violent") it is not read: no one genre stands for it.
 _VIOLENT_RE = re.compile(r"\b(?:violent|violence|brutal|brutality)\b", re.IGNORECASE)
 VIOLENT_GENRES = ("horror", "war", "crime", "action")
+# Crude content turned down ("nothing with swearing", "no nudity", "not too raunchy") asks for a
+# family movie: the catalogue has no age ratings, and family is the genre made to hold none of it.
+# Wanted ("I like raunchy comedies") or not minded ("I don't mind swearing") it is not read.
+_CRUDE_RE = re.compile(r"\b(?:swearing|swear\s*words?|curs(?:ing|e\s*words?)|cuss(?:ing|\s*words?)|(?:bad|foul|strong|crude)\s+language|"
+                       r"profanity|profanities|nudity|nude|naked(?:ness)?|sex|sexual|sex\s+scenes?|sexy\s+stuff|raunchy|crude|smut|smutty|"
+                       r"dirty\s+jokes|explicit|r[\s-]?rated|rated\s+r|inappropriate)\b", re.IGNORECASE)
+_NOT_MINDED_BEFORE_RE = re.compile(r"\b(?:don'?t|do\s+not|doesn'?t|does\s+not|wouldn'?t|won'?t)\s+(?:really\s+|even\s+)?mind\s+(?:\w+\s+){0,3}$",
+                                   re.IGNORECASE)
 _NOT_REQUIRED_BEFORE_RE = re.compile(r"(?:n'?t|\bnot)\s+(?:have|need)\s+to\s+be\s+(?:\w+\s+)?$|\bneed\s+not\s+be\s+(?:\w+\s+)?$", re.IGNORECASE)
 
 # A war by name asks for the war genre; refused ("nothing about World War 2"), it is not read: the
@@ -986,6 +994,12 @@ class RequestReader:
             for word in VIOLENT_GENRES:
                 if (genre := self._genre(word)) is not None:
                     said_genre(Constraint("genre", genre, f"genre: {self._genre_label_of(genre)}"), match.start(), True, side_word=True)
+        for match in _CRUDE_RE.finditer(plain):
+            if not negated(match.start()) or is_taken(*match.span()) or _NOT_MINDED_BEFORE_RE.search(plain[:match.start()]):
+                continue
+            taken.append(match.span())
+            if (genre := self._genre("family")) is not None:
+                request.wanted.append(Constraint("genre", genre, f"genre: {self._genre_label_of(genre)}"))
         for kind, key, start, end in studio_and_country_words(plain):
             if is_taken(start, end):
                 continue  # part of a linked name ("French Kiss")

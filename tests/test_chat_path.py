@@ -299,6 +299,17 @@ def test_a_retrieved_reply_may_name_only_facts_of_the_movie_and_no_other_title(p
     assert allowed(0, f"[REC] is great, it stars {star}.")
     assert not allowed(0, f"[REC] is great, it stars {stranger}.")
     assert not allowed(0, "[REC] is great, and so is Titanic (1997).")
+    # A name the linker leaves alone (misspelt, a nickname, a character) must be, spelt close
+    # enough, one of the people the reply may name: the star with a letter doubled, not "Jim Carey".
+    assert not allowed(0, "[REC] is so funny, Jim Carey at his best")
+    assert not allowed(0, "[REC] is great, Will Farrell is hilarious in it")
+    assert not allowed(0, "You would like [REC], Gogo Yubari is my favorite")
+    assert not pipeline.link("Jim Carey") and pipeline.unlinked_people("Jim Carey at his best", []) == ["Jim Carey"]
+    mask = pipeline.catalogue.index(next(m.movie_id for m in pipeline.catalogue.movies
+                                         if m.title == "The Mask" and "Jim Carrey" in m.stars))
+    mask_id = pipeline.catalogue.movies[mask].movie_id
+    assert pipeline.claim_filter([context], [[(mask_id, 1.0)]])(0, "[REC] is so funny, Jim Carey at his best")
+    assert allowed(0, "[REC] is a great one. What do you think?")  # capitalised sentence openings are no names
     # A genre said in plain words must be one of the movie's too.
     assert allowed(0, "[REC] is a great sci-fi action movie")
     assert not allowed(0, "[REC] is a kids movie but really cute and funny!")

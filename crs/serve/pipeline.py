@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
+from rapidfuzz import fuzz, process
 
 from crs.data.catalogue import Catalogue, Movie
 from crs.data.context import DialogueContext
@@ -54,6 +55,7 @@ from crs.serve.answers import answer_question
 from crs.text.spelling import correct_request_words
 from crs.text.tokenizer import REC_TOKEN, escape_control_tokens
 from kg.graph import KnowledgeGraph
+from kg.lexicon import COMMON_WORDS
 from kg.linker import EntityLinker, LinkedEntity
 from kg.paths import GraphIndex
 
@@ -546,6 +548,8 @@ class CRS:
         names one (:func:`user_named_movie`), nor one that calls a movie of another time "the new
         [REC]" (:data:`NEW_MOVIE_RE`), nor one that tells what a movie is about
         (:func:`crs.gen.reply.describes_plot`: the plot of the movie it was written for), nor one
+        that names someone the linker leaves alone ("Jim Carey", "Gogo Yubari": :meth:`unlinked_people`)
+        who is not, spelt close enough, a person it may name (:meth:`names_speakable_person`), nor one
         that calls its movie similar (:data:`SIMILAR_CLAIM_RE`) before the user named a movie, nor
         one that praises several movies (:data:`PLURAL_PRAISE_RE`: "they were all good ones") with
         fewer than two to praise, nor one that wishes the user joy of several (:data:`ENJOY_THEM_RE`:
@@ -599,6 +603,8 @@ class CRS:
             if any(e.kind == "movie" for e in named):
                 return False
             if named and not all(e.entity in speakable(row) for e in named):
+                return False
+            if not all(self.names_speakable_person(name, speakable(row)) for name in self.unlinked_people(text, named)):
                 return False
             genres = self.reader.genre_words(text)
             movie = rankings[row][0][0] if rankings[row] else None
@@ -665,6 +671,30 @@ class CRS:
         entity = self.kg.movie_to_entity.get(ranking[0][0]) if ranking else None
         ok = kg_neighbours(self.graph_index, [entity]) if entity is not None else set()
         return ok | {e.entity for e in self.seeker_named(context)}
+
+    @cached_property
+    def person_names(self) -> list[str]:
+        """Every KG person's name in lower case (what :meth:`unlinked_people` compares against)."""
+        return [name.lower() for name, kind in zip(self.kg.entity_names, self.kg.entity_types) if kind == "person"]
+
+    def unlinked_people(self, text: str, linked: Sequence[LinkedEntity]) -> list[str]:
+        """The names in ``text`` that the linker left alone (:func:`unlinked_names`): those with two
+        words or more outside the common words, and those with one (a common first name: "Will
+        Farrell") that are spelt within :data:`NAME_SIMILARITY` of a KG person's name."""
+        names = unlinked_names(text, linked, rare_words=2)
+        for name in unlinked_names(text, linked, rare_words=1):
+            if name not in names and process.extractOne(name.lower(), self.person_names, scorer=fuzz.ratio,
+                                                        score_cutoff=NAME_SIMILARITY) is not None:
+                names.append(name)
+        return names
+
+    def names_speakable_person(self, name: str, speakable: set[int]) -> bool:
+        """Whether ``name`` (a name the linker left alone, often misspelt: "Jim Carey", "Nicholas
+        Cage") is one of the ``speakable`` people's, spelt within :data:`NAME_SIMILARITY` (rapidfuzz's
+        normalised Indel similarity, in percent)."""
+        key = " ".join(name.lower().replace("’", "'").removesuffix("'s").split())
+        return any(self.kg.entity_types[e] == "person" and fuzz.ratio(key, self.kg.entity_names[e].lower()) >= NAME_SIMILARITY
+                   for e in speakable)
 
     def speakable_rows(self, contexts: list[DialogueContext], rankings: list[list[tuple[int, float]]]) -> Callable[[int], set[int]]:
         """:meth:`speakable` of row i, worked out once per row (a filter asks about many candidates)."""
@@ -1052,6 +1082,28 @@ SAME_PEOPLE_CLAIM_RE = re.compile(
     r"\b(?:same\s+(?:(?P<director>directors?|filmmakers?)|(?P<writer>writers?|screenwriters?|authors?)|"
     r"(?P<actor>actors?|actress(?:es)?|stars?|leads?|cast)|(?:guys?|people|person|team|creators?|makers?|crew))\b|"
     r"(?:directed|written|made)\s+by\s+the\s+same\b)", re.IGNORECASE)
+
+# A name in a retrieved reply that the linker leaves alone: two or more capitalised words
+# (Title Case, not shouting) of which at least two are not common words ("Jim Carey", "Gogo Yubari",
+# "Marky Mark", "Winston Churchill"). Most are misspelt or nicknamed actors and characters of the
+# movie the reply was written for; one stays only when it is, spelt close enough, a person the
+# reply may name (CRS.names_speakable_person).
+_NAME_RUN_RE = re.compile(r"\b[A-Z][a-z][\w'’-]*(?:\s+(?:[A-Z][a-z][\w'’-]*|[A-Z]\.|Mc[A-Z][a-z]+))+")
+NAME_SIMILARITY = 85
+
+
+def unlinked_names(text: str, linked: Sequence[LinkedEntity], rare_words: int = 2) -> list[str]:
+    """The :data:`_NAME_RUN_RE` runs of ``text`` that no ``linked`` entity overlaps and that hold
+    ``rare_words`` or more words outside :data:`kg.lexicon.COMMON_WORDS`."""
+    found = []
+    for match in _NAME_RUN_RE.finditer(text):
+        if any(e.start < match.end() and match.start() < e.end for e in linked):
+            continue
+        words = [w.strip(".'’-").lower().removesuffix("'s") for w in match.group(0).split()]
+        if sum(w not in COMMON_WORDS for w in words) >= rare_words:
+            found.append(match.group(0))
+    return found
+
 
 # A reply opening that continues an earlier suggestion (claim_filter).
 _CONTINUES_RE = re.compile(r"\s*(?:or|also|and|another|plus|too)\b", re.IGNORECASE)

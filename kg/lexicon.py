@@ -121,6 +121,32 @@ STUDIO_WORDS: dict[str, tuple[tuple[str, ...], bool]] = {
 ANIMATION_DISTRIBUTORS: dict[str, tuple[str, ...]] = {
     "disney": ("walt disney studios", "walt disney home", "buena vista"),
 }
+# Themes a user may ask for ("a zombie movie", "something with dinosaurs", "no Christmas movies"),
+# which neither IMDb's genres nor DBpedia's carry: the key → (the words a request names it by, what
+# the reply calls it after "about", the words a movie's title or plot states it by). Patterns are
+# matched whole-word and case-insensitively; crs.rec.hidden_genres.stated_themes reads the last into
+# Movie.plot_themes. Titles a theme word is part of ("Ghost", "Alien") are linked as movies first.
+THEMES: dict[str, tuple[str, str, str]] = {
+    "zombies": (r"zombies?|undead", "zombies", r"zombies?|undead|walking\s+dead"),
+    "vampires": (r"vampires?|vampiric", "vampires", r"vampires?|dracula|nosferatu"),
+    "werewolves": (r"werewol(?:f|ves)", "werewolves", r"werewol(?:f|ves)|lycans?"),
+    "christmas": (r"christmas|xmas|x-mas", "Christmas", r"christmas|xmas|santa\s+claus|grinch|scrooge|north\s+pole"),
+    "spies": (r"spy|spies|espionage|secret\s+agents?", "spies", r"spy|spies|secret\s+agents?|espionage|cia|mi6|kgb|james\s+bond|007"),
+    "heists": (r"heists?|robbery|robberies|bank\s+robbers?", "heists",
+               r"heists?|robbery|robberies|bank\s+robbers?|rob\s+(?:a|the)\s+(?:bank|casino|vault|museum)"),
+    "time travel": (r"time[\s-]+travel(?:l?ing|l?ers?)?|time\s+machines?", "time travel",
+                    r"time[\s-]+travel(?:l?ing|l?ers?|s)?|back\s+in\s+time|(?:back|forward)\s+in\s+time|time\s+machines?|time\s+loops?"),
+    "dinosaurs": (r"dinosaurs?|dinos", "dinosaurs", r"dinosaurs?|t-?rex|jurassic"),
+    "sharks": (r"sharks?", "sharks", r"(?<!loan\s)sharks?"),
+    "pirates": (r"pirates?", "pirates", r"pirates?|buccaneers?"),
+    "ghosts": (r"ghosts?|haunted\s+houses?|hauntings?", "ghosts", r"ghosts?|haunted|haunting|poltergeists?"),
+    "boxing": (r"boxing|boxers?", "boxing", r"boxing|boxers?|heavyweight\s+champion(?:ship)?"),
+    "serial killers": (r"serial\s+killers?", "serial killers", r"serial\s+killers?"),
+    "robots": (r"robots?|androids?|cyborgs?", "robots", r"robots?|androids?|cyborgs?"),
+    "james bond": (r"james\s+bond|007|bond\s+(?:movies?|films?)", "James Bond", r"james\s+bond|007"),
+    "space": (r"outer\s+space|space\s+(?:movies?|films?|travel|exploration|adventures?|stations?)|astronauts?|spaceships?",
+              "space", r"outer\s+space|space\s+(?:station|shuttle|travel|mission)|spaceships?|spacecraft|astronauts?|starships?"),
+}
 # Display names of STUDIO_WORDS' keys.
 STUDIO_NAMES = {"pixar": "Pixar", "disney": "Disney", "marvel": "Marvel", "dreamworks": "DreamWorks", "ghibli": "Studio Ghibli",
                 "lucasfilm": "Lucasfilm", "blumhouse": "Blumhouse", "a24": "A24", "illumination": "Illumination",

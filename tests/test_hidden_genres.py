@@ -130,3 +130,40 @@ def test_a_series_the_plot_names_is_kept_out_when_the_series_is_turned_down(pipe
     scores[catalogue.index(dark.movie_id)] = 10.0
     best, _ = honour_scores(facts, scores, (), RequestState(unwanted=[franchise]), 10)
     assert best and dark.movie_id not in {m for m, _ in best}
+
+
+def test_a_theme_the_plot_states_is_a_fact_for_requests(pipeline):
+    # "a zombie movie", "no Christmas movies": themes no genre list carries, read from titles and plots
+    from crs.rec.hidden_genres import stated_themes
+
+    assert stated_themes(Movie(1, "Dead Town", 2004, 1, plot="Survivors hide in a mall from hordes of zombies.")) == ("zombies",)
+    assert stated_themes(Movie(2, "A Merry Christmas Tale", 1999, 1)) == ("christmas",)
+    assert stated_themes(Movie(3, "Deep Water", 1999, 1, plot="Scientists fight genetically engineered sharks.")) == ("sharks",)
+    assert stated_themes(Movie(4, "The Gambler", 2014, 1, plot="A professor borrows from a loan shark.")) == ()
+    assert stated_themes(Movie(5, "Notting Hill", 1999, 1, plot="A bookshop owner falls for a film star.")) == ()
+    facts, catalogue, reader = pipeline.facts, pipeline.catalogue, pipeline.reader
+    zombies = {m.movie_id for m in catalogue.movies if "zombies" in m.plot_themes}
+    assert len(zombies) >= 20, "the bundled catalogue carries them (python -m crs.rec.hidden_genres --write)"
+    for text, wanted, unwanted in (("any good zombie movies?", {"theme: zombies"}, set()),
+                                   ("something with dinosaurs for my son", {"theme: dinosaurs"}, set()),
+                                   ("no Christmas movies please, a comedy", {"genre: Comedy"}, {"theme: Christmas"}),
+                                   ("I loved Shark Tale", set(), set()),  # a title, not a theme
+                                   ("a movie about time travel", {"theme: time travel"}, set())):
+        turn = reader.read_turn(text, pipeline.link(text))
+        assert ({c.label for c in turn.wanted}, {c.label for c in turn.unwanted}) == (wanted, unwanted), text
+    # a title that is just a theme's name ("James Bond", an obscure 2015 film) is the theme when the
+    # turn asks for the kind or turns it down
+    bond = reader.read_turn("a James Bond movie please", pipeline.link("a James Bond movie please"))
+    assert "theme: James Bond" in {c.label for c in bond.wanted}
+    spy = reader.read_turn("A spy movie, but not James Bond", pipeline.link("A spy movie, but not James Bond"))
+    assert "theme: spies" in {c.label for c in spy.wanted} and "theme: James Bond" in {c.label for c in spy.unwanted}
+    bonds = {m.movie_id for m in catalogue.movies if "james bond" in m.plot_themes}
+    assert {"Goldfinger", "Skyfall"} <= {pipeline.movie(m).title for m in bonds}
+    theme = Constraint("theme", "zombies", "theme: zombies")
+    assert theme.phrase == "about zombies"
+    scores = np.zeros(len(catalogue))
+    scores[[catalogue.index(m) for m in zombies]] = 10.0
+    best, _ = honour_scores(facts, scores, (), RequestState(unwanted=[theme]), 10)
+    assert best and not zombies & {m for m, _ in best}
+    best, state = honour_scores(facts, -scores, (), RequestState(wanted=[theme]), 10)
+    assert best[0][0] in zombies and not state.relaxed

@@ -732,6 +732,8 @@ def test_retrieved_replies_claim_only_what_the_facts_hold(pipeline, facts):
     lonely = next(m.movie_id for m in pipeline.catalogue.movies if facts.franchise_constraint(m.movie_id, strict=True) is None)
     assert pipeline.fits_origin(toy3, "the sequel [REC] is great") and not pipeline.fits_origin(lonely, "It is the prequel to [REC]")
     assert pipeline.fits_origin(lonely, "[REC] is great")
+    assert not pipeline.fits_origin(lonely, "Have you seen [REC] or any of that series?")
+    assert pipeline.fits_origin(toy3, "Have you seen [REC] or any of that series?")
     for text in ("It won the Oscar for Best Picture", "Rotten Tomatoes gives it 92%", "an academy award winner", "top box office sales"):
         assert UNCHECKABLE_RE.search(text), text
     assert not UNCHECKABLE_RE.search("It is a great movie, I loved the ending")

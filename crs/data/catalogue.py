@@ -56,6 +56,10 @@ class Movie:
     # series keys of crs.rec.hidden_genres.series_vocabulary): kept out when the user turns that
     # series down, never claimed.
     plot_series: tuple[str, ...] = ()
+    # Themes its title or plot states (zombies, Christmas, time travel: kg.lexicon.THEMES, read by
+    # crs.rec.hidden_genres.stated_themes): facts for requests ("a zombie movie", "no Christmas
+    # movies"), not named in answers.
+    plot_themes: tuple[str, ...] = ()
 
     @property
     def display_name(self) -> str:
@@ -112,7 +116,7 @@ class Catalogue:
         """A catalogue written by :meth:`save` (titles decoded as :meth:`load` does, for files
         written before it did)."""
         rows = json.loads(Path(path).read_text(encoding="utf-8"))
-        tuples = ("genres", "directors", "writers", "stars", "maybe_genres", "plot_genres", "plot_series")
+        tuples = ("genres", "directors", "writers", "stars", "maybe_genres", "plot_genres", "plot_series", "plot_themes")
         return cls([Movie(**{k: tuple(v) if k in tuples else unquote(v) if k == "title" else v for k, v in row.items()})
                     for row in rows])
 

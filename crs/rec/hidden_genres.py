@@ -20,7 +20,8 @@ A genre no metadata carries at all is read from the title and plot by name (:dat
 :class:`crs.rec.request.MovieFacts` takes as a genre like a listed one. A series whose title its
 plot names as a name (:func:`stated_series`: The Dark Knight's plot names Batman, whose title stem
 two catalogue titles share) goes into ``Movie.plot_series``; a series turned down keeps those
-movies out too.
+movies out too. Themes (:data:`kg.lexicon.THEMES`: zombies, Christmas, time travel, ...) the title
+or plot states go into ``Movie.plot_themes`` (:func:`stated_themes`), facts for requests.
 
 The result is a fact list per movie (genre words, no plot text): ``Movie.maybe_genres`` in the
 checkpoint's ``kg/catalogue.json``. :class:`crs.rec.request.MovieFacts` keeps such movies out when
@@ -45,7 +46,7 @@ import numpy as np
 
 from crs.data.catalogue import Catalogue, Movie
 from kg.graph import name_key
-from kg.lexicon import COMMON_WORDS
+from kg.lexicon import COMMON_WORDS, THEMES
 from kg.text import normalise_key
 
 logger = logging.getLogger(__name__)
@@ -181,6 +182,16 @@ def stated_genres(movie: Movie) -> tuple[str, ...]:
     return tuple(found)
 
 
+STATED_THEMES = {theme: re.compile(rf"\b(?:{stated})\b", re.IGNORECASE) for theme, (_, _, stated) in THEMES.items()}
+
+
+def stated_themes(movie: Movie) -> tuple[str, ...]:
+    """The :data:`kg.lexicon.THEMES` the movie's title or plot states (the words of
+    :data:`STATED_THEMES`)."""
+    text = f"{movie.title}. {movie.plot}"
+    return tuple(theme for theme, pattern in STATED_THEMES.items() if pattern.search(text))
+
+
 # Title stems of series (here, not in crs.rec.request, which imports this module).
 _SEQUEL_RE = re.compile(
     r"(?:\s+(?:part|chapter|episode|vol|volume)\.?)?\s+(?:\d+|[ivx]+)$|:.*$|\s+-\s+.*$|\s+returns$|\s+reloaded$")
@@ -254,17 +265,21 @@ def flag_catalogue(catalogue: Catalogue, encoder, progress: bool = False) -> tup
     are what it learns from), ``plot_genres`` from :func:`stated_genres` and ``plot_series`` from
     :func:`stated_series`, and the metrics."""
     vocabulary = series_vocabulary(catalogue.movies)
-    stated = Catalogue([replace(m, plot_genres=stated_genres(m), plot_series=stated_series(m, vocabulary)) for m in catalogue.movies])
+    stated = Catalogue([replace(m, plot_genres=stated_genres(m), plot_series=stated_series(m, vocabulary), plot_themes=stated_themes(m))
+                        for m in catalogue.movies])
     counts = {genre: sum(genre in m.plot_genres for m in stated.movies) for genre in STATED_GENRES}
     series = {"series": len(vocabulary), "movies": sum(bool(m.plot_series) for m in stated.movies),
               "names": sum(len(m.plot_series) for m in stated.movies)}
+    themes = {theme: sum(theme in m.plot_themes for m in stated.movies) for theme in STATED_THEMES}
     movies = [m for m in stated.movies if m.genres and m.plot.strip()]
     if not movies:
-        return stated, {"skipped": "no movie has genres and a plot", "stated_genres": counts, "stated_series": series}
+        return stated, {"skipped": "no movie has genres and a plot", "stated_genres": counts, "stated_series": series,
+                        "stated_themes": themes}
     embeddings = np.asarray(encoder.encode(movie_texts(movies), progress=progress, desc="encode plots"), dtype=np.float32)
     flagged, metrics = fit(movies, embeddings)
     metrics["stated_genres"] = counts
     metrics["stated_series"] = series
+    metrics["stated_themes"] = themes
     return Catalogue([replace(m, maybe_genres=flagged.get(m.movie_id, ())) for m in stated.movies]), metrics
 
 

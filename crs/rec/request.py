@@ -34,6 +34,9 @@ Rules, all in this module and tested in ``tests/test_request.py``:
 * A person's role comes from the words around the name ("directed by", "starring", "with", "written
   by", "<name> is in"), else from their catalogue credits: the role holding at least two thirds of
   them, else any role.
+* Themes no genre list carries (:data:`kg.lexicon.THEMES`: "a zombie movie", "anything with
+  dinosaurs", "no Christmas movies") are constraints of their own, met by the movies whose title
+  or plot states them (``Movie.plot_themes``).
 * Comparatives and attribute words that the linker does not treat as genres map to one
   (:data:`ATTRIBUTE_GENRES`: "funnier" → comedy, "gory" → horror, …); violence turned down ("nothing
   too violent") tones down :data:`VIOLENT_GENRES`.
@@ -60,7 +63,7 @@ import numpy as np
 from crs.data.catalogue import Catalogue
 from crs.rec.hidden_genres import franchise_key, title_key, unknown_genres  # noqa: F401 (franchise_key: re-exported)
 from kg.graph import GENRE, GENRE_ALIASES, MOVIE, KnowledgeGraph, base_name, name_key
-from kg.lexicon import ANIMATION_DISTRIBUTORS, COMMON_WORDS, COUNTRY_NAMES, COUNTRY_WORDS, GENRE_WORDS, STUDIO_NAMES, STUDIO_WORDS
+from kg.lexicon import ANIMATION_DISTRIBUTORS, COMMON_WORDS, COUNTRY_NAMES, COUNTRY_WORDS, GENRE_WORDS, STUDIO_NAMES, STUDIO_WORDS, THEMES
 from kg.linker import LinkedEntity
 from kg.text import normalise_key
 
@@ -84,8 +87,9 @@ class Constraint:
 
     ``kind`` is "person" (``value`` an entity id, ``role`` one of :data:`ROLES` or None for any),
     "genre" (``value`` an entity id), "years" (``value`` a (first, last) pair, either end None for
-    open), "movie" (``value`` a ReDial id) or "franchise" (``value`` a (franchise key, title prefix) pair:
-    the movies of that franchise, and those whose title starts with the prefix).
+    open), "movie" (``value`` a ReDial id), "franchise" (``value`` a (franchise key, title prefix) pair:
+    the movies of that franchise, and those whose title starts with the prefix), "studio" or
+    "country" (a lexicon key), "theme" (a :data:`kg.lexicon.THEMES` key) or "sequel".
     """
 
     kind: str
@@ -107,6 +111,8 @@ class Constraint:
             return f"from the {name} series"
         if self.kind in ("studio", "country"):
             return f"from {name}"
+        if self.kind == "theme":
+            return f"about {name}"
         if self.kind == "sequel":
             return "a sequel"
         return name
@@ -247,6 +253,11 @@ class MovieFacts:
         for movie in catalogue.movies:
             for key in movie.plot_series:
                 self.by_plot_series[key].add(movie.movie_id)
+        # Themes the title or plot states (crs.rec.hidden_genres.stated_themes).
+        self.by_theme: dict[str, set[int]] = defaultdict(set)
+        for movie in catalogue.movies:
+            for theme in movie.plot_themes:
+                self.by_theme[theme].add(movie.movie_id)
         self.years = {m.movie_id: m.year for m in catalogue.movies}
         self.suspect = suspect_metadata(catalogue)
         known = [y for y in self.years.values() if y]
@@ -500,6 +511,8 @@ class MovieFacts:
             return value in self.studios.get(movie_id, ())
         if kind == "country":
             return value in self.origins.get(movie_id, ())
+        if kind == "theme":
+            return movie_id in self.by_theme.get(value, ())
         if kind == "franchise":
             key, prefix = value
             return self.franchise.get(movie_id) == key or (bool(prefix) and movie_id in self.titled(prefix))
@@ -585,6 +598,8 @@ class MovieFacts:
             return set(self.by_studio.get(constraint.value, ()))
         if constraint.kind == "country":
             return set(self.by_origin.get(constraint.value, ()))
+        if constraint.kind == "theme":
+            return set(self.by_theme.get(constraint.value, ()))
         if constraint.kind == "franchise":
             key, prefix = constraint.value
             return set(self.franchise_members.get(key, ())) | (set(self.titled(prefix)) if prefix else set())
@@ -680,6 +695,10 @@ _CRUDE_RE = re.compile(r"\b(?:swearing|swear\s*words?|curs(?:ing|e\s*words?)|cus
                        r"dirty\s+jokes|explicit|r[\s-]?rated|rated\s+r|inappropriate)\b", re.IGNORECASE)
 _NOT_MINDED_BEFORE_RE = re.compile(r"\b(?:don'?t|do\s+not|doesn'?t|does\s+not|wouldn'?t|won'?t)\s+(?:really\s+|even\s+)?mind\s+(?:\w+\s+){0,3}$",
                                    re.IGNORECASE)
+# Themes by the words a request names them by ("a zombie movie", "anything with dinosaurs").
+_THEME_RE = re.compile(r"\b(?:" + "|".join(f"(?P<t{i}>{words})" for i, (words, _, _) in enumerate(THEMES.values())) + r")\b", re.IGNORECASE)
+_THEME_KEYS = list(THEMES)
+_KIND_AFTER_RE = re.compile(r"\s+(?:movies?|films?|flicks?|ones|franchise|series)\b", re.IGNORECASE)
 _NOT_REQUIRED_BEFORE_RE = re.compile(r"(?:n'?t|\bnot)\s+(?:have|need)\s+to\s+be\s+(?:\w+\s+)?$|\bneed\s+not\s+be\s+(?:\w+\s+)?$", re.IGNORECASE)
 
 # A war by name asks for the war genre; refused ("nothing about World War 2"), it is not read: the
@@ -961,6 +980,19 @@ class RequestReader:
                 continue
             taken.append(match.span())
             said_genre(Constraint("genre", genre, f"genre: {self._genre_label_of(genre)}"), match.start(), negated(match.start()))
+        for match in _THEME_RE.finditer(plain):
+            key = _THEME_KEYS[int(match.lastgroup[1:])]
+            constraint = Constraint("theme", key, f"theme: {THEMES[key][1]}")
+            neg = negated(match.start())
+            if is_taken(*match.span()):
+                # part of a title ("Shark Tale"), unless the title is just the theme's name and the
+                # turn asks for (or turns down) the kind: "a James Bond movie", "no James Bond"
+                # (an obscure film is called "James Bond"; the user means the series)
+                whole = any(e.kind == MOVIE and (e.start, e.end) == match.span() for e in linked)
+                if whole and (neg or _KIND_AFTER_RE.match(plain[match.end():])):
+                    (request.unwanted if neg else request.wanted).append(constraint)
+                continue
+            (request.unwanted if neg else request.wanted).append(constraint)  # its words may also name a genre ("heist": crime)
         for match in _ATTRIBUTE_RE.finditer(plain):
             if is_taken(*match.span()):
                 continue
@@ -1264,7 +1296,7 @@ def relaxation_sentence(state: RequestState) -> str:
     if not state.relaxed:
         return ""
     dropped = join_phrases([f"“{c.phrase}”" for c in state.relaxed])
-    avoided = [c.phrase for c in state.unwanted if c.kind in ("person", "genre", "years", "studio", "country")]
+    avoided = [c.phrase for c in state.unwanted if c.kind in ("person", "genre", "years", "studio", "country", "theme")]
     unless = f" that is not {join_phrases(avoided)}" if avoided else ""
     other = "no other" if state.relaxed_spent else "no"
     return f"I found {other} {describe_movies(state.wanted)}{unless} in my catalogue, so I let go of {dropped}."

@@ -1071,7 +1071,7 @@ def new_to_me(text: str) -> bool:
 
 
 # A reply that places its movie in a series ("the sequel", "a remake of", "the trilogy").
-_SERIES_CLAIM_RE = re.compile(r"\b(?:sequels?|prequels?|remakes?|remade|trilogy|franchise|installments?|part\s+(?:2|3|two|three|ii|iii)|"
+_SERIES_CLAIM_RE = re.compile(r"\b(?:sequels?|prequels?|remakes?|remade|trilogy|franchise|series|installments?|part\s+(?:2|3|two|three|ii|iii)|"
                               r"the\s+original(?!\s+(?:story|idea|plot|script|screenplay|music|score|soundtrack|cast|book|novel))|"
                               r"the\s+(?:second|third|2nd|3rd)\s+(?:one|movie|film|part)|(?:more|better)\s+than\s+the\s+first)\b",
                               re.IGNORECASE)

@@ -680,6 +680,9 @@ def test_studios_and_countries(pipeline, reader, facts):
                                    ("a French comedy please", {"country: France", "genre: Comedy"}, set()),
                                    ("recommend me a bollywood movie", {"country: India (Bollywood)"}, set()),
                                    ("something in Korean", {"country: South Korea"}, set()),
+                                   ("Maybe something Japanese", {"country: Japan"}, set()),  # the adjective ends the request
+                                   ("I want something Korean, maybe a thriller", {"country: South Korea", "genre: Thriller"}, set()),
+                                   ("I like Japanese food", set(), set()),
                                    ("I liked French Kiss", set(), set()),  # a title, not a country
                                    ("I love french fries and a good action movie", {"genre: Action"}, set())):
         got_wanted, got_unwanted, _ = read(pipeline, reader, text)

@@ -772,14 +772,17 @@ _COUNTRY_RE = re.compile(r"\b(" + "|".join(w for w in COUNTRY_WORDS if w != "bol
                          r"ones?|stuff|comed(?:y|ies)|dramas?|horrors?|thrillers?|animations?|anime|romances?|action|musicals?|"
                          r"westerns?|documentar(?:y|ies)|classics?)\b)|\b(bollywood)\b|"
                          r"\b(?:in|spoken\s+in|subtitled\s+from)\s+(french|hindi|japanese|korean|italian|german|spanish|chinese|swedish|danish|russian)\b"
-                         r"(?!\s+(?:accent|style|restaurant|food))", re.IGNORECASE)
+                         r"(?!\s+(?:accent|style|restaurant|food))|"
+                         r"\b(?:something|anything|movies?|films?|one)\s+(?:that'?s\s+|that\s+is\s+|more\s+)?("
+                         + "|".join(w for w in COUNTRY_WORDS if w != "bollywood") + r")\b(?=\s*(?:$|[.,!?;]|please\b|maybe\b|perhaps\b|instead\b|then\b|too\b|or\b|this\s+time\b))",
+                         re.IGNORECASE)
 
 
 def studio_and_country_words(text: str) -> list[tuple[str, str, int, int]]:
     """The studios and countries ``text`` names: (kind, key, start, end) each."""
     found = [("studio", m.group(1).lower(), m.start(), m.end()) for m in _STUDIO_RE.finditer(text)]
     for m in _COUNTRY_RE.finditer(text):
-        group = next(g for g in (1, 2, 3) if m.group(g))
+        group = next(g for g in (1, 2, 3, 4) if m.group(g))
         found.append(("country", m.group(group).lower(), m.start(group), m.end(group)))
     return found
 

@@ -345,6 +345,12 @@ def test_a_retrieved_reply_may_name_only_facts_of_the_movie_and_no_other_title(p
                                           {"role": "user", "content": "Yes, something else?"}])
     assert any(t.role == RECOMMENDER and t.movies for t in later.turns)
     assert pipeline.claim_filter([later], [[(movie, 1.0)]])(0, "Or [REC], it is a great ride!")
+    # a person spoken of by pronoun needs one in the talk: none in "I loved The Matrix, anything similar?"
+    assert not allowed(0, "He was amazing in [REC]") and not allowed(0, "[REC] was another one of his")
+    assert allowed(0, "My son loved [REC], he watched it twice")
+    assert allowed(0, f"You would like [REC], {star} is great, I love his acting")  # the reply names them itself
+    with_person, _ = pipeline.context([{"role": "user", "content": f"I love {star}, any movies with them?"}])
+    assert pipeline.claim_filter([with_person], [[(movie, 1.0)]])(0, "She was in [REC] too")
     # "So was [REC]" mirrors a statement about a movie the user named; it answers no request
     assert not pipeline.claim_filter([later], [[(movie, 1.0)]])(0, "So was [REC], and it is a great ride")
     stated, _ = pipeline.context([{"role": "user", "content": "The Matrix (1999) was amazing."}])

@@ -550,6 +550,8 @@ class CRS:
         (:func:`crs.gen.reply.describes_plot`: the plot of the movie it was written for), nor one
         that names someone the linker leaves alone ("Jim Carey", "Gogo Yubari": :meth:`unlinked_people`)
         who is not, spelt close enough, a person it may name (:meth:`names_speakable_person`), nor one
+        that speaks of someone by pronoun ("He was great in [REC]", :data:`_PERSON_PRONOUN_RE`) naming
+        no one itself when the last two turns speak of no person, nor one
         that calls its movie similar (:data:`SIMILAR_CLAIM_RE`) before the user named a movie, nor
         one that praises several movies (:data:`PLURAL_PRAISE_RE`: "they were all good ones") with
         fewer than two to praise, nor one that wishes the user joy of several (:data:`ENJOY_THEM_RE`:
@@ -560,6 +562,14 @@ class CRS:
 
         speakable = self.speakable_rows(contexts, rankings)
         known: dict[tuple, bool] = {}  # (test, row) -> the test on row's context, asked once a row
+
+        def person_in_talk(context: DialogueContext) -> bool:
+            """Whether the last two turns speak of a person: name one, or the user's says "he", "my son"."""
+            turns = context.turns[-2:]
+            if any(e.kind == "person" for turn in turns for e in self.link(turn.text)):
+                return True
+            turn = user_turn(context)
+            return turn is not None and bool(_PERSON_PRONOUN_RE.search(turn.text) or _PERSON_NOUN_RE.search(turn.text))
 
         def holds(test, row: int) -> bool:
             if (test, row) not in known:
@@ -602,9 +612,13 @@ class CRS:
             named = self.link(text)
             if any(e.kind == "movie" for e in named):
                 return False
+            unlinked = self.unlinked_people(text, named)
+            if _PERSON_PRONOUN_RE.search(text) and not _PERSON_NOUN_RE.search(text) and not unlinked \
+                    and not any(e.kind == "person" for e in named) and not holds(person_in_talk, row):
+                return False
             if named and not all(e.entity in speakable(row) for e in named):
                 return False
-            if not all(self.names_speakable_person(name, speakable(row)) for name in self.unlinked_people(text, named)):
+            if not all(self.names_speakable_person(name, speakable(row)) for name in unlinked):
                 return False
             genres = self.reader.genre_words(text)
             movie = rankings[row][0][0] if rankings[row] else None
@@ -1103,6 +1117,15 @@ def unlinked_names(text: str, linked: Sequence[LinkedEntity], rare_words: int = 
         if sum(w not in COMMON_WORDS for w in words) >= rare_words:
             found.append(match.group(0))
     return found
+
+
+# A person spoken of by pronoun ("He was great in [REC]", "I love her movies"), and the words that
+# give such a pronoun someone to stand for in the reply itself ("my son", "the director", "a guy"):
+# a retrieved reply with one answers only where the talk has a person (CRS.claim_filter).
+_PERSON_PRONOUN_RE = re.compile(r"\b(?:he|she|his|her|him|himself|herself|he's|she's|he'd|she'd|he'll|she'll)\b", re.IGNORECASE)
+_PERSON_NOUN_RE = re.compile(r"\b(?:(?:my|our)\s+(?:son|daughter|husband|wife|dad|father|mom|mum|mother|brother|sister|boyfriend|girlfriend|"
+                             r"friend|kid|niece|nephew|grandma|grandpa|grandmother|grandfather|cousin|uncle|aunt|bf|gf|hubby|partner)|"
+                             r"guy|girl|man|woman|boy|lady|kid|character|actor|actress|director|hero|heroine|villain)\b", re.IGNORECASE)
 
 
 # A reply opening that continues an earlier suggestion (claim_filter).

@@ -558,7 +558,8 @@ class CRS:
         "hope you enjoy them") after fewer than two, nor one that answers thanks (:data:`WELCOME_RE`) unless the user
         thanked, says the user likes the movie in its slot (:data:`LIKED_SLOT_RE`: "as you like
         [REC]"), or goes on with an answer or a correction after its first words
-        (:data:`TAIL_ANSWER_RE`: "… should be good Yes, …", "… Sorry I mean …")."""
+        (:data:`TAIL_ANSWER_RE`: "… should be good Yes, …", "… Sorry I mean …") or corrects what its
+        own dialogue said (:data:`CORRECTION_RE`: "oops [REC] is what I meant")."""
 
         speakable = self.speakable_rows(contexts, rankings)
         known: dict[tuple, bool] = {}  # (test, row) -> the test on row's context, asked once a row
@@ -607,7 +608,7 @@ class CRS:
                 return False
             if WELCOME_RE.search(text) and not holds(user_thanked, row):
                 return False
-            if LIKED_SLOT_RE.search(reply) or TAIL_ANSWER_RE.search(reply.strip()):
+            if LIKED_SLOT_RE.search(reply) or TAIL_ANSWER_RE.search(reply.strip()) or CORRECTION_RE.search(reply):
                 return False
             named = self.link(text)
             if any(e.kind == "movie" for e in named):
@@ -868,6 +869,9 @@ LIKED_SLOT_RE = re.compile(r"\b(?:(?:as|since|because|cause|cuz|seeing\s+as)\s+y
 # A later sentence that answers or corrects something ("… should be good Yes, wasn't violent to me.",
 # "… Sorry I mean …"): a reply retrieved from another dialogue answering that dialogue's last turn.
 TAIL_ANSWER_RE = re.compile(r"(?:[.!?]+\s*|[,;]\s*|\s)(?:(?i:yes|yeah|yep|yup|nope|nah|sorry|oops)|No|I\s+mean)\b(?![\w'])")
+# A reply that corrects what its own dialogue said before ("oops [REC] is what I meant", "Sorry, I
+# meant [REC]", "typo"): nothing in this conversation needs the correction.
+CORRECTION_RE = re.compile(r"^\W*(?:oops|whoops|my\s+bad|typo)\b|\b(?:is|was)\s+what\s+i\s+meant\b|^\W*(?:sorry\W+)?i\s+meant\b", re.IGNORECASE)
 
 
 def user_leaving(context: DialogueContext) -> bool:

@@ -98,6 +98,7 @@ def movie_named(pipeline, title):
     ("I love Christopher Nolan movies but I've seen all of them", set(), {"with: Christopher Nolan"}),
     ("I like Tom Hanks, have you seen all of his?", {"actor: Tom Hanks"}, set()),  # asks the recommender
     ("Not sci-fi this time, a thriller maybe", {"genre: Thriller"}, {"genre: Sci-fi"}),  # the comma ends the negation
+    ("Not sci-fi though, I've had enough space movies.", set(), {"genre: Sci-fi", "theme: space"}),  # "had enough" refuses
     ("no horror, comedy or drama", set(), {"genre: Horror", "genre: Comedy", "genre: Drama"}),  # a list stays negated
     # ", anything ..." starts what is wanted: the negation before the comma does not reach it
     ("I don't want a comedy, anything with Tom Hanks?", {"actor: Tom Hanks"}, {"genre: Comedy"}),

@@ -623,7 +623,7 @@ NEGATION_RE = re.compile(
     r"anything\s+but|other\s+than|rather\s+than|instead\s+of|no\s+more|"
     r"(?:do|does|did|would|will|could|ca|wo|is|are|was|were)n'?t|(?:do|does|did|would|will|could|can)\s+not|cannot|"
     r"hate[sd]?|hating|dislike[sd]?|disliking|loathe[sd]?|detest(?:ed|s)?|sick\s+of|tired\s+of|"
-    r"had\s+enough\s+of|can'?t\s+stand|not\s+(?:a\s+)?(?:big\s+|huge\s+)?fan\s+of|not\s+into)\b",
+    r"had\s+enough(?:\s+of)?|can'?t\s+stand|not\s+(?:a\s+)?(?:big\s+|huge\s+)?fan\s+of|not\s+into)\b",
     re.IGNORECASE,
 )
 

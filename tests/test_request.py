@@ -738,6 +738,11 @@ def test_retrieved_replies_claim_only_what_the_facts_hold(pipeline, facts):
     assert pipeline.fits_origin(lonely, "[REC] is great")
     assert not pipeline.fits_origin(lonely, "Have you seen [REC] or any of that series?")
     assert pipeline.fits_origin(toy3, "Have you seen [REC] or any of that series?")
+    # two films that share only a title are a remake and its original, not a series
+    heist = max((m for m in pipeline.catalogue.movies if m.title == "Heist"), key=lambda m: m.mentions).movie_id
+    assert facts.franchise_constraint(heist, strict=True) is not None
+    assert not pipeline.fits_origin(heist, "Have you seen [REC] or any of that series?")
+    assert pipeline.fits_origin(heist, "[REC] is a remake, but a good one")
     for text in ("It won the Oscar for Best Picture", "Rotten Tomatoes gives it 92%", "an academy award winner", "top box office sales"):
         assert UNCHECKABLE_RE.search(text), text
     assert not UNCHECKABLE_RE.search("It is a great movie, I loved the ending")

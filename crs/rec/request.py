@@ -584,6 +584,10 @@ class MovieFacts:
         found[[self.catalogue.index(m) for m in movies if m in self.catalogue]] = True
         return found
 
+    def mask_members(self, constraint: Constraint) -> set[int]:
+        """The catalogue movies meeting a constraint (any kind)."""
+        return {self.catalogue.movies[i].movie_id for i in np.flatnonzero(self.mask(constraint))}
+
     def _members(self, constraint: Constraint) -> set[int]:
         """The catalogue movies meeting a person, genre, movie or franchise constraint."""
         if constraint.kind == "person":

@@ -752,11 +752,20 @@ class CRS:
     def fits_origin(self, movie: int | None, text: str) -> bool:
         """Whether ``movie`` holds the studio and country ``text`` speaks of ("a Pixar movie", "a
         French one": :func:`crs.rec.request.studio_and_country_words`) and, when ``text`` calls it a
-        sequel, prequel, remake or part of a series, has a series of its own."""
+        sequel, prequel, remake or part of a series, has a series of its own (of two titles or more,
+        but for "remake" and "the original")."""
         claims = studio_and_country_words(text)
         if claims and (movie is None or not all(self.facts.satisfies(movie, Constraint(kind, key, "")) for kind, key, _, _ in claims)):
             return False
-        return not _SERIES_CLAIM_RE.search(text) or (movie is not None and self.facts.franchise_constraint(movie, strict=True) is not None)
+        found = [m.group(0) for m in _SERIES_CLAIM_RE.finditer(text)]
+        if not found:
+            return True
+        franchise = self.facts.franchise_constraint(movie, strict=True) if movie is not None else None
+        if franchise is None:
+            return False
+        # films that only share a title (Heist, 2001 and 2015) may be a remake and its original, not a series
+        titles = {self.facts.title_keys.get(m) for m in self.facts.mask_members(franchise)}
+        return len(titles) > 1 or all(_REMAKE_CLAIM_RE.fullmatch(claim) for claim in found)
 
     def shares_people(self, context: DialogueContext, ranking: list[tuple[int, float]], slots: int, claim: re.Match) -> bool:
         """Whether a reply with ``slots`` movie slots (filled from ``ranking`` in order) may say that
@@ -1093,6 +1102,9 @@ _SERIES_CLAIM_RE = re.compile(r"\b(?:sequels?|prequels?|remakes?|remade|trilogy|
                               r"the\s+original(?!\s+(?:story|idea|plot|script|screenplay|music|score|soundtrack|cast|book|novel))|"
                               r"the\s+(?:second|third|2nd|3rd)\s+(?:one|movie|film|part)|(?:more|better)\s+than\s+the\s+first)\b",
                               re.IGNORECASE)
+
+# The series claims a film that shares only its title with another may make (a remake, the original).
+_REMAKE_CLAIM_RE = re.compile(r"remakes?|remade|the\s+original", re.IGNORECASE)
 
 # A reply saying that movies share people ("by the same director", "the same actor is in it", "from
 # the same people"): it answers only where they do (CRS.shares_people). The group named for the role.

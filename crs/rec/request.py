@@ -197,13 +197,13 @@ class MovieFacts:
         self.by_person: dict[int, set[int]] = defaultdict(set)
         self.by_genre: dict[int, set[int]] = defaultdict(set)
         # Studios and countries: (relation, entity) → the lexicon keys an edge to it stands for.
-        tags = {**self._studio_tags(relation), **self._origin_tags(relation)}
+        studio_tags, animation_tags = self._studio_tags(relation)
+        tags = {**studio_tags, **self._origin_tags(relation)}
         self.studios: dict[int, set[str]] = defaultdict(set)
         self.origins: dict[int, set[str]] = defaultdict(set)
         self.by_studio: dict[str, set[int]] = defaultdict(set)
         self.by_origin: dict[str, set[int]] = defaultdict(set)
         studio_rels = {relation[r] for r in ("productionCompany", "company", "distributor") if r in relation}
-        animation_tags = self._animation_distributor_tags(relation)
         animated = {m.movie_id for m in catalogue.movies if any(name_key(g) in ("animation", "animated") for g in m.genres)}
         sequel_pairs = []
         heads, tails = kg.edge_index.tolist()
@@ -248,14 +248,13 @@ class MovieFacts:
                 if entity is not None:
                     self.genres[movie.movie_id].add(entity)
                     self.by_genre[entity].add(movie.movie_id)
-        # Series a movie's plot names though its title does not (crs.rec.hidden_genres.stated_series).
+        # Series a movie's plot names though its title does not, and themes its title or plot states
+        # (crs.rec.hidden_genres.stated_series, stated_themes).
         self.by_plot_series: dict[str, set[int]] = defaultdict(set)
+        self.by_theme: dict[str, set[int]] = defaultdict(set)
         for movie in catalogue.movies:
             for key in movie.plot_series:
                 self.by_plot_series[key].add(movie.movie_id)
-        # Themes the title or plot states (crs.rec.hidden_genres.stated_themes).
-        self.by_theme: dict[str, set[int]] = defaultdict(set)
-        for movie in catalogue.movies:
             for theme in movie.plot_themes:
                 self.by_theme[theme].add(movie.movie_id)
         self.years = {m.movie_id: m.year for m in catalogue.movies}
@@ -296,32 +295,25 @@ class MovieFacts:
         self._surnames: dict[str, list[tuple[int, int]]] | None = None
         self._prefixed: dict[str, frozenset[int]] = {}
 
-    def _studio_tags(self, relation: dict[str, int]) -> dict[tuple[int, int], set[str]]:
-        """(relation, company entity) → the :data:`STUDIO_WORDS` keys it stands for."""
+    def _studio_tags(self, relation: dict[str, int]) -> tuple[dict[tuple[int, int], set[str]], dict[tuple[int, int], set[str]]]:
+        """(relation, company entity) → the :data:`STUDIO_WORDS` keys it stands for; and (distributor
+        relation, company entity) → the :data:`ANIMATION_DISTRIBUTORS` keys it stands for (a studio's
+        own distribution arm, which counts for the studio's animated movies only)."""
         own = [relation[r] for r in ("productionCompany", "company") if r in relation]
         distributor = relation.get("distributor")
         tags: dict[tuple[int, int], set[str]] = defaultdict(set)
+        animation: dict[tuple[int, int], set[str]] = defaultdict(set)
         for entity, name in enumerate(self.kg.entity_names):
             key = f" {name_key(base_name(name))} "
             for word, (needles, distributed) in STUDIO_WORDS.items():
                 if any(f" {n} " in key for n in needles):
                     for rel in own + ([distributor] if distributed and distributor is not None else []):
                         tags[(rel, entity)].add(word)
-        return tags
-
-    def _animation_distributor_tags(self, relation: dict[str, int]) -> dict[tuple[int, int], set[str]]:
-        """(distributor relation, company entity) → the :data:`ANIMATION_DISTRIBUTORS` keys it stands
-        for: a studio's own distribution arm, which counts for the studio's animated movies only."""
-        distributor = relation.get("distributor")
-        tags: dict[tuple[int, int], set[str]] = defaultdict(set)
-        if distributor is None:
-            return tags
-        for entity, name in enumerate(self.kg.entity_names):
-            key = f" {name_key(base_name(name))} "
-            for word, needles in ANIMATION_DISTRIBUTORS.items():
-                if any(f" {n} " in key for n in needles):
-                    tags[(distributor, entity)].add(word)
-        return tags
+            if distributor is not None:
+                for word, needles in ANIMATION_DISTRIBUTORS.items():
+                    if any(f" {n} " in key for n in needles):
+                        animation[(distributor, entity)].add(word)
+        return tags, animation
 
     def _origin_tags(self, relation: dict[str, int]) -> dict[tuple[int, int], set[str]]:
         """(relation, country or language entity) → the :data:`COUNTRY_WORDS` keys it stands for."""
@@ -493,6 +485,13 @@ class MovieFacts:
         name = surface.strip() if typed == prefix and surface.strip() else key.title()
         return Constraint("franchise", (key, prefix), f"franchise: {name}")
 
+    def series_titles(self, movie_id: int) -> int:
+        """How many titles the movie's own series (:meth:`franchise_constraint`, strict) holds: 0 for
+        a movie with none, 1 for films that only share a title (Heist, 2001 and 2015)."""
+        if self.franchise_constraint(movie_id, strict=True) is None:
+            return 0
+        return len({self.title_keys.get(m) for m in self.franchise_members[self.franchise[movie_id]]})
+
     def satisfies(self, movie_id: int, constraint: Constraint) -> bool:
         kind, value = constraint.kind, constraint.value
         if kind == "person":
@@ -583,10 +582,6 @@ class MovieFacts:
         found = np.zeros(len(self.catalogue), dtype=bool)
         found[[self.catalogue.index(m) for m in movies if m in self.catalogue]] = True
         return found
-
-    def mask_members(self, constraint: Constraint) -> set[int]:
-        """The catalogue movies meeting a constraint (any kind)."""
-        return {self.catalogue.movies[i].movie_id for i in np.flatnonzero(self.mask(constraint))}
 
     def _members(self, constraint: Constraint) -> set[int]:
         """The catalogue movies meeting a person, genre, movie or franchise constraint."""
@@ -772,13 +767,14 @@ _MORE_RE = re.compile(r"\b(?:else|more|other|others|another|same|anything|someth
 # A studio by name; a country by adjective before a movie word ("a French comedy", "Korean films"),
 # "Bollywood" alone, or a language after "in" ("something in Spanish").
 _STUDIO_RE = re.compile(r"\b(?:studio\s+)?(" + "|".join(STUDIO_WORDS) + r")\b", re.IGNORECASE)
-_COUNTRY_RE = re.compile(r"\b(" + "|".join(w for w in COUNTRY_WORDS if w != "bollywood") + r")\b(?=(?:\s+[\w-]+)?\s+(?:movies?|films?|cinema|flicks?|"
+_COUNTRY_ADJECTIVES = "|".join(w for w in COUNTRY_WORDS if w != "bollywood")
+_COUNTRY_RE = re.compile(r"\b(" + _COUNTRY_ADJECTIVES + r")\b(?=(?:\s+[\w-]+)?\s+(?:movies?|films?|cinema|flicks?|"
                          r"ones?|stuff|comed(?:y|ies)|dramas?|horrors?|thrillers?|animations?|anime|romances?|action|musicals?|"
                          r"westerns?|documentar(?:y|ies)|classics?)\b)|\b(bollywood)\b|"
                          r"\b(?:in|spoken\s+in|subtitled\s+from)\s+(french|hindi|japanese|korean|italian|german|spanish|chinese|swedish|danish|russian)\b"
                          r"(?!\s+(?:accent|style|restaurant|food))|"
                          r"\b(?:something|anything|movies?|films?|one)\s+(?:that'?s\s+|that\s+is\s+|more\s+)?("
-                         + "|".join(w for w in COUNTRY_WORDS if w != "bollywood") + r")\b(?=\s*(?:$|[.,!?;]|please\b|maybe\b|perhaps\b|instead\b|then\b|too\b|or\b|this\s+time\b))",
+                         + _COUNTRY_ADJECTIVES + r")\b(?=\s*(?:$|[.,!?;]|please\b|maybe\b|perhaps\b|instead\b|then\b|too\b|or\b|this\s+time\b))",
                          re.IGNORECASE)
 
 
@@ -991,15 +987,14 @@ class RequestReader:
             key = _THEME_KEYS[int(match.lastgroup[1:])]
             constraint = Constraint("theme", key, f"theme: {THEMES[key][1]}")
             neg = negated(match.start())
-            if is_taken(*match.span()):
-                # part of a title ("Shark Tale"), unless the title is just the theme's name and the
-                # turn asks for (or turns down) the kind: "a James Bond movie", "no James Bond"
-                # (an obscure film is called "James Bond"; the user means the series)
-                whole = any(e.kind == MOVIE and (e.start, e.end) == match.span() for e in linked)
-                if whole and (neg or _KIND_AFTER_RE.match(plain[match.end():])):
-                    (request.unwanted if neg else request.wanted).append(constraint)
+            # Part of a title ("Shark Tale") it is not read, unless the title is just the theme's name
+            # and the turn asks for (or turns down) the kind: "a James Bond movie", "no James Bond"
+            # (an obscure film is called "James Bond"; the user means the series). Not taken: its
+            # words may also name a genre ("heist": crime).
+            if is_taken(*match.span()) and not (any(e.kind == MOVIE and (e.start, e.end) == match.span() for e in linked)
+                                                and (neg or _KIND_AFTER_RE.match(plain[match.end():]))):
                 continue
-            (request.unwanted if neg else request.wanted).append(constraint)  # its words may also name a genre ("heist": crime)
+            (request.unwanted if neg else request.wanted).append(constraint)
         for match in _ATTRIBUTE_RE.finditer(plain):
             if is_taken(*match.span()):
                 continue

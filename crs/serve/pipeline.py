@@ -696,12 +696,9 @@ class CRS:
         """The names in ``text`` that the linker left alone (:func:`unlinked_names`): those with two
         words or more outside the common words, and those with one (a common first name: "Will
         Farrell") that are spelt within :data:`NAME_SIMILARITY` of a KG person's name."""
-        names = unlinked_names(text, linked, rare_words=2)
-        for name in unlinked_names(text, linked, rare_words=1):
-            if name not in names and process.extractOne(name.lower(), self.person_names, scorer=fuzz.ratio,
-                                                        score_cutoff=NAME_SIMILARITY) is not None:
-                names.append(name)
-        return names
+        return [name for name, rare in unlinked_names(text, linked)
+                if rare >= 2 or process.extractOne(name.lower(), self.person_names, scorer=fuzz.ratio,
+                                                   score_cutoff=NAME_SIMILARITY) is not None]
 
     def names_speakable_person(self, name: str, speakable: set[int]) -> bool:
         """Whether ``name`` (a name the linker left alone, often misspelt: "Jim Carey", "Nicholas
@@ -760,12 +757,9 @@ class CRS:
         found = [m.group(0) for m in _SERIES_CLAIM_RE.finditer(text)]
         if not found:
             return True
-        franchise = self.facts.franchise_constraint(movie, strict=True) if movie is not None else None
-        if franchise is None:
-            return False
+        titles = self.facts.series_titles(movie) if movie is not None else 0
         # films that only share a title (Heist, 2001 and 2015) may be a remake and its original, not a series
-        titles = {self.facts.title_keys.get(m) for m in self.facts.mask_members(franchise)}
-        return len(titles) > 1 or all(_REMAKE_CLAIM_RE.fullmatch(claim) for claim in found)
+        return titles > 1 or (titles == 1 and all(_REMAKE_CLAIM_RE.fullmatch(claim) for claim in found))
 
     def shares_people(self, context: DialogueContext, ranking: list[tuple[int, float]], slots: int, claim: re.Match) -> bool:
         """Whether a reply with ``slots`` movie slots (filled from ``ranking`` in order) may say that
@@ -1122,16 +1116,17 @@ _NAME_RUN_RE = re.compile(r"\b[A-Z][a-z][\w'’-]*(?:\s+(?:[A-Z][a-z][\w'’-]*|
 NAME_SIMILARITY = 85
 
 
-def unlinked_names(text: str, linked: Sequence[LinkedEntity], rare_words: int = 2) -> list[str]:
-    """The :data:`_NAME_RUN_RE` runs of ``text`` that no ``linked`` entity overlaps and that hold
-    ``rare_words`` or more words outside :data:`kg.lexicon.COMMON_WORDS`."""
+def unlinked_names(text: str, linked: Sequence[LinkedEntity]) -> list[tuple[str, int]]:
+    """The :data:`_NAME_RUN_RE` runs of ``text`` that no ``linked`` entity overlaps and that hold a
+    word outside :data:`kg.lexicon.COMMON_WORDS`, each with how many such words it holds."""
     found = []
     for match in _NAME_RUN_RE.finditer(text):
         if any(e.start < match.end() and match.start() < e.end for e in linked):
             continue
         words = [w.strip(".'’-").lower().removesuffix("'s") for w in match.group(0).split()]
-        if sum(w not in COMMON_WORDS for w in words) >= rare_words:
-            found.append(match.group(0))
+        rare = sum(w not in COMMON_WORDS for w in words)
+        if rare:
+            found.append((match.group(0), rare))
     return found
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from crs.data.catalogue import Movie
 from crs.data.context import DialogueContext
 from crs.data.redial import RECOMMENDER, SEEKER, Turn
 from crs.rec.request import Constraint, MovieFacts, RequestReader, RequestState, franchise_key, honour, honour_scores, relaxation_sentence
@@ -722,6 +723,30 @@ def test_studios_and_countries(pipeline, reader, facts):
     assert movie_named(pipeline, "Moana").movie_id not in top
     top = [m for m, _ in chat(pipeline, "I want an animated movie, but nothing from Pixar")[0].details.ranking[:3]]
     assert top and not any(facts.refused_mask(pixar)[pipeline.catalogue.index(m)] for m in top)
+
+
+def test_comic_adaptations_are_their_publishers(pipeline, reader, facts):
+    # DBpedia credits Black Panther, Thor: Ragnarok and The Dark Knight to no Marvel or DC company:
+    # their series stems and the comics' creators among the writers make them the publisher's
+    from crs.rec.request import comic_publishers
+
+    assert comic_publishers(Movie(1, "Thor: Ragnarok", 2017, 1, genres=("action", "adventure", "comedy"))) == ["marvel"]
+    assert comic_publishers(Movie(2, "Justice League Dark", 2017, 1, genres=("action",), writers=("Jack Kirby",))) == ["dc"]
+    assert comic_publishers(Movie(3, "Ant Kingdom", 2019, 1, genres=("animation",), writers=("Stan Lee",))) == ["marvel"]
+    assert comic_publishers(Movie(3, "Ant Kingdom", 2019, 1, genres=("animation",), writers=("Stan Lee",)), creators=False) == []
+    assert comic_publishers(Movie(4, "The Black Panther", 1977, 1, genres=("crime", "thriller"))) == []  # a namesake
+    assert comic_publishers(Movie(5, "Blade Runner", 1982, 1, genres=("sci-fi",))) == []  # not the Blade series
+    marvel, dc = Constraint("studio", "marvel", "studio: Marvel"), Constraint("studio", "dc", "studio: DC")
+    for title, studio in (("Black Panther", marvel), ("Thor: Ragnarok", marvel), ("Logan", marvel), ("The Dark Knight", dc),
+                          ("Wonder Woman", dc)):
+        assert facts.satisfies(movie_named(pipeline, title).movie_id, studio), title
+    for text, wanted, unwanted in (("any good DC movies?", {"studio: DC"}, set()),
+                                   ("a superhero movie but not Marvel or DC", {"genre: Superhero"}, {"studio: Marvel", "studio: DC"}),
+                                   ("a thriller set in Washington DC", {"genre: Thriller"}, set())):
+        got_wanted, got_unwanted, _ = read(pipeline, reader, text)
+        assert (got_wanted, got_unwanted) == (wanted, unwanted), text
+    top = [m for m, _ in chat(pipeline, "I want a superhero movie, but nothing from Marvel")[0].details.ranking[:5]]
+    assert top and not any(facts.refused_mask(marvel)[pipeline.catalogue.index(m)] for m in top)
 
 
 def test_retrieved_replies_claim_only_what_the_facts_hold(pipeline, facts):

@@ -19,8 +19,9 @@ A genre no metadata carries at all is read from the title and plot by name (:dat
 "superhero", from heroes, teams and the word) into ``Movie.plot_genres``, which
 :class:`crs.rec.request.MovieFacts` takes as a genre like a listed one. A series whose title its
 plot names as a name (:func:`stated_series`: The Dark Knight's plot names Batman, whose title stem
-two catalogue titles share) goes into ``Movie.plot_series``; a series turned down keeps those
-movies out too. Themes (:data:`kg.lexicon.THEMES`: zombies, Christmas, time travel, ...) the title
+two catalogue titles share) goes into ``Movie.plot_series``, and so do the series a character ties
+it to (:func:`character_series`: Return of the Jedi's plot and Star Wars' both name Darth Vader, and
+the two share their stars); a series turned down keeps those movies out too. Themes (:data:`kg.lexicon.THEMES`: zombies, Christmas, time travel, ...) the title
 or plot states go into ``Movie.plot_themes`` (:func:`stated_themes`), facts for requests.
 
 The result is a fact list per movie (genre words, no plot text): ``Movie.maybe_genres`` in the
@@ -46,7 +47,7 @@ import numpy as np
 
 from crs.data.catalogue import Catalogue, Movie
 from kg.graph import name_key
-from kg.lexicon import COMMON_WORDS, THEMES
+from kg.lexicon import COMMON_WORDS, PLACE_WORDS, THEMES
 from kg.text import normalise_key
 
 logger = logging.getLogger(__name__)
@@ -194,7 +195,7 @@ def stated_themes(movie: Movie) -> tuple[str, ...]:
 
 # Title stems of series (here, not in crs.rec.request, which imports this module).
 _SEQUEL_RE = re.compile(
-    r"(?:\s+(?:part|chapter|episode|vol|volume)\.?)?\s+(?:\d+|[ivx]+)$|:.*$|\s+-\s+.*$|\s+returns$|\s+reloaded$")
+    r"(?:\s+(?:part|chapter|episode|vol|volume)\.?)?\s+(?:\d+|[ivx]+)$|:.*$|\s+[-–—]\s+.*$|\s+returns$|\s+reloaded$")
 
 
 def title_key(title: str) -> str:
@@ -255,6 +256,80 @@ def stated_series(movie: Movie, vocabulary: set[str]) -> tuple[str, ...]:
     return tuple(found)
 
 
+# A character's name ties two movies into one series when both plots name it ("Darth Vader" in Star
+# Wars and Return of the Jedi, "Freddy Krueger", "Robert Langdon") and the two share a writer, two
+# stars, or a director and a star; a name in more plots than this is no character's.
+MAX_CHARACTER_PLOTS = 6
+_SMALL_WORDS = frozenset({"of", "the", "and", "&"})
+
+
+def character_names(movie: Movie) -> set[str]:
+    """The names of two or more words the movie's plot holds (:func:`name_words` keys; the first
+    word of a sentence dropped), other than places (:data:`kg.lexicon.PLACE_WORDS`)."""
+    found = set()
+    for run in _NAME_RUN_RE.finditer(movie.plot):
+        words = run.group(0).split()
+        if _SENTENCE_START_RE.search(movie.plot[: run.start()]):
+            words = words[1:]
+        while words and words[-1].lower() in _SMALL_WORDS:
+            words.pop()
+        while words and words[0].lower() in _SMALL_WORDS:
+            words.pop(0)
+        key = name_words(" ".join(words))
+        if len(key.split()) >= 2 and not PLACE_WORDS & set(key.split()):
+            found.add(key)
+    return found
+
+
+def _share_crew(a: Movie, b: Movie) -> bool:
+    stars = set(a.stars) & set(b.stars)
+    return bool(set(a.writers) & set(b.writers)) or len(stars) >= 2 or bool(stars and set(a.directors) & set(b.directors))
+
+
+def character_series(movies: list[Movie]) -> dict[int, tuple[str, ...]]:
+    """Movie id → the title stems (:func:`franchise_key`) of the other series its characters tie it
+    to: movies joined when their plots name the same character and they share crew
+    (:data:`MAX_CHARACTER_PLOTS`), and joined on through each other (Return of the Jedi to The Empire
+    Strikes Back to Star Wars). A movie whose ``movie_info.json`` entry another movie shares (the same
+    IMDb id) is left out unless it is the dated one of most mentions: the plot is that movie's. A person's name is no character."""
+    owner: dict[str, Movie] = {}
+    for movie in movies:  # the dated movie of most mentions ("Star Wars (1977)", not "Star Wars Kid")
+        if movie.imdb_id and (movie.imdb_id not in owner or (movie.year is not None, movie.mentions)
+                              > (owner[movie.imdb_id].year is not None, owner[movie.imdb_id].mentions)):
+            owner[movie.imdb_id] = movie
+    own = [m for m in movies if m.plot and (not m.imdb_id or owner[m.imdb_id] is m)]
+    people = {name_words(p) for m in movies for p in (*m.stars, *m.writers, *m.directors)}
+    names = {m.movie_id: character_names(m) - people for m in own}
+    plots = Counter(n for found in names.values() for n in found)
+    by_name: dict[str, list[Movie]] = {}
+    for movie in own:
+        for name in names[movie.movie_id]:
+            if plots[name] <= MAX_CHARACTER_PLOTS:
+                by_name.setdefault(name, []).append(movie)
+    parent = {m.movie_id: m.movie_id for m in own}
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for group in by_name.values():
+        for i, a in enumerate(group):
+            for b in group[i + 1:]:
+                if franchise_key(a.title) != franchise_key(b.title) and _share_crew(a, b):
+                    parent[find(a.movie_id)] = find(b.movie_id)
+    keys: dict[int, set[str]] = {}
+    for movie in own:
+        keys.setdefault(find(movie.movie_id), set()).add(franchise_key(movie.title))
+    found = {}
+    for movie in own:
+        other = keys[find(movie.movie_id)] - {franchise_key(movie.title), ""}
+        if other:
+            found[movie.movie_id] = tuple(sorted(other))
+    return found
+
+
 def movie_texts(movies: list[Movie]) -> list[str]:
     """What is encoded per movie: its title and plot (the plot only read here, never stored)."""
     return [f"{m.display_name}. {' '.join(m.plot.split())}" for m in movies]
@@ -265,7 +340,9 @@ def flag_catalogue(catalogue: Catalogue, encoder, progress: bool = False) -> tup
     are what it learns from), ``plot_genres`` from :func:`stated_genres` and ``plot_series`` from
     :func:`stated_series`, and the metrics."""
     vocabulary = series_vocabulary(catalogue.movies)
-    stated = Catalogue([replace(m, plot_genres=stated_genres(m), plot_series=stated_series(m, vocabulary), plot_themes=stated_themes(m))
+    characters = character_series(catalogue.movies)
+    stated = Catalogue([replace(m, plot_genres=stated_genres(m), plot_themes=stated_themes(m),
+                                plot_series=tuple(dict.fromkeys((*stated_series(m, vocabulary), *characters.get(m.movie_id, ())))))
                         for m in catalogue.movies])
     counts = {genre: sum(genre in m.plot_genres for m in stated.movies) for genre in STATED_GENRES}
     series = {"series": len(vocabulary), "movies": sum(bool(m.plot_series) for m in stated.movies),

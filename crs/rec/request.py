@@ -63,7 +63,7 @@ import numpy as np
 from crs.data.catalogue import Catalogue
 from crs.rec.hidden_genres import franchise_key, title_key, unknown_genres  # noqa: F401 (franchise_key: re-exported)
 from kg.graph import GENRE, GENRE_ALIASES, MOVIE, KnowledgeGraph, base_name, name_key
-from kg.lexicon import ANIMATION_DISTRIBUTORS, COMMON_WORDS, COUNTRY_NAMES, COUNTRY_WORDS, GENRE_WORDS, STUDIO_NAMES, STUDIO_WORDS, THEMES
+from kg.lexicon import ANIMATION_DISTRIBUTORS, COMIC_GENRES, COMIC_SERIES, COMMON_WORDS, COUNTRY_NAMES, COUNTRY_WORDS, GENRE_WORDS, STUDIO_NAMES, STUDIO_WORDS, THEMES
 from kg.linker import LinkedEntity
 from kg.text import normalise_key
 
@@ -177,6 +177,22 @@ def suspect_metadata(catalogue: Catalogue) -> set[int]:
     return suspect
 
 
+def comic_publishers(movie, creators: bool = True) -> list[str]:
+    """The comic publishers (:data:`kg.lexicon.COMIC_SERIES` keys) whose characters the movie is
+    about: its title stem is one of their series (or begins with one of two or more words: "Justice
+    League Dark"), else it credits one of their creators as a writer; and it is listed as a genre
+    such films have (:data:`kg.lexicon.COMIC_GENRES`). ``creators=False``: by title stem only."""
+    if not COMIC_GENRES & set(movie.genres):
+        return []
+    stem = franchise_key(movie.title)
+    by_stem = [studio for studio, (stems, _) in COMIC_SERIES.items()
+               if stem in stems or any(" " in s and stem.startswith(f"{s} ") for s in stems)]
+    if by_stem or not creators:
+        return by_stem
+    writers = {name_key(w) for w in movie.writers}
+    return [studio for studio, (_, creators) in COMIC_SERIES.items() if writers & set(creators)]
+
+
 class MovieFacts:
     """Per catalogue movie: people by role, genres, year and franchise, from the knowledge graph
     (DBpedia plus the catalogue metadata the extended graph carries)."""
@@ -259,6 +275,10 @@ class MovieFacts:
                 self.by_theme[theme].add(movie.movie_id)
         self.years = {m.movie_id: m.year for m in catalogue.movies}
         self.suspect = suspect_metadata(catalogue)
+        for movie in catalogue.movies:  # comic adaptations (by creator only on the movie's own metadata)
+            for studio in comic_publishers(movie, creators=self.trusted(movie.movie_id)):
+                self.studios[movie.movie_id].add(studio)
+                self.by_studio[studio].add(movie.movie_id)
         known = [y for y in self.years.values() if y]
         self.latest_year = max(known) if known else None
         self.genre_family = self._genre_families()
@@ -765,8 +785,8 @@ YES_NO_RE = re.compile(r"^\s*(?:so\s+|and\s+|but\s+)?(?:is|was|isn't|wasn't)\b(?
 _MORE_RE = re.compile(r"\b(?:else|more|other|others|another|same|anything|something|similar|movies|films|ones|recommend|suggest)\b",
                       re.IGNORECASE)
 # A studio by name; a country by adjective before a movie word ("a French comedy", "Korean films"),
-# "Bollywood" alone, or a language after "in" ("something in Spanish").
-_STUDIO_RE = re.compile(r"\b(?:studio\s+)?(" + "|".join(STUDIO_WORDS) + r")\b", re.IGNORECASE)
+# "Bollywood" alone, or a language after "in" ("something in Spanish"). "Washington DC" is a place.
+_STUDIO_RE = re.compile(r"\b(?<!washington )(?:studio\s+)?(" + "|".join(STUDIO_WORDS) + r")\b", re.IGNORECASE)
 _COUNTRY_ADJECTIVES = "|".join(w for w in COUNTRY_WORDS if w != "bollywood")
 _COUNTRY_RE = re.compile(r"\b(" + _COUNTRY_ADJECTIVES + r")\b(?=(?:\s+[\w-]+)?\s+(?:movies?|films?|cinema|flicks?|"
                          r"ones?|stuff|comed(?:y|ies)|dramas?|horrors?|thrillers?|animations?|anime|romances?|action|musicals?|"

@@ -154,6 +154,30 @@ STUDIO_NAMES = {"pixar": "Pixar", "disney": "Disney", "marvel": "Marvel", "dream
                 "laika": "Laika", "aardman": "Aardman", "amblin": "Amblin",
                 "lionsgate": "Lionsgate", "miramax": "Miramax", "dc": "DC"}
 
+# Feature films of animation studios whose catalogue DBpedia holds only in part (The Incredibles is
+# linked to its score, Ratatouille and WALL-E to Disney alone, most Ghibli films to no company): the
+# STUDIO_WORDS key → (the studios that release its films too, its features as (title, year)).
+# crs.rec.request.MovieFacts credits a catalogue movie whose folded title is one of these and whose
+# year is the same (or, undated, that is listed as animation or has no metadata at all).
+STUDIO_FILMS: dict[str, tuple[tuple[str, ...], tuple[tuple[str, int], ...]]] = {
+    "pixar": (("disney",), (
+        ("Toy Story", 1995), ("A Bug's Life", 1998), ("Toy Story 2", 1999), ("Monsters, Inc.", 2001),
+        ("Finding Nemo", 2003), ("The Incredibles", 2004), ("Cars", 2006), ("Ratatouille", 2007), ("WALL-E", 2008),
+        ("Up", 2009), ("Toy Story 3", 2010), ("Cars 2", 2011), ("Brave", 2012), ("Monsters University", 2013),
+        ("Inside Out", 2015), ("The Good Dinosaur", 2015), ("Finding Dory", 2016), ("Cars 3", 2017), ("Coco", 2017),
+        ("Incredibles 2", 2018), ("Toy Story 4", 2019), ("Onward", 2020), ("Soul", 2020), ("Luca", 2021),
+        ("Turning Red", 2022), ("Lightyear", 2022), ("Elemental", 2023), ("Inside Out 2", 2024))),
+    "ghibli": ((), (
+        ("Nausicaä of the Valley of the Wind", 1984), ("Castle in the Sky", 1986), ("My Neighbor Totoro", 1988),
+        ("Grave of the Fireflies", 1988), ("Kiki's Delivery Service", 1989), ("Only Yesterday", 1991),
+        ("Porco Rosso", 1992), ("Ocean Waves", 1993), ("Pom Poko", 1994), ("Whisper of the Heart", 1995),
+        ("Princess Mononoke", 1997), ("My Neighbors the Yamadas", 1999), ("Spirited Away", 2001),
+        ("The Cat Returns", 2002), ("Howl's Moving Castle", 2004), ("Tales from Earthsea", 2006), ("Ponyo", 2008),
+        ("Arrietty", 2010), ("The Secret World of Arrietty", 2010), ("From Up on Poppy Hill", 2011),
+        ("The Wind Rises", 2013), ("The Tale of the Princess Kaguya", 2013), ("When Marnie Was There", 2014),
+        ("The Red Turtle", 2016), ("Earwig and the Witch", 2020), ("The Boy and the Heron", 2023))),
+}
+
 # Comic publishers' film series, which DBpedia credits to a film studio, if to anyone (Black Panther,
 # Thor: Ragnarok, Logan and The Dark Knight carry no Marvel or DC edge): the STUDIO_WORDS key → (the
 # title stems of its characters' series, as crs.rec.hidden_genres.franchise_key folds them, and the

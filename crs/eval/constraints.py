@@ -10,7 +10,8 @@ down, a request narrowed by a decade). The hand-written paraphrases of
 
 Every case is played as a chat from scratch. The judge (:class:`Judge`) checks the movies against
 the catalogue metadata (``movie_info.json``: stars, directors, genres, the year in the title) and the
-DBpedia edges of the movie's node, by name, independently of the reader the product uses:
+DBpedia edges of the movie's node, by name, independently of the reader the product uses (a studio
+also by the features :data:`kg.lexicon.STUDIO_FILMS` lists, which DBpedia holds only in part):
 
 * satisfaction@1 / @3: share of the top-1 / top-3 movies meeting every wanted constraint (cases
   with a wanted constraint; a reply with no movie counts as unsatisfied);
@@ -38,7 +39,7 @@ from crs.data.catalogue import Catalogue, Movie
 from crs.data.context import DialogueContext
 from crs.data.redial import RECOMMENDER, SEEKER, Turn
 from crs.paths import PROJECT_ROOT
-from crs.rec.request import MovieFacts, RequestReader, franchise_key, honour_scores
+from crs.rec.request import MovieFacts, RequestReader, films_studios, franchise_key, honour_scores, studio_films
 from kg.graph import GENRE_ALIASES, KnowledgeGraph, base_name, name_key
 
 SEED = 20261130
@@ -95,6 +96,7 @@ class Judge:
 
     def __init__(self, kg: KnowledgeGraph, catalogue: Catalogue):
         self.catalogue = catalogue
+        self.films = studio_films()
         relation = {name: i for i, name in enumerate(kg.relation_names)}
         roles = {relation.get("starring"): "actor", relation.get("director"): "director", relation.get("genre"): "genre",
                  relation.get("productionCompany"): "studio", relation.get("company"): "studio", relation.get("distributor"): "studio",
@@ -129,8 +131,9 @@ class Judge:
             return movie.year is not None and (first is None or movie.year >= first) and (last is None or movie.year <= last)
         if kind == "franchise":
             return spec["title"].casefold() in movie.title.casefold()
-        if kind == "studio":  # any production company or distributor whose name holds the studio's
-            return any(name_key(spec["name"]) in company for company in self.names[movie_id]["studio"])
+        if kind == "studio":  # any production company or distributor whose name holds the studio's, or its listed features
+            return (any(name_key(spec["name"]) in company for company in self.names[movie_id]["studio"])
+                    or name_key(spec["name"]) in films_studios(movie, self.films))
         if kind == "country":  # a country or language edge naming one of ``names``
             return bool({name_key(n) for n in spec["names"]} & self.names[movie_id]["country"])
         raise ValueError(f"unknown constraint kind {kind!r} in a constraint case")

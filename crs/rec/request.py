@@ -63,7 +63,7 @@ import numpy as np
 from crs.data.catalogue import Catalogue
 from crs.rec.hidden_genres import franchise_key, title_key, unknown_genres  # noqa: F401 (franchise_key: re-exported)
 from kg.graph import GENRE, GENRE_ALIASES, MOVIE, KnowledgeGraph, base_name, name_key
-from kg.lexicon import ANIMATION_DISTRIBUTORS, COMIC_GENRES, COMIC_SERIES, COMMON_WORDS, COUNTRY_NAMES, COUNTRY_WORDS, GENRE_WORDS, STUDIO_NAMES, STUDIO_WORDS, THEMES
+from kg.lexicon import ANIMATION_DISTRIBUTORS, COMIC_GENRES, COMIC_SERIES, COMMON_WORDS, COUNTRY_NAMES, COUNTRY_WORDS, GENRE_WORDS, STUDIO_FILMS, STUDIO_NAMES, STUDIO_WORDS, THEMES
 from kg.linker import LinkedEntity
 from kg.text import normalise_key
 
@@ -177,6 +177,25 @@ def suspect_metadata(catalogue: Catalogue) -> set[int]:
     return suspect
 
 
+def studio_films() -> dict[str, list[tuple[int, list[str]]]]:
+    """:data:`kg.lexicon.STUDIO_FILMS` by folded title: title key → [(year, the studio keys)]."""
+    films: dict[str, list[tuple[int, list[str]]]] = defaultdict(list)
+    for studio, (also, features) in STUDIO_FILMS.items():
+        for title, year in features:
+            films[title_key(title)].append((year, [studio, *also]))
+    return films
+
+
+def films_studios(movie, films: dict[str, list[tuple[int, list[str]]]]) -> list[str]:
+    """The studios whose feature (:func:`studio_films`) the movie is: the same folded title and year,
+    or undated and listed as animation or with no metadata (a namesake of another year is not)."""
+    found: list[str] = []
+    for year, studios in films.get(title_key(movie.title), ()):
+        if movie.year == year or (movie.year is None and ("animation" in movie.genres or not movie.has_metadata)):
+            found += [s for s in studios if s not in found]
+    return found
+
+
 def comic_publishers(movie, creators: bool = True) -> list[str]:
     """The comic publishers (:data:`kg.lexicon.COMIC_SERIES` keys) whose characters the movie is
     about: its title stem is one of their series (or begins with one of two or more words: "Justice
@@ -275,8 +294,9 @@ class MovieFacts:
                 self.by_theme[theme].add(movie.movie_id)
         self.years = {m.movie_id: m.year for m in catalogue.movies}
         self.suspect = suspect_metadata(catalogue)
-        for movie in catalogue.movies:  # comic adaptations (by creator only on the movie's own metadata)
-            for studio in comic_publishers(movie, creators=self.trusted(movie.movie_id)):
+        films = studio_films()
+        for movie in catalogue.movies:  # comic adaptations (by creator only on the movie's own metadata); studio features
+            for studio in comic_publishers(movie, creators=self.trusted(movie.movie_id)) + films_studios(movie, films):
                 self.studios[movie.movie_id].add(studio)
                 self.by_studio[studio].add(movie.movie_id)
         known = [y for y in self.years.values() if y]
@@ -585,8 +605,9 @@ class MovieFacts:
         least :data:`STUDIO_DIRECTOR_MIN_MOVIES` of their catalogue movies credited to it, and at least
         :data:`STUDIO_DIRECTOR_SHARE` of all they directed (Toy Story, Up and WALL-E for Pixar, which
         the subgraph lacks or holds without a company). Only for studios that make their movies
-        (not those known as distributors, whose directors work anywhere)."""
-        if STUDIO_WORDS.get(studio, ((), True))[1]:
+        (not those known as distributors, whose directors work anywhere) and whose features
+        :data:`kg.lexicon.STUDIO_FILMS` does not list."""
+        if STUDIO_WORDS.get(studio, ((), True))[1] or studio in STUDIO_FILMS:  # (a listed filmography needs no guess)
             return set()
         tagged = self.by_studio.get(studio, set())
         counts = Counter(d for m in tagged for d in self.people.get(m, {}).get("director", ()))

@@ -145,7 +145,17 @@ THEMES: dict[str, tuple[str, str, str]] = {
     "serial killers": (r"serial\s+killers?", "serial killers", r"serial\s+killers?"),
     "robots": (r"robots?|androids?|cyborgs?", "robots", r"robots?|androids?|cyborgs?"),
     "james bond": (r"james\s+bond|007|bond\s+(?:movies?|films?)", "James Bond", r"james\s+bond|007"),
-    "space": (r"outer\s+space|space\s+(?:movies?|films?|travel|exploration|adventures?|stations?)|astronauts?|spaceships?",
+    "world war ii": (r"world\s+war\s+(?:ii|2|two)|wwii|ww2|second\s+world\s+war|nazis?|hitler|d-day|holocaust", "World War II",
+                     r"world\s+war\s+(?:ii|2|two)|wwii|ww2|second\s+world\s+war|nazis?|hitler|d-day|holocaust|third\s+reich|gestapo|"
+                     r"normandy|pearl\s+harbou?r"),
+    "vietnam war": (r"vietnam(?:\s+war)?|viet\s+nam", "the Vietnam War", r"vietnam(?:ese)?|viet\s+cong"),
+    "dogs": (r"(?<!hot\s)(?<!top\s)dogs?|dogg(?:y|ies)|pupp(?:y|ies)|canines?", "dogs",
+             r"(?<!hot\s)(?<!top\s)(?<!reservoir\s)(?<!straw\s)(?<!war\s)(?<!wag\sthe\s)dogs?(?!\s+day)|pupp(?:y|ies)|canine"),
+    "football": (r"football|soccer|nfl|quarterbacks?", "football", r"football|soccer|quarterback|nfl|super\s+bowl|touchdowns?"),
+    "basketball": (r"basketball|nba", "basketball", r"basketball|nba"),
+    "baseball": (r"baseball|mlb", "baseball", r"baseball|pitcher|world\s+series|major\s+league"),
+    "space": (r"outer\s+space|(?:set\s+)?in\s+space|space\s+(?:movies?|films?|travel|exploration|adventures?|stations?|stuff|ones?|operas?|battles?)|"
+              r"astronauts?|spaceships?",
               "space", r"outer\s+space|space\s+(?:station|shuttle|travel|mission)|spaceships?|spacecraft|astronauts?|starships?"),
 }
 # Display names of STUDIO_WORDS' keys.
@@ -177,6 +187,9 @@ STUDIO_FILMS: dict[str, tuple[tuple[str, ...], tuple[tuple[str, int], ...]]] = {
         ("The Wind Rises", 2013), ("The Tale of the Princess Kaguya", 2013), ("When Marnie Was There", 2014),
         ("The Red Turtle", 2016), ("Earwig and the Witch", 2020), ("The Boy and the Heron", 2023))),
 }
+
+# Studios all of whose films come from one country: the STUDIO_WORDS key → the COUNTRY_WORDS key.
+STUDIO_COUNTRIES = {"ghibli": "japanese"}
 
 # Comic publishers' film series, which DBpedia credits to a film studio, if to anyone (Black Panther,
 # Thor: Ragnarok, Logan and The Dark Knight carry no Marvel or DC edge): the STUDIO_WORDS key → (the
@@ -221,12 +234,21 @@ COUNTRY_WORDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "danish": (("denmark",), ("danish language",)),
     "russian": (("russia", "soviet union"), ("russian language",)),
     "irish": (("ireland", "republic of ireland"), ()),
+    # "a foreign film": the movies crs.rec.request.MovieFacts finds made outside ENGLISH_SPEAKING (no tags here)
+    "foreign": ((), ()),
 }
+# What "foreign" is not: a movie with a country or language edge to one of these is no foreign film.
+ENGLISH_SPEAKING: tuple[tuple[str, ...], tuple[str, ...]] = (
+    ("united states", "united kingdom", "cinema of the united kingdom", "england", "scotland", "wales", "canada", "australia",
+     "ireland", "republic of ireland", "new zealand", "cinema of the united states", "american cinema"),
+    ("english", "english language", "american english", "british english"),
+)
 # Display names of COUNTRY_WORDS' keys (what the reasoning panel and the relaxation sentence say).
 COUNTRY_NAMES = {"french": "France", "bollywood": "India (Bollywood)", "indian": "India", "hindi": "India (Hindi)", "japanese": "Japan",
                  "korean": "South Korea", "british": "the United Kingdom", "italian": "Italy",
                  "german": "Germany", "spanish": "Spain", "mexican": "Mexico", "chinese": "China", "australian": "Australia",
-                 "canadian": "Canada", "swedish": "Sweden", "danish": "Denmark", "russian": "Russia", "irish": "Ireland"}
+                 "canadian": "Canada", "swedish": "Sweden", "danish": "Denmark", "russian": "Russia", "irish": "Ireland",
+                 "foreign": "a non-English-speaking country"}
 
 # Words that make a capitalised name in a plot a place, not a character ("New Zealand", "Southern
 # California", "Paris Opera House"): two plots naming the same place do not make a series

@@ -166,6 +166,9 @@ def test_a_theme_the_plot_states_is_a_fact_for_requests(pipeline):
     assert stated_themes(Movie(3, "Deep Water", 1999, 1, plot="Scientists fight genetically engineered sharks.")) == ("sharks",)
     assert stated_themes(Movie(4, "The Gambler", 2014, 1, plot="A professor borrows from a loan shark.")) == ()
     assert stated_themes(Movie(5, "Notting Hill", 1999, 1, plot="A bookshop owner falls for a film star.")) == ()
+    assert stated_themes(Movie(6, "Beach Day", 1998, 1, plot="Soldiers land at Normandy.")) == ("world war ii",)
+    assert stated_themes(Movie(7, "Diner", 1982, 1, plot="Friends meet at a diner; one sells hot dogs.")) == ()
+    assert stated_themes(Movie(8, "Good Boy", 2009, 1, plot="A boy and his dog cross the country.")) == ("dogs",)
     facts, catalogue, reader = pipeline.facts, pipeline.catalogue, pipeline.reader
     zombies = {m.movie_id for m in catalogue.movies if "zombies" in m.plot_themes}
     assert len(zombies) >= 20, "the bundled catalogue carries them (python -m crs.rec.hidden_genres --write)"

@@ -104,13 +104,29 @@ def movie_named(pipeline, title):
     # ", anything ..." starts what is wanted: the negation before the comma does not reach it
     ("I don't want a comedy, anything with Tom Hanks?", {"actor: Tom Hanks"}, {"genre: Comedy"}),
     ("no horror, or anything scary", set(), {"genre: Horror"}),  # ", or anything" goes on refusing
-    ("a good WWII movie", {"genre: War"}, set()),  # a war by name asks for the war genre
-    ("nothing about World War 2", set(), set()),  # refused, it does not turn down every war movie
+    ("a good WWII movie", {"genre: War", "theme: World War II"}, set()),  # a war by name asks for the war genre and the war
+    ("nothing about World War 2", set(), {"theme: World War II"}),  # refused, that war, not every war movie
+    ("I want a war movie, but nothing about Vietnam", {"genre: War"}, {"theme: the Vietnam War"}),
+    ("a movie about dogs for my son", {"theme: dogs"}, set()),
+    ("we ate hot dogs, now what should we watch", set(), set()),
+    ("I'm into sci-fi but not space stuff", {"genre: Sci-fi"}, {"theme: space"}),
+    # in a turn that asks for a movie, a genre word that describes it; not an exclamation
+    ("I need something for a rainy Sunday, light and funny", {"genre: Comedy"}, set()),
+    ("what about a musical from the 2000s?", {"genre: Musical", "years: the 2000s"}, set()),
+    ("That's funny! Anyway, what should I watch?", set(), set()),
+    ("I had a funny day, recommend a movie", set(), set()),
+    # a series asked for by one movie's title; "the Batman movie" is that one
+    ("A good Batman movie?", {"franchise: Batman"}, set()),
+    ("I love Harry Potter movies", {"franchise: Harry Potter"}, set()),
+    ("I liked the Batman movie with Heath Ledger", {"actor: Heath Ledger"}, set()),
+    ("I want to watch a James Bond movie", {"theme: James Bond"}, set()),  # the theme, not an obscure film's series
+    ("A foreign film please, with subtitles is fine", {"country: a non-English-speaking country"}, set()),
     ("I loved World War Z", set(), set()),  # a title, not a war
     ("Something less sad please", set(), {"genre: Drama"}),  # "less" tones a genre down as "not too" does
     ("a scary movie, but a bit less gory", {"genre: Horror"}, set()),
     ("more or less a comedy", {"genre: Comedy"}, set()),
-    ("Recommend me an anime film", {"genre: Animation"}, set()),
+    ("Recommend me an anime film", {"genre: Animation", "country: Japan"}, set()),  # Japanese animation
+    ("no anime please, a comedy", {"genre: Comedy"}, {"genre: Animation"}),
     # ", my ..." starts anew; violence turned down tones down the genres that show it most
     ("I dont want anything with violence, my kids are watching", {"genre: Family"}, {"genre: Horror", "genre: War", "genre: Crime", "genre: Action"}),
     ("something with a female lead, nothing too violent", set(), {"genre: Horror", "genre: War", "genre: Crime", "genre: Action"}),
@@ -441,6 +457,45 @@ def test_seen_all_of_a_franchise_turns_it_down(pipeline, reader, facts):
     franchise = next(c for c in turn.unwanted if c.kind == "franchise")
     toy = {m.title for m in pipeline.catalogue.movies if facts.satisfies(m.movie_id, franchise)}
     assert {"Toy Story", "Toy Story 2", "Toy Story 3"} <= toy
+
+
+def test_a_series_asked_for_then_seen_them_all_is_turned_down(pipeline, facts):
+    first, second = chat(pipeline, "any Star Wars movies you like?", "I've seen all of those")
+    star_wars = next(c for c in first.details.request.wanted if c.kind == "franchise")
+    assert first.items and facts.satisfies(first.items[0], star_wars), first.reply
+    assert star_wars in second.details.request.unwanted and star_wars not in second.details.request.wanted
+    assert second.items and not any(facts.refused_mask(star_wars)[pipeline.catalogue.index(m)] for m in second.items), second.reply
+
+
+def test_one_film_listed_twice_is_recommended_once(pipeline):
+    from crs.data.catalogue import without_duplicates
+
+    catalogue = pipeline.catalogue
+    klowns = [m.movie_id for m in catalogue.movies if m.year == 1988 and "from outer space" in m.title.casefold()
+              and m.title.casefold().startswith("killer")]
+    assert len(klowns) == 2  # "Killer Klowns ..." and "Killer Clowns ..."
+    other = movie_named(pipeline, "Airplane II: The Sequel").movie_id
+    kept = without_duplicates(catalogue, [(klowns[0], 3.0), (other, 2.0), (klowns[1], 1.0)])
+    assert [m for m, _ in kept] == [klowns[0], other]
+    titanic = [m.movie_id for m in catalogue.movies if m.title == "Titanic" and m.year in (1997, 2012)]
+    assert len(without_duplicates(catalogue, [(m, 1.0) for m in titanic])) == 2  # namesakes of other years stay
+
+
+def test_foreign_films_and_anime(pipeline, facts):
+    # "a foreign film": made outside the English-speaking world by both the KG's country and language
+    # edges; anime: Japanese animation, Studio Ghibli's films Japanese
+    foreign = Constraint("country", "foreign", "country: a non-English-speaking country")
+    members = {pipeline.movie(m).display_name for m in facts._members(foreign)}
+    assert "The Wailing (2016)" in members and "Let the Right One In (2008)" in members
+    assert not {"Blade Runner (1982)", "Braveheart (1995)", "10 Things I Hate About You (1999)"} & members  # one stray edge each
+    japan = Constraint("country", "japanese", "country: Japan")
+    assert facts.satisfies(movie_named(pipeline, "Spirited Away").movie_id, japan)
+    result = chat(pipeline, "Any good anime films?")[0]
+    assert result.items and facts.satisfies(result.items[0], japan), result.reply
+    result = chat(pipeline, "I want a war movie, but nothing about World War II")[0]
+    wwii = Constraint("theme", "world war ii", "theme: World War II")
+    assert result.items and not any(facts.satisfies(m, wwii) for m in result.items), result.reply
+    assert facts.satisfies(movie_named(pipeline, "Saving Private Ryan").movie_id, wwii)
 
 
 def test_a_request_is_not_answered_with_what_do_you_like(pipeline):

@@ -171,6 +171,32 @@ def _by_title(catalogue: Catalogue) -> dict[str, tuple[int, ...]]:
     return {title: tuple(ids) for title, ids in groups.items()}
 
 
+# Two entries of one year whose titles are this similar (rapidfuzz ratio, folded) are one film
+# listed twice ("Killer Klowns from Outer Space" and "Killer Clowns from Outer Space", both 1988).
+SAME_FILM_TITLE_SIMILARITY = 90
+
+
+def without_duplicates(catalogue: Catalogue, ranking: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """``ranking`` (movie id, score) with each film once: an entry dropped when one ranked above it is
+    the same film (:func:`duplicates`: the same IMDb id) or has the same year and all but the same
+    title (:data:`SAME_FILM_TITLE_SIMILARITY`)."""
+    from rapidfuzz import fuzz
+
+    same = _same_film(catalogue)
+    kept: list[tuple[int, float]] = []
+    for movie_id, score in ranking:
+        movie = catalogue.by_id(movie_id) if movie_id in catalogue else None
+        if any(k in same.get(movie_id, ()) for k, _ in kept):
+            continue
+        if movie is not None and movie.year is not None and any(
+                (other := catalogue.by_id(k)).year == movie.year
+                and fuzz.ratio(other.title.casefold(), movie.title.casefold()) >= SAME_FILM_TITLE_SIMILARITY
+                for k, _ in kept if k in catalogue):
+            continue
+        kept.append((movie_id, score))
+    return kept
+
+
 def namesakes(catalogue: Catalogue, movie_ids: Iterable[int]) -> list[int]:
     """The other films with the same title as these ("Titanic (2012)" for "Titanic (1997)"): to someone
     who just named one, a reply suggesting another reads as a misunderstanding."""

@@ -11,7 +11,8 @@ down, a request narrowed by a decade). The hand-written paraphrases of
 Every case is played as a chat from scratch. The judge (:class:`Judge`) checks the movies against
 the catalogue metadata (``movie_info.json``: stars, directors, genres, the year in the title) and the
 DBpedia edges of the movie's node, by name, independently of the reader the product uses (a studio
-also by the features :data:`kg.lexicon.STUDIO_FILMS` lists, which DBpedia holds only in part):
+also by the features :data:`kg.lexicon.STUDIO_FILMS` lists, which DBpedia holds only in part, and a
+country by those of a studio of :data:`kg.lexicon.STUDIO_COUNTRIES`):
 
 * satisfaction@1 / @3: share of the top-1 / top-3 movies meeting every wanted constraint (cases
   with a wanted constraint; a reply with no movie counts as unsatisfied);
@@ -41,6 +42,7 @@ from crs.data.redial import RECOMMENDER, SEEKER, Turn
 from crs.paths import PROJECT_ROOT
 from crs.rec.request import MovieFacts, RequestReader, films_studios, franchise_key, honour_scores, studio_films
 from kg.graph import GENRE_ALIASES, KnowledgeGraph, base_name, name_key
+from kg.lexicon import COUNTRY_WORDS, STUDIO_COUNTRIES
 
 SEED = 20261130
 PARAPHRASES = PROJECT_ROOT / "tests" / "data" / "constraint_paraphrases.jsonl"
@@ -134,8 +136,11 @@ class Judge:
         if kind == "studio":  # any production company or distributor whose name holds the studio's, or its listed features
             return (any(name_key(spec["name"]) in company for company in self.names[movie_id]["studio"])
                     or name_key(spec["name"]) in films_studios(movie, self.films))
-        if kind == "country":  # a country or language edge naming one of ``names``
-            return bool({name_key(n) for n in spec["names"]} & self.names[movie_id]["country"])
+        if kind == "country":  # a country or language edge naming one of ``names``, or a listed feature of a studio there
+            names = {name_key(n) for n in spec["names"]}
+            studio_countries = {c for s in films_studios(movie, self.films) if s in STUDIO_COUNTRIES
+                                for c in COUNTRY_WORDS[STUDIO_COUNTRIES[s]][0]}
+            return bool(names & (self.names[movie_id]["country"] | studio_countries))
         raise ValueError(f"unknown constraint kind {kind!r} in a constraint case")
 
 

@@ -63,7 +63,7 @@ import numpy as np
 from crs.data.catalogue import Catalogue
 from crs.rec.hidden_genres import franchise_key, title_key, unknown_genres  # noqa: F401 (franchise_key: re-exported)
 from kg.graph import GENRE, GENRE_ALIASES, MOVIE, KnowledgeGraph, base_name, name_key
-from kg.lexicon import ANIMATION_DISTRIBUTORS, COMIC_GENRES, COMIC_SERIES, COMMON_WORDS, COUNTRY_NAMES, COUNTRY_WORDS, GENRE_WORDS, STUDIO_FILMS, STUDIO_NAMES, STUDIO_WORDS, THEMES
+from kg.lexicon import ANIMATION_DISTRIBUTORS, COMIC_GENRES, COMIC_SERIES, COMMON_WORDS, COUNTRY_NAMES, COUNTRY_WORDS, ENGLISH_SPEAKING, GENRE_WORDS, STUDIO_COUNTRIES, STUDIO_FILMS, STUDIO_NAMES, STUDIO_WORDS, THEMES
 from kg.linker import LinkedEntity
 from kg.text import normalise_key
 
@@ -295,10 +295,17 @@ class MovieFacts:
         self.years = {m.movie_id: m.year for m in catalogue.movies}
         self.suspect = suspect_metadata(catalogue)
         films = studio_films()
+        for movie_id in self._foreign(relation, movies_of_entity):
+            self.origins[movie_id].add("foreign")
+            self.by_origin["foreign"].add(movie_id)
         for movie in catalogue.movies:  # comic adaptations (by creator only on the movie's own metadata); studio features
             for studio in comic_publishers(movie, creators=self.trusted(movie.movie_id)) + films_studios(movie, films):
                 self.studios[movie.movie_id].add(studio)
                 self.by_studio[studio].add(movie.movie_id)
+        for studio, country in STUDIO_COUNTRIES.items():  # Studio Ghibli's films are Japanese
+            for movie_id in self.by_studio.get(studio, ()):
+                self.origins[movie_id].add(country)
+                self.by_origin[country].add(movie_id)
         known = [y for y in self.years.values() if y]
         self.latest_year = max(known) if known else None
         self.genre_family = self._genre_families()
@@ -354,6 +361,26 @@ class MovieFacts:
                     if any(f" {n} " in key for n in needles):
                         animation[(distributor, entity)].add(word)
         return tags, animation
+
+    def _foreign(self, relation: dict[str, int], movies_of_entity: dict[int, list[int]]) -> set[int]:
+        """The movies made outside the English-speaking world ("a foreign film"): both country and
+        language edges, and none to an English-speaking country or to English
+        (:data:`kg.lexicon.ENGLISH_SPEAKING`, or a name with the word "English"). The subgraph holds
+        these edges for few movies, and one alone often wrongly (Blade Runner's only country is Hong
+        Kong, Braveheart's only language England): a movie without both is not known to be foreign."""
+        country, language = relation.get("country"), relation.get("language")
+        english_countries, english_languages = ENGLISH_SPEAKING
+        found: dict[int, dict[int, set[bool]]] = defaultdict(lambda: defaultdict(set))
+        heads, tails = self.kg.edge_index.tolist()
+        for head, rel, tail in zip(heads, self.kg.edge_type.tolist(), tails):
+            if head in movies_of_entity and rel in (country, language):
+                name = name_key(base_name(self.kg.entity_names[tail]))
+                found[head][rel].add(name in english_languages or name in english_countries or "english" in name.split())
+        foreign = set()
+        for entity, by_rel in found.items():
+            if by_rel.get(country) == {False} and by_rel.get(language) == {False}:
+                foreign.update(movies_of_entity[entity])
+        return foreign
 
     def _origin_tags(self, relation: dict[str, int]) -> dict[tuple[int, int], set[str]]:
         """(relation, country or language entity) → the :data:`COUNTRY_WORDS` keys it stands for."""
@@ -739,6 +766,11 @@ _NOT_MINDED_BEFORE_RE = re.compile(r"\b(?:don'?t|do\s+not|doesn'?t|does\s+not|wo
 _THEME_RE = re.compile(r"\b(?:" + "|".join(f"(?P<t{i}>{words})" for i, (words, _, _) in enumerate(THEMES.values())) + r")\b", re.IGNORECASE)
 _THEME_KEYS = list(THEMES)
 _KIND_AFTER_RE = re.compile(r"\s+(?:movies?|films?|flicks?|ones|franchise|series)\b", re.IGNORECASE)
+# A series asked for by one movie's title: "a Batman movie", "another Harry Potter film", "Star Wars
+# movies" (not "the Batman movie", which is that one).
+_ONE_OF_BEFORE_RE = re.compile(r"\b(?:a|an|any|another|other|more|some|good|great|new|best|favou?rite)\s+$", re.IGNORECASE)
+_SERIES_PLURAL_AFTER_RE = re.compile(r"\s+(?:movies|films|flicks)\b", re.IGNORECASE)
+_THE_BEFORE_RE = re.compile(r"\b(?:the|those|these|both)\s+$", re.IGNORECASE)
 _NOT_REQUIRED_BEFORE_RE = re.compile(r"(?:n'?t|\bnot)\s+(?:have|need)\s+to\s+be\s+(?:\w+\s+)?$|\bneed\s+not\s+be\s+(?:\w+\s+)?$", re.IGNORECASE)
 
 # A war by name asks for the war genre; refused ("nothing about World War 2"), it is not read: the
@@ -808,6 +840,7 @@ _MORE_RE = re.compile(r"\b(?:else|more|other|others|another|same|anything|someth
 # A studio by name; a country by adjective before a movie word ("a French comedy", "Korean films"),
 # "Bollywood" alone, or a language after "in" ("something in Spanish"). "Washington DC" is a place.
 _STUDIO_RE = re.compile(r"\b(?<!washington )(?:studio\s+)?(" + "|".join(STUDIO_WORDS) + r")\b", re.IGNORECASE)
+_ANIME_RE = re.compile(r"\banime\b", re.IGNORECASE)
 _COUNTRY_ADJECTIVES = "|".join(w for w in COUNTRY_WORDS if w != "bollywood")
 _COUNTRY_RE = re.compile(r"\b(" + _COUNTRY_ADJECTIVES + r")\b(?=(?:\s+[\w-]+)?\s+(?:movies?|films?|cinema|flicks?|"
                          r"ones?|stuff|comed(?:y|ies)|dramas?|horrors?|thrillers?|animations?|anime|romances?|action|musicals?|"
@@ -839,6 +872,16 @@ _SEEN_THEM_ALL_RE = re.compile(r"\b(?:i'?ve|i\s+have|i|we'?ve|we\s+have|already)
                                r"every\s+(?:one|single\s+one)\s+of\s+(?:them|his|hers|her|their)\b|"
                                r"everything\s+(?:by|from|with|of)\s+(?:him|her|them)\b)", re.IGNORECASE)
 _SEEN_ALL_BEFORE_RE = re.compile(r"\b(?:seen|watched|saw)\s+(?:all|every|each)\s+(?:of\s+)?(?:the\s+)?$", re.IGNORECASE)
+# A turn that asks for a movie; before a genre word, words that list what it should be ("light and
+# funny", "something funny", "that's also funny"); after it, what narrows it ("a musical from the
+# 2000s", "funny with a twist"); and an exclamation about what was said ("That's funny", "so funny").
+_ASKING_RE = re.compile(r"\b(?:want|wanna|need|looking\s+for|recommend|suggest|mood|something|anything|movies?|films?|watch|"
+                        r"show\s+me|give\s+me|any|what\s+about|how\s+about)\b", re.IGNORECASE)
+_DESCRIBED_BEFORE_RE = re.compile(r"(?:\b(?:and|or|but|also|really|very|more|something|anything|somewhat|bit|little|pretty|"
+                                  r"super|light|lighthearted|fun|kinda|just|nice|good|plain)|,)\s*$", re.IGNORECASE)
+_QUALIFIER_AFTER_RE = re.compile(r"\s+(?:and|or|but|with|from|set|about|that|for|like|in|from|starring|by)\b", re.IGNORECASE)
+_INTERJECTION_BEFORE_RE = re.compile(r"(?:^|[.!?]\s*)(?:that'?s|that\s+is|it'?s|it\s+is|so|how|lol|haha)\s+(?:\w+\s+)?$",
+                                     re.IGNORECASE)
 _ARTICLE_END_RE = re.compile(r"(?:^|\b(?:a|an|some|any|good)\s+)$", re.IGNORECASE)
 _REQUEST_END_RE = re.compile(r"\s*(?:[,.!?;]|$|please\b|tonight\b|maybe\b|though\b|or\b|and\b|for\b)", re.IGNORECASE)
 _SURNAME_RE = re.compile(r"(?<![\w'’])([A-Z][a-z]+(?:[A-Z][a-z]+)?)(?=(?:'s|’s)?\b)")
@@ -1002,6 +1045,14 @@ class RequestReader:
                         request.unwanted.append(franchise)
                 else:
                     request.liked.append(movie)
+                    # "a Batman movie", "any Star Wars films?", "I love Harry Potter movies": one of the series
+                    after, before = plain[entity.end:], plain[:entity.start]
+                    if not _THEME_RE.fullmatch(entity.surface) and (
+                            _SERIES_PLURAL_AFTER_RE.match(after) and not _THE_BEFORE_RE.search(before)
+                            or _KIND_AFTER_RE.match(after) and _ONE_OF_BEFORE_RE.search(before)):  # (a theme's name: the theme)
+                        franchise = self.facts.franchise_constraint(movie, entity.surface)
+                        if franchise is not None:
+                            request.wanted.append(franchise)
             elif entity.kind == "person":
                 role = self._role(plain, entity)
                 label = f"{role or 'with'}: {entity.name}" if role else f"with: {entity.name}"
@@ -1010,6 +1061,7 @@ class RequestReader:
             elif entity.kind == GENRE:
                 label = f"genre: {self._genre_label(entity)}"
                 said_genre(Constraint("genre", entity.entity, label), entity.start, neg)
+        asking = bool(_ASKING_RE.search(plain))
         for match in _BARE_GENRE_RE.finditer(plain):
             # A genre word the linker leaves alone without a word such as "movie" after it ("crime",
             # "family", "mystery"), read as a genre right after a negation ("not crime") or as a whole
@@ -1019,7 +1071,12 @@ class RequestReader:
             before, after = masked[:match.start()], plain[match.end():]
             right_after_negation = _NEGATED_WORD_RE.search(before) or _LESS_BEFORE_RE.search(before)
             alone = _ARTICLE_END_RE.search(before) and _REQUEST_END_RE.match(after)
-            genre = self._genre(match.group(1).lower()) if (right_after_negation or alone) else None
+            # In a turn that asks for a movie, a word that describes it: "light and funny", "a
+            # space movie that's also funny", "a musical from the 2000s" (not "that's funny!").
+            described = asking and not _INTERJECTION_BEFORE_RE.search(before) and (
+                _DESCRIBED_BEFORE_RE.search(before) and (_REQUEST_END_RE.match(after) or _QUALIFIER_AFTER_RE.match(after))
+                or _ARTICLE_END_RE.search(before) and _QUALIFIER_AFTER_RE.match(after))
+            genre = self._genre(match.group(1).lower()) if (right_after_negation or alone or described) else None
             if genre is None:
                 continue
             taken.append(match.span())
@@ -1081,6 +1138,10 @@ class RequestReader:
             taken.append((start, end))
             constraint = Constraint(kind, key, f"{kind}: {(STUDIO_NAMES if kind == 'studio' else COUNTRY_NAMES)[key]}")
             (request.unwanted if negated(start) else request.wanted).append(constraint)
+        for match in _ANIME_RE.finditer(plain):  # anime is Japanese animation (turned down: the animation only)
+            if not negated(match.start()):
+                request.wanted.append(Constraint("country", "japanese", f"country: {COUNTRY_NAMES['japanese']}"))
+                break
         for span, years in self._years(plain, taken):
             label = years_label(years)
             (request.unwanted if negated(span[0]) else request.wanted).append(Constraint("years", years, label))
@@ -1223,6 +1284,11 @@ class RequestReader:
         """The state after one more user turn (``focus``, ``named``: as for :meth:`read_turn`)."""
         turn = self.read_turn(text, linked, focus, named, state.people)
         wanted, unwanted = list(state.wanted), list(state.unwanted)
+        if not (turn.wanted or turn.unwanted) and _SEEN_THEM_ALL_RE.search(text):
+            # "any Star Wars movies?" ... "I've seen all of them": the series asked for is turned down
+            for constraint in [c for c in wanted if c.kind == "franchise"]:
+                wanted.remove(constraint)
+                unwanted.append(constraint)
         for constraint in turn.unwanted:
             if constraint in turn.toned_down and any(same_target(c, constraint) for c in wanted):
                 continue  # "something less gory" after a horror request: still horror, only milder

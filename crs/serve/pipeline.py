@@ -32,7 +32,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from crs.data.catalogue import Catalogue, Movie
+from crs.data.catalogue import Catalogue, Movie, without_duplicates
 from crs.data.context import DialogueContext
 from crs.data.redial import RECOMMENDER, SEEKER, Turn
 from crs.gen.prompting import PROMPT_DIR
@@ -387,7 +387,7 @@ class CRS:
             rows.append(_Row(context, linked, rejected, request.wants_movie, self.request_state(context, rejected)))
         ranked = self.rank_requests([r.context for r in rows], [r.state for r in rows], [r.rejected for r in rows])
         for row, (ranking, state) in zip(rows, ranked):
-            row.ranking, row.state = ranking, state
+            row.ranking, row.state = without_duplicates(self.catalogue, ranking), state
             row.answer = self.answer(row.context)
             if row.answer is not None and not (row.wants_movie or state.asked or row.answer.follow
                                                or (explicit_request(row.context) and row.answer.asked != "which")):

@@ -479,6 +479,14 @@ def test_one_film_listed_twice_is_recommended_once(pipeline):
     assert [m for m, _ in kept] == [klowns[0], other]
     titanic = [m.movie_id for m in catalogue.movies if m.title == "Titanic" and m.year in (1997, 2012)]
     assert len(without_duplicates(catalogue, [(m, 1.0) for m in titanic])) == 2  # namesakes of other years stay
+    # a stray listing (Bridesmaids (1989): 3 mentions, Bridesmaids (2011)'s IMDb id) gives way to the
+    # film's own entry where that meets the request as well, else it goes
+    stray = [m for m in catalogue.movies if m.title == "Bridesmaids" and m.year == 1989][0].movie_id
+    main = [m for m in catalogue.movies if m.title == "Bridesmaids" and m.year == 2011][0].movie_id
+    assert without_duplicates(catalogue, [(stray, 1.0)], lambda m, instead: True) == [(main, 1.0)]
+    assert without_duplicates(catalogue, [(stray, 1.0)], lambda m, instead: False) == []
+    eighties = chat(pipeline, "Something like Mean Girls", "but from the 80s")[1]
+    assert stray not in eighties.items and main not in eighties.items and eighties.items, eighties.reply
 
 
 def test_foreign_films_and_anime(pipeline, facts):
@@ -512,6 +520,9 @@ def test_a_request_is_not_answered_with_what_do_you_like(pipeline):
     reply = pipeline.respond([{"role": "user", "content": "I want a comedy"}])
     assert reply.items and all(pipeline.movie(m).display_name in reply.text for m in reply.items), reply.text
     for result in chat(pipeline, "any movies directed by Christopher Nolan?", "something from the 90s with Tom Hanks"):
+        assert result.items and "what kind of" not in result.reply.lower(), result.reply
+    for opener in ("Something like Mean Girls", "I'm bored. Surprise me.", "you pick, anything is fine"):  # asked in words
+        result = chat(pipeline, opener)[0]
         assert result.items and "what kind of" not in result.reply.lower(), result.reply
 
 

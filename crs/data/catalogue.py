@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 from urllib.parse import unquote
 
 from crs.data.redial import normalise_text
@@ -176,17 +176,32 @@ def _by_title(catalogue: Catalogue) -> dict[str, tuple[int, ...]]:
 SAME_FILM_TITLE_SIMILARITY = 90
 
 
-def without_duplicates(catalogue: Catalogue, ranking: list[tuple[int, float]]) -> list[tuple[int, float]]:
+# An entry sharing its IMDb id with one mentioned this many times more often is a stray listing of
+# that film ("Bridesmaids (1989)", 3 mentions, with the metadata of Bridesmaids (2011), 398).
+STRAY_LISTING_MENTIONS = 10
+
+
+def without_duplicates(catalogue: Catalogue, ranking: list[tuple[int, float]],
+                       in_place_of: Callable[[int, int], bool] | None = None) -> list[tuple[int, float]]:
     """``ranking`` (movie id, score) with each film once: an entry dropped when one ranked above it is
     the same film (:func:`duplicates`: the same IMDb id) or has the same year and all but the same
-    title (:data:`SAME_FILM_TITLE_SIMILARITY`)."""
+    title (:data:`SAME_FILM_TITLE_SIMILARITY`). A stray listing (:data:`STRAY_LISTING_MENTIONS`) is
+    replaced by the film's main entry where ``in_place_of(main, stray)`` allows it (the main entry
+    meets the request as well), else dropped. (The entries of films named in the chat are out already:
+    :func:`duplicates`.)"""
     from rapidfuzz import fuzz
 
     same = _same_film(catalogue)
     kept: list[tuple[int, float]] = []
     for movie_id, score in ranking:
+        if movie_id in catalogue and same.get(movie_id):  # a stray listing: the film's own entry, or nothing
+            main = max((movie_id, *same[movie_id]), key=lambda m: catalogue.by_id(m).mentions)
+            if catalogue.by_id(main).mentions >= STRAY_LISTING_MENTIONS * max(catalogue.by_id(movie_id).mentions, 1):
+                if in_place_of is None or not in_place_of(main, movie_id):
+                    continue
+                movie_id = main
         movie = catalogue.by_id(movie_id) if movie_id in catalogue else None
-        if any(k in same.get(movie_id, ()) for k, _ in kept):
+        if any(k == movie_id or k in same.get(movie_id, ()) for k, _ in kept):
             continue
         if movie is not None and movie.year is not None and any(
                 (other := catalogue.by_id(k)).year == movie.year

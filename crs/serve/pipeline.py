@@ -369,6 +369,17 @@ class CRS:
                 results.append(honour_scores(self.facts, row_scores, excluded[row], state, k))
         return results
 
+    def meets_as_well(self, state: RequestState | None) -> Callable[[int, int], bool]:
+        """Whether a movie may stand in for another (a film's main entry for a stray listing of it):
+        it meets every wanted constraint of ``state`` the other meets, and no unwanted one keeps it out."""
+        def allowed(movie_id: int, instead_of: int) -> bool:
+            if state is None:
+                return True
+            index = self.catalogue.index(movie_id)
+            return (movie_id not in state.rejected and not any(self.facts.refused_mask(c)[index] for c in state.unwanted)
+                    and all(self.facts.satisfies(movie_id, c) for c in state.wanted if self.facts.satisfies(instead_of, c)))
+        return allowed
+
     def respond(self, history: Iterable[dict], rejected: Iterable[int] = (),
                 context: tuple[DialogueContext, list[LinkedEntity]] | None = None, wants_movie: bool = False) -> Reply:
         """The next recommender turn after ``history`` (whose last message is the user's);
@@ -387,7 +398,7 @@ class CRS:
             rows.append(_Row(context, linked, rejected, request.wants_movie, self.request_state(context, rejected)))
         ranked = self.rank_requests([r.context for r in rows], [r.state for r in rows], [r.rejected for r in rows])
         for row, (ranking, state) in zip(rows, ranked):
-            row.ranking, row.state = without_duplicates(self.catalogue, ranking), state
+            row.ranking, row.state = without_duplicates(self.catalogue, ranking, self.meets_as_well(state)), state
             row.answer = self.answer(row.context)
             if row.answer is not None and not (row.wants_movie or state.asked or row.answer.follow
                                                or (explicit_request(row.context) and row.answer.asked != "which")):
@@ -476,7 +487,7 @@ class CRS:
         elif row.wants_movie and ranking and not items:  # asked for a movie, and the reply named none
             again, items = fill_slots(FALLBACK_RECOMMEND, ranking, self.catalogue)
             text, goal = join_sentences(text, again), "recommend"
-        if items and (state.asked or row.wants_movie):
+        if items and (state.asked or row.wants_movie or explicit_request(context)):
             text = drop_preference_questions(text, title_spans(text, [self.movie(m).display_name for m in items]))
         relaxed = relaxation_sentence(state) if items else ""
         prefix = " ".join(part for part in (answer.text if answer else "", relaxed) if part)
@@ -1148,7 +1159,8 @@ _REQUEST_RE = re.compile(
     r"\b(recommend|recommendations?|suggest|suggestions?|similar|something like|anything like|movies? like|"
     r"what should i (watch|see)|any ideas|looking for|in the mood for|"
     r"(any|some|good|great|a) (movies?|films?) (with|starring|by|about|from|that|which|where|for|to)|what(?:'s| is) a (?:good )?(?:movie|film)|"
-    r"what (should|can|could) i (watch|see)|(something|what) to (watch|see)|"
+    r"what (should|can|could) i (watch|see)|(something|what) to (watch|see)|surprise me|you (pick|choose)|your (pick|choice|call)|"
+    r"anything (is fine|will do|goes)|i'?m (so )?bored|"
     r"(want|need|wanna|would like|[’']d like)( to (watch|see))? (a|an|some|something))\b", re.I)
 
 

@@ -108,6 +108,10 @@ def movie_named(pipeline, title):
     ("nothing about World War 2", set(), {"theme: World War II"}),  # refused, that war, not every war movie
     ("I want a war movie, but nothing about Vietnam", {"genre: War"}, {"theme: the Vietnam War"}),
     ("a movie about dogs for my son", {"theme: dogs"}, set()),
+    ("A Disney movie but not a princess one", {"studio: Disney"}, {"theme: princesses"}),
+    ("a movie about aliens", {"theme: aliens", "genre: Sci-fi"}, set()),  # not the film Aliens
+    ("I loved Aliens", set(), set()),  # the film
+    ("no mafia movies please", set(), {"theme: the mafia"}),
     ("we ate hot dogs, now what should we watch", set(), set()),
     ("I'm into sci-fi but not space stuff", {"genre: Sci-fi"}, {"theme: space"}),
     # in a turn that asks for a movie, a genre word that describes it; not an exclamation

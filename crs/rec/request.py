@@ -765,6 +765,7 @@ _NOT_MINDED_BEFORE_RE = re.compile(r"\b(?:don'?t|do\s+not|doesn'?t|does\s+not|wo
 # Themes by the words a request names them by ("a zombie movie", "anything with dinosaurs").
 _THEME_RE = re.compile(r"\b(?:" + "|".join(f"(?P<t{i}>{words})" for i, (words, _, _) in enumerate(THEMES.values())) + r")\b", re.IGNORECASE)
 _THEME_KEYS = list(THEMES)
+_ABOUT_BEFORE_RE = re.compile(r"\b(?:about|with|involving|featuring)\s+$", re.IGNORECASE)  # "a movie about aliens", not Aliens (1986)
 _KIND_AFTER_RE = re.compile(r"\s+(?:movies?|films?|flicks?|ones|franchise|series)\b", re.IGNORECASE)
 # A series asked for by one movie's title: "a Batman movie", "another Harry Potter film", "Star Wars
 # movies" (not "the Batman movie", which is that one).
@@ -1086,11 +1087,12 @@ class RequestReader:
             constraint = Constraint("theme", key, f"theme: {THEMES[key][1]}")
             neg = negated(match.start())
             # Part of a title ("Shark Tale") it is not read, unless the title is just the theme's name
-            # and the turn asks for (or turns down) the kind: "a James Bond movie", "no James Bond"
-            # (an obscure film is called "James Bond"; the user means the series). Not taken: its
-            # words may also name a genre ("heist": crime).
+            # and the turn asks for (or turns down) the kind: "a James Bond movie", "no James Bond",
+            # "a movie about aliens" (an obscure film is called "James Bond"; the user means the
+            # series). Not taken: its words may also name a genre ("heist": crime).
             if is_taken(*match.span()) and not (any(e.kind == MOVIE and (e.start, e.end) == match.span() for e in linked)
-                                                and (neg or _KIND_AFTER_RE.match(plain[match.end():]))):
+                                                and (neg or _KIND_AFTER_RE.match(plain[match.end():])
+                                                     or _ABOUT_BEFORE_RE.search(plain[:match.start()]))):
                 continue
             (request.unwanted if neg else request.wanted).append(constraint)
         for match in _ATTRIBUTE_RE.finditer(plain):

@@ -347,6 +347,7 @@ def test_a_retrieved_reply_may_name_only_facts_of_the_movie_and_no_other_title(p
     assert pipeline.claim_filter([later], [[(movie, 1.0)]])(0, "Or [REC], it is a great ride!")
     # a correction of what another dialogue said before
     assert not allowed(0, "oops [REC] is what I meant That was good") and not allowed(0, "Sorry, I meant [REC]")
+    assert not allowed(0, "[REC] that's what I meant.") and not allowed(0, "Oh i don't think so you talking about like [REC]?")
     # a person spoken of by pronoun needs one in the talk: none in "I loved The Matrix, anything similar?"
     assert not allowed(0, "He was amazing in [REC]") and not allowed(0, "[REC] was another one of his")
     assert allowed(0, "My son loved [REC], he watched it twice")

@@ -122,6 +122,8 @@ def movie_named(pipeline, title):
     # a series asked for by one movie's title; "the Batman movie" is that one
     ("A good Batman movie?", {"franchise: Batman"}, set()),
     ("I love Harry Potter movies", {"franchise: Harry Potter"}, set()),
+    ("I've been on a Tarantino kick lately", {"with: Quentin Tarantino"}, set()),  # "lately": when they watched
+    ("any good movies lately?", {"years: 2014 or later"}, set()),
     ("I liked the Batman movie with Heath Ledger", {"actor: Heath Ledger"}, set()),
     ("I want to watch a James Bond movie", {"theme: James Bond"}, set()),  # the theme, not an obscure film's series
     ("A foreign film please, with subtitles is fine", {"country: a non-English-speaking country"}, set()),
@@ -440,7 +442,8 @@ def test_who_is_the_director_means_the_last_recommended_movie(pipeline):
     assert results[1].reply.startswith(f"{movie.display_name} was directed by") and not results[1].items
 
 
-@pytest.mark.parametrize("closing", ["Thanks!", "Great, I'll try that.", "Sounds good, thank you so much", "Bye!", "perfect, thanks for the help", "thanks, I'll try that one"])
+@pytest.mark.parametrize("closing", ["Thanks!", "Great, I'll try that.", "Sounds good, thank you so much", "Bye!", "perfect, thanks for the help", "thanks, I'll try that one",
+                                     "that's great, thanks!", "This sounds perfect"])
 def test_thanks_and_goodbye_get_a_farewell_not_a_movie(pipeline, closing):
     results = chat(pipeline, "I want a horror movie from the 80s", closing)
     assert results[0].items and not results[1].items and results[1].details.goal == "farewell"
@@ -452,7 +455,8 @@ def test_not_a_closing():
     from crs.data.redial import SEEKER, Turn
     from crs.serve.pipeline import closes
 
-    for text in ("Thanks, but something older please", "ok, what about comedies?", "great, another one like that"):
+    for text in ("Thanks, but something older please", "ok, what about comedies?", "great, another one like that",
+                 "that's great but I've seen it"):
         assert not closes(DialogueContext(turns=[Turn(SEEKER, text, [])])), text
 
 

@@ -869,7 +869,7 @@ _SEQUELS_ASKED_RE = re.compile(r"\b(?:sequels?|prequels?|follow[\s-]?ups?|(?:the
                         r"(?:same|that|this)\s+(?:series|franchise|saga|trilogy))\b", re.IGNORECASE)
 # Having seen all of a person's movies ("I love Nolan but I've seen all of them"): that person's
 # movies are turned down.
-_SEEN_THEM_ALL_RE = re.compile(r"\b(?:i'?ve|i\s+have|i|we'?ve|we\s+have|already)\s+(?:already\s+|probably\s+)?(?:seen|watched|saw)\s+(?:them\s+all|all\s+(?:of\s+)?(?:them|those|his|hers|her|their)\b|"
+_SEEN_THEM_ALL_RE = re.compile(r"(?:\b(?:i'?ve|i\s+have|i|we'?ve|we\s+have|already)\s+|^\W*)(?:already\s+|probably\s+)?(?:seen|watched|saw)\s+(?:them\s+all|all\s+(?:of\s+)?(?:them|those|his|hers|her|their)\b|"
                                r"every\s+(?:one|single\s+one)\s+of\s+(?:them|his|hers|her|their)\b|"
                                r"everything\s+(?:by|from|with|of)\s+(?:him|her|them)\b)", re.IGNORECASE)
 _SEEN_ALL_BEFORE_RE = re.compile(r"\b(?:seen|watched|saw)\s+(?:all|every|each)\s+(?:of\s+)?(?:the\s+)?$", re.IGNORECASE)
@@ -916,6 +916,10 @@ _YEARS_RES = [
                          r"(?:^|[,.!?;]\s*)older(?:\s+(?:ones?|please|pls))?\s*(?:[,.!?]|please|pls|$)|"
                          r"\bblack\s+and\s+white\b", re.IGNORECASE)),
 ]
+# What the user has been doing ("I've been watching a lot of horror lately"): "lately" then says when
+# they watched, not which movies they want.
+_OWN_DOINGS_RE = re.compile(r"\b(?:i'?ve|i\s+have|we'?ve|we\s+have)\s+(?:been|watched|seen|gotten|got)\b|\bi\s+(?:watched|saw|was)\b|"
+                            r"\bi'?m\s+(?:on|into|obsessed|hooked)\b", re.IGNORECASE)
 # Claims that a movie is new now (only checked in what a reply claims: :meth:`RequestReader.year_claims`).
 _SHOWING_RE = re.compile(
     r"\b(?:(?:still\s+|now\s+)?(?:in|at\s+the)\s+(?:movie\s+)?(?:theat(?:er|re)s?|cinemas?)|now\s+playing|"
@@ -1239,8 +1243,9 @@ class RequestReader:
                 if any(a < match.end() and match.start() < b for a, b in used):
                     continue
                 years = self._years_of(kind, match, latest)
-                if years is None:
-                    continue
+                if years is None or (kind == "recent" and match.group(0).lower() in ("lately", "of late")
+                                     and _OWN_DOINGS_RE.search(text[:match.start()])):
+                    continue  # "I've been on a Tarantino kick lately": when the user watched, not when the movies came out
                 used.append(match.span())
                 found.append((match.span(), years))
         return sorted(found)

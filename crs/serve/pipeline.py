@@ -884,8 +884,11 @@ LIKED_SLOT_RE = re.compile(r"\b(?:(?:as|since|because|cause|cuz|seeing\s+as)\s+y
 # "… Sorry I mean …"): a reply retrieved from another dialogue answering that dialogue's last turn.
 TAIL_ANSWER_RE = re.compile(r"(?:[.!?]+\s*|[,;]\s*|\s)(?:(?i:yes|yeah|yep|yup|nope|nah|sorry|oops)|No|I\s+mean)\b(?![\w'])")
 # A reply that corrects what its own dialogue said before ("oops [REC] is what I meant", "Sorry, I
-# meant [REC]", "typo"): nothing in this conversation needs the correction.
-CORRECTION_RE = re.compile(r"^\W*(?:oops|whoops|my\s+bad|typo)\b|\b(?:is|was)\s+what\s+i\s+meant\b|^\W*(?:sorry\W+)?i\s+meant\b", re.IGNORECASE)
+# meant [REC]", "typo", "[REC] that's what I meant") or asks which movie it meant ("are you talking
+# about [REC]?"): nothing in this conversation needs the correction or the question.
+CORRECTION_RE = re.compile(r"^\W*(?:oops|whoops|my\s+bad|typo)\b|\b(?:is|was)\s+what\s+i\s+meant\b|^\W*(?:sorry\W+)?i\s+meant\b|"
+                           r"\bthat'?s\s+(?:what|the\s+one)\s+i\s+meant\b|\b(?:are|were)\s+you\s+talking\s+about\b|"
+                           r"\byou\s+talking\s+about\b", re.IGNORECASE)
 
 
 def user_leaving(context: DialogueContext) -> bool:
@@ -1169,7 +1172,9 @@ _CLOSING_RE = re.compile(
     r"sure|yes|yeah|yep|thanks?|thank\s+you|thx|ty|bye|goodbye|good\s*bye|see\s+you|later|cheers|"
     r"have\s+a\s+(?:good|great|nice)\s+(?:one|day|night|evening)|i(?:'?ll|\s+will)\s+(?:try|watch|check|see)\s+(?:it|that|them|those|this)(?:\s+one)?(?:\s+out)?|"
     r"i(?:'?ll|\s+will)\s+(?:try|watch|check)\s+(?:it|that)\s+(?:one\s+)?(?:out\s+)?(?:tonight|later)|will\s+do|that'?s\s+all|"
-    r"that\s+(?:helps|works|is\s+all)|(?:you'?ve|you\s+have)\s+been\s+(?:very\s+|so\s+)?helpful)"
+    r"that\s+(?:helps|works|is\s+all)|(?:you'?ve|you\s+have)\s+been\s+(?:very\s+|so\s+)?helpful|"
+    r"(?:that|this|it)(?:'?s|\s+is|\s+sounds|\s+looks)\s+(?:(?:really|so|very|pretty)\s+)?(?:great|perfect|awesome|good|cool|nice|helpful|fine|fantastic|"
+    r"excellent|wonderful|amazing))"
     r"(?:\s+(?:a\s+lot|so\s+much|very\s+much|again|then|for\s+(?:the|your)\s+\w+|for\s+(?:the\s+)?help))?[\s\W]*)+$",
     re.IGNORECASE)
 

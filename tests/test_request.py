@@ -9,7 +9,7 @@ import pytest
 from crs.data.catalogue import Movie
 from crs.data.context import DialogueContext
 from crs.data.redial import RECOMMENDER, SEEKER, Turn
-from crs.rec.request import Constraint, MovieFacts, RequestReader, RequestState, franchise_key, honour, honour_scores, relaxation_sentence
+from crs.rec.request import UNKNOWABLE, Constraint, MovieFacts, RequestReader, RequestState, franchise_key, honour, honour_scores, relaxation_sentence
 from crs.serve.answers import answer_question
 from crs.serve.chat import ChatState, chat_turn
 from crs.ui.chat import reasoning_markdown
@@ -123,6 +123,8 @@ def movie_named(pipeline, title):
     ("A good Batman movie?", {"franchise: Batman"}, set()),
     ("I love Harry Potter movies", {"franchise: Harry Potter"}, set()),
     ("I've been on a Tarantino kick lately", {"with: Quentin Tarantino"}, set()),  # "lately": when they watched
+    ("any good flicks w/ leo dicaprio", {"actor: Leonardo DiCaprio"}, set()),  # a short first name, any case
+    ("i want a sam jackson movie", {"actor: Samuel L. Jackson"}, set()),
     ("any good movies lately?", {"years: 2014 or later"}, set()),
     ("I liked the Batman movie with Heath Ledger", {"actor: Heath Ledger"}, set()),
     ("I want to watch a James Bond movie", {"theme: James Bond"}, set()),  # the theme, not an obscure film's series
@@ -514,6 +516,18 @@ def test_foreign_films_and_anime(pipeline, facts):
     assert facts.satisfies(movie_named(pipeline, "Saving Private Ryan").movie_id, wwii)
 
 
+def test_requests_by_what_the_catalogue_lacks_are_said_and_still_answered(pipeline, reader):
+    # running times, age ratings and gender are in no catalogue field: the reply says so and recommends
+    for text, key in (("what's a movie under 90 minutes", "length"), ("something short and funny", "length"),
+                      ("a comedy rated PG-13 please", "rating"), ("a movie directed by a woman", "gender")):
+        assert read(pipeline, reader, text)[2].unknowable == [key], text
+        result = chat(pipeline, text)[0]
+        assert result.items and result.reply.startswith(UNKNOWABLE[key][1]), result.reply
+    assert read(pipeline, reader, "I loved The Shining, a long time ago")[2].unknowable == []
+    later = chat(pipeline, "something short and funny", "another one")[1]
+    assert "running times" not in later.reply  # said once, for the turn that asked
+
+
 def test_a_request_is_not_answered_with_what_do_you_like(pipeline):
     from crs.serve.pipeline import drop_preference_questions
 
@@ -851,9 +865,11 @@ def test_retrieved_replies_claim_only_what_the_facts_hold(pipeline, facts):
     assert facts.franchise_constraint(heist, strict=True) is not None
     assert not pipeline.fits_origin(heist, "Have you seen [REC] or any of that series?")
     assert pipeline.fits_origin(heist, "[REC] is a remake, but a good one")
-    for text in ("It won the Oscar for Best Picture", "Rotten Tomatoes gives it 92%", "an academy award winner", "top box office sales"):
+    for text in ("It won the Oscar for Best Picture", "Rotten Tomatoes gives it 92%", "an academy award winner", "top box office sales",
+                 "A favorite of mine that is pg-13", "no it is rated pg13", "good choice and 4 hours long too", "it runs about 90 minutes"):
         assert UNCHECKABLE_RE.search(text), text
     assert not UNCHECKABLE_RE.search("It is a great movie, I loved the ending")
+    assert not UNCHECKABLE_RE.search("I watched it in 2 hours with my page open")
     filter_ = pipeline.claim_filter([DialogueContext(turns=[Turn(SEEKER, "any animated movie?", [])])], [[(zootopia, 1.0)]])
     assert filter_(0, "How about [REC]?") and not filter_(0, "Pixar movies such as [REC]") and not filter_(0, "[REC] won an Oscar")
 

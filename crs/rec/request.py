@@ -133,6 +133,8 @@ class RequestState:
     # The people the user named last (wanted or unwanted), whom "him", "her", "his movies" refer
     # to; forgotten when a later user turn names a movie and no person.
     people: list[Constraint] = field(default_factory=list)
+    # What the last user turn asked by that the catalogue does not hold (UNKNOWABLE keys): the reply says so.
+    unknowable: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -504,6 +506,18 @@ class MovieFacts:
                     index[normalise_key(parts[-1])].append((sum(counts.values()), person))
             self._surnames = {key: sorted(people, reverse=True) for key, people in index.items()}
         people = self._surnames.get(normalise_key(word), [])
+        if not people or people[0][0] < SURNAME_MIN_CREDITS or (len(people) > 1 and people[0][0] < 3 * people[1][0]):
+            return None
+        return people[0][1]
+
+    def person_by_short_name(self, first: str, last: str) -> int | None:
+        """The person "Leo DiCaprio" or "Sam Jackson" stands for: of the people with that surname
+        whose first name starts with ``first`` (and is longer), the one with at least
+        :data:`SURNAME_MIN_CREDITS` credits and three times the credits of any other."""
+        self.person_by_surname(last)  # builds the index
+        short = normalise_key(first)
+        people = [(credits, person) for credits, person in self._surnames.get(normalise_key(last), [])
+                  if (given := normalise_key(base_name(self.kg.entity_names[person]).split()[0])) != short and given.startswith(short)]
         if not people or people[0][0] < SURNAME_MIN_CREDITS or (len(people) > 1 and people[0][0] < 3 * people[1][0]):
             return None
         return people[0][1]
@@ -885,6 +899,7 @@ _INTERJECTION_BEFORE_RE = re.compile(r"(?:^|[.!?]\s*)(?:that'?s|that\s+is|it'?s|
                                      re.IGNORECASE)
 _ARTICLE_END_RE = re.compile(r"(?:^|\b(?:a|an|some|any|good)\s+)$", re.IGNORECASE)
 _REQUEST_END_RE = re.compile(r"\s*(?:[,.!?;]|$|please\b|tonight\b|maybe\b|though\b|or\b|and\b|for\b)", re.IGNORECASE)
+_SHORT_NAME_RE = re.compile(r"\b([A-Za-z][a-z]{1,5})\s+([A-Za-z][A-Za-z'’-]{3,})\b")
 _SURNAME_RE = re.compile(r"(?<![\w'’])([A-Z][a-z]+(?:[A-Z][a-z]+)?)(?=(?:'s|’s)?\b)")
 # A capitalised word before a surname makes it part of a longer name, unless that word only opens
 # the sentence ("Any Kubrick?").
@@ -957,6 +972,24 @@ class TurnRequest:
     people: list[Constraint] = field(default_factory=list)  # the people the turn names (or a pronoun resolves to)
     movies: bool = False  # the turn names a catalogue movie
     toned_down: list[Constraint] = field(default_factory=list)  # unwanted only by degree ("less gory", "not too scary")
+    unknowable: list[str] = field(default_factory=list)  # asked by what the catalogue does not hold (UNKNOWABLE keys)
+
+
+# Requests by what the catalogue does not hold: running times ("under 90 minutes", "something
+# short"), age ratings ("rated PG-13", "nothing R-rated" aside: that asks for a family movie) and the
+# people's gender ("directed by a woman"). The reply says it cannot check and still recommends.
+UNKNOWABLE = {
+    "length": (re.compile(r"\b(?:under|less\s+than|shorter\s+than|no\s+(?:longer|more)\s+than|at\s+most|over|more\s+than|longer\s+than)\s+"
+                          r"(?:an?\s+|one\s+|two\s+|\d+(?:\.\d+)?\s*)(?:and\s+a\s+half\s+)?(?:min(?:ute)?s?|hours?|hrs?)\b|"
+                          r"\b(?:short|quick|long|lengthy)\s+(?:one|movie|film|flick)s?\b|\bsomething\s+(?:short|quick)\b|"
+                          r"\b(?:running\s+time|runtime|run\s+time)\b", re.IGNORECASE),
+               "My catalogue has no running times, so I can't choose by length."),
+    "rating": (re.compile(r"\brated\s+(?:g|pg|pg-?13|r)\b|\b(?:pg|pg-?13)\b(?!\s*-?\s*rated\s+nothing)", re.IGNORECASE),
+               "My catalogue has no age ratings, so I can't choose by rating."),
+    "gender": (re.compile(r"\b(?:directed|written|made)\s+by\s+(?:a\s+)?(?:women|woman|female|females)\b|"
+                          r"\b(?:female|woman|women)\s+(?:directors?|filmmakers?|writers?)\b", re.IGNORECASE),
+               "My catalogue doesn't say who is a woman, so I can't choose by that."),
+}
 
 
 class RequestReader:
@@ -1190,12 +1223,14 @@ class RequestReader:
         request.wanted = [c for c in dict.fromkeys(request.wanted) if not any(same_target(c, u) for u in request.unwanted)]
         request.people = [c for c in [*request.wanted, *request.unwanted] if c.kind == "person"]
         request.movies = any(e.kind == MOVIE and e.movie_id is not None for e in linked)
+        request.unknowable = [key for key, (pattern, _) in UNKNOWABLE.items() if pattern.search(plain)]
         return request
 
     def _surnames(self, text: str, linked: Sequence[LinkedEntity]) -> list[LinkedEntity]:
         """People named by a capitalised surname alone ("Tarantino movies", "anything by Spielberg"),
-        which the linker leaves out; only surnames that are not common words and that one prolific
-        person stands out for (:meth:`MovieFacts.person_by_surname`)."""
+        or after a short form of their first name ("leo dicaprio"), which the linker leaves out; only
+        surnames that are not common words and that one prolific person stands out for
+        (:meth:`MovieFacts.person_by_surname`)."""
         found = []
         for match in _SURNAME_RE.finditer(text):
             word = match.group(1)
@@ -1207,6 +1242,16 @@ class RequestReader:
             if person is not None:
                 name = base_name(self.facts.kg.entity_names[person])
                 found.append(LinkedEntity(match.start(1), match.end(1), word, person, "person", name, None, 90.0))
+        # A short form of the first name before the surname, in any case ("Leo DiCaprio", "leo
+        # dicaprio", "Arnie Schwarzenegger" does not: "Arnie" is no start of "Arnold").
+        for match in _SHORT_NAME_RE.finditer(text):
+            first, last = match.group(1), match.group(2)
+            if {first.lower(), last.lower()} & COMMON_WORDS or any(e.start < match.end() and match.start() < e.end for e in [*linked, *found]):
+                continue
+            person = self.facts.person_by_short_name(first, last)
+            if person is not None:
+                name = base_name(self.facts.kg.entity_names[person])
+                found.append(LinkedEntity(match.start(), match.end(), match.group(0), person, "person", name, None, 90.0))
         return found
 
     def _role(self, text: str, entity: LinkedEntity) -> str | None:
@@ -1310,9 +1355,9 @@ class RequestReader:
                 unwanted = [c for c in unwanted if not same_target(c, constraint)]
                 if constraint not in wanted:
                     wanted.append(constraint)
-        asked = bool(turn.wanted or turn.unwanted)  # a request by attribute, or against one, wants a movie
+        asked = bool(turn.wanted or turn.unwanted or turn.unknowable)  # a request by attribute, or against one, wants a movie
         people = turn.people or ([] if turn.movies else state.people)
-        return replace(state, wanted=wanted, unwanted=unwanted, asked=asked, relaxed=[], people=people)
+        return replace(state, wanted=wanted, unwanted=unwanted, asked=asked, relaxed=[], people=people, unknowable=turn.unknowable)
 
     def read(self, user_turns: Iterable[tuple], rejected: Iterable[int] = ()) -> RequestState:
         """The state after every user turn of a conversation, in order: (text, linked entities),
@@ -1406,13 +1451,16 @@ def describe_movies(constraints: Sequence[Constraint]) -> str:
 
 
 def relaxation_sentence(state: RequestState) -> str:
-    """What the reply says when the ranking could not meet every wanted constraint ("" when it could):
+    """What the reply says when the ranking could not meet every wanted constraint ("" when it could),
+    after what the last turn asked by that the catalogue cannot check (:data:`UNKNOWABLE`):
     "I found no horror movie from the 1980s with Tom Hanks, so I let go of "from the 1980s"."; "no
     other …" when the one movie that met them was named in the chat already or turned down."""
+    cannot = " ".join(UNKNOWABLE[key][1] for key in state.unknowable if key in UNKNOWABLE)
     if not state.relaxed:
-        return ""
+        return cannot
     dropped = join_phrases([f"“{c.phrase}”" for c in state.relaxed])
     avoided = [c.phrase for c in state.unwanted if c.kind in ("person", "genre", "years", "studio", "country", "theme")]
     unless = f" that is not {join_phrases(avoided)}" if avoided else ""
     other = "no other" if state.relaxed_spent else "no"
-    return f"I found {other} {describe_movies(state.wanted)}{unless} in my catalogue, so I let go of {dropped}."
+    relaxed = f"I found {other} {describe_movies(state.wanted)}{unless} in my catalogue, so I let go of {dropped}."
+    return f"{cannot} {relaxed}" if cannot else relaxed

@@ -979,10 +979,14 @@ def asked_wellbeing(context: DialogueContext) -> bool:
     return turn is not None and bool(_WELLBEING_ASKED_RE.search(_plain(turn.text)))
 
 
-# Claims no fact in the catalogue or the KG can check (awards, ratings, box office, links): a
-# retrieved reply making one does not answer (64 of the 24,730 training replies).
+# Claims no fact in the catalogue or the KG can check (awards, ratings, box office, links, age
+# ratings, running times): a retrieved reply making one does not answer (83 of the 24,730 training
+# replies; 64 before age ratings and running times were added).
 UNCHECKABLE_RE = re.compile(r"\b(?:oscars?|academy\s+awards?|golden\s+globes?|awards?|emmys?|nominated|nominee|nominations?|"
-                            r"box\s+office|highest[-\s]grossing|critically\s+acclaimed|rotten\s+tomatoes|imdb|https?)\b", re.IGNORECASE)
+                            r"box\s+office|highest[-\s]grossing|critically\s+acclaimed|rotten\s+tomatoes|imdb|https?|"
+                            r"pg(?:-?13)?|rated\s+(?:g|r|pg)|r[-\s]rated|\d+\s*(?:min(?:ute)?s|hours?|hrs)\s+long|"
+                            r"(?:runs?|running\s+time\s+of|runtime\s+of)\s+(?:about\s+|over\s+|under\s+|just\s+)?\d+\s*(?:min(?:ute)?s|hours?|hrs))\b",
+                            re.IGNORECASE)
 
 # Talk about the crowd-sourcing task the ReDial dialogues were collected in, not about movies ("this
 # HIT is done", "should we submit?", "fill the movie forms", "i love mturk"), or a pointer elsewhere

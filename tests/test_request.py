@@ -643,6 +643,8 @@ def test_dislike_reading_table(pipeline, data_dir):
     ("Bye... Bye.", "Bye..."),
     ("[REC] is good. [REC] is good!", "[REC] is good."),
     ("I liked it. You will like it.", "I liked it. You will like it."),
+    ("[REC] wasn't bad not too cerebral though not too cerebral though", "[REC] wasn't bad not too cerebral though."),
+    ("New York, New York is great", "New York, New York is great."),  # two words said twice may be a name
 ])
 def test_repeated_sentences_are_said_once(raw, clean):
     from crs.serve.pipeline import polish_template
@@ -872,6 +874,10 @@ def test_retrieved_replies_claim_only_what_the_facts_hold(pipeline, facts):
     assert not UNCHECKABLE_RE.search("I watched it in 2 hours with my page open")
     filter_ = pipeline.claim_filter([DialogueContext(turns=[Turn(SEEKER, "any animated movie?", [])])], [[(zootopia, 1.0)]])
     assert filter_(0, "How about [REC]?") and not filter_(0, "Pixar movies such as [REC]") and not filter_(0, "[REC] won an Oscar")
+    # a theme must be the movie's: Zootopia is no zombie movie; Dawn of the Dead is one
+    assert not filter_(0, "actually in the zombie genre [REC] wasn't bad")
+    dawn = movie_named(pipeline, "Dawn of the Dead").movie_id
+    assert "zombies" in pipeline.movie(dawn).plot_themes and pipeline.fits_origin(dawn, "in the zombie genre [REC] wasn't bad")
 
 
 

@@ -867,6 +867,11 @@ _COUNTRY_RE = re.compile(r"\b(" + _COUNTRY_ADJECTIVES + r")\b(?=(?:\s+[\w-]+)?\s
                          re.IGNORECASE)
 
 
+def theme_words(text: str) -> list[str]:
+    """The :data:`kg.lexicon.THEMES` keys ``text`` names (as requests name them: "zombie", "in space")."""
+    return list(dict.fromkeys(_THEME_KEYS[int(m.lastgroup[1:])] for m in _THEME_RE.finditer(text)))
+
+
 def studio_and_country_words(text: str) -> list[tuple[str, str, int, int]]:
     """The studios and countries ``text`` names: (kind, key, start, end) each."""
     found = [("studio", m.group(1).lower(), m.start(), m.end()) for m in _STUDIO_RE.finditer(text)]

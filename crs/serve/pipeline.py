@@ -50,6 +50,7 @@ from crs.rec.request import (
     honour_scores,
     relaxation_sentence,
     studio_and_country_words,
+    theme_words,
 )
 from crs.serve.answers import answer_question
 from crs.text.spelling import correct_request_words
@@ -758,12 +759,13 @@ class CRS:
 
 
     def fits_origin(self, movie: int | None, text: str) -> bool:
-        """Whether ``movie`` holds the studio and country ``text`` speaks of ("a Pixar movie", "a
-        French one": :func:`crs.rec.request.studio_and_country_words`) and, when ``text`` calls it a
+        """Whether ``movie`` holds the studio, country and theme ``text`` speaks of ("a Pixar movie", "a
+        French one", "in the zombie genre": :func:`crs.rec.request.studio_and_country_words`,
+        :func:`crs.rec.request.theme_words`) and, when ``text`` calls it a
         sequel, prequel, remake or part of a series, has a series of its own (of two titles or more,
         but for "remake" and "the original")."""
-        claims = studio_and_country_words(text)
-        if claims and (movie is None or not all(self.facts.satisfies(movie, Constraint(kind, key, "")) for kind, key, _, _ in claims)):
+        claims = [(kind, key) for kind, key, _, _ in studio_and_country_words(text)] + [("theme", key) for key in theme_words(text)]
+        if claims and (movie is None or not all(self.facts.satisfies(movie, Constraint(kind, key, "")) for kind, key in claims)):
             return False
         found = [m.group(0) for m in _SERIES_CLAIM_RE.finditer(text)]
         if not found:
@@ -1284,13 +1286,18 @@ def may_greet(context: DialogueContext) -> bool:
     return first_reply or (user is not None and greets(user.text))
 
 
+# A phrase of three words or more said twice in a row.
+_REPEATED_PHRASE_RE = re.compile(r"\b((?:[\w'’]+[\s,]+){2,7}[\w'’]+)(?:[\s,]+\1\b)+", re.IGNORECASE)
+
+
 def polish_template(template: str, keep_greeting: bool = True, keep_wellbeing: bool = True) -> str:
     """A generated reply (with ``[REC]`` slots) as tidy text: one space between words, none before
     punctuation, no leading greeting unless ``keep_greeting``, no answer to "how are you?" unless
     ``keep_wellbeing`` (:func:`drop_wellbeing`), no leading punctuation, a capital first (and
     after each sentence's end), a full stop last where the reply ends in a word, a question mark
     where a question ("have you seen [REC]", "how about [REC]") ends in a full stop; a sentence that repeats an earlier one of the
-    reply ("Bye! Bye! Bye.") is said once; a run of commas is one comma."""
+    reply ("Bye! Bye! Bye.") is said once, and so is a phrase of three words or more said twice in a
+    row; a run of commas is one comma."""
     text = _SPACE_BEFORE_PUNCT_RE.sub("", " ".join(template.split()))
     text = _COMMA_RUN_RE.sub(",", text)  # ",," or ", ," as a small generator writes it: one comma
     text = _COMMA_BEFORE_END_RE.sub("", text)  # "fun,." -> "fun."
@@ -1299,6 +1306,7 @@ def polish_template(template: str, keep_greeting: bool = True, keep_wellbeing: b
     if not keep_greeting:
         text = strip_greeting(text)
     text = _LEADING_PUNCT_RE.sub("", drop_repeated_sentences(text))
+    text = _REPEATED_PHRASE_RE.sub(r"\1", text)  # "not too cerebral though not too cerebral though": once
     if text and (text[-1].isalnum() or text.endswith((")", REC_TOKEN))):
         text += "."
     text = _QUESTION_AS_STATEMENT_RE.sub(r"\1\2?", text)

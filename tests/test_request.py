@@ -477,6 +477,16 @@ def test_a_series_asked_for_then_seen_them_all_is_turned_down(pipeline, facts):
     assert second.items and not any(facts.refused_mask(star_wars)[pipeline.catalogue.index(m)] for m in second.items), second.reply
 
 
+def test_a_horror_theme_then_not_too_scary_keeps_the_theme(pipeline, facts):
+    # after "a zombie movie", "not too scary" tones horror down: the zombie comedies stay
+    first, second = chat(pipeline, "I'm looking for a good zombie movie", "not too scary though")
+    zombies = Constraint("theme", "zombies", "theme: zombies")
+    assert not any(c.kind == "genre" for c in second.details.request.unwanted)
+    assert second.items and facts.satisfies(second.items[0], zombies) and not second.details.request.relaxed, second.reply
+    alone = chat(pipeline, "a comedy, nothing too scary")[0]  # with no theme asked, it is turned down as before
+    assert any(c.label == "genre: Horror" for c in alone.details.request.unwanted)
+
+
 def test_one_film_listed_twice_is_recommended_once(pipeline):
     from crs.data.catalogue import without_duplicates
 

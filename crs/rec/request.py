@@ -980,6 +980,10 @@ class TurnRequest:
     unknowable: list[str] = field(default_factory=list)  # asked by what the catalogue does not hold (UNKNOWABLE keys)
 
 
+# Themes whose movies are mostly of one genre: after "a zombie movie", "not too scary" tones horror
+# down (the zombie comedies stay) instead of turning every horror movie down.
+THEME_GENRES = {"zombies": "horror", "vampires": "horror", "werewolves": "horror", "ghosts": "horror", "serial killers": "horror"}
+
 # Requests by what the catalogue does not hold: running times ("under 90 minutes", "something
 # short"), age ratings ("rated PG-13", "nothing R-rated" aside: that asks for a family movie) and the
 # people's gender ("directed by a woman"). The reply says it cannot check and still recommends.
@@ -1346,9 +1350,11 @@ class RequestReader:
             for constraint in [c for c in wanted if c.kind == "franchise"]:
                 wanted.remove(constraint)
                 unwanted.append(constraint)
+        implied = {self._genre(THEME_GENRES[c.value]) for c in wanted if c.kind == "theme" and c.value in THEME_GENRES}
         for constraint in turn.unwanted:
-            if constraint in turn.toned_down and any(same_target(c, constraint) for c in wanted):
-                continue  # "something less gory" after a horror request: still horror, only milder
+            if constraint in turn.toned_down and (any(same_target(c, constraint) for c in wanted)
+                                                  or constraint.kind == "genre" and constraint.value in implied):
+                continue  # "something less gory" after a horror (or zombie) request: still that, only milder
             wanted = [c for c in wanted if not same_target(c, constraint)]
             if constraint not in unwanted:
                 unwanted.append(constraint)

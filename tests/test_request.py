@@ -884,6 +884,9 @@ def test_retrieved_replies_claim_only_what_the_facts_hold(pipeline, facts):
     assert not UNCHECKABLE_RE.search("I watched it in 2 hours with my page open")
     filter_ = pipeline.claim_filter([DialogueContext(turns=[Turn(SEEKER, "any animated movie?", [])])], [[(zootopia, 1.0)]])
     assert filter_(0, "How about [REC]?") and not filter_(0, "Pixar movies such as [REC]") and not filter_(0, "[REC] won an Oscar")
+    assert not filter_(0, "[REC] is good. I like the two you mentioned as well.")  # the user named no movie
+    named = pipeline.claim_filter([DialogueContext(turns=[Turn(SEEKER, "I loved @1 and @2", [1, 2])])], [[(zootopia, 1.0)]])
+    assert named(0, "[REC] is good. I like the two you mentioned as well.")
     # a theme must be the movie's: Zootopia is no zombie movie; Dawn of the Dead is one
     assert not filter_(0, "actually in the zombie genre [REC] wasn't bad")
     dawn = movie_named(pipeline, "Dawn of the Dead").movie_id

@@ -733,7 +733,8 @@ def test_replies_never_speak_as_the_seeker_or_take_leave_unasked(pipeline):
     from crs.serve.pipeline import SEEKER_SPEECH_RE, WELLBEING_ANSWER_RE, drop_seeker_speech, still_asking
 
     for text in ("Hi, I am looking for a good movie.", "Can you recommend a comedy?", "Do you have any suggestions?",
-                 "Any recommendations?", "What would you recommend?", "I'm looking for movie recommendations"):
+                 "Any recommendations?", "What would you recommend?", "I'm looking for movie recommendations",
+                 "OH WOW I think I can pass on that one too lol thanks"):
         assert SEEKER_SPEECH_RE.search(text), text
     for text in ("Would you like a few suggestions?", "What are you looking for?", "I recommend Up", "Are you looking for a comedy?"):
         assert not SEEKER_SPEECH_RE.search(text), text

@@ -824,7 +824,8 @@ SEEKER_SPEECH_RE = re.compile(
     r"\b(?:can|could|would)\s+you\s+(?:please\s+)?(?:recommend|suggest)\b|"
     r"\b(?:do\s+you\s+have|have\s+you\s+got|got)\s+any\s+(?:other\s+|more\s+|good\s+)?(?:suggestions?|recommendations?|ideas)\b|"
     r"(?:^|[.!?]\s*)any\s+(?:other\s+|more\s+|good\s+)?(?:suggestions?|recommendations?)\b|"
-    r"\bwhat\s+(?:\w+\s+){0,3}(?:would|do|can|could)\s+you\s+(?:recommend|suggest)\b", re.IGNORECASE)
+    r"\bwhat\s+(?:\w+\s+){0,3}(?:would|do|can|could)\s+you\s+(?:recommend|suggest)\b|"
+    r"\bi\s+(?:think\s+i\s+)?(?:can|could|will|'ll|'d|would)\s+(?:probably\s+)?pass\s+on\b", re.IGNORECASE)
 
 
 def drop_seeker_speech(text: str, titles: Iterable[str]) -> str:

@@ -42,6 +42,7 @@ import re
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -286,6 +287,23 @@ def _share_crew(a: Movie, b: Movie) -> bool:
     return bool(set(a.writers) & set(b.writers)) or len(stars) >= 2 or bool(stars and set(a.directors) & set(b.directors))
 
 
+def joined(ids: Iterable[int], pairs: Iterable[tuple[int, int]]) -> dict[int, int]:
+    """Each of ``ids`` → the least id of its group, groups joined through ``pairs`` (union-find)."""
+    parent = {i: i for i in ids}
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in pairs:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return {i: find(i) for i in parent}
+
+
 def character_series(movies: list[Movie]) -> dict[int, tuple[str, ...]]:
     """Movie id → the title stems (:func:`franchise_key`) of the other series its characters tie it
     to: movies joined when their plots name the same character and they share crew
@@ -306,25 +324,15 @@ def character_series(movies: list[Movie]) -> dict[int, tuple[str, ...]]:
         for name in names[movie.movie_id]:
             if plots[name] <= MAX_CHARACTER_PLOTS:
                 by_name.setdefault(name, []).append(movie)
-    parent = {m.movie_id: m.movie_id for m in own}
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for group in by_name.values():
-        for i, a in enumerate(group):
-            for b in group[i + 1:]:
-                if franchise_key(a.title) != franchise_key(b.title) and _share_crew(a, b):
-                    parent[find(a.movie_id)] = find(b.movie_id)
+    group_of = joined((m.movie_id for m in own),
+                      ((a.movie_id, b.movie_id) for group in by_name.values() for i, a in enumerate(group) for b in group[i + 1:]
+                       if franchise_key(a.title) != franchise_key(b.title) and _share_crew(a, b)))
     keys: dict[int, set[str]] = {}
     for movie in own:
-        keys.setdefault(find(movie.movie_id), set()).add(franchise_key(movie.title))
+        keys.setdefault(group_of[movie.movie_id], set()).add(franchise_key(movie.title))
     found = {}
     for movie in own:
-        other = keys[find(movie.movie_id)] - {franchise_key(movie.title), ""}
+        other = keys[group_of[movie.movie_id]] - {franchise_key(movie.title), ""}
         if other:
             found[movie.movie_id] = tuple(sorted(other))
     return found

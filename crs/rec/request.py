@@ -61,7 +61,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from crs.data.catalogue import Catalogue
-from crs.rec.hidden_genres import franchise_key, title_key, unknown_genres  # noqa: F401 (franchise_key: re-exported)
+from crs.rec.hidden_genres import franchise_key, joined, title_key, unknown_genres  # noqa: F401 (franchise_key: re-exported)
 from kg.graph import GENRE, GENRE_ALIASES, MOVIE, KnowledgeGraph, base_name, name_key
 from kg.lexicon import ANIMATION_DISTRIBUTORS, COMIC_GENRES, COMIC_SERIES, COMMON_WORDS, COUNTRY_NAMES, COUNTRY_WORDS, ENGLISH_SPEAKING, GENRE_WORDS, STUDIO_COUNTRIES, STUDIO_FILMS, STUDIO_NAMES, STUDIO_WORDS, THEMES
 from kg.linker import LinkedEntity
@@ -179,6 +179,14 @@ def suspect_metadata(catalogue: Catalogue) -> set[int]:
     return suspect
 
 
+def _standing_out(people: list[tuple[int, int]]) -> int | None:
+    """Of (credits, person) pairs, most credits first, the person with at least
+    :data:`SURNAME_MIN_CREDITS` credits and three times those of the next; None when none stands out."""
+    if not people or people[0][0] < SURNAME_MIN_CREDITS or (len(people) > 1 and people[0][0] < 3 * people[1][0]):
+        return None
+    return people[0][1]
+
+
 def studio_films() -> dict[str, list[tuple[int, list[str]]]]:
     """:data:`kg.lexicon.STUDIO_FILMS` by folded title: title key → [(year, the studio keys)]."""
     films: dict[str, list[tuple[int, list[str]]]] = defaultdict(list)
@@ -243,10 +251,14 @@ class MovieFacts:
         studio_rels = {relation[r] for r in ("productionCompany", "company", "distributor") if r in relation}
         animated = {m.movie_id for m in catalogue.movies if any(name_key(g) in ("animation", "animated") for g in m.genres)}
         sequel_pairs = []
+        origin_rels = {relation[r] for r in ("country", "language") if r in relation}
+        origin_edges: dict[int, list[tuple[int, int]]] = defaultdict(list)  # movie entity → its (relation, place or language)
         heads, tails = kg.edge_index.tolist()
         for head, rel, tail in zip(heads, kg.edge_type.tolist(), tails):
             if head not in movies_of_entity:
                 continue
+            if rel in origin_rels:
+                origin_edges[head].append((rel, tail))
             tagged = tags.get((rel, tail), ())
             of_movie, members = (self.studios, self.by_studio) if rel in studio_rels else (self.origins, self.by_origin)
             for movie_id in movies_of_entity[head]:
@@ -297,7 +309,7 @@ class MovieFacts:
         self.years = {m.movie_id: m.year for m in catalogue.movies}
         self.suspect = suspect_metadata(catalogue)
         films = studio_films()
-        for movie_id in self._foreign(relation, movies_of_entity):
+        for movie_id in self._foreign(relation, origin_edges, movies_of_entity):
             self.origins[movie_id].add("foreign")
             self.by_origin["foreign"].add(movie_id)
         for movie in catalogue.movies:  # comic adaptations (by creator only on the movie's own metadata); studio features
@@ -364,7 +376,8 @@ class MovieFacts:
                         animation[(distributor, entity)].add(word)
         return tags, animation
 
-    def _foreign(self, relation: dict[str, int], movies_of_entity: dict[int, list[int]]) -> set[int]:
+    def _foreign(self, relation: dict[str, int], origin_edges: dict[int, list[tuple[int, int]]],
+                 movies_of_entity: dict[int, list[int]]) -> set[int]:
         """The movies made outside the English-speaking world ("a foreign film"): both country and
         language edges, and none to an English-speaking country or to English
         (:data:`kg.lexicon.ENGLISH_SPEAKING`, or a name with the word "English"). The subgraph holds
@@ -372,15 +385,13 @@ class MovieFacts:
         Kong, Braveheart's only language England): a movie without both is not known to be foreign."""
         country, language = relation.get("country"), relation.get("language")
         english_countries, english_languages = ENGLISH_SPEAKING
-        found: dict[int, dict[int, set[bool]]] = defaultdict(lambda: defaultdict(set))
-        heads, tails = self.kg.edge_index.tolist()
-        for head, rel, tail in zip(heads, self.kg.edge_type.tolist(), tails):
-            if head in movies_of_entity and rel in (country, language):
-                name = name_key(base_name(self.kg.entity_names[tail]))
-                found[head][rel].add(name in english_languages or name in english_countries or "english" in name.split())
         foreign = set()
-        for entity, by_rel in found.items():
-            if by_rel.get(country) == {False} and by_rel.get(language) == {False}:
+        for entity, edges in origin_edges.items():
+            english: dict[int, set[bool]] = defaultdict(set)
+            for rel, tail in edges:
+                name = name_key(base_name(self.kg.entity_names[tail]))
+                english[rel].add(name in english_languages or name in english_countries or "english" in name.split())
+            if english.get(country) == {False} and english.get(language) == {False}:
                 foreign.update(movies_of_entity[entity])
         return foreign
 
@@ -413,27 +424,10 @@ class MovieFacts:
 
     def _franchises(self, sequel_pairs: list[tuple[int, int]]) -> dict[int, str]:
         """Movie → franchise key: movies sharing a title stem, joined through sequel links."""
-        parent = {m.movie_id: m.movie_id for m in self.catalogue.movies}
-
-        def find(x: int) -> int:
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
-        def union(a: int, b: int) -> None:
-            ra, rb = find(a), find(b)
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
-
         first_of_stem: dict[str, int] = {}
-        for movie in self.catalogue.movies:
-            stem = franchise_key(movie.title)
-            if stem:
-                union(movie.movie_id, first_of_stem.setdefault(stem, movie.movie_id))
-        for a, b in sequel_pairs:
-            union(a, b)
-        roots = {m.movie_id: find(m.movie_id) for m in self.catalogue.movies}
+        stem_pairs = [(movie.movie_id, first_of_stem.setdefault(stem, movie.movie_id))
+                      for movie in self.catalogue.movies if (stem := franchise_key(movie.title))]
+        roots = joined((m.movie_id for m in self.catalogue.movies), [*stem_pairs, *sequel_pairs])
         # A franchise is named by the stem of its most mentioned movie.
         best: dict[int, tuple[int, str]] = {}
         for movie in self.catalogue.movies:
@@ -498,6 +492,10 @@ class MovieFacts:
         """The person a bare surname stands for ("Tarantino"): the one with that surname and at least
         :data:`SURNAME_MIN_CREDITS` catalogue credits, with three times the credits of any other
         person of that surname; None when no such person stands out."""
+        return _standing_out(self._surname_index().get(normalise_key(word), []))
+
+    def _surname_index(self) -> dict[str, list[tuple[int, int]]]:
+        """Folded surname → (catalogue credits, person) of everyone with it, most credits first; memoised."""
         if self._surnames is None:
             index: dict[str, list[tuple[int, int]]] = defaultdict(list)
             for person, counts in self.credits.items():
@@ -505,22 +503,16 @@ class MovieFacts:
                 if len(parts) >= 2:
                     index[normalise_key(parts[-1])].append((sum(counts.values()), person))
             self._surnames = {key: sorted(people, reverse=True) for key, people in index.items()}
-        people = self._surnames.get(normalise_key(word), [])
-        if not people or people[0][0] < SURNAME_MIN_CREDITS or (len(people) > 1 and people[0][0] < 3 * people[1][0]):
-            return None
-        return people[0][1]
+        return self._surnames
 
     def person_by_short_name(self, first: str, last: str) -> int | None:
         """The person "Leo DiCaprio" or "Sam Jackson" stands for: of the people with that surname
         whose first name starts with ``first`` (and is longer), the one with at least
         :data:`SURNAME_MIN_CREDITS` credits and three times the credits of any other."""
-        self.person_by_surname(last)  # builds the index
         short = normalise_key(first)
-        people = [(credits, person) for credits, person in self._surnames.get(normalise_key(last), [])
-                  if (given := normalise_key(base_name(self.kg.entity_names[person]).split()[0])) != short and given.startswith(short)]
-        if not people or people[0][0] < SURNAME_MIN_CREDITS or (len(people) > 1 and people[0][0] < 3 * people[1][0]):
-            return None
-        return people[0][1]
+        return _standing_out([(credits, person) for credits, person in self._surname_index().get(normalise_key(last), [])
+                              if (given := normalise_key(base_name(self.kg.entity_names[person]).split()[0])) != short
+                              and given.startswith(short)])
 
     def franchise_size(self, movie_id: int) -> int:
         return len(self.franchise_members.get(self.franchise.get(movie_id, ""), ()))
@@ -869,7 +861,12 @@ _COUNTRY_RE = re.compile(r"\b(" + _COUNTRY_ADJECTIVES + r")\b(?=(?:\s+[\w-]+)?\s
 
 def theme_words(text: str) -> list[str]:
     """The :data:`kg.lexicon.THEMES` keys ``text`` names (as requests name them: "zombie", "in space")."""
-    return list(dict.fromkeys(_THEME_KEYS[int(m.lastgroup[1:])] for m in _THEME_RE.finditer(text)))
+    return list(dict.fromkeys(theme_of(m) for m in _THEME_RE.finditer(text)))
+
+
+def theme_of(match: re.Match) -> str:
+    """The :data:`kg.lexicon.THEMES` key a match of :data:`_THEME_RE` names (its named group's index)."""
+    return _THEME_KEYS[int(match.lastgroup[1:])]
 
 
 def studio_and_country_words(text: str) -> list[tuple[str, str, int, int]]:
@@ -1129,7 +1126,7 @@ class RequestReader:
             taken.append(match.span())
             said_genre(Constraint("genre", genre, f"genre: {self._genre_label_of(genre)}"), match.start(), negated(match.start()))
         for match in _THEME_RE.finditer(plain):
-            key = _THEME_KEYS[int(match.lastgroup[1:])]
+            key = theme_of(match)
             constraint = Constraint("theme", key, f"theme: {THEMES[key][1]}")
             neg = negated(match.start())
             # Part of a title ("Shark Tale") it is not read, unless the title is just the theme's name
@@ -1186,10 +1183,8 @@ class RequestReader:
             taken.append((start, end))
             constraint = Constraint(kind, key, f"{kind}: {(STUDIO_NAMES if kind == 'studio' else COUNTRY_NAMES)[key]}")
             (request.unwanted if negated(start) else request.wanted).append(constraint)
-        for match in _ANIME_RE.finditer(plain):  # anime is Japanese animation (turned down: the animation only)
-            if not negated(match.start()):
-                request.wanted.append(Constraint("country", "japanese", f"country: {COUNTRY_NAMES['japanese']}"))
-                break
+        if any(not negated(m.start()) for m in _ANIME_RE.finditer(plain)):  # anime is Japanese animation (turned down: the animation only)
+            request.wanted.append(Constraint("country", "japanese", f"country: {COUNTRY_NAMES['japanese']}"))
         for span, years in self._years(plain, taken):
             label = years_label(years)
             (request.unwanted if negated(span[0]) else request.wanted).append(Constraint("years", years, label))

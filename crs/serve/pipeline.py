@@ -622,7 +622,7 @@ class CRS:
                 return False
             if LIKED_SLOT_RE.search(reply) or TAIL_ANSWER_RE.search(reply.strip()) or CORRECTION_RE.search(reply):
                 return False
-            if USER_NAMED_RE.search(text) and not holds(user_named_movie, row):
+            if USER_NAMED_RE.search(text) and not holds(seeker_named_movie, row):
                 return False
             named = self.link(text)
             if any(e.kind == "movie" for e in named):
@@ -909,11 +909,6 @@ def user_leaving(context: DialogueContext) -> bool:
 # you listed"): only after the user named one.
 USER_NAMED_RE = re.compile(r"\b(?:you|u)\s+(?:just\s+)?(?:mentioned|named|listed|brought\s+up)\b|"
                            r"\bthe\s+(?:two|three|ones?|movies?|films?)\s+you\s+(?:said|picked|like|liked|love|loved)\b", re.IGNORECASE)
-
-
-def user_named_movie(context: DialogueContext) -> bool:
-    """Whether a user turn so far names a movie."""
-    return any(turn.movies for turn in context.turns if turn.role == SEEKER)
 
 
 def movie_mentioned(context: DialogueContext) -> bool:

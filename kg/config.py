@@ -50,6 +50,11 @@ class LinkingConfig:
     # A one-word title that is the first name of at least this many people in the graph ("Jack",
     # "Amy", "Ted") needs a year or quotes, like a common word.
     first_name_min_people: int = 10
+    # A one-word title of at least this many characters that fewer than ``cued_title_max_lowercase_plots``
+    # plot synopses write in lower case (a name, not a word: "Inception", "Jumanji", "Titanic") also
+    # links in lower case after a movie cue ("I loved inception", "have you seen titanic?").
+    cued_title_min_chars: int = 4
+    cued_title_max_lowercase_plots: int = 2
     # A year after a title picks the movie of that year, or one at most this many years off.
     year_tolerance: int = 1
     # People link by their full name; names with fewer words than this are not linked.
@@ -72,6 +77,9 @@ class LinkingConfig:
                self.common_title_case_min_words)
         _check(self.common_word_min_plots >= 1, "linking.common_word_min_plots", "must be >= 1", self.common_word_min_plots)
         _check(self.first_name_min_people >= 1, "linking.first_name_min_people", "must be >= 1", self.first_name_min_people)
+        _check(self.cued_title_min_chars >= 1, "linking.cued_title_min_chars", "must be >= 1", self.cued_title_min_chars)
+        _check(self.cued_title_max_lowercase_plots >= 1, "linking.cued_title_max_lowercase_plots", "must be >= 1",
+               self.cued_title_max_lowercase_plots)
         _check(self.year_tolerance >= 0, "linking.year_tolerance", "must be >= 0", self.year_tolerance)
         _check(self.person_min_words >= 1, "linking.person_min_words", "must be >= 1", self.person_min_words)
         _check(self.person_over_title_min_edges >= 0, "linking.person_over_title_min_edges", "must be >= 0",

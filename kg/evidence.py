@@ -13,6 +13,15 @@ common or used in at least ``common_word_min_plots`` of the catalogue's plot syn
 * Titles of one word, shorter than ``min_fuzzy_chars`` or made of plain words ("Heat", "Signs",
   "Frozen", "The American") need a year, quotes or Title Case (a capitalised word that does not
   start the sentence; a shouted, mostly upper-case message gives no case evidence).
+* A one-word title that is a name rather than a word — fewer than ``cued_title_max_lowercase_plots``
+  plot synopses write it in lower case ("Inception", "Jumanji", "Titanic"), at least
+  ``cued_title_min_chars`` letters, no genre's or request's word (:func:`request_word`: "italian",
+  "christmas") — also links in lower case after a movie cue
+  ("I loved inception", "have you seen titanic?", "something like jaws": :func:`movie_cue_before`),
+  after a linked movie in a list ("deadpool and logan"), or capitalised even as a sentence's first
+  word ("Inception was amazing").
+  Words the plots use in lower case ("frozen", "alien", "speed") keep needing Title Case, or a linked
+  movie right before them in a list ("the matrix and alien").
 * Other titles of at least ``caseless_min_words`` words ("the matrix", "black panther") link in any case.
 * Movies sharing the alias: a year after the title picks that year's movie (within
   ``year_tolerance``); then a title spelled exactly as written; then the lowest alias rank (title,
@@ -35,15 +44,35 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import dataclass
 
 from kg.config import LinkingConfig
-from kg.lexicon import COMMON_WORDS, MINOR_WORDS, QUOTES, SENTENCE_END
+from kg.lexicon import (
+    COMMON_WORDS,
+    COUNTRY_NAMES,
+    COUNTRY_WORDS,
+    MINOR_WORDS,
+    PLACE_WORDS,
+    QUOTES,
+    SENTENCE_END,
+    STUDIO_WORDS,
+    THEMES,
+)
 from kg.types import CatalogueLike
 
 # How much evidence an alias needs.
 DISTINCTIVE = "distinctive"  # links in any case
 CASED = "cased"  # needs Title Case, a year or quotes
 COMMON = "common"  # needs a year or quotes (or Title Case, for titles of common_title_case_min_words words)
+CUED = "cued"  # needs what CASED needs, or a movie cue before it (a one-word title no plot writes in lower case)
+
+# A movie cue right before a lower-case one-word title: a verb of watching or liking ("seen",
+# "loved", "watching"), "like" / "such as" / "than" / "favorite is", maybe with an adverb or "the movie".
+_MOVIE_CUE_RE = re.compile(
+    r"(?:\b(?:seen|saw|see|watched|watch|watching|rewatched|re-watched|loved|love|liked|like|enjoyed|enjoy|hated|"
+    r"adored|recommend|recommended|including|especially|than|such as|similar to|favou?rite(?: movie| film)? (?:is|was))"
+    r"\s+(?:(?:really|also|just|totally|absolutely|already|ever|never|the movie|the film)\s+)?)$"
+)
 
 # "(1995)" after a title, maybe after its final punctuation ("Airplane! (1980)"), or a bare "1995".
 _YEAR_AFTER_RE = re.compile(
@@ -51,8 +80,10 @@ _YEAR_AFTER_RE = re.compile(
 )
 
 
-def title_strength(key: str, config: LinkingConfig, plain_words: set[str], first_names: set[str]) -> str:
-    """How much evidence a movie alias needs (see the module docstring).
+def title_strength(key: str, config: LinkingConfig, plain_words: set[str], first_names: set[str],
+                   lowercase_words: frozenset[str] | None = None) -> str:
+    """How much evidence a movie alias needs (see the module docstring). ``lowercase_words``: the
+    words plots write in lower case (:class:`PlotWords`); None when no plot is known (no title is cued).
 
     A lone letter is read with the next word ("x men" is one word, "xmen"), and counts as common
     when it stands alone ("G", "M").
@@ -70,8 +101,60 @@ def title_strength(key: str, config: LinkingConfig, plain_words: set[str], first
     if all(word in COMMON_WORDS or word in plain_words or word.isdigit() for word in words):
         return CASED
     if len(words) < config.caseless_min_words or len(key) < config.min_fuzzy_chars:
+        if (lowercase_words is not None and len(words) == 1 and words[0].isalpha()
+                and len(words[0]) >= config.cued_title_min_chars and words[0] not in lowercase_words
+                and not request_word(words[0])):
+            return CUED
         return CASED
     return DISTINCTIVE
+
+
+_THEME_WORD_RE = re.compile("|".join(f"(?:{request})" for request, _, _ in THEMES.values()))
+
+
+def request_word(word: str) -> bool:
+    """Whether ``word`` is what a request says for something else than a title: a nationality
+    ("italian"), a studio ("pixar"), a place word or a theme ("christmas", "zombies")."""
+    return (word in COUNTRY_WORDS or word in COUNTRY_NAMES or word in STUDIO_WORDS or word in PLACE_WORDS
+            or bool(_THEME_WORD_RE.fullmatch(word)))
+
+
+def movie_cue_before(text: str, start: int) -> bool:
+    """Whether a movie cue ("seen", "loved", "something like", "favorite is") ends right before ``start``."""
+    return bool(_MOVIE_CUE_RE.search(text[max(0, start - 40):start].casefold()))
+
+
+@dataclass(frozen=True)
+class PlotWords:
+    """What the catalogue's plot synopses say about words, kept without the synopses (a checkpoint
+    ships these lists, not the plots): ``plain`` are used in at least ``common_word_min_plots`` plots
+    (ordinary English); ``lowercase`` are written in lower case in at least
+    ``cued_title_max_lowercase_plots`` plots (words, not names)."""
+
+    plain: frozenset[str]
+    lowercase: frozenset[str]
+
+    @classmethod
+    def of(cls, catalogue: CatalogueLike, config: LinkingConfig) -> PlotWords | None:
+        """The lists of ``catalogue``'s plots; None when no movie has a plot (a checkpoint's catalogue)."""
+        if not any(movie.plot for movie in catalogue.movies):
+            return None
+        lowercase: Counter[str] = Counter()
+        for movie in catalogue.movies:
+            if movie.plot:
+                words = re.findall(r"[^\W_]+", movie.plot.replace("'", "").replace("’", ""))
+                lowercase.update({word for word in words if word.islower()})
+        return cls(frozenset(plot_words(catalogue, config.common_word_min_plots)),
+                   frozenset(w for w, n in lowercase.items() if n >= config.cued_title_max_lowercase_plots))
+
+    def to_dict(self) -> dict:
+        return {"plain": sorted(self.plain), "lowercase": sorted(self.lowercase)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PlotWords:
+        if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("plain", "lowercase")):
+            raise ValueError("expected {'plain': [...], 'lowercase': [...]}")
+        return cls(frozenset(map(str, data["plain"])), frozenset(map(str, data["lowercase"])))
 
 
 def plot_words(catalogue: CatalogueLike, min_plots: int) -> set[str]:
@@ -121,6 +204,12 @@ def is_shouting(text: str) -> bool:
     """Mostly upper-case text, whose capitals say nothing about titles."""
     letters = [char for char in text if char.isalpha()]
     return len(letters) >= 12 and sum(char.isupper() for char in letters) >= 0.7 * len(letters)
+
+
+def is_capitalised(text: str, start: int, shouting: bool) -> bool:
+    """Whether the word at ``start`` starts with a capital (the sentence's first word too), in a text
+    that is not shouted: a :data:`CUED` title's spelling as a name ("Inception was amazing")."""
+    return not shouting and start < len(text) and text[start].isupper()
 
 
 def is_title_cased(text: str, start: int, end: int, shouting: bool) -> bool:

@@ -35,14 +35,18 @@ from tqdm import tqdm
 
 from kg.config import LinkingConfig
 from kg.evidence import (
+    CASED,
     COMMON,
+    CUED,
     DISTINCTIVE,
+    PlotWords,
     inside_compound,
+    is_capitalised,
     is_quoted,
     is_shouting,
     is_title_cased,
+    movie_cue_before,
     name_strength,
-    plot_words,
     title_strength,
     year_after,
 )
@@ -60,6 +64,9 @@ from kg.text import MENTION_RE, normalise_key, normalise_with_offsets
 from kg.types import CatalogueLike
 
 logger = logging.getLogger(__name__)
+
+# Between two movies of a list: "Deadpool and logan", "coco, moana or zootopia".
+_LIST_GAP_RE = re.compile(r"\s*(?:,|&|/|\band\b|\bor\b|,\s*and\b|,\s*or\b)\s*", re.IGNORECASE)
 
 # search_titles: weight of a prefix match ("the godf" → "the godfather") against a whole-title match.
 PREFIX_WEIGHT = 0.95
@@ -172,8 +179,10 @@ class _Match:
 class EntityLinker:
     """Links free text to the movies, people and genres of a knowledge graph; make one with :meth:`build`."""
 
-    def __init__(self, aliases: dict[str, _Alias], movies: dict[int, _Target], config: LinkingConfig):
+    def __init__(self, aliases: dict[str, _Alias], movies: dict[int, _Target], config: LinkingConfig,
+                 plot_words: PlotWords | None = None):
         self.config = config
+        self.plot_words = plot_words  # the word lists the aliases were graded with (a checkpoint ships them)
         self._aliases = aliases
         self._movies = movies  # ReDial movie id → its target, for placeholders
         self._automaton = ahocorasick.Automaton()
@@ -207,13 +216,17 @@ class EntityLinker:
     # ------------------------------------------------------------------ building
 
     @classmethod
-    def build(cls, kg: KnowledgeGraph, catalogue: CatalogueLike, config: LinkingConfig | None = None) -> "EntityLinker":
+    def build(cls, kg: KnowledgeGraph, catalogue: CatalogueLike, config: LinkingConfig | None = None,
+              plot_words: PlotWords | None = None) -> "EntityLinker":
         """Collect the aliases of every catalogue movie, KG person and genre, and index them.
 
         Pass the extended graph (:func:`kg.graph.load_extended_kg`) so that every catalogue movie has
-        an entity; movies without one are skipped with a warning.
+        an entity; movies without one are skipped with a warning. ``plot_words``: what the plots say
+        about words (:class:`kg.evidence.PlotWords`), read from the catalogue's plots when not given
+        (a checkpoint's catalogue has none, so it passes the lists it ships).
         """
         config = config or LinkingConfig()
+        plot_words = plot_words or PlotWords.of(catalogue, config)
         started = time.perf_counter()
         movie_aliases: dict[str, dict[int, _Target]] = defaultdict(dict)
         movies: dict[int, _Target] = {}
@@ -261,12 +274,15 @@ class EntityLinker:
             alias.genres.append(target)
             alias.genre_needs_context = ambiguous
 
-        plain_words = plot_words(catalogue, config.common_word_min_plots)
+        plain_words = plot_words.plain if plot_words else set()
+        lowercase_words = plot_words.lowercase if plot_words else None
         common_first_names = {word for word, count in first_names.items() if count >= config.first_name_min_people}
         for key, alias in aliases.items():
-            alias.movie_strength = title_strength(key, config, plain_words, common_first_names)
+            alias.movie_strength = title_strength(key, config, plain_words, common_first_names, lowercase_words)
+            if alias.movie_strength == CUED and (alias.genres or alias.people):
+                alias.movie_strength = CASED  # a genre's or a person's word is no cue's movie
             alias.person_strength = name_strength(key, config)
-        linker = cls(aliases, movies, config)
+        linker = cls(aliases, movies, config, plot_words)
         logger.info(
             "entity linker: %d aliases (%d movies, %d people, %d genres) in %.1fs",
             len(aliases), len(movies), sum(bool(a.people) for a in aliases.values()),
@@ -355,11 +371,14 @@ class EntityLinker:
         accepted: list[_Candidate] = []
         ambiguous_genres: list[tuple[_Match, _Target]] = []
         genre_matches: list[_Match] = []
+        cued: list[_Match] = []  # lower-case titles with no evidence yet: a list may give it
         for match in matches:
             alias = self._aliases[match.key]
             candidate = self._alias_candidate(text, match.start, match.end, alias, 100.0, True, shouting)
             if candidate is not None:
                 accepted.append(candidate)
+            elif alias.movie_strength in (CUED, CASED) and alias.movies and not alias.genres:
+                cued.append(match)
             elif alias.genres:
                 genre_matches.append(match)
                 target = max(alias.genres, key=lambda t: t.popularity)
@@ -377,6 +396,14 @@ class EntityLinker:
             )
             if context:
                 accepted.append(_Candidate(match.start, match.end, target, 100.0, exact=True))
+        for match in sorted(cued, key=lambda m: m.start):  # in text order: "coco, moana and logan" chains
+            after_movie = any(c.target.kind == MOVIE and c.end <= match.start and _LIST_GAP_RE.fullmatch(text[c.end:match.start])
+                              for c in accepted)
+            if after_movie:
+                candidate = self._movie_candidate(text, match.start, match.end, self._aliases[match.key], 100.0, True, shouting,
+                                                  listed=True)
+                if candidate is not None:
+                    accepted.append(candidate)
         return accepted
 
     def _alias_candidate(
@@ -411,10 +438,13 @@ class EntityLinker:
         exact: bool,
         shouting: bool,
         marked_only: bool = False,
+        listed: bool = False,
     ) -> _Candidate | None:
         """The movie ``text[start:end]`` names, if the alias has movies and the text brings enough evidence.
 
-        ``marked_only``: only a year or quotes count as evidence.
+        ``marked_only``: only a year or quotes count as evidence. ``listed``: the span follows a linked
+        movie in a list ("deadpool and logan", "the matrix and alien"), evidence for a
+        :data:`kg.evidence.CUED` or :data:`kg.evidence.CASED` title.
         """
         if not alias.movies:
             return None
@@ -430,6 +460,8 @@ class EntityLinker:
             marked_only
             or strength == COMMON and len(written_words) < self.config.common_title_case_min_words
             or strength != DISTINCTIVE and not is_title_cased(text, start, end, shouting)
+            and not (strength in (CUED, CASED) and listed)
+            and not (strength == CUED and (movie_cue_before(text, start) or is_capitalised(text, start, shouting)))
         ):
             return None
         return _Candidate(start, year_end, self._pick_movie(alias.movies, year, text[start:end]), score, exact)

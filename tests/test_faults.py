@@ -66,6 +66,14 @@ def test_a_garbled_graph_file_is_named(broken):
         KGTextRecommender.from_pretrained(broken)
 
 
+def test_a_garbled_plot_words_file_is_named(broken):
+    from crs.rec.kg_text import KGTextRecommender
+
+    (broken / "kg" / "plot_words.json").write_text('{"plain": ["a"], "lowercase": 3}')
+    with pytest.raises(CheckpointFileError, match=r"kg/plot_words\.json: corrupt: expected"):
+        KGTextRecommender.from_pretrained(broken)
+
+
 @pytest.mark.slow
 def test_a_recommender_file_of_another_shape_than_config_json_is_named(broken):
     from crs.rec.kg_text import KGTextRecommender

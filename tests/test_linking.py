@@ -27,13 +27,17 @@ from kg.config import LinkingConfig
 from kg.evidence import (
     CASED,
     COMMON,
+    CUED,
     DISTINCTIVE,
+    PlotWords,
     inside_compound,
     is_quoted,
     is_sentence_start,
     is_shouting,
     is_title_cased,
+    movie_cue_before,
     name_strength,
+    request_word,
     plot_words,
     title_strength,
     year_after,
@@ -149,6 +153,45 @@ def test_lexicon_tables() -> None:
 )
 def test_title_strength(key: str, plain: set[str], first_names: set[str], strength: str) -> None:
     assert title_strength(key, LinkingConfig(), plain, first_names) == strength
+
+
+def test_one_word_names_are_cued_when_the_plots_are_known() -> None:
+    config = LinkingConfig()
+    # Plots never write "inception" or "jaws" in lower case: a name, linked after a movie cue.
+    assert title_strength("inception", config, set(), set(), frozenset({"frozen"})) == CUED
+    assert title_strength("jaws", config, set(), set(), frozenset()) == CUED  # cued_title_min_chars (4)
+    assert title_strength("frozen", config, set(), set(), frozenset({"frozen"})) == CASED  # a word plots use
+    assert title_strength("inception", config, set(), set(), None) == CASED  # no plots known: as before
+    assert title_strength("italian", config, set(), set(), frozenset()) == CASED  # a request's word
+    assert title_strength("zombies", config, set(), set(), frozenset()) == CASED
+    assert title_strength("elf", config, set(), set(), frozenset()) == CASED  # too short
+    assert title_strength("the matrix", config, set(), set(), frozenset()) == DISTINCTIVE
+    assert title_strength("jack", config, set(), {"jack"}, frozenset()) == COMMON
+    assert request_word("pixar") and request_word("zombies") and not request_word("inception")
+
+
+@pytest.mark.parametrize(
+    "text, cued",
+    [("i loved ", True), ("have you seen ", True), ("something like ", True), ("I really enjoyed the movie ", True),
+     ("my favorite movie is ", True), ("better than ", True), ("the ", False), ("since its ", False), ("", False),
+     ("I'd like to ", False)],
+)
+def test_movie_cue_before(text: str, cued: bool) -> None:
+    assert movie_cue_before(text + "inception", len(text)) is cued
+
+
+def test_plot_words_of_a_catalogue_and_back() -> None:
+    movies = [Movie(1, "A", None, 0, plot="Jaws eats a frozen fish. Inception of a frozen plan."),
+              Movie(2, "B", None, 0, plot="A frozen lake near Inception Bay."),
+              Movie(3, "C", None, 0)]
+    words = PlotWords.of(Catalogue(movies), LinkingConfig(common_word_min_plots=2, cued_title_max_lowercase_plots=2))
+    assert words.plain == {"a", "frozen", "inception"}  # case folded, in two plots
+    assert words.lowercase == {"frozen"}  # "a" starts plot 2 with a capital
+    assert "inception" not in words.lowercase and "jaws" not in words.lowercase  # lower case in one plot only, or none
+    assert PlotWords.from_dict(words.to_dict()) == words
+    assert PlotWords.of(Catalogue([Movie(1, "A", None, 0)]), LinkingConfig()) is None  # no plot: nothing known
+    with pytest.raises(ValueError, match="plain"):
+        PlotWords.from_dict({"lowercase": []})
 
 
 def test_name_strength() -> None:
@@ -325,6 +368,28 @@ def test_tiny_common_and_short_titles_need_evidence(tiny_linker: EntityLinker, t
     assert tiny_linker.link_movies(text) == movies
 
 
+@pytest.mark.parametrize(
+    "text, movies",
+    [
+        ("i watched halloween yesterday", [HALLOWEEN_1978]),  # a movie cue before a name-like title
+        ("have you seen halloween?", [HALLOWEEN_1978]),
+        ("Halloween was great", [HALLOWEEN_1978]),  # capitalised, even as the sentence's first word
+        ("halloween is in october", []),  # no cue
+        ("i watched heat yesterday", []),  # plots write "heat" in lower case: Title Case, a year or quotes
+        ("Heat was great", []),
+        ("I loved the matrix and heat", [MATRIX, HEAT]),  # after a linked movie in a list
+        ("the matrix, heat or halloween", [MATRIX, HEAT, HALLOWEEN_1978]),
+        ("the matrix and heat waves", [MATRIX, HEAT]),
+        ("it was hot and heat is bad", []),
+    ],
+)
+def test_tiny_name_like_titles_link_with_a_cue(text: str, movies: list[int]) -> None:
+    words = PlotWords(plain=frozenset(), lowercase=frozenset({"heat", "the", "was"}))
+    linker = EntityLinker.build(tiny_graph(), tiny_catalogue(), LinkingConfig(), words)
+    assert linker.plot_words == words
+    assert linker.link_movies(text) == movies
+
+
 def test_tiny_typos_link_fuzzily(tiny_linker: EntityLinker) -> None:
     (matrix,) = tiny_linker.link("i loved the matrx")
     assert (matrix.surface, matrix.movie_id, matrix.kind) == ("the matrx", MATRIX, "movie")
@@ -475,6 +540,32 @@ def test_without_a_year_the_most_mentioned_movie_wins(linker: EntityLinker, cata
 )
 def test_common_words_do_not_link_movies(linker: EntityLinker, text: str) -> None:
     assert linker.link_movies(text) == []
+
+
+@pytest.mark.data
+@pytest.mark.parametrize(
+    "text, title",
+    [("i loved inception", "Inception"), ("have you seen titanic?", "Titanic"), ("something like jaws", "Jaws"),
+     ("i watched the movie goodfellas", "Goodfellas"), ("Zootopia was so cute", "Zootopia"),
+     ("i saw the matrix and alien", "Alien")],
+)
+def test_lower_case_one_word_titles_link_after_a_cue(linker: EntityLinker, catalogue: Catalogue, text: str, title: str) -> None:
+    assert title in linked_titles(linker, catalogue, text)
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("text", ["i really enjoyed up", "something for christmas", "i like italian films",
+                                  "i loved frozen pizza", "the inception of the project", "i watched her last night"])
+def test_words_and_uncued_names_do_not_link(linker: EntityLinker, text: str) -> None:
+    assert linker.link_movies(text) == []
+
+
+@pytest.mark.data
+def test_the_checkpoint_links_with_its_shipped_plot_words(pipeline, linker: EntityLinker) -> None:
+    # A checkpoint's catalogue has no plots; it ships the word lists, so serving grades titles as training did.
+    assert pipeline.linker.plot_words == linker.plot_words
+    for text in ("i liked the american", "I liked The American", "i loved inception", "i watched heat"):
+        assert pipeline.linker.link_movies(text) == linker.link_movies(text)
 
 
 @pytest.mark.data

@@ -28,7 +28,8 @@ The result is a fact list per movie (genre words, no plot text): ``Movie.maybe_g
 checkpoint's ``kg/catalogue.json``. :class:`crs.rec.request.MovieFacts` keeps such movies out when
 their flagged genre is turned down; nothing else reads them (a wanted genre, an answer about the
 movie and the replies' genre checks keep to the listed genres). Written by the rec stage, and for an
-existing checkpoint::
+existing checkpoint (``--write`` also writes ``kg/plot_words.json``, the word lists the entity
+linker grades titles with, :class:`kg.evidence.PlotWords`, which a checkpoint without plots needs)::
 
     python -m crs.rec.hidden_genres --checkpoint checkpoints/default [--data-dir DIR] [--write]
 """
@@ -368,14 +369,26 @@ def flag_catalogue(catalogue: Catalogue, encoder, progress: bool = False) -> tup
     return Catalogue([replace(m, maybe_genres=flagged.get(m.movie_id, ())) for m in stated.movies]), metrics
 
 
+def linking_config(folder: Path):
+    """The linking settings of the checkpoint in ``folder`` (the defaults when its config names none)."""
+    from crs.config import config_from_dict
+
+    meta = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    return config_from_dict(meta["crs_config"]).linking
+
+
 def main(argv: list[str] | None = None) -> int:
     from crs.config import DataConfig
+    from crs.io import write_json
+    from crs.rec.kg_text import PLOT_WORDS_FILE
     from crs.text.encoder import TextEncoder
+    from kg.evidence import PlotWords
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", required=True, help="a checkpoint folder (its kg/catalogue.json gets the flags)")
     parser.add_argument("--data-dir", default="", help="folder with redial/movie_info.json (default: $CRS_DATA_DIR)")
-    parser.add_argument("--write", action="store_true", help="write the flags into the checkpoint's kg/catalogue.json")
+    parser.add_argument("--write", action="store_true",
+                        help="write the flags into the checkpoint's kg/catalogue.json, and kg/plot_words.json (words for linking)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     path = Path(args.checkpoint) / "kg" / "catalogue.json"
@@ -388,10 +401,14 @@ def main(argv: list[str] | None = None) -> int:
     plots = {m.movie_id: m.plot for m in Catalogue.load(DataConfig(data_dir=args.data_dir).resolve_data_dir()).movies}
     with_plots = Catalogue([replace(m, plot=plots.get(m.movie_id, "")) for m in shipped.movies])
     flagged, metrics = flag_catalogue(with_plots, TextEncoder("minilm", 128), progress=True)
+    words = PlotWords.of(with_plots, linking_config(Path(args.checkpoint)))
     print(json.dumps(metrics, indent=2))
     if args.write:
         flagged.save(path)
         print(f"written to {path}")
+        if words is not None:
+            write_json(Path(args.checkpoint) / PLOT_WORDS_FILE, words.to_dict())
+            print(f"written to {Path(args.checkpoint) / PLOT_WORDS_FILE}")
     return 0
 
 

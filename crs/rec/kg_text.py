@@ -6,7 +6,8 @@ A checkpoint folder holds everything scoring needs, with no dataset present:
     recommender.safetensors     model weights (item text embeddings included)
     ensemble/member-<i>.safetensors   with rec.ensemble > 1: the other networks' weights (i = 1, 2, ...)
     kg/                         entities.json, relations.json, triples.safetensors,
-                                catalogue.json (facts only), cooccurrence.safetensors
+                                catalogue.json (facts only), cooccurrence.safetensors,
+                                plot_words.json (what the plots say about words, for linking; optional)
     metrics.json, MODEL_CARD.md written by the training stage
 """
 
@@ -27,7 +28,7 @@ from crs import __version__
 from crs.config import CRSConfig
 from crs.data.catalogue import Catalogue
 from crs.data.context import DialogueContext
-from crs.io import CheckpointFileError, atomic_dir, verify_files
+from crs.io import CheckpointFileError, atomic_dir, verify_files, write_json
 from crs.rec.features import ContextFeatures, Featurizer, movie_text
 from crs.rec.interface import BaseRecommender
 from crs.rec.model import KGTextRecModel
@@ -35,6 +36,7 @@ from crs.rec.neighbours import NEIGHBOURS_FILE, NeighbourIndex
 from crs.rec.repeat import GATE_FILE, RepeatGate
 from crs.text.encoder import TextEncoder, TunableTop, encode_hidden
 from crs.text.sentiment import LikedClassifier, SentimentScorer
+from kg.evidence import PlotWords
 from kg.graph import KnowledgeGraph, read_kg, save_kg
 from kg.linker import EntityLinker
 from kg.rgcn import message_passing_graph
@@ -45,6 +47,20 @@ TEXT_CACHE_SIZE = 50_000
 # Parts the recommender does not read: the generator's (a broken one leaves the recommender serving).
 GENERATOR_PARTS = ("generator", "tokenizer", "lm", "exemplars", "prompt", "goal_head.json", "topic_head.json", "goal_bias.json")
 ENSEMBLE_DIR = "ensemble"
+PLOT_WORDS_FILE = "kg/plot_words.json"  # kg.evidence.PlotWords of the training catalogue's plots
+
+
+def read_plot_words(path: Path) -> PlotWords | None:
+    """A checkpoint's :class:`kg.evidence.PlotWords`; None when it has none (checkpoints written before
+    it, linked as before); a :class:`CheckpointFileError` naming the file when it does not read."""
+    if not path.is_file():
+        return None
+    try:
+        return PlotWords.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as error:
+        raise CheckpointFileError(path, f"corrupt: {error}") from None
+
+
 REQUIRED_FILES = ("config.json", "recommender.safetensors", "kg/entities.json", "kg/relations.json",
                   "kg/triples.safetensors", "kg/catalogue.json", "kg/cooccurrence.safetensors")
 
@@ -246,6 +262,8 @@ class KGTextRecommender(BaseRecommender):
             self.save_members(tmp)
             save_kg(self.kg, tmp / "kg")
             self.catalogue.save(tmp / "kg" / "catalogue.json")
+            if self.featurizer.linker.plot_words is not None:
+                write_json(tmp / PLOT_WORDS_FILE, self.featurizer.linker.plot_words.to_dict())
             cooc = self.featurizer.cooccurrence
             save_file({"indices": cooc.indices().contiguous(), "values": cooc.values().contiguous(),
                        "shape": torch.tensor(list(cooc.shape))}, str(tmp / "kg" / "cooccurrence.safetensors"))
@@ -308,6 +326,7 @@ class KGTextRecommender(BaseRecommender):
         config = config_from_dict(meta["crs_config"])
         kg = read_kg(folder / "kg")
         catalogue = Catalogue.read(folder / "kg" / "catalogue.json")
+        plot_words = read_plot_words(folder / PLOT_WORDS_FILE)
         cooc_file = load_file(str(folder / "kg" / "cooccurrence.safetensors"))
         cooc = torch.sparse_coo_tensor(cooc_file["indices"], cooc_file["values"], tuple(cooc_file["shape"].tolist()), check_invariants=True)
         weights = read_weights(folder / "recommender.safetensors")
@@ -327,7 +346,7 @@ class KGTextRecommender(BaseRecommender):
             member_weights = read_weights(path)
             member = load_weights(build_model(config, kg, catalogue, member_weights.get("item_text"), text_encoder), member_weights, path)
             members.append(share_buffers(member, model))
-        linker = EntityLinker.build(kg, catalogue, config.linking)
+        linker = EntityLinker.build(kg, catalogue, config.linking, plot_words)
         liked = sentiment = None
         if config.rec.use_sentiment:
             if not (folder / "liked.safetensors").is_file():

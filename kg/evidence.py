@@ -18,9 +18,11 @@ common or used in at least ``common_word_min_plots`` of the catalogue's plot syn
   ``cued_title_min_chars`` letters, no genre's or request's word (:func:`request_word`: "italian",
   "christmas") — also links in lower case after a movie cue
   ("I loved inception", "have you seen titanic?", "something like jaws": :func:`movie_cue_before`),
-  after a linked movie in a list ("deadpool and logan"), or capitalised even as a sentence's first
+  after a linked movie in a list ("the matrix and logan") or joined to another such title ("deadpool
+  and logan"), or capitalised even as a sentence's first
   word ("Inception was amazing").
-  Words the plots use in lower case ("frozen", "alien", "speed") keep needing Title Case, or a linked
+  Words the plots use in lower case ("frozen", "alien", "speed") keep needing Title Case, a watching
+  verb or "the movie" right before them ("have you seen frozen?", "I watched split"), or a linked
   movie right before them in a list ("the matrix and alien").
 * Other titles of at least ``caseless_min_words`` words ("the matrix", "black panther") link in any case.
 * Movies sharing the alias: a year after the title picks that year's movie (within
@@ -68,10 +70,16 @@ CUED = "cued"  # needs what CASED needs, or a movie cue before it (a one-word ti
 
 # A movie cue right before a lower-case one-word title: a verb of watching or liking ("seen",
 # "loved", "watching"), "like" / "such as" / "than" / "favorite is", maybe with an adverb or "the movie".
+# Watching verbs and "the movie" are strong cues: a title plots also use as a word ("frozen", "split")
+# links after them ("have you seen frozen?"), not after "like" ("I like speed").
+_CUE_ADVERB = r"(?:(?:really|also|just|totally|absolutely|already|ever|never|finally|recently|the movie|the film)\s+)?"
+_STRONG_CUE_RE = re.compile(
+    r"(?:\b(?:seen|saw|watched|watching|rewatched|re-watched)\s+" + _CUE_ADVERB + r"|\b(?:the movie|the film)\s+)$"
+)
 _MOVIE_CUE_RE = re.compile(
-    r"(?:\b(?:seen|saw|see|watched|watch|watching|rewatched|re-watched|loved|love|liked|like|enjoyed|enjoy|hated|"
+    r"\b(?:seen|saw|see|watched|watch|watching|rewatched|re-watched|loved|love|liked|like|enjoyed|enjoy|hated|"
     r"adored|recommend|recommended|including|especially|than|such as|similar to|favou?rite(?: movie| film)? (?:is|was))"
-    r"\s+(?:(?:really|also|just|totally|absolutely|already|ever|never|the movie|the film)\s+)?)$"
+    r"\s+" + _CUE_ADVERB + "$"
 )
 
 # "(1995)" after a title, maybe after its final punctuation ("Airplane! (1980)"), or a bare "1995".
@@ -119,9 +127,10 @@ def request_word(word: str) -> bool:
             or bool(_THEME_WORD_RE.fullmatch(word)))
 
 
-def movie_cue_before(text: str, start: int) -> bool:
-    """Whether a movie cue ("seen", "loved", "something like", "favorite is") ends right before ``start``."""
-    return bool(_MOVIE_CUE_RE.search(text[max(0, start - 40):start].casefold()))
+def movie_cue_before(text: str, start: int, strong: bool = False) -> bool:
+    """Whether a movie cue ("seen", "loved", "something like", "favorite is") ends right before
+    ``start``; ``strong``: a watching verb or "the movie" ("have you seen", "I watched")."""
+    return bool((_STRONG_CUE_RE if strong else _MOVIE_CUE_RE).search(text[max(0, start - 40):start].casefold()))
 
 
 @dataclass(frozen=True)

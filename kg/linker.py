@@ -396,10 +396,15 @@ class EntityLinker:
             )
             if context:
                 accepted.append(_Candidate(match.start, match.end, target, 100.0, exact=True))
-        for match in sorted(cued, key=lambda m: m.start):  # in text order: "coco, moana and logan" chains
-            after_movie = any(c.target.kind == MOVIE and c.end <= match.start and _LIST_GAP_RE.fullmatch(text[c.end:match.start])
-                              for c in accepted)
-            if after_movie:
+        waiting = sorted(cued, key=lambda m: m.start)
+        # Two name-like titles joined as a list ("deadpool and logan") vouch for each other.
+        paired = {id(m) for a, b in zip(waiting, waiting[1:]) if self._aliases[a.key].movie_strength == CUED
+                  and self._aliases[b.key].movie_strength == CUED and a.end <= b.start
+                  and _LIST_GAP_RE.fullmatch(text[a.end:b.start]) for m in (a, b)}
+        for match in waiting:  # in text order: "coco, moana and logan" chains
+            listed = id(match) in paired or any(
+                c.target.kind == MOVIE and c.end <= match.start and _LIST_GAP_RE.fullmatch(text[c.end:match.start]) for c in accepted)
+            if listed:
                 candidate = self._movie_candidate(text, match.start, match.end, self._aliases[match.key], 100.0, True, shouting,
                                                   listed=True)
                 if candidate is not None:
@@ -460,7 +465,7 @@ class EntityLinker:
             marked_only
             or strength == COMMON and len(written_words) < self.config.common_title_case_min_words
             or strength != DISTINCTIVE and not is_title_cased(text, start, end, shouting)
-            and not (strength in (CUED, CASED) and listed)
+            and not (strength in (CUED, CASED) and (listed or movie_cue_before(text, start, strong=True)))
             and not (strength == CUED and (movie_cue_before(text, start) or is_capitalised(text, start, shouting)))
         ):
             return None

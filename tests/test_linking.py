@@ -180,6 +180,13 @@ def test_movie_cue_before(text: str, cued: bool) -> None:
     assert movie_cue_before(text + "inception", len(text)) is cued
 
 
+def test_strong_movie_cues_are_watching_verbs_and_the_movie() -> None:
+    for text in ("have you seen ", "I watched ", "we finally saw ", "i loved the movie "):
+        assert movie_cue_before(text + "frozen", len(text), strong=True), text
+    for text in ("I like ", "I loved ", "than ", ""):
+        assert not movie_cue_before(text + "frozen", len(text), strong=True), text
+
+
 def test_plot_words_of_a_catalogue_and_back() -> None:
     movies = [Movie(1, "A", None, 0, plot="Jaws eats a frozen fish. Inception of a frozen plan."),
               Movie(2, "B", None, 0, plot="A frozen lake near Inception Bay."),
@@ -341,7 +348,8 @@ def test_tiny_year_picks_the_movie(tiny_linker: EntityLinker) -> None:
     assert tiny_linker.link_movies("I watched Halloween (2008)") == [HALLOWEEN_2007]  # within year_tolerance
     assert tiny_linker.link_movies("I watched Halloween yesterday") == [HALLOWEEN_1978]  # the most mentioned
     assert tiny_linker.link_movies("halloween (2007) was gory") == [HALLOWEEN_2007]  # a year is evidence enough
-    assert tiny_linker.link_movies("i watched halloween yesterday") == []  # one word: needs case, year or quotes
+    assert tiny_linker.link_movies("i think halloween is overrated") == []  # one word: needs case, year or quotes
+    assert tiny_linker.link_movies("i watched halloween yesterday") == [HALLOWEEN_1978]  # ... or a watching verb
     strict = EntityLinker.build(tiny_graph(), tiny_catalogue(), LinkingConfig(year_tolerance=0))
     assert strict.link_movies("I watched Halloween (2008)") == [HALLOWEEN_1978]  # 2008 is no year of these movies
     assert [e.surface for e in strict.link("I watched Halloween (2008)")] == ["Halloween"]
@@ -361,7 +369,8 @@ def test_tiny_year_picks_the_movie(tiny_linker: EntityLinker) -> None:
         ("the heat is unbearable", []),
         ("Heat was great", []),  # the capital only starts the sentence
         ("Heat (1995) was great", [HEAT]),
-        ("I WATCHED HEAT LAST NIGHT WITH FRIENDS", []),  # shouting
+        ("I LOVED HEAT SO MUCH, IT IS GREAT", []),  # shouting: no case evidence
+        ("I WATCHED HEAT LAST NIGHT WITH FRIENDS", [HEAT]),  # ... but a watching verb is a cue
     ],
 )
 def test_tiny_common_and_short_titles_need_evidence(tiny_linker: EntityLinker, text: str, movies: list[int]) -> None:
@@ -375,7 +384,8 @@ def test_tiny_common_and_short_titles_need_evidence(tiny_linker: EntityLinker, t
         ("have you seen halloween?", [HALLOWEEN_1978]),
         ("Halloween was great", [HALLOWEEN_1978]),  # capitalised, even as the sentence's first word
         ("halloween is in october", []),  # no cue
-        ("i watched heat yesterday", []),  # plots write "heat" in lower case: Title Case, a year or quotes
+        ("i loved heat", []),  # plots write "heat" in lower case: Title Case, a year, quotes or a strong cue
+        ("i watched heat yesterday", [HEAT]),
         ("Heat was great", []),
         ("I loved the matrix and heat", [MATRIX, HEAT]),  # after a linked movie in a list
         ("the matrix, heat or halloween", [MATRIX, HEAT, HALLOWEEN_1978]),
@@ -547,7 +557,8 @@ def test_common_words_do_not_link_movies(linker: EntityLinker, text: str) -> Non
     "text, title",
     [("i loved inception", "Inception"), ("have you seen titanic?", "Titanic"), ("something like jaws", "Jaws"),
      ("i watched the movie goodfellas", "Goodfellas"), ("Zootopia was so cute", "Zootopia"),
-     ("i saw the matrix and alien", "Alien")],
+     ("i saw the matrix and alien", "Alien"), ("have you seen frozen?", "Frozen"), ("deadpool and logan are my favorites", "Logan"),
+     ("deadpool and logan are my favorites", "Deadpool"), ("i watched split last night", "Split")],
 )
 def test_lower_case_one_word_titles_link_after_a_cue(linker: EntityLinker, catalogue: Catalogue, text: str, title: str) -> None:
     assert title in linked_titles(linker, catalogue, text)
@@ -555,7 +566,8 @@ def test_lower_case_one_word_titles_link_after_a_cue(linker: EntityLinker, catal
 
 @pytest.mark.data
 @pytest.mark.parametrize("text", ["i really enjoyed up", "something for christmas", "i like italian films",
-                                  "i loved frozen pizza", "the inception of the project", "i watched her last night"])
+                                  "i loved frozen pizza", "the inception of the project", "i watched her last night",
+                                  "i like speed", "i saw a ghost", "I watched the news"])
 def test_words_and_uncued_names_do_not_link(linker: EntityLinker, text: str) -> None:
     assert linker.link_movies(text) == []
 

@@ -1167,6 +1167,12 @@ def test_retrieved_replies_answer_thanks_only_after_thanks_and_never_claim_the_u
                   "[REC] is good. Sorry I mean [REC]"):
         assert not allowed(request, reply), reply
     assert allowed(request, "Yes, [REC] is a great one")
+    # "Yes [REC] was great" agrees about the slot's movie: not after the user named one or asked nothing.
+    named_one = [{"role": "user", "content": f"have you seen {gump}? i want something as good"}]
+    told = [{"role": "user", "content": "Something funny"}, {"role": "assistant", "content": f"Have you seen {gump}?"},
+            {"role": "user", "content": "no I have not"}]
+    for reply in ("Yes [REC] was great have you seen it?", "Yes! [REC] is really good", "Definitely, [REC] is worth it"):
+        assert not allowed(named_one, reply) and not allowed(told, reply) and allowed(request, reply), reply
     # Joy of several movies after one.
     matrix = movie_named(pipeline, "The Matrix").display_name
     one = [{"role": "user", "content": "Something funny"}, {"role": "assistant", "content": f"Have you seen {gump}?"},

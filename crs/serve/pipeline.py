@@ -571,7 +571,9 @@ class CRS:
         thanked, says the user likes the movie in its slot (:data:`LIKED_SLOT_RE`: "as you like
         [REC]"), or goes on with an answer or a correction after its first words
         (:data:`TAIL_ANSWER_RE`: "… should be good Yes, …", "… Sorry I mean …") or corrects what its
-        own dialogue said (:data:`CORRECTION_RE`: "oops [REC] is what I meant")."""
+        own dialogue said (:data:`CORRECTION_RE`: "oops [REC] is what I meant"), nor one that agrees
+        about its slot's movie ("Yes [REC] was great", :data:`AFFIRMED_SLOT_RE`) unless the user asked
+        a question naming no movie."""
 
         speakable = self.speakable_rows(contexts, rankings)
         known: dict[tuple, bool] = {}  # (test, row) -> the test on row's context, asked once a row
@@ -621,6 +623,8 @@ class CRS:
             if WELCOME_RE.search(text) and not holds(user_thanked, row):
                 return False
             if LIKED_SLOT_RE.search(reply) or TAIL_ANSWER_RE.search(reply.strip()) or CORRECTION_RE.search(reply):
+                return False
+            if AFFIRMED_SLOT_RE.search(reply) and (holds(user_named_movie, row) or not holds(still_asking, row)):
                 return False
             if USER_NAMED_RE.search(text) and not holds(seeker_named_movie, row):
                 return False
@@ -885,6 +889,12 @@ WELCOME_RE = re.compile(r"\b(?:(?:you'?re|your|you\s+are|ur|u\s+r|yw)\s+(?:very\
 # recommender brings up, which the user never named, so the claim is never true of it.
 LIKED_SLOT_RE = re.compile(r"\b(?:(?:as|since|because|cause|cuz|seeing\s+as)\s+you|you\s+(?:said|mentioned|told\s+me)\s+(?:that\s+)?you)\s+"
                            r"(?:(?:seem\s+to|really|also|both)\s+)?(?:like|liked|love|loved|enjoy|enjoyed)\s+" + re.escape(REC_TOKEN), re.IGNORECASE)
+# "Yes [REC] was great", "oh yeah, [REC] is a classic": agreeing about the movie in the slot, as
+# about one the user just named or asked about ("have you seen Titanic?"). The slot takes a movie
+# the user never named, so it answers only a question that names none ("any good thrillers?" "Yes!
+# [REC] is an amazing thriller"): :func:`user_named_movie` false, :func:`still_asking` true.
+AFFIRMED_SLOT_RE = re.compile(r"^\W*(?:oh\s+)?(?:yes|yeah|yea|yep|yup|definitely|absolutely|i\s+agree|agreed)\b[\s,.!]*"
+                              + re.escape(REC_TOKEN) + r"\s*(?:was|is|'s|are|were)\b", re.IGNORECASE)
 # A later sentence that answers or corrects something ("… should be good Yes, wasn't violent to me.",
 # "… Sorry I mean …"): a reply retrieved from another dialogue answering that dialogue's last turn.
 TAIL_ANSWER_RE = re.compile(r"(?:[.!?]+\s*|[,;]\s*|\s)(?:(?i:yes|yeah|yep|yup|nope|nah|sorry|oops)|No|I\s+mean)\b(?![\w'])")

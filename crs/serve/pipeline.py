@@ -488,7 +488,7 @@ class CRS:
         elif row.wants_movie and ranking and not items:  # asked for a movie, and the reply named none
             again, items = fill_slots(FALLBACK_RECOMMEND, ranking, self.catalogue)
             text, goal = join_sentences(text, again), "recommend"
-        if items and (state.asked or row.wants_movie or explicit_request(context)):
+        if items and (state.asked or row.wants_movie or explicit_request(context) or user_named_movie(context)):
             text = drop_preference_questions(text, title_spans(text, [self.movie(m).display_name for m in items]))
         relaxed = relaxation_sentence(state) if items else ""
         prefix = " ".join(part for part in (answer.text if answer else "", relaxed) if part)
@@ -1279,6 +1279,8 @@ _QUESTION_AS_STATEMENT_RE = re.compile(
     r"(^|[.!?]\s+|\[REC\]\s+(?=(?-i:[A-Z])))((?:(?:so|ok|okay|oh|well|sure|hmm|yes|yeah)[,!]?\s+)?(?:have\s+you|have\s+u|did\s+you|do\s+you|would\s+you|are\s+you|"
     r"what\s+about|how\s+about)\b[^.!?\[]{0,40}\[REC\](?:\s*(?:,|or|and)\s*\[REC\])*(?:\s+(?:yet|before|too|then|instead|either|already))?)\.(?=\s|$)", re.IGNORECASE)
 _SENTENCE_END_RE = re.compile(r"[.!?]+(?=\s|$)")
+# A slot standing alone as a later sentence ("What kind of movies do you like? [REC]."): said as a suggestion.
+_BARE_SLOT_SENTENCE_RE = re.compile(r"([.!?]\s+)(\[REC\](?:\s*(?:,|or|and)\s*\[REC\])*)\s*[.!]?(?=\s+(?-i:[A-Z])|\s*$)")
 
 
 def strip_greeting(text: str) -> str:
@@ -1316,7 +1318,8 @@ def polish_template(template: str, keep_greeting: bool = True, keep_wellbeing: b
     after each sentence's end), a full stop last where the reply ends in a word, a question mark
     where a question ("have you seen [REC]", "how about [REC]") ends in a full stop; a sentence that repeats an earlier one of the
     reply ("Bye! Bye! Bye.") is said once, and so is a phrase of three words or more said twice in a
-    row; a run of commas is one comma."""
+    row; a run of commas is one comma; a slot standing alone after the first sentence is a suggestion
+    ("… do you like? [REC]." → "… do you like? How about [REC]?")."""
     text = _SPACE_BEFORE_PUNCT_RE.sub("", " ".join(template.split()))
     text = _COMMA_RUN_RE.sub(",", text)  # ",," or ", ," as a small generator writes it: one comma
     text = _COMMA_BEFORE_END_RE.sub("", text)  # "fun,." -> "fun."
@@ -1331,6 +1334,7 @@ def polish_template(template: str, keep_greeting: bool = True, keep_wellbeing: b
     text = _QUESTION_AS_STATEMENT_RE.sub(r"\1\2?", text)
     text = _LOWER_OPENING_RE.sub(lambda m: m.group(1) + m.group(2).upper(), text)
     text = join_adjacent_slots(text)
+    text = _BARE_SLOT_SENTENCE_RE.sub(lambda m: f"{m.group(1)}How about {m.group(2).replace(' and ', ' or ')}?", text)
     return text[:1].upper() + text[1:]
 
 

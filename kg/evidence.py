@@ -22,7 +22,8 @@ common or used in at least ``common_word_min_plots`` of the catalogue's plot syn
   and logan"), or capitalised even as a sentence's first
   word ("Inception was amazing").
   Words the plots use in lower case ("frozen", "alien", "speed") keep needing Title Case, a watching
-  verb or "the movie" right before them ("have you seen frozen?", "I watched split"), or a linked
+  verb or "the movie" right before them ("have you seen frozen?", "I watched split"), praise right
+  after them ("Interstellar was amazing", "gladiator is so good": :func:`praise_after`), or a linked
   movie right before them in a list ("the matrix and alien").
 * Other titles of at least ``caseless_min_words`` words ("the matrix", "black panther") link in any case.
 * Movies sharing the alias: a year after the title picks that year's movie (within
@@ -125,6 +126,19 @@ def request_word(word: str) -> bool:
     ("italian"), a studio ("pixar"), a place word or a theme ("christmas", "zombies")."""
     return (word in COUNTRY_WORDS or word in COUNTRY_NAMES or word in STUDIO_WORDS or word in PLACE_WORDS
             or bool(_THEME_WORD_RE.fullmatch(word)))
+
+
+# Praise right after a title ("Interstellar was amazing", "gladiator is so good"): what one says of a movie.
+_PRAISE_AFTER_RE = re.compile(
+    r"\s+(?:was|is|'s)\s+(?:so\s+|really\s+|very\s+|pretty\s+|just\s+|absolutely\s+|such\s+|truly\s+)?"
+    r"(?:amazing|awesome|great|good|fantastic|excellent|brilliant|incredible|wonderful|hilarious|terrifying|"
+    r"a\s+(?:great|good|classic|masterpiece|fantastic|fun)|one\s+of\s+my|my\s+(?:fav|all[-\s]time))\b"
+)
+
+
+def praise_after(text: str, end: int) -> bool:
+    """Whether praise follows ``end`` right away ("… was amazing", "… is one of my favorites")."""
+    return bool(_PRAISE_AFTER_RE.match(text[end:end + 60].casefold()))
 
 
 def movie_cue_before(text: str, start: int, strong: bool = False) -> bool:

@@ -47,6 +47,7 @@ from kg.evidence import (
     is_title_cased,
     movie_cue_before,
     name_strength,
+    praise_after,
     title_strength,
     year_after,
 )
@@ -465,7 +466,7 @@ class EntityLinker:
             marked_only
             or strength == COMMON and len(written_words) < self.config.common_title_case_min_words
             or strength != DISTINCTIVE and not is_title_cased(text, start, end, shouting)
-            and not (strength in (CUED, CASED) and (listed or movie_cue_before(text, start, strong=True)))
+            and not (strength in (CUED, CASED) and (listed or movie_cue_before(text, start, strong=True) or praise_after(text, end)))
             and not (strength == CUED and (movie_cue_before(text, start) or is_capitalised(text, start, shouting)))
         ):
             return None

@@ -367,7 +367,9 @@ def test_tiny_year_picks_the_movie(tiny_linker: EntityLinker) -> None:
         ("Have you seen Get Out? It is creepy", [GET_OUT]),  # two common words in Title Case
         ("I watched Heat last night", [HEAT]),  # a short title in Title Case
         ("the heat is unbearable", []),
-        ("Heat was great", []),  # the capital only starts the sentence
+        ("Heat was on all day", []),  # the capital only starts the sentence
+        ("Heat was great", [HEAT]),  # ... but praise follows: what one says of a movie
+        ("heat is one of my favorites", [HEAT]),
         ("Heat (1995) was great", [HEAT]),
         ("I LOVED HEAT SO MUCH, IT IS GREAT", []),  # shouting: no case evidence
         ("I WATCHED HEAT LAST NIGHT WITH FRIENDS", [HEAT]),  # ... but a watching verb is a cue
@@ -386,7 +388,8 @@ def test_tiny_common_and_short_titles_need_evidence(tiny_linker: EntityLinker, t
         ("halloween is in october", []),  # no cue
         ("i loved heat", []),  # plots write "heat" in lower case: Title Case, a year, quotes or a strong cue
         ("i watched heat yesterday", [HEAT]),
-        ("Heat was great", []),
+        ("Heat was great", [HEAT]),  # praise after it
+        ("Heat came back", []),
         ("I loved the matrix and heat", [MATRIX, HEAT]),  # after a linked movie in a list
         ("the matrix, heat or halloween", [MATRIX, HEAT, HALLOWEEN_1978]),
         ("the matrix and heat waves", [MATRIX, HEAT]),
@@ -558,7 +561,8 @@ def test_common_words_do_not_link_movies(linker: EntityLinker, text: str) -> Non
     [("i loved inception", "Inception"), ("have you seen titanic?", "Titanic"), ("something like jaws", "Jaws"),
      ("i watched the movie goodfellas", "Goodfellas"), ("Zootopia was so cute", "Zootopia"),
      ("i saw the matrix and alien", "Alien"), ("have you seen frozen?", "Frozen"), ("deadpool and logan are my favorites", "Logan"),
-     ("deadpool and logan are my favorites", "Deadpool"), ("i watched split last night", "Split")],
+     ("deadpool and logan are my favorites", "Deadpool"), ("Interstellar was amazing.", "Interstellar"),
+     ("gladiator is so good", "Gladiator"), ("i watched split last night", "Split")],
 )
 def test_lower_case_one_word_titles_link_after_a_cue(linker: EntityLinker, catalogue: Catalogue, text: str, title: str) -> None:
     assert title in linked_titles(linker, catalogue, text)

@@ -315,6 +315,12 @@ def test_a_retrieved_reply_may_name_only_facts_of_the_movie_and_no_other_title(p
     mask_id = pipeline.catalogue.movies[mask].movie_id
     assert pipeline.claim_filter([context], [[(mask_id, 1.0)]])(0, "[REC] is so funny, Jim Carey at his best")
     assert allowed(0, "[REC] is a great one. What do you think?")  # capitalised sentence openings are no names
+    # A bare surname that stands for one person ("Pacino") must be a person the reply may name too.
+    pacino = pipeline.facts.person_by_surname("Pacino")
+    assert pipeline.kg.entity_names[pacino] == "Al Pacino" and pacino not in pipeline.speakable(context, [(movie, 1.0)])
+    assert not allowed(0, "If you like Pacino, you might like [REC]")
+    godfather = max((m for m in pipeline.catalogue.movies if m.title == "The Godfather"), key=lambda m: m.mentions).movie_id
+    assert pipeline.claim_filter([context], [[(godfather, 1.0)]])(0, "If you like Pacino, you might like [REC]")
     # A genre said in plain words must be one of the movie's too.
     assert allowed(0, "[REC] is a great sci-fi action movie")
     assert not allowed(0, "[REC] is a kids movie but really cute and funny!")

@@ -561,7 +561,8 @@ class CRS:
         [REC]" (:data:`NEW_MOVIE_RE`), nor one that tells what a movie is about
         (:func:`crs.gen.reply.describes_plot`: the plot of the movie it was written for), nor one
         that names someone the linker leaves alone ("Jim Carey", "Gogo Yubari": :meth:`unlinked_people`)
-        who is not, spelt close enough, a person it may name (:meth:`names_speakable_person`), nor one
+        who is not, spelt close enough, a person it may name (:meth:`names_speakable_person`), or by
+        a bare surname someone it may not name ("If you like Pacino, …": :meth:`surnamed_people`), nor one
         that speaks of someone by pronoun ("He was great in [REC]", :data:`_PERSON_PRONOUN_RE`) naming
         no one itself when the last two turns speak of no person, nor one
         that calls its movie similar (:data:`SIMILAR_CLAIM_RE`) before the user named a movie, nor
@@ -638,6 +639,8 @@ class CRS:
             if named and not all(e.entity in speakable(row) for e in named):
                 return False
             if not all(self.names_speakable_person(name, speakable(row)) for name in unlinked):
+                return False
+            if any(person not in speakable(row) for person in self.surnamed_people(text, named)):
                 return False
             genres = self.reader.genre_words(text)
             movie = rankings[row][0][0] if rankings[row] else None
@@ -717,6 +720,20 @@ class CRS:
         return [name for name, rare in unlinked_names(text, linked)
                 if rare >= 2 or process.extractOne(name.lower(), self.person_names, scorer=fuzz.ratio,
                                                    score_cutoff=NAME_SIMILARITY) is not None]
+
+    def surnamed_people(self, text: str, linked: Sequence[LinkedEntity]) -> list[int]:
+        """The people ``text`` names by a bare surname the linker left alone ("If you like Pacino, …"):
+        one capitalised word that stands for one person (:meth:`crs.rec.request.MovieFacts.person_by_surname`)."""
+        runs = [m.span() for m in _NAME_RUN_RE.finditer(text)]  # names of two words or more: unlinked_people's
+        found = []
+        for match in _CAPITALISED_WORD_RE.finditer(text):
+            start, end = match.span()
+            if any(e.start < end and start < e.end for e in linked) or any(a <= start and end <= b for a, b in runs):
+                continue
+            word = match.group(0).removesuffix("'s").removesuffix("’s")
+            if word.lower() not in COMMON_WORDS and (person := self.facts.person_by_surname(word)) is not None:
+                found.append(person)
+        return found
 
     def names_speakable_person(self, name: str, speakable: set[int]) -> bool:
         """Whether ``name`` (a name the linker left alone, often misspelt: "Jim Carey", "Nicholas
@@ -1153,6 +1170,7 @@ SAME_PEOPLE_CLAIM_RE = re.compile(
 # reply may name (CRS.names_speakable_person).
 _NAME_RUN_RE = re.compile(r"\b[A-Z][a-z][\w'’-]*(?:\s+(?:[A-Z][a-z][\w'’-]*|[A-Z]\.|Mc[A-Z][a-z]+))+")
 NAME_SIMILARITY = 85
+_CAPITALISED_WORD_RE = re.compile(r"\b[A-Z][a-z][\w'’-]*")
 
 
 def unlinked_names(text: str, linked: Sequence[LinkedEntity]) -> list[tuple[str, int]]:

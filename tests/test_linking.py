@@ -475,6 +475,13 @@ def test_render_message_replaces_placeholders_and_reports_gold() -> None:
     assert render_message("I liked @1", titles, with_year=False) == ("I liked Heat", {1})
 
 
+def test_evaluate_in_lower_case(tiny_linker: EntityLinker) -> None:
+    messages = [(f"We liked @{HEAT} a lot", {HEAT: "Heat (1995)"}), (f"I loved @{MATRIX}", {MATRIX: "The Matrix (1999)"})]
+    cased = evaluate(tiny_linker, messages, with_year=False)
+    lower = evaluate(tiny_linker, messages, with_year=False, lower=True)  # "we liked heat a lot": no evidence left
+    assert (cased.gold, cased.correct) == (2, 2) and (lower.gold, lower.correct) == (2, 1)
+
+
 # --------------------------------------------------------------------------- #
 # On the shared data (fixtures data_dir, catalogue and extended_kg: tests/conftest.py)
 # --------------------------------------------------------------------------- #

@@ -4,7 +4,7 @@ Each message of a split is rendered with its ``@<movieId>`` placeholders replace
 titles (with or without their year); the linker must find those movies and no others. Command line
 (tune with ``--split train``, report on the default official test split)::
 
-    python -m crs.eval.linking eval [--data-dir DIR] [--split train|valid|test] [--limit N] [--no-year | --both]
+    python -m crs.eval.linking eval [--data-dir DIR] [--split train|valid|test] [--limit N] [--no-year | --both] [--lower]
                                     [--show-errors N] [--set linking.KEY=VALUE ...]
     python -m crs.eval.linking link "I loved The Matrix, anything with Keanu Reeves?"
 """
@@ -112,15 +112,18 @@ def evaluate(
     messages: list[tuple[str, dict[int, str]]],
     with_year: bool = True,
     errors: list[str] | None = None,
+    lower: bool = False,
 ) -> LinkingScores:
     """Recall and precision of :meth:`EntityLinker.link_movies` on rendered messages.
 
     Gold movies are those whose placeholder was in the message; any other linked movie is a false
     positive. With ``errors`` given, a line per missed or wrongly linked movie is appended to it.
+    ``lower``: the rendered message in lower case, as a user who never capitalises types it.
     """
     scores = LinkingScores()
     for text, titles in tqdm(messages, desc="linking", unit="msg", leave=False, disable=None):
         rendered, gold = render_message(text, titles, with_year)
+        rendered = rendered.lower() if lower else rendered
         started = time.perf_counter()
         linked = set(linker.link_movies(rendered))
         scores.seconds += time.perf_counter() - started
@@ -161,6 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=0, help="evaluate the first N dialogues only")
     parser.add_argument("--no-year", action="store_true", help="render titles without their year")
     parser.add_argument("--both", action="store_true", help="evaluate with and without years")
+    parser.add_argument("--lower", action="store_true", help="also evaluate each setting on the messages in lower case")
     parser.add_argument("--show-errors", type=int, default=0, metavar="N", help="print N misses / false positives")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="config override, e.g. --set linking.fuzzy_cutoff=92 (repeatable)")
@@ -187,11 +191,12 @@ def main(argv: list[str] | None = None) -> None:
     settings = [True, False] if args.both else [not args.no_year]
     rows: dict[str, LinkingScores] = {}
     for with_year in settings:
-        errors: list[str] | None = [] if args.show_errors else None
-        name = f"{args.split}, {'with year' if with_year else 'no year'}"
-        rows[name] = evaluate(linker, messages, with_year, errors)
-        for line in (errors or [])[: args.show_errors]:
-            print(line)
+        for lower in (False, True) if args.lower else (False,):
+            errors: list[str] | None = [] if args.show_errors else None
+            name = f"{args.split}, {'with year' if with_year else 'no year'}{', lower case' if lower else ''}"
+            rows[name] = evaluate(linker, messages, with_year, errors, lower)
+            for line in (errors or [])[: args.show_errors]:
+                print(line)
     dialogues = args.limit or "all"
     print(f"\nsplit {args.split} ({dialogues} dialogues), {len(messages):,} messages; build {built - loaded:.1f}s")
     print(scores_table(rows))

@@ -98,6 +98,10 @@ def test_a_greeting_is_allowed_in_the_first_reply_or_after_a_greeting():
     ("Have you seen [REC] [REC] ?", True, "Have you seen [REC] or [REC]?"),
     ("I recommend [REC] [REC] and [REC] is a good one", True, "I recommend [REC], [REC] and [REC] is a good one."),
     ("I liked [REC] [REC] [REC]. What about you?", True, "I liked [REC], [REC] and [REC]. What about you?"),
+    # a capitalised question run on after a word starts a sentence
+    ("Yup, it was great How about [REC]", True, "Yup, it was great. How about [REC]?"),
+    ("Yes How about [REC] or [REC]", True, "Yes. How about [REC] or [REC]?"),
+    ("I wonder how about [REC]", True, "I wonder how about [REC]."),
     # a slot standing alone after the first sentence is a suggestion
     ("Hi, what kind of movies do you like? [REC]", True, "Hi, what kind of movies do you like? How about [REC]?"),
     ("Great choice! [REC] [REC]!", True, "Great choice! How about [REC] or [REC]?"),

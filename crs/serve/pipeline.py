@@ -1297,6 +1297,8 @@ _QUESTION_AS_STATEMENT_RE = re.compile(
     r"(^|[.!?]\s+|\[REC\]\s+(?=(?-i:[A-Z])))((?:(?:so|ok|okay|oh|well|sure|hmm|yes|yeah)[,!]?\s+)?(?:have\s+you|have\s+u|did\s+you|do\s+you|would\s+you|are\s+you|"
     r"what\s+about|how\s+about)\b[^.!?\[]{0,40}\[REC\](?:\s*(?:,|or|and)\s*\[REC\])*(?:\s+(?:yet|before|too|then|instead|either|already))?)\.(?=\s|$)", re.IGNORECASE)
 _SENTENCE_END_RE = re.compile(r"[.!?]+(?=\s|$)")
+# A question run on after a word with no stop ("Yup, it was great How about [REC]"): a new sentence.
+_RUN_ON_QUESTION_RE = re.compile(r"(?<=[a-z])\s+(?=(?:How|What)\s+about\b|Have\s+you\b|Did\s+you\b|Do\s+you\b|Are\s+you\b|Would\s+you\b)")
 # A slot standing alone as a later sentence ("What kind of movies do you like? [REC]."): said as a suggestion.
 _BARE_SLOT_SENTENCE_RE = re.compile(r"([.!?]\s+)(\[REC\](?:\s*(?:,|or|and)\s*\[REC\])*)\s*[.!]?(?=\s+(?-i:[A-Z])|\s*$)")
 
@@ -1336,7 +1338,8 @@ def polish_template(template: str, keep_greeting: bool = True, keep_wellbeing: b
     after each sentence's end), a full stop last where the reply ends in a word, a question mark
     where a question ("have you seen [REC]", "how about [REC]") ends in a full stop; a sentence that repeats an earlier one of the
     reply ("Bye! Bye! Bye.") is said once, and so is a phrase of three words or more said twice in a
-    row; a run of commas is one comma; a slot standing alone after the first sentence is a suggestion
+    row; a run of commas is one comma; a capitalised question run on after a word starts a sentence
+    ("it was great How about [REC]" → "it was great. How about [REC]?"); a slot standing alone after the first sentence is a suggestion
     ("… do you like? [REC]." → "… do you like? How about [REC]?")."""
     text = _SPACE_BEFORE_PUNCT_RE.sub("", " ".join(template.split()))
     text = _COMMA_RUN_RE.sub(",", text)  # ",," or ", ," as a small generator writes it: one comma
@@ -1347,6 +1350,7 @@ def polish_template(template: str, keep_greeting: bool = True, keep_wellbeing: b
         text = strip_greeting(text)
     text = _LEADING_PUNCT_RE.sub("", drop_repeated_sentences(text))
     text = _REPEATED_PHRASE_RE.sub(r"\1", text)  # "not too cerebral though not too cerebral though": once
+    text = _RUN_ON_QUESTION_RE.sub(". ", text)
     if text and (text[-1].isalnum() or text.endswith((")", REC_TOKEN))):
         text += "."
     text = _QUESTION_AS_STATEMENT_RE.sub(r"\1\2?", text)

@@ -42,6 +42,8 @@ def test_all_stages_train_resume_and_evaluate(data_dir, tmp_path, monkeypatch):
 
     model = KGTextRecommender.from_pretrained(checkpoint)
     assert len(model.catalogue) == 6924 and model.config.rgcn.dim == 16
+    # The plots' word lists ship with it (its catalogue has no plots): served linking grades titles as training did.
+    assert (checkpoint / "kg" / "plot_words.json").is_file() and model.featurizer.linker.plot_words is not None
     # The repeat gate was fitted on validation turns and ships with the checkpoint (no text encoder
     # in the tiny config, so no context neighbours).
     gate = rec_done["metrics"]["repeat_gate"]

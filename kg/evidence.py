@@ -21,8 +21,10 @@ common or used in at least ``common_word_min_plots`` of the catalogue's plot syn
   after a linked movie in a list ("the matrix and logan") or joined to another such title ("deadpool
   and logan"), or capitalised even as a sentence's first
   word ("Inception was amazing").
-  Words the plots use in lower case ("frozen", "alien", "speed") keep needing Title Case, a watching
-  verb or "the movie" right before them ("have you seen frozen?", "I watched split"), praise right
+  Words the plots use in lower case ("frozen", "alien", "speed"), and titles of two or more common
+  words ("get out", "mean girls"), keep needing Title Case, a strong cue right before them (a watching
+  verb, "the movie", "what about", "something like": "have you seen frozen?", "I watched split",
+  "anything like mean girls"), praise right
   after them ("Interstellar was amazing", "gladiator is so good": :func:`praise_after`), or a linked
   movie right before them in a list ("the matrix and alien").
 * Other titles of at least ``caseless_min_words`` words ("the matrix", "black panther") link in any case.
@@ -71,15 +73,18 @@ CUED = "cued"  # needs what CASED needs, or a movie cue before it (a one-word ti
 
 # A movie cue right before a lower-case one-word title: a verb of watching or liking ("seen",
 # "loved", "watching"), "like" / "such as" / "than" / "favorite is", maybe with an adverb or "the movie".
-# Watching verbs and "the movie" are strong cues: a title plots also use as a word ("frozen", "split")
-# links after them ("have you seen frozen?"), not after "like" ("I like speed").
+# Watching verbs, "the movie", "what about" and "something like" are strong cues: a title plots also
+# use as a word ("frozen", "split", "mean girls", "get out") links after them ("have you seen
+# frozen?", "anything like mean girls"), not after the verb "like" ("I like speed").
 _CUE_ADVERB = r"(?:(?:really|also|just|totally|absolutely|already|ever|never|finally|recently|the movie|the film)\s+)?"
 _STRONG_CUE_RE = re.compile(
-    r"(?:\b(?:seen|saw|watched|watching|rewatched|re-watched)\s+" + _CUE_ADVERB + r"|\b(?:the movie|the film)\s+)$"
+    r"(?:\b(?:seen|saw|watched|watching|rewatched|re-watched)\s+" + _CUE_ADVERB
+    + r"|\b(?:the movie|the film|what about|how about|similar to|such as|(?:something|anything|movies?|films?|ones?|stuff) like)\s+)$"
 )
 _MOVIE_CUE_RE = re.compile(
     r"\b(?:seen|saw|see|watched|watch|watching|rewatched|re-watched|loved|love|liked|like|enjoyed|enjoy|hated|"
-    r"adored|recommend|recommended|including|especially|than|such as|similar to|favou?rite(?: movie| film)? (?:is|was))"
+    r"adored|recommend|recommended|including|especially|than|such as|similar to|favou?rite(?: movie| film)? (?:is|was)|"
+    r"what about|how about|think of|thoughts on|opinion of|directed|not|except|besides|other than|instead of)"
     r"\s+" + _CUE_ADVERB + "$"
 )
 
@@ -143,7 +148,8 @@ def praise_after(text: str, end: int) -> bool:
 
 def movie_cue_before(text: str, start: int, strong: bool = False) -> bool:
     """Whether a movie cue ("seen", "loved", "something like", "favorite is") ends right before
-    ``start``; ``strong``: a watching verb or "the movie" ("have you seen", "I watched")."""
+    ``start``; ``strong``: a watching verb, "the movie", "what about" or "something like" ("have you
+    seen", "I watched", "anything like")."""
     return bool((_STRONG_CUE_RE if strong else _MOVIE_CUE_RE).search(text[max(0, start - 40):start].casefold()))
 
 

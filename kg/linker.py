@@ -466,7 +466,9 @@ class EntityLinker:
             marked_only
             or strength == COMMON and len(written_words) < self.config.common_title_case_min_words
             or strength != DISTINCTIVE and not is_title_cased(text, start, end, shouting)
-            and not (strength in (CUED, CASED) and (listed or movie_cue_before(text, start, strong=True) or praise_after(text, end)))
+            and not (strength != DISTINCTIVE and not alias.genres and (strength != COMMON or len(
+                     [w for w in written_words if w.casefold() not in ARTICLES]) >= self.config.common_title_case_min_words)
+                     and (listed or movie_cue_before(text, start, strong=True) or praise_after(text, end)))
             and not (strength == CUED and (movie_cue_before(text, start) or is_capitalised(text, start, shouting)))
         ):
             return None

@@ -181,7 +181,7 @@ def test_movie_cue_before(text: str, cued: bool) -> None:
 
 
 def test_strong_movie_cues_are_watching_verbs_and_the_movie() -> None:
-    for text in ("have you seen ", "I watched ", "we finally saw ", "i loved the movie "):
+    for text in ("have you seen ", "I watched ", "we finally saw ", "i loved the movie ", "what about ", "anything like "):
         assert movie_cue_before(text + "frozen", len(text), strong=True), text
     for text in ("I like ", "I loved ", "than ", ""):
         assert not movie_cue_before(text + "frozen", len(text), strong=True), text
@@ -569,7 +569,8 @@ def test_common_words_do_not_link_movies(linker: EntityLinker, text: str) -> Non
      ("i watched the movie goodfellas", "Goodfellas"), ("Zootopia was so cute", "Zootopia"),
      ("i saw the matrix and alien", "Alien"), ("have you seen frozen?", "Frozen"), ("deadpool and logan are my favorites", "Logan"),
      ("deadpool and logan are my favorites", "Deadpool"), ("Interstellar was amazing.", "Interstellar"),
-     ("gladiator is so good", "Gladiator"), ("i watched split last night", "Split")],
+     ("gladiator is so good", "Gladiator"), ("have you seen get out?", "Get Out"), ("anything like mean girls", "Mean Girls"),
+     ("what about frozen?", "Frozen"), ("who directed jaws?", "Jaws"), ("not titanic please", "Titanic"), ("i watched split last night", "Split")],
 )
 def test_lower_case_one_word_titles_link_after_a_cue(linker: EntityLinker, catalogue: Catalogue, text: str, title: str) -> None:
     assert title in linked_titles(linker, catalogue, text)
@@ -578,7 +579,8 @@ def test_lower_case_one_word_titles_link_after_a_cue(linker: EntityLinker, catal
 @pytest.mark.data
 @pytest.mark.parametrize("text", ["i really enjoyed up", "something for christmas", "i like italian films",
                                   "i loved frozen pizza", "the inception of the project", "i watched her last night",
-                                  "i like speed", "i saw a ghost", "I watched the news"])
+                                  "i like speed", "i saw a ghost", "I watched the news", "have you seen the end",
+                                  "what about action movies", "i want to get out of here"])
 def test_words_and_uncued_names_do_not_link(linker: EntityLinker, text: str) -> None:
     assert linker.link_movies(text) == []
 

@@ -165,15 +165,12 @@ class PlotWords:
 
     @classmethod
     def of(cls, catalogue: CatalogueLike, config: LinkingConfig) -> PlotWords | None:
-        """The lists of ``catalogue``'s plots; None when no movie has a plot (a checkpoint's catalogue)."""
+        """The lists of ``catalogue``'s plots (one pass over them); None when no movie has a plot (a
+        checkpoint's catalogue)."""
         if not any(movie.plot for movie in catalogue.movies):
             return None
-        lowercase: Counter[str] = Counter()
-        for movie in catalogue.movies:
-            if movie.plot:
-                words = re.findall(r"[^\W_]+", movie.plot.replace("'", "").replace("’", ""))
-                lowercase.update({word for word in words if word.islower()})
-        return cls(frozenset(plot_words(catalogue, config.common_word_min_plots)),
+        folded, lowercase = _plot_word_counts(catalogue)
+        return cls(frozenset(w for w, n in folded.items() if n >= config.common_word_min_plots),
                    frozenset(w for w, n in lowercase.items() if n >= config.cued_title_max_lowercase_plots))
 
     def to_dict(self) -> dict:
@@ -188,11 +185,19 @@ class PlotWords:
 
 def plot_words(catalogue: CatalogueLike, min_plots: int) -> set[str]:
     """Words used in at least ``min_plots`` plot synopses of the catalogue: ordinary words, not names."""
-    counts: Counter[str] = Counter()
+    return {word for word, count in _plot_word_counts(catalogue)[0].items() if count >= min_plots}
+
+
+def _plot_word_counts(catalogue: CatalogueLike) -> tuple[Counter[str], Counter[str]]:
+    """In how many plots each word occurs, case folded, and in how many it is written in lower case."""
+    folded: Counter[str] = Counter()
+    lowercase: Counter[str] = Counter()
     for movie in catalogue.movies:
         if movie.plot:
-            counts.update(set(re.findall(r"[^\W_]+", movie.plot.casefold().replace("'", "").replace("’", ""))))
-    return {word for word, count in counts.items() if count >= min_plots}
+            plot = movie.plot.replace("'", "").replace("’", "")
+            folded.update(set(re.findall(r"[^\W_]+", plot.casefold())))
+            lowercase.update({word for word in re.findall(r"[^\W_]+", plot) if word.islower()})
+    return folded, lowercase
 
 
 def name_strength(key: str, config: LinkingConfig) -> str:

@@ -372,14 +372,14 @@ class EntityLinker:
         accepted: list[_Candidate] = []
         ambiguous_genres: list[tuple[_Match, _Target]] = []
         genre_matches: list[_Match] = []
-        cued: list[_Match] = []  # lower-case titles with no evidence yet: a list may give it
+        unproven: list[_Match] = []  # titles with no evidence yet: a place in a list may give it
         for match in matches:
             alias = self._aliases[match.key]
             candidate = self._alias_candidate(text, match.start, match.end, alias, 100.0, True, shouting)
             if candidate is not None:
                 accepted.append(candidate)
             elif alias.movie_strength in (CUED, CASED) and alias.movies and not alias.genres:
-                cued.append(match)
+                unproven.append(match)
             elif alias.genres:
                 genre_matches.append(match)
                 target = max(alias.genres, key=lambda t: t.popularity)
@@ -397,7 +397,7 @@ class EntityLinker:
             )
             if context:
                 accepted.append(_Candidate(match.start, match.end, target, 100.0, exact=True))
-        waiting = sorted(cued, key=lambda m: m.start)
+        waiting = sorted(unproven, key=lambda m: m.start)
         # Two name-like titles joined as a list ("deadpool and logan") vouch for each other.
         paired = {id(m) for a, b in zip(waiting, waiting[1:]) if self._aliases[a.key].movie_strength == CUED
                   and self._aliases[b.key].movie_strength == CUED and a.end <= b.start
@@ -466,13 +466,24 @@ class EntityLinker:
             marked_only
             or strength == COMMON and len(written_words) < self.config.common_title_case_min_words
             or strength != DISTINCTIVE and not is_title_cased(text, start, end, shouting)
-            and not (strength != DISTINCTIVE and not alias.genres and (strength != COMMON or len(
-                     [w for w in written_words if w.casefold() not in ARTICLES]) >= self.config.common_title_case_min_words)
-                     and (listed or movie_cue_before(text, start, strong=True) or praise_after(text, end)))
-            and not (strength == CUED and (movie_cue_before(text, start) or is_capitalised(text, start, shouting)))
+            and not self._cued(text, start, end, alias, written_words, shouting, listed)
         ):
             return None
         return _Candidate(start, year_end, self._pick_movie(alias.movies, year, text[start:end]), score, exact)
+
+    def _cued(self, text: str, start: int, end: int, alias: _Alias, written_words: list[str], shouting: bool,
+              listed: bool) -> bool:
+        """Whether the words around a title that lacks case evidence say a movie is meant
+        (:mod:`kg.evidence`): for a :data:`CUED` title any movie cue or a capital; for any other (not a
+        genre's word, and for a :data:`COMMON` one of enough words besides articles) a strong cue,
+        praise after it, or a place in a list of movies (``listed``)."""
+        strength = alias.movie_strength
+        if strength == CUED and (movie_cue_before(text, start) or is_capitalised(text, start, shouting)):
+            return True
+        if alias.genres or strength == COMMON and sum(w.casefold() not in ARTICLES for w in written_words) \
+                < self.config.common_title_case_min_words:
+            return False
+        return listed or movie_cue_before(text, start, strong=True) or praise_after(text, end)
 
     def _person_candidate(
         self, text: str, start: int, end: int, alias: _Alias, score: float, exact: bool, shouting: bool

@@ -379,8 +379,7 @@ def linking_config(folder: Path):
 
 def main(argv: list[str] | None = None) -> int:
     from crs.config import DataConfig
-    from crs.io import write_json
-    from crs.rec.kg_text import PLOT_WORDS_FILE
+    from crs.rec.kg_text import PLOT_WORDS_FILE, write_plot_words
     from crs.text.encoder import TextEncoder
     from kg.evidence import PlotWords
 
@@ -407,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         flagged.save(path)
         print(f"written to {path}")
         if words is not None:
-            write_json(Path(args.checkpoint) / PLOT_WORDS_FILE, words.to_dict())
+            write_plot_words(Path(args.checkpoint), words)
             print(f"written to {Path(args.checkpoint) / PLOT_WORDS_FILE}")
     return 0
 

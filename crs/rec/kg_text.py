@@ -61,6 +61,11 @@ def read_plot_words(path: Path) -> PlotWords | None:
         raise CheckpointFileError(path, f"corrupt: {error}") from None
 
 
+def write_plot_words(folder: Path, words: PlotWords) -> None:
+    """Write ``words`` as the checkpoint in ``folder``'s :data:`PLOT_WORDS_FILE`."""
+    write_json(folder / PLOT_WORDS_FILE, words.to_dict())
+
+
 REQUIRED_FILES = ("config.json", "recommender.safetensors", "kg/entities.json", "kg/relations.json",
                   "kg/triples.safetensors", "kg/catalogue.json", "kg/cooccurrence.safetensors")
 
@@ -263,7 +268,7 @@ class KGTextRecommender(BaseRecommender):
             save_kg(self.kg, tmp / "kg")
             self.catalogue.save(tmp / "kg" / "catalogue.json")
             if self.featurizer.linker.plot_words is not None:
-                write_json(tmp / PLOT_WORDS_FILE, self.featurizer.linker.plot_words.to_dict())
+                write_plot_words(tmp, self.featurizer.linker.plot_words)
             cooc = self.featurizer.cooccurrence
             save_file({"indices": cooc.indices().contiguous(), "values": cooc.values().contiguous(),
                        "shape": torch.tensor(list(cooc.shape))}, str(tmp / "kg" / "cooccurrence.safetensors"))

@@ -141,9 +141,26 @@ _PRAISE_AFTER_RE = re.compile(
 )
 
 
+# A question about a movie ("is frozen good for kids?", "was alien scary", "how was dunkirk?"): a
+# sentence opening with "is"/"was"/"how is" right before the title, and a judgement right after it.
+_ASKED_BEFORE_RE = re.compile(r"(?:^|[.!?]\s*|\b(?:so|and|but|hey|also)\s+)(?:is|was|isn't|wasn't|how\s+(?:is|was))\s+$")
+_ASKED_AFTER_RE = re.compile(
+    r"(?:\s+(?:any\s+|really\s+|too\s+|very\s+|that\s+|a\s+)?(?:good|bad|scary|funny|sad|violent|gory|worth|ok|okay|"
+    r"appropriate|suitable|kid[-\s]friendly|family[-\s]friendly|for\s+kids|for\s+children|for\s+a\s+date|"
+    r"a\s+(?:good|kids?|family|horror|comedy|sequel|remake)|any\s+good|like)\b|\s*\?)"
+)
+
+
 def praise_after(text: str, end: int) -> bool:
     """Whether praise follows ``end`` right away ("… was amazing", "… is one of my favorites")."""
     return bool(_PRAISE_AFTER_RE.match(text[end:end + 60].casefold()))
+
+
+def asked_about(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` is what a question asks about: "is frozen good for kids?",
+    "was alien scary?", "how was dunkirk?"."""
+    folded = text.casefold()
+    return bool(_ASKED_BEFORE_RE.search(folded[max(0, start - 20):start])) and bool(_ASKED_AFTER_RE.match(folded, end))
 
 
 def movie_cue_before(text: str, start: int, strong: bool = False) -> bool:

@@ -43,6 +43,7 @@ COMMON_WORDS = frozenset(
     werent western weve what whats when where which while who whole whom why will with won wonderful wont work world
     worth would wouldnt wow wrong ya yea yeah year years yep yes yet you youd youll young your youre yours yourself
     yourselves youve yup
+    sigh ugh yay oops whoa yikes phew ouch aww meh
     monday tuesday wednesday thursday friday saturday sunday january february march april june july august
     september october november december holiday holidays
     """.split()

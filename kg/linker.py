@@ -40,6 +40,7 @@ from kg.evidence import (
     CUED,
     DISTINCTIVE,
     PlotWords,
+    asked_about,
     inside_compound,
     is_capitalised,
     is_quoted,
@@ -483,7 +484,7 @@ class EntityLinker:
         if alias.genres or strength == COMMON and sum(w.casefold() not in ARTICLES for w in written_words) \
                 < self.config.common_title_case_min_words:
             return False
-        return listed or movie_cue_before(text, start, strong=True) or praise_after(text, end)
+        return listed or movie_cue_before(text, start, strong=True) or praise_after(text, end) or asked_about(text, start, end)
 
     def _person_candidate(
         self, text: str, start: int, end: int, alias: _Alias, score: float, exact: bool, shouting: bool

@@ -570,7 +570,8 @@ def test_common_words_do_not_link_movies(linker: EntityLinker, text: str) -> Non
      ("i saw the matrix and alien", "Alien"), ("have you seen frozen?", "Frozen"), ("deadpool and logan are my favorites", "Logan"),
      ("deadpool and logan are my favorites", "Deadpool"), ("Interstellar was amazing.", "Interstellar"),
      ("gladiator is so good", "Gladiator"), ("have you seen get out?", "Get Out"), ("anything like mean girls", "Mean Girls"),
-     ("what about frozen?", "Frozen"), ("who directed jaws?", "Jaws"), ("not titanic please", "Titanic"), ("i watched split last night", "Split")],
+     ("what about frozen?", "Frozen"), ("who directed jaws?", "Jaws"), ("not titanic please", "Titanic"), ("i watched split last night", "Split"),
+     ("is frozen good for kids?", "Frozen"), ("so was gravity any good", "Gravity"), ("how was dunkirk?", "Dunkirk")],
 )
 def test_lower_case_one_word_titles_link_after_a_cue(linker: EntityLinker, catalogue: Catalogue, text: str, title: str) -> None:
     assert title in linked_titles(linker, catalogue, text)
@@ -580,7 +581,8 @@ def test_lower_case_one_word_titles_link_after_a_cue(linker: EntityLinker, catal
 @pytest.mark.parametrize("text", ["i really enjoyed up", "something for christmas", "i like italian films",
                                   "i loved frozen pizza", "the inception of the project", "i watched her last night",
                                   "i like speed", "i saw a ghost", "I watched the news", "have you seen the end",
-                                  "what about action movies", "i want to get out of here"])
+                                  "what about action movies", "i want to get out of here", "Sigh.", "Sigh, ok then", "Yay!",
+                                  "is frozen food good?", "it was split in two"])
 def test_words_and_uncued_names_do_not_link(linker: EntityLinker, text: str) -> None:
     assert linker.link_movies(text) == []
 

@@ -156,6 +156,19 @@ def praise_after(text: str, end: int) -> bool:
     return bool(_PRAISE_AFTER_RE.match(text[end:end + 60].casefold()))
 
 
+# Where a story happens, right before a name ("a movie set in Chicago", "takes place in Paris",
+# "I live in Chicago"): a place, not the film of that name, unless a year or quotes mark it.
+_PLACE_CUE_RE = re.compile(
+    r"\b(?:set|takes?\s+place|took\s+place|taking\s+place|located|lives?|living|lived|moved|trip|"
+    r"vacation|holiday|visit|visiting|visited|born|grew\s+up)\s+(?:in|to|at)\s+(?:the\s+city\s+of\s+)?$"
+)
+
+
+def place_cue_before(text: str, start: int) -> bool:
+    """Whether a place cue ("set in", "takes place in", "live in") ends right before ``start``."""
+    return bool(_PLACE_CUE_RE.search(text[max(0, start - 40):start].casefold()))
+
+
 def asked_about(text: str, start: int, end: int) -> bool:
     """Whether ``text[start:end]`` is what a question asks about: "is frozen good for kids?",
     "was alien scary?", "how was dunkirk?"."""

@@ -48,6 +48,7 @@ from kg.evidence import (
     is_title_cased,
     movie_cue_before,
     name_strength,
+    place_cue_before,
     praise_after,
     title_strength,
     year_after,
@@ -468,6 +469,7 @@ class EntityLinker:
             or strength == COMMON and len(written_words) < self.config.common_title_case_min_words
             or strength != DISTINCTIVE and not is_title_cased(text, start, end, shouting)
             and not self._cued(text, start, end, alias, written_words, shouting, listed)
+            or place_cue_before(text, start)  # "a movie set in Chicago": the city
         ):
             return None
         return _Candidate(start, year_end, self._pick_movie(alias.movies, year, text[start:end]), score, exact)

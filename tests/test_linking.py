@@ -582,7 +582,7 @@ def test_lower_case_one_word_titles_link_after_a_cue(linker: EntityLinker, catal
                                   "i loved frozen pizza", "the inception of the project", "i watched her last night",
                                   "i like speed", "i saw a ghost", "I watched the news", "have you seen the end",
                                   "what about action movies", "i want to get out of here", "Sigh.", "Sigh, ok then", "Yay!",
-                                  "is frozen food good?", "it was split in two"])
+                                  "is frozen food good?", "it was split in two", "a movie set in Chicago", "I live in Chicago"])
 def test_words_and_uncued_names_do_not_link(linker: EntityLinker, text: str) -> None:
     assert linker.link_movies(text) == []
 

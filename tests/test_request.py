@@ -568,7 +568,9 @@ def test_constraint_suite_through_the_harness(pipeline, data_dir, tmp_path, chec
     cases = generate_cases(pipeline.kg, pipeline.catalogue)
     assert len(cases) >= 300 and cases == generate_cases(pipeline.kg, pipeline.catalogue)  # seeded
     assert len(load_cases()) >= 40
-    judge = Judge(pipeline.kg, pipeline.catalogue)
+    from crs.data.catalogue import Catalogue
+
+    judge = Judge(pipeline.kg, Catalogue.load(data_dir))  # as the harness judges: the data's catalogue, with the plots
     ids = [m.movie_id for m in pipeline.catalogue.movies]
     for case in cases[::10] + load_cases():  # every wanted constraint can be met by some catalogue movie
         assert all(any(judge.meets(m, spec) for m in ids) for spec in case.wanted), case
@@ -576,6 +578,8 @@ def test_constraint_suite_through_the_harness(pipeline, data_dir, tmp_path, chec
     assert "Finding Nemo" in pixar and "Shrek" not in pixar  # the judge's studios and countries, by DBpedia's names
     french = {pipeline.movie(m).title for m in ids if judge.meets(m, {"kind": "country", "names": ["France", "French language"]})}
     assert french and "Toy Story" not in french
+    paris = {pipeline.movie(m).title for m in ids if judge.meets(m, {"kind": "setting", "names": ["Paris"]})}
+    assert "Ratatouille" in paris and "Toy Story" not in paris  # settings by the plots' words
 
     config = CRSConfig()
     config.data.data_dir = str(data_dir)
@@ -1207,3 +1211,28 @@ def test_a_reply_calls_a_movie_older_only_when_it_is(pipeline, reader):
 
     assert reader.year_claims("It's older but it was really good") == [(None, OLDER_BEFORE - 1)]
     assert reader.year_claims("it's older than that one") == []
+
+
+@pytest.mark.parametrize("text, key", [("Can you recommend a movie set in Paris?", "paris"),
+                                       ("I want a comedy that takes place in New York", "new york"),
+                                       ("something set in Chicago please", "chicago"),
+                                       ("any horror movies set in a small town?", "small towns"),
+                                       ("a thriller in London", "london")])
+def test_a_setting_asked_for_is_met_by_the_plot(pipeline, reader, facts, text, key):
+    _, _, turn = read(pipeline, reader, text)
+    wanted = turn.wanted
+    setting = next(c for c in wanted if c.kind == "theme")
+    assert setting.value == key and setting.label.startswith("setting: ") and setting.phrase.startswith("set in ")
+    assert not turn.liked  # "set in Chicago": the city, not Chicago (2002)
+    result = chat(pipeline, text)[0]
+    assert result.items and all(facts.satisfies(m, setting) for m in result.items), result.reply
+    assert not result.details.request.relaxed
+
+
+def test_a_setting_needs_a_cue_and_can_be_turned_down(pipeline, reader, facts):
+    wanted, _, _ = read(pipeline, reader, "I went to Paris last year, any good action movies?")
+    assert wanted == {"genre: Action"}  # a place the user went to is no request
+    first, second = chat(pipeline, "a thriller set in London", "not set in London, somewhere else")
+    london = next(c for c in second.details.request.unwanted if c.kind == "theme")
+    assert london.value == "london" and second.items
+    assert not any(facts.satisfies(m, london) for m in second.items), second.reply

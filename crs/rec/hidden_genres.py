@@ -49,7 +49,7 @@ import numpy as np
 
 from crs.data.catalogue import Catalogue, Movie
 from kg.graph import name_key
-from kg.lexicon import COMMON_WORDS, PLACE_WORDS, THEMES
+from kg.lexicon import COMMON_WORDS, PLACE_WORDS, SETTINGS, THEMES
 from kg.text import normalise_key
 
 logger = logging.getLogger(__name__)
@@ -185,12 +185,12 @@ def stated_genres(movie: Movie) -> tuple[str, ...]:
     return tuple(found)
 
 
-STATED_THEMES = {theme: re.compile(rf"\b(?:{stated})\b", re.IGNORECASE) for theme, (_, _, stated) in THEMES.items()}
+STATED_THEMES = {theme: re.compile(rf"\b(?:{stated})\b", re.IGNORECASE) for theme, (_, _, stated) in {**THEMES, **SETTINGS}.items()}
 
 
 def stated_themes(movie: Movie) -> tuple[str, ...]:
-    """The :data:`kg.lexicon.THEMES` the movie's title or plot states (the words of
-    :data:`STATED_THEMES`)."""
+    """The :data:`kg.lexicon.THEMES` and :data:`kg.lexicon.SETTINGS` the movie's title or plot states
+    (the words of :data:`STATED_THEMES`)."""
     text = f"{movie.title}. {movie.plot}"
     return tuple(theme for theme, pattern in STATED_THEMES.items() if pattern.search(text))
 

@@ -36,7 +36,9 @@ Rules, all in this module and tested in ``tests/test_request.py``:
   them, else any role.
 * Themes no genre list carries (:data:`kg.lexicon.THEMES`: "a zombie movie", "anything with
   dinosaurs", "no Christmas movies") are constraints of their own, met by the movies whose title
-  or plot states them (``Movie.plot_themes``).
+  or plot states them (``Movie.plot_themes``). So are settings (:data:`kg.lexicon.SETTINGS`), read
+  only after a cue that says where the story happens ("set in Paris", "takes place in New York", "a
+  comedy in London"; "not set in Texas") and met by the movies whose title or plot names the place.
 * Comparatives and attribute words that the linker does not treat as genres map to one
   (:data:`ATTRIBUTE_GENRES`: "funnier" → comedy, "gory" → horror, …); violence turned down ("nothing
   too violent") tones down :data:`VIOLENT_GENRES`.
@@ -63,7 +65,7 @@ import numpy as np
 from crs.data.catalogue import Catalogue
 from crs.rec.hidden_genres import franchise_key, joined, title_key, unknown_genres  # noqa: F401 (franchise_key: re-exported)
 from kg.graph import GENRE, GENRE_ALIASES, MOVIE, KnowledgeGraph, base_name, name_key
-from kg.lexicon import ANIMATION_DISTRIBUTORS, COMIC_GENRES, COMIC_SERIES, COMMON_WORDS, COUNTRY_NAMES, COUNTRY_WORDS, ENGLISH_SPEAKING, GENRE_WORDS, STUDIO_COUNTRIES, STUDIO_FILMS, STUDIO_NAMES, STUDIO_WORDS, THEMES
+from kg.lexicon import ANIMATION_DISTRIBUTORS, COMIC_GENRES, COMIC_SERIES, COMMON_WORDS, COUNTRY_NAMES, COUNTRY_WORDS, ENGLISH_SPEAKING, GENRE_WORDS, STUDIO_COUNTRIES, STUDIO_FILMS, STUDIO_NAMES, STUDIO_WORDS, SETTINGS, THEMES
 from kg.linker import LinkedEntity
 from kg.text import normalise_key
 
@@ -112,7 +114,7 @@ class Constraint:
         if self.kind in ("studio", "country"):
             return f"from {name}"
         if self.kind == "theme":
-            return f"about {name}"
+            return f"set in {name}" if self.label.startswith("setting:") else f"about {name}"
         if self.kind == "sequel":
             return "a sequel"
         return name
@@ -771,6 +773,15 @@ _NOT_MINDED_BEFORE_RE = re.compile(r"\b(?:don'?t|do\s+not|doesn'?t|does\s+not|wo
 # Themes by the words a request names them by ("a zombie movie", "anything with dinosaurs").
 _THEME_RE = re.compile(r"\b(?:" + "|".join(f"(?P<t{i}>{words})" for i, (words, _, _) in enumerate(THEMES.values())) + r")\b", re.IGNORECASE)
 _THEME_KEYS = list(THEMES)
+# Settings (kg.lexicon.SETTINGS) after a cue that says where the story happens ("set in Paris",
+# "takes place in New York", "a comedy in London", "a movie about Boston"); the bare name is no request.
+_SETTING_CUE = (r"(?:(?:set|takes?\s+place|taking\s+place|located)\s+(?:somewhere\s+)?(?:in|on|at|around)|"
+                r"(?:movies?|films?|flicks?|something|anything|ones?|stuff|stories|story|comed(?:y|ies)|dramas?|thrillers?|"
+                r"romances?|rom-?coms?|horrors?|westerns?|musicals?|animations?|documentar(?:y|ies)|myster(?:y|ies)|adventures?)"
+                r"\s+(?:that\s+(?:is|are|was)\s+)?(?:in|about|around))\s+(?:the\s+)?(?:city\s+of\s+|state\s+of\s+)?")
+_SETTING_RE = re.compile(r"\b" + _SETTING_CUE + r"(?:" + "|".join(f"(?P<s{i}>{words})" for i, (words, _, _) in enumerate(SETTINGS.values()))
+                         + r")\b", re.IGNORECASE)
+_SETTING_KEYS = list(SETTINGS)
 _ABOUT_BEFORE_RE = re.compile(r"\b(?:about|with|involving|featuring)\s+$", re.IGNORECASE)  # "a movie about aliens", not Aliens (1986)
 _KIND_AFTER_RE = re.compile(r"\s+(?:movies?|films?|flicks?|ones|franchise|series)\b", re.IGNORECASE)
 # A series asked for by one movie's title: "a Batman movie", "another Harry Potter film", "Star Wars
@@ -1138,6 +1149,14 @@ class RequestReader:
                                                      or _ABOUT_BEFORE_RE.search(plain[:match.start()]))):
                 continue
             (request.unwanted if neg else request.wanted).append(constraint)
+        for match in _SETTING_RE.finditer(plain):
+            key = _SETTING_KEYS[int(match.lastgroup[1:])]
+            place = match.span(match.lastgroup)
+            if is_taken(*place):
+                continue
+            taken.append(place)
+            constraint = Constraint("theme", key, f"setting: {SETTINGS[key][1]}")
+            (request.unwanted if negated(match.start()) else request.wanted).append(constraint)
         for match in _ATTRIBUTE_RE.finditer(plain):
             if is_taken(*match.span()):
                 continue

@@ -325,6 +325,11 @@ def test_a_retrieved_reply_may_name_only_facts_of_the_movie_and_no_other_title(p
     assert not allowed(0, "If you like Pacino, you might like [REC]")
     godfather = max((m for m in pipeline.catalogue.movies if m.title == "The Godfather"), key=lambda m: m.mentions).movie_id
     assert pipeline.claim_filter([context], [[(godfather, 1.0)]])(0, "If you like Pacino, you might like [REC]")
+    # So must a name credited in lower case ("staring leo decaprio"): not a star of this movie.
+    assert not allowed(0, "You might like [REC] staring leo decaprio.")
+    assert allowed(0, f"You might like [REC] starring {star.lower()}.") and allowed(0, "[REC] starring the same guy")
+    revenant = max((m for m in pipeline.catalogue.movies if m.title == "The Revenant"), key=lambda m: m.mentions).movie_id
+    assert pipeline.claim_filter([context], [[(revenant, 1.0)]])(0, "You might like [REC] staring leo decaprio.")
     # A genre said in plain words must be one of the movie's too.
     assert allowed(0, "[REC] is a great sci-fi action movie")
     assert not allowed(0, "[REC] is a kids movie but really cute and funny!")

@@ -420,6 +420,9 @@ def test_opinion_questions_get_what_the_movie_is_and_a_recommendation(pipeline, 
     assert "horror" not in [g.lower() for g in toy.genres]
     toy_answer = chat(pipeline, "Is Toy Story scary?")[0]
     assert toy_answer.reply.startswith(f"Not really: {toy.display_name} is ")
+    frozen = movie_named(pipeline, "Frozen")  # animated, not listed as a family movie: no "Not really"
+    assert "family" not in [g.lower() for g in frozen.genres] and "animation" in [g.lower() for g in frozen.genres]
+    assert chat(pipeline, "is frozen good for kids?")[0].reply.startswith(f"{frozen.display_name} is an animation")
     # the genre was asked about, not asked for: no horror movie follows, none is wanted later
     assert not toy_answer.items and not toy_answer.details.request.wanted
     # "Is it from the 90s?" about the movie in focus: yes or no from its year, no decade wanted after.
@@ -444,12 +447,15 @@ def test_who_is_the_director_means_the_last_recommended_movie(pipeline):
     assert results[1].reply.startswith(f"{movie.display_name} was directed by") and not results[1].items
 
 
-@pytest.mark.parametrize("closing", ["Thanks!", "Great, I'll try that.", "Sounds good, thank you so much", "Bye!", "perfect, thanks for the help", "thanks, I'll try that one",
+@pytest.mark.parametrize("closing", ["Thanks!", "great, bye", "Great, I'll try that.", "Sounds good, thank you so much", "Bye!", "perfect, thanks for the help", "thanks, I'll try that one",
                                      "that's great, thanks!", "This sounds perfect"])
 def test_thanks_and_goodbye_get_a_farewell_not_a_movie(pipeline, closing):
+    from crs.serve.pipeline import WELLBEING_ANSWER_RE
+
     results = chat(pipeline, "I want a horror movie from the 80s", closing)
     assert results[0].items and not results[1].items and results[1].details.goal == "farewell"
     assert results[1].reply and not pipeline.link(results[1].reply)
+    assert not WELLBEING_ANSWER_RE.search(results[1].reply)  # no "I am great." unless asked how it is
 
 
 def test_not_a_closing():
@@ -1236,3 +1242,15 @@ def test_a_setting_needs_a_cue_and_can_be_turned_down(pipeline, reader, facts):
     london = next(c for c in second.details.request.unwanted if c.kind == "theme")
     assert london.value == "london" and second.items
     assert not any(facts.satisfies(m, london) for m in second.items), second.reply
+
+
+@pytest.mark.parametrize("second", ["he's seen all of those, someone else", "Something with a different actor please",
+                                    "my dad has seen all of them"])
+def test_the_person_asked_for_is_turned_down_after_seen_them_all_or_someone_else(pipeline, facts, second):
+    first, then = chat(pipeline, "my dad loves westerns with clint eastwood", second)
+    eastwood = next(c for c in first.details.request.wanted if c.kind == "person")
+    assert first.items and facts.satisfies(first.items[0], eastwood)
+    request = then.details.request
+    assert eastwood in request.unwanted and eastwood not in request.wanted
+    assert any(c.label == "genre: Western" for c in request.wanted)  # the rest of the request stands
+    assert then.items and not any(facts.satisfies(m, eastwood) for m in then.items), then.reply

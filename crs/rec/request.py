@@ -896,9 +896,13 @@ _SEQUELS_ASKED_RE = re.compile(r"\b(?:sequels?|prequels?|follow[\s-]?ups?|(?:the
                         r"(?:same|that|this)\s+(?:series|franchise|saga|trilogy))\b", re.IGNORECASE)
 # Having seen all of a person's movies ("I love Nolan but I've seen all of them"): that person's
 # movies are turned down.
-_SEEN_THEM_ALL_RE = re.compile(r"(?:\b(?:i'?ve|i\s+have|i|we'?ve|we\s+have|already)\s+|^\W*)(?:already\s+|probably\s+)?(?:seen|watched|saw)\s+(?:them\s+all|all\s+(?:of\s+)?(?:them|those|his|hers|her|their)\b|"
+_SEEN_THEM_ALL_RE = re.compile(r"(?:\b(?:i'?ve|i\s+have|i|we'?ve|we\s+have|already|he'?s|he\s+has|she'?s|she\s+has|they'?ve|"
+                               r"they\s+have|(?:my|our)\s+\w+(?:'s|\s+has))\s+|^\W*)(?:already\s+|probably\s+)?(?:seen|watched|saw)\s+(?:them\s+all|all\s+(?:of\s+)?(?:them|those|his|hers|her|their)\b|"
                                r"every\s+(?:one|single\s+one)\s+of\s+(?:them|his|hers|her|their)\b|"
                                r"everything\s+(?:by|from|with|of)\s+(?:him|her|them)\b)", re.IGNORECASE)
+# Another person than the one asked for ("someone else", "a different actor", "other directors").
+_SOMEONE_ELSE_RE = re.compile(r"\b(?:someone|somebody|anyone|anybody)\s+else\b|\b(?:a\s+)?(?:different|another|other)\s+"
+                              r"(?:actors?|actress(?:es)?|directors?|star|stars|person|people|guy|lead)\b", re.IGNORECASE)
 _SEEN_ALL_BEFORE_RE = re.compile(r"\b(?:seen|watched|saw)\s+(?:all|every|each)\s+(?:of\s+)?(?:the\s+)?$", re.IGNORECASE)
 # A turn that asks for a movie; before a genre word, words that list what it should be ("light and
 # funny", "something funny", "that's also funny"); after it, what narrows it ("a musical from the
@@ -1359,9 +1363,13 @@ class RequestReader:
         """The state after one more user turn (``focus``, ``named``: as for :meth:`read_turn`)."""
         turn = self.read_turn(text, linked, focus, named, state.people)
         wanted, unwanted = list(state.wanted), list(state.unwanted)
-        if not (turn.wanted or turn.unwanted) and _SEEN_THEM_ALL_RE.search(text):
-            # "any Star Wars movies?" ... "I've seen all of them": the series asked for is turned down
-            for constraint in [c for c in wanted if c.kind == "franchise"]:
+        seen_all = not (turn.wanted or turn.unwanted) and _SEEN_THEM_ALL_RE.search(text)
+        if seen_all or not any(c.kind == "person" for c in turn.wanted) and _SOMEONE_ELSE_RE.search(text):
+            # "any Star Wars movies?" ... "I've seen all of them": the series asked for is turned down;
+            # with none, the people asked for ("westerns with Clint Eastwood" ... "he's seen all of
+            # those", "someone else"), the rest of the request kept
+            series = [c for c in wanted if c.kind == "franchise"] if seen_all else []
+            for constraint in series or [c for c in wanted if c.kind == "person"]:
                 wanted.remove(constraint)
                 unwanted.append(constraint)
         implied = {self._genre(THEME_GENRES[c.value]) for c in wanted if c.kind == "theme" and c.value in THEME_GENRES}

@@ -208,7 +208,12 @@ def genre_check(movie_id: int, genre: str, facts: MovieFacts) -> Answer:
         return Answer(movie_id, "genre_check", f"I don't know the genre of {title}.", False)
     has = has_genre(genres, genre)
     kinds = f"{article(genres[0])} {join_names(genres)} movie"
-    text = f"Yes, {title} is {kinds}." if has else f"Not really: {title} is {kinds}, not {article(genre)} {genre} movie."
+    if has:
+        text = f"Yes, {title} is {kinds}."
+    elif genre == "family" and has_genre(genres, "animation"):  # "is frozen good for kids?": not listed as family, but animated
+        text = f"{title} is {kinds}: animated, though my catalogue does not list it as a family movie."
+    else:
+        text = f"Not really: {title} is {kinds}, not {article(genre)} {genre} movie."
     return Answer(movie_id, "genre_check", text, True)
 
 

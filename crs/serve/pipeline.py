@@ -458,7 +458,7 @@ class CRS:
                 row.generated = generated
         for row in todo:
             if row.kind == "farewell":
-                text = polish_template(row.generated.reply, keep_greeting=False)
+                text = polish_template(row.generated.reply, keep_greeting=False, keep_wellbeing=asked_wellbeing(row.context))
                 ok = has_words(text) and REC_TOKEN not in text and not self.link(text)
                 row.reply = row.done(text if ok else farewell(row.context), "farewell")
 
@@ -561,6 +561,7 @@ class CRS:
         [REC]" (:data:`NEW_MOVIE_RE`), nor one that tells what a movie is about
         (:func:`crs.gen.reply.describes_plot`: the plot of the movie it was written for), nor one
         that names someone the linker leaves alone ("Jim Carey", "Gogo Yubari": :meth:`unlinked_people`)
+        or credits in lower case ("staring leo decaprio": :meth:`lowercase_credits`)
         who is not, spelt close enough, a person it may name (:meth:`names_speakable_person`), or by
         a bare surname someone it may not name ("If you like Pacino, …": :meth:`surnamed_people`), nor one
         that speaks of someone by pronoun ("He was great in [REC]", :data:`_PERSON_PRONOUN_RE`) naming
@@ -638,7 +639,7 @@ class CRS:
                 return False
             if named and not all(e.entity in speakable(row) for e in named):
                 return False
-            if not all(self.names_speakable_person(name, speakable(row)) for name in unlinked):
+            if not all(self.names_speakable_person(name, speakable(row)) for name in unlinked + self.lowercase_credits(text, named)):
                 return False
             if any(person not in speakable(row) for person in self.surnamed_people(text, named)):
                 return False
@@ -721,6 +722,12 @@ class CRS:
                 if rare >= 2 or process.extractOne(name.lower(), self.person_names, scorer=fuzz.ratio,
                                                    score_cutoff=NAME_SIMILARITY) is not None]
 
+    def lowercase_credits(self, text: str, linked: Sequence[LinkedEntity]) -> list[str]:
+        """The names ``text`` credits in lower case that the linker left alone ("staring leo
+        decaprio"): the two words after "starring", "featuring", "directed by", "written by"."""
+        return [m.group(1) for m in _LOWERCASE_CREDIT_RE.finditer(text)
+                if not any(e.start < m.end(1) and m.start(1) < e.end for e in linked)]
+
     def surnamed_people(self, text: str, linked: Sequence[LinkedEntity]) -> list[int]:
         """The people ``text`` names by a bare surname the linker left alone ("If you like Pacino, …"):
         one capitalised word that stands for one person (:meth:`crs.rec.request.MovieFacts.person_by_surname`)."""
@@ -740,7 +747,8 @@ class CRS:
         Cage") is one of the ``speakable`` people's, spelt within :data:`NAME_SIMILARITY` (rapidfuzz's
         normalised Indel similarity, in percent)."""
         key = " ".join(name.lower().replace("’", "'").removesuffix("'s").split())
-        return any(self.kg.entity_types[e] == "person" and fuzz.ratio(key, self.kg.entity_names[e].lower()) >= NAME_SIMILARITY
+        return any(self.kg.entity_types[e] == "person" and (fuzz.ratio(key, self.kg.entity_names[e].lower()) >= NAME_SIMILARITY
+                                                            or short_first_name(key, self.kg.entity_names[e].lower()))
                    for e in speakable)
 
     def speakable_rows(self, contexts: list[DialogueContext], rankings: list[list[tuple[int, float]]]) -> Callable[[int], set[int]]:
@@ -1171,6 +1179,19 @@ SAME_PEOPLE_CLAIM_RE = re.compile(
 _NAME_RUN_RE = re.compile(r"\b[A-Z][a-z][\w'’-]*(?:\s+(?:[A-Z][a-z][\w'’-]*|[A-Z]\.|Mc[A-Z][a-z]+))+")
 NAME_SIMILARITY = 85
 _CAPITALISED_WORD_RE = re.compile(r"\b[A-Z][a-z][\w'’-]*")
+# A credit typed in lower case ("staring leo decaprio", "directed by james cameron"): the two words
+# after it name someone, unless they are a pronoun, an article or another function word.
+_LOWERCASE_CREDIT_RE = re.compile(r"\b(?:[Ss]tarr?ing|[Cc]o-?starr?ing|[Ff]eaturing|[Dd]irected\s+by|[Ww]ritten\s+by)\s+"
+                                  r"(?!(?:him|her|them|the|a|an|that|this|those|these|some|one|his|their|my|your|you|me|us|it|"
+                                  r"same|who|whoever|lots?|many|great|good|an?other)\b)([a-z][\w'’-]*\s+[a-z][\w'’-]*)")
+
+
+def short_first_name(written: str, name: str) -> bool:
+    """Whether ``written`` ("leo decaprio") is ``name`` ("leonardo dicaprio") with a short first name
+    (a prefix of at least three letters) and the surname spelt within :data:`NAME_SIMILARITY`."""
+    words, parts = written.split(), name.split()
+    return (len(words) == 2 and len(parts) >= 2 and len(words[0]) >= 3 and parts[0].startswith(words[0])
+            and fuzz.ratio(words[1], parts[-1]) >= NAME_SIMILARITY)
 
 
 def unlinked_names(text: str, linked: Sequence[LinkedEntity]) -> list[tuple[str, int]]:

@@ -213,6 +213,9 @@ class RecConfig:
     max_context_entities: int = 32
     # Share of the training split used (learning curves).
     train_fraction: float = 1.0
+    # Also train on the seeker's turns that name new movies, those movies (not marked disliked in the
+    # questionnaire) as labels (crs.data.samples.seeker_samples); validation keeps to recommender turns.
+    seeker_targets: bool = False
     # Recommender networks trained alike from the seeds seed, seed + 1, ... (their initial weights
     # and batch order differ); their log-softmax scores are averaged (crs.rec.kg_text). 1: one network.
     ensemble: int = 1

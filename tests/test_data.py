@@ -66,6 +66,25 @@ def test_turns_merge_roles_and_samples(tmp_path):
     assert second.movies == [] and second.context_movies == [111, 222, 333]
 
 
+def test_seeker_samples_label_the_movies_a_seeker_brings_up(tmp_path):
+    from crs.data.samples import seeker_samples
+
+    record = dict(RECORD, movieMentions={**RECORD["movieMentions"], "444": "Cats (2019)", "555": "Heat 2"},
+                  initiatorQuestions={"111": {"suggested": 0, "seen": 1, "liked": 1}, "444": {"suggested": 0, "seen": 1, "liked": 0},
+                                      "555": {"suggested": 0, "seen": 1, "liked": 2}})
+    record["messages"] = RECORD["messages"] + [{"text": "I loved @222 and @555 but hated @444", "senderWorkerId": 10},
+                                               {"text": "Is @111 like @555?", "senderWorkerId": 20}]
+    path = write_jsonl(tmp_path / "d.jsonl", [json.dumps(record)])
+    (dialogue,), _ = load_dialogues(path)
+    samples = seeker_samples(dialogue)
+    # the opening names 111; later 222 was recommended before, 444 is marked disliked, 555 is new ("did not say")
+    assert [s.movies for s in samples] == [[111], [555]]
+    assert [s.response.role for s in samples] == [SEEKER, SEEKER]
+    assert samples[0].context == [] and len(samples[1].context) == 4
+    assert samples[1].context_movies == [111, 222, 333]
+    assert [s.response.role for s in build_samples([dialogue])] == [RECOMMENDER] * 3  # recommender turns as before
+
+
 def test_malformed_lines_are_counted_and_skipped(tmp_path):
     stranger = dict(RECORD, messages=[{"text": "hi", "senderWorkerId": 99}])
     no_messages = {k: v for k, v in RECORD.items() if k != "messages"}

@@ -231,9 +231,10 @@ def test_rec_stage_trains_an_ensemble_whose_scores_average_its_networks(data_dir
 
     out = tmp_path / "run"
     train_main(["rec", "--quiet", "--config", TINY, "--data-dir", str(data_dir), "--output-dir", str(out),
-                "rec.ensemble=2", "rec.use_rec_state=false", "rec.repeat_gate=false"])
+                "rec.ensemble=2", "rec.use_rec_state=false", "rec.repeat_gate=false", "rec.seeker_targets=true"])
     checkpoint = out / "checkpoint"
     metrics = json.loads((checkpoint / "metrics.json").read_text())
+    assert metrics["seeker_turns"] > 0  # the seeker's turns that name movies trained the networks too
     assert metrics["ensemble"]["networks"] == 2 and len(metrics["ensemble"]["members"]) == 1
     assert (checkpoint / "ensemble" / "member-1.safetensors").is_file()
     assert (out / "rec" / "loop-member-1").is_dir()  # the member's own loop state: a rerun resumes it

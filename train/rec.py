@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from crs.config import ConfigError
 from crs.data.context import DialogueContext
-from crs.data.samples import build_samples
+from crs.data.samples import build_samples, seeker_samples
 from crs.eval.harness import evaluate_recommender, sha256
 from crs.eval.metrics import RankingAccumulator, rank_of
 from crs.gen.reply import ReplyGenerator
@@ -284,8 +284,12 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
     catalogue, kg = ctx.catalogue, ctx.kg
     train_dialogues = training_dialogues(ctx)
     train_samples = [s for s in build_samples(train_dialogues) if s.movies]
+    # The seeker's turns, when asked for, only add training instances: the late fusion (its context
+    # neighbours are movies recommenders named) and validation keep to the recommender's turns.
+    extra_samples = [s for d in train_dialogues for s in seeker_samples(d)] if config.rec.seeker_targets else []
     valid_samples = [s for s in build_samples(ctx.splits.valid) if s.movies]
-    logger.info("%s: %d training dialogues, %d training turns, %d validation turns", STAGE, len(train_dialogues), len(train_samples), len(valid_samples))
+    logger.info("%s: %d training dialogues, %d training turns (+%d seeker turns), %d validation turns", STAGE, len(train_dialogues),
+                len(train_samples), len(extra_samples), len(valid_samples))
 
     linker = EntityLinker.build(kg, catalogue, config.linking)
     encoder = text = item_text = sentiment = None
@@ -297,7 +301,8 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
         if config.rec.use_sentiment:
             sentiment, liked_metrics = train_sentiment(ctx, encoder, train_dialogues, progress)
         featurizer = Featurizer(catalogue, kg, linker, cooccurrence_matrix(train_dialogues, catalogue), config.rec.max_context_entities, sentiment)
-        train_features = [featurizer.features(DialogueContext.from_sample(s)) for s in tqdm(train_samples, desc="features", disable=not progress, leave=False)]
+        fit_samples = train_samples + extra_samples  # the instances the network trains on
+        train_features = [featurizer.features(DialogueContext.from_sample(s)) for s in tqdm(fit_samples, desc="features", disable=not progress, leave=False)]
         valid_features = [featurizer.features(DialogueContext.from_sample(s)) for s in valid_samples]
 
         hidden = None
@@ -319,7 +324,7 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
         generator = conv.load_generator(ctx)
         # A new config for this run's recommender: the stage's shared config is never changed in place.
         config = replace(config, rec=replace(config.rec, rec_state_dim=generator.hidden_size))
-        contexts = [render_context(DialogueContext.from_sample(s), catalogue.titles) for s in train_samples]
+        contexts = [render_context(DialogueContext.from_sample(s), catalogue.titles) for s in fit_samples]
         states = torch.cat([generator.rec_state_texts(contexts[i : i + 512]) for i in
                             tqdm(range(0, len(contexts), 512), desc="[REC] states", disable=not progress, leave=False)])
         logger.info("%s: the generator's [REC] state (%d dims) feeds the recommender", STAGE, generator.hidden_size)
@@ -355,7 +360,7 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
             batch["rec_state"] = states[rows]
         return batch
 
-    batches, num_instances = batch_maker(train_samples, catalogue, config.rec.loop.batch_size, collate)
+    batches, num_instances = batch_maker(fit_samples, catalogue, config.rec.loop.batch_size, collate)
     result = run_loop(model, batches, lambda m: validation_metrics(recommender, valid_samples), SCORE_KEY, config.rec.loop,
                       out / "loop", desc=STAGE, seed=config.seed, progress=progress)
     members = []
@@ -379,7 +384,7 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
         logger.info("%s: ensemble of %d networks, valid %s %.4f (the first network alone %.4f)", STAGE, config.rec.ensemble,
                     SCORE_KEY, combined[SCORE_KEY], result.best_score)
     recommender.refresh()
-    fusion_metrics = fit_fusion(recommender, config, train_samples, valid_samples, [f.text for f in train_features], progress)
+    fusion_metrics = fit_fusion(recommender, config, train_samples, valid_samples, [f.text for f in train_features[: len(train_samples)]], progress)
     seconds = time.perf_counter() - started
     metrics = {
         "valid": result.history[result.best_epoch - 1] if result.best_epoch else {},
@@ -388,6 +393,7 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
         "train_seconds": round(seconds, 1),
         "train_dialogues": len(train_dialogues),
         "train_instances": num_instances,
+        "seeker_turns": len(extra_samples),  # training turns from the seeker's side (rec.seeker_targets)
         "liked_classifier": liked_metrics,
         **ensemble_metrics,
         **fusion_metrics,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crs.data.redial import RECOMMENDER, Dialogue, MovieFeedback, Turn
+from crs.data.redial import RECOMMENDER, SEEKER, Dialogue, MovieFeedback, Turn
 
 
 @dataclass
@@ -52,3 +52,32 @@ def dialogue_samples(dialogue: Dialogue) -> list[Sample]:
 
 def build_samples(dialogues: list[Dialogue]) -> list[Sample]:
     return [sample for dialogue in dialogues for sample in dialogue_samples(dialogue)]
+
+
+def seeker_samples(dialogue: Dialogue) -> list[Sample]:
+    """Extra recommender training turns from the seeker's side: each seeker turn that names movies
+    not mentioned before, with those of them the seeker's questionnaire does not mark as disliked as
+    labels (what the seeker brings up next, given the context, is what a recommender could have
+    offered). Only for training (``rec.seeker_targets``): evaluation keeps to recommender turns."""
+    samples = []
+    mentioned: dict[int, None] = {}
+    for index, turn in enumerate(dialogue.turns):
+        if turn.role == SEEKER:
+            new = [m for m in turn.movies if m not in mentioned
+                   and not (m in dialogue.seeker_feedback and dialogue.seeker_feedback[m].liked == 0)]
+            if new:
+                samples.append(
+                    Sample(
+                        conversation_id=dialogue.conversation_id,
+                        turn_index=index,
+                        context=dialogue.turns[:index],
+                        response=turn,
+                        context_movies=list(mentioned),
+                        movies=new,
+                        new_movies=new,
+                        seeker_feedback=dialogue.seeker_feedback,
+                    )
+                )
+        for movie in turn.movies:
+            mentioned.setdefault(movie, None)
+    return samples

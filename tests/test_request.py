@@ -559,7 +559,8 @@ def test_a_request_is_not_answered_with_what_do_you_like(pipeline):
     assert reply.items and all(pipeline.movie(m).display_name in reply.text for m in reply.items), reply.text
     for result in chat(pipeline, "any movies directed by Christopher Nolan?", "something from the 90s with Tom Hanks"):
         assert result.items and "what kind of" not in result.reply.lower(), result.reply
-    for opener in ("Something like Mean Girls", "I'm bored. Surprise me.", "you pick, anything is fine"):  # asked in words
+    for opener in ("Something like Mean Girls", "I'm bored. Surprise me.", "you pick, anything is fine",
+                   "Sigh. Nothing good on tonight.", "I can't find anything to watch"):  # asked in words
         result = chat(pipeline, opener)[0]
         assert result.items and "what kind of" not in result.reply.lower(), result.reply
 
@@ -862,7 +863,7 @@ def test_comic_adaptations_are_their_publishers(pipeline, reader, facts):
         assert facts.satisfies(movie_named(pipeline, title).movie_id, studio), title
     for text, wanted, unwanted in (("any good DC movies?", {"studio: DC"}, set()),
                                    ("a superhero movie but not Marvel or DC", {"genre: Superhero"}, {"studio: Marvel", "studio: DC"}),
-                                   ("a thriller set in Washington DC", {"genre: Thriller"}, set())):
+                                   ("a thriller set in Washington DC", {"genre: Thriller", "setting: Washington, D.C."}, set())):  # a place, no studio
         got_wanted, got_unwanted, _ = read(pipeline, reader, text)
         assert (got_wanted, got_unwanted) == (wanted, unwanted), text
     top = [m for m, _ in chat(pipeline, "I want a superhero movie, but nothing from Marvel")[0].details.ranking[:5]]

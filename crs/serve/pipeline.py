@@ -1227,7 +1227,7 @@ _REQUEST_RE = re.compile(
     r"what should i (watch|see)|any ideas|looking for|in the mood for|"
     r"(any|some|good|great|a) (movies?|films?) (with|starring|by|about|from|that|which|where|for|to)|what(?:'s| is) a (?:good )?(?:movie|film)|"
     r"what (should|can|could) i (watch|see)|(something|what) to (watch|see)|surprise me|you (pick|choose)|your (pick|choice|call)|"
-    r"anything (is fine|will do|goes)|i'?m (so )?bored|"
+    r"anything (is fine|will do|goes)|i'?m (so )?bored|nothing (good )?(on|to watch)|(?:can'?t|cannot) (find|decide on|pick) (a|an|any|anything|something)|"
     r"(want|need|wanna|would like|[’']d like)( to (watch|see))? (a|an|some|something))\b", re.I)
 
 

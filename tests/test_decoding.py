@@ -476,14 +476,16 @@ def test_a_reply_that_tells_a_plot_is_recognised_and_a_generated_one_gives_way()
              "It's a South African comedy about a man who meets scientists", "It follows a family on vacation.",
              "it is about these friends that plan a trip", "It's about a s a boxing", "Yeah it's about time travel, more or less.",
              "It is a great film about boxing.", "It's about vampires and werewolves", "It's set in a utopian society with rules",
-             "It takes place in a small town")
+             "It takes place in a small town", "great, how about [REC] a group of women team up to be the maids of a bride",
+             "[REC] is a off duty cop who goes against a bunch of bad guys")
     for text in plots:
         assert describes_plot(text), text
         assert unusable(text), text
     fine = ("What's it about?", "Is it about a dog?", "What about [REC]? It's hilarious", "How about Up (2009)?",
             "I saw that about a month ago.", "It's about 2 hours long", "I was about to suggest that!", "It's about time!",
             "I'm not sure about that one.", "That's what it's all about.", "[REC] is another one about racing and action!",
-            "Have you seen [REC] ?", "It stars Tom Hanks and it is a comedy.")
+            "Have you seen [REC] ?", "It stars Tom Hanks and it is a comedy.", "[REC] is a must see!", "You should give [REC] a try.",
+            "[REC] is a great one who doesn't like it")
     for text in fine:
         assert not describes_plot(text), text
         assert not unusable(text), text

@@ -183,7 +183,11 @@ PLOT_RE = re.compile(
     + _PLOT_FILLER + r"(?:(?:a|an)\s+)?(?:(?:\w+\s+){0,2}(?:movie|film|story|documentary|comedy|drama|thriller|show)\s+)?"
     r"about\s+(?!" + _PLOT_TIME + r")" + _PLOT_SUBJECT
     + r"|\b(?:it|the\s+(?:movie|film|story))(?:'s|’s|\s+is|\s+was)\s+set\s+(?:in|on|during)\s+(?:a|an|the)\b|\btakes\s+place\s+(?:in|on|during)\s+(?:a|an)\b"
-    + r"|\btells\s+the\s+story\s+of\b|\bthe\s+(?:true\s+)?story\s+of\b|\b(?:it|the\s+movie|the\s+film)\s+follows\s+(?:a|an|the)\b",
+    + r"|\btells\s+the\s+story\s+of\b|\bthe\s+(?:true\s+)?story\s+of\b|\b(?:it|the\s+movie|the\s+film)\s+follows\s+(?:a|an|the)\b"
+    # a slot followed by who does what ("[REC] a group of women team up to ...", "[REC] is a cop who ...")
+    + r"|\[REC\]\s*[,:(-]?\s*(?:is\s+)?(?:about\s+)?(?:a|an)\s+(?!must\b|try\b)(?:[\w'-]+\s+){0,4}?(?<!\bone\s)(?:who|team\s+up|teams\s+up|must|"
+    r"tries|try|travels|discovers|decides|falls?\s+in|sets?\s+out|embarks?|goes\s+on|go\s+on|gets?\s+(?:stuck|trapped|lost)|"
+    r"finds?\s+(?:out|himself|herself|themselves)|(?:is|are)\s+forced|has\s+to|have\s+to|wakes\s+up|wants\s+to|plans?\s+to|learns?)\b",
     re.IGNORECASE)
 _STATEMENT_RE = re.compile(r"[^.!?]*(?:[.!?]+|$)")
 

@@ -365,6 +365,11 @@ def test_a_retrieved_reply_may_name_only_facts_of_the_movie_and_no_other_title(p
                                           {"role": "user", "content": "Yes, something else?"}])
     assert any(t.role == RECOMMENDER and t.movies for t in later.turns)
     assert pipeline.claim_filter([later], [[(movie, 1.0)]])(0, "Or [REC], it is a great ride!")
+    # "I also liked [REC]" adds to a movie named before: after "I loved The Matrix", not as a first answer to a bare request
+    assert allowed(0, "I also liked [REC].")
+    bare, _ = pipeline.context([{"role": "user", "content": "Sigh. Nothing good on tonight."}])
+    assert not pipeline.claim_filter([bare], [[(movie, 1.0)]])(0, "I also liked [REC].")
+    assert pipeline.claim_filter([bare], [[(movie, 1.0)]])(0, "I liked [REC].")
     # a correction of what another dialogue said before
     assert not allowed(0, "oops [REC] is what I meant That was good") and not allowed(0, "Sorry, I meant [REC]")
     assert not allowed(0, "[REC] that's what I meant.") and not allowed(0, "Oh i don't think so you talking about like [REC]?")

@@ -596,6 +596,8 @@ class CRS:
         def allowed(row: int, reply: str) -> bool:
             if _CONTINUES_RE.match(reply) and not holds(recommender_suggested, row):
                 return False
+            if _ALSO_RE.match(reply) and not holds(recommender_suggested, row) and not holds(user_named_movie, row):
+                return False
             if _MIRRORS_RE.match(reply) and (not holds(user_named_movie, row) or holds(still_asking, row)):
                 return False
             if PRAISE_OPENING_RE.match(reply) and (not holds(movie_just_named, row) or holds(user_disliked, row)
@@ -1219,6 +1221,8 @@ _PERSON_NOUN_RE = re.compile(r"\b(?:(?:my|our)\s+(?:son|daughter|husband|wife|da
 
 # A reply opening that continues an earlier suggestion (claim_filter).
 _CONTINUES_RE = re.compile(r"\s*(?:or|also|and|another|plus|too)\b", re.IGNORECASE)
+# "I also liked [REC]": adds to a movie someone named, so it answers only after one was named.
+_ALSO_RE = re.compile(r"\s*(?:i|we)\s+(?:would\s+|'d\s+|really\s+)?also\b", re.IGNORECASE)
 # A reply opening that mirrors what the other speaker just said of a movie ("So was [REC]", "Neither
 # did [REC]"): it answers only a user turn that names a movie and does not ask (claim_filter).
 _MIRRORS_RE = re.compile(r"\W*(?:so|neither|nor)\s+(?:was|is|were|are|did|does|do|has|have|had)\b", re.IGNORECASE)

@@ -172,8 +172,7 @@ def place_cue_before(text: str, start: int) -> bool:
 def asked_about(text: str, start: int, end: int) -> bool:
     """Whether ``text[start:end]`` is what a question asks about: "is frozen good for kids?",
     "was alien scary?", "how was dunkirk?"."""
-    folded = text.casefold()
-    return bool(_ASKED_BEFORE_RE.search(folded[max(0, start - 20):start])) and bool(_ASKED_AFTER_RE.match(folded, end))
+    return bool(_ASKED_BEFORE_RE.search(text[max(0, start - 20):start].casefold())) and bool(_ASKED_AFTER_RE.match(text[end:end + 40].casefold()))
 
 
 def movie_cue_before(text: str, start: int, strong: bool = False) -> bool:

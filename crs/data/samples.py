@@ -8,6 +8,7 @@ protocol of Recall@k (see DESIGN.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from crs.data.redial import RECOMMENDER, SEEKER, Dialogue, MovieFeedback, Turn
 
@@ -28,11 +29,14 @@ class Sample:
         return bool(self.movies)
 
 
-def dialogue_samples(dialogue: Dialogue) -> list[Sample]:
+def _turn_samples(dialogue: Dialogue, role: str, labels: Callable[[Turn, dict[int, None]], list[int] | None]) -> list[Sample]:
+    """One sample per turn of ``role`` for which ``labels(turn, mentioned)`` (``mentioned``: the
+    movies named before it, in order) gives a label list; None skips the turn."""
     samples = []
     mentioned: dict[int, None] = {}
     for index, turn in enumerate(dialogue.turns):
-        if turn.role == RECOMMENDER:
+        movies = labels(turn, mentioned) if turn.role == role else None
+        if movies is not None:
             samples.append(
                 Sample(
                     conversation_id=dialogue.conversation_id,
@@ -40,14 +44,18 @@ def dialogue_samples(dialogue: Dialogue) -> list[Sample]:
                     context=dialogue.turns[:index],
                     response=turn,
                     context_movies=list(mentioned),
-                    movies=list(turn.movies),
-                    new_movies=[movie for movie in turn.movies if movie not in mentioned],
+                    movies=movies,
+                    new_movies=[movie for movie in movies if movie not in mentioned],
                     seeker_feedback=dialogue.seeker_feedback,
                 )
             )
         for movie in turn.movies:
             mentioned.setdefault(movie, None)
     return samples
+
+
+def dialogue_samples(dialogue: Dialogue) -> list[Sample]:
+    return _turn_samples(dialogue, RECOMMENDER, lambda turn, mentioned: list(turn.movies))
 
 
 def build_samples(dialogues: list[Dialogue]) -> list[Sample]:
@@ -59,25 +67,10 @@ def seeker_samples(dialogue: Dialogue) -> list[Sample]:
     not mentioned before, with those of them the seeker's questionnaire does not mark as disliked as
     labels (what the seeker brings up next, given the context, is what a recommender could have
     offered). Only for training (``rec.seeker_targets``): evaluation keeps to recommender turns."""
-    samples = []
-    mentioned: dict[int, None] = {}
-    for index, turn in enumerate(dialogue.turns):
-        if turn.role == SEEKER:
-            new = [m for m in turn.movies if m not in mentioned
-                   and not (m in dialogue.seeker_feedback and dialogue.seeker_feedback[m].liked == 0)]
-            if new:
-                samples.append(
-                    Sample(
-                        conversation_id=dialogue.conversation_id,
-                        turn_index=index,
-                        context=dialogue.turns[:index],
-                        response=turn,
-                        context_movies=list(mentioned),
-                        movies=new,
-                        new_movies=new,
-                        seeker_feedback=dialogue.seeker_feedback,
-                    )
-                )
-        for movie in turn.movies:
-            mentioned.setdefault(movie, None)
-    return samples
+    feedback = dialogue.seeker_feedback
+
+    def labels(turn: Turn, mentioned: dict[int, None]) -> list[int] | None:
+        new = [m for m in turn.movies if m not in mentioned and not (m in feedback and feedback[m].liked == 0)]
+        return new or None
+
+    return _turn_samples(dialogue, SEEKER, labels)

@@ -98,6 +98,10 @@ def test_a_greeting_is_allowed_in_the_first_reply_or_after_a_greeting():
     ("Have you seen [REC] [REC] ?", True, "Have you seen [REC] or [REC]?"),
     ("I recommend [REC] [REC] and [REC] is a good one", True, "I recommend [REC], [REC] and [REC] is a good one."),
     ("I liked [REC] [REC] [REC]. What about you?", True, "I liked [REC], [REC] and [REC]. What about you?"),
+    # movies as the object of "I recommend" and the subject of the next verb: the verb gets its own
+    ("Hi, I recommend [REC] [REC] [REC] are great movies", True, "Hi, I recommend [REC], [REC] and [REC], they are great movies."),
+    ("I would recommend [REC] is a classic", True, "I would recommend [REC], it is a classic."),
+    ("I think [REC] is a classic", True, "I think [REC] is a classic."),
     # a capitalised question run on after a word starts a sentence
     ("Yup, it was great How about [REC]", True, "Yup, it was great. How about [REC]?"),
     ("Yes How about [REC] or [REC]", True, "Yes. How about [REC] or [REC]?"),

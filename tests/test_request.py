@@ -148,6 +148,10 @@ def movie_named(pipeline, title):
     ("I don't mind swearing", set(), set()),
     ("I like raunchy comedies", {"genre: Comedy"}, set()),
     ("Can u recomend a scary movi?", set(), set()),  # read as typed; the chat corrects the words first
+    # years given say what a vague "newer" or "older" means in the same turn; refused, they do not
+    ("something newer, after 2010 please", {"years: 2011 or later"}, set()),
+    ("an older one, from the 70s", {"years: the 1970s"}, set()),
+    ("a nature documentary, or something with martial arts", {"genre: Documentary", "theme: animals", "theme: martial arts"}, set()),
 ])
 def test_read_turn(pipeline, reader, text, wanted, unwanted):
     got_wanted, got_unwanted, _ = read(pipeline, reader, text)
@@ -212,6 +216,21 @@ def test_state_over_turns(pipeline, reader):
     assert [c.label for c in state.unwanted] == ["genre: Horror"]
     state = state_after("no horror please", "something with Tom Hanks")  # unwanted stays for good
     assert [c.label for c in state.unwanted] == ["genre: Horror"] and state.asked
+    # a true story can be of any genre: it narrows the genre asked for instead of replacing it
+    state = state_after("I'm in the mood for a war movie", "something based on a true story")
+    assert {c.label for c in state.wanted} == {"genre: War", "genre: Biography"}
+    state = state_after("a recent movie please", "something newer, not from the 2010s")  # refused years leave "newer" alone
+    assert [c.kind for c in state.wanted] == ["years"] and [c.label for c in state.unwanted] == ["years: the 2010s"]
+
+
+def test_a_movie_turned_down_with_seen_them_all_turns_down_its_series(pipeline, facts):
+    first, second = chat(pipeline, "I need a good heist movie", "not Ocean's Eleven, seen all those")
+    request = second.details.request
+    series = [c for c in request.unwanted if c.kind == "franchise"]
+    assert series and any(c.kind == "movie" for c in request.unwanted)
+    ocean = [m.movie_id for m in pipeline.catalogue.movies if m.title.startswith("Ocean's")]
+    assert len(ocean) >= 3 and all(facts.satisfies(m, series[0]) for m in ocean)
+    assert second.items and not set(second.items) & set(ocean), second.reply
 
 
 # ------------------------------------------------------------------------------------ the ranking
@@ -1255,3 +1274,9 @@ def test_the_person_asked_for_is_turned_down_after_seen_them_all_or_someone_else
     assert eastwood in request.unwanted and eastwood not in request.wanted
     assert any(c.label == "genre: Western" for c in request.wanted)  # the rest of the request stands
     assert then.items and not any(facts.satisfies(m, eastwood) for m in then.items), then.reply
+
+
+@pytest.mark.parametrize("text", ["There's also [REC] that's out right now.", "[REC], which's playing now", "[REC] is out now"])
+def test_a_reply_calls_a_movie_showing_now_only_when_it_is_new(pipeline, reader, text):
+    assert reader.year_claims(text) == [reader.showing_years()]
+    assert reader.year_claims("I'd check out [REC] now") == []

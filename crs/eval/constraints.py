@@ -86,7 +86,7 @@ class Case:
     id: str
     group: str
     turns: list[str]
-    wanted: list[dict] = field(default_factory=list)  # {"kind": "person", "name", "role"} | {"kind": "genre", "name"} | {"kind": "years", "first", "last"} | {"kind": "setting", "names"}
+    wanted: list[dict] = field(default_factory=list)  # {"kind": "person", "name", "role"} | {"kind": "genre", "name"} | {"kind": "years", "first", "last"} | {"kind": "setting" or "plot", "names"}
     unwanted: list[dict] = field(default_factory=list)  # the same, or {"kind": "franchise", "title"}
     source: str = "generated"
 
@@ -142,7 +142,7 @@ class Judge:
             studio_countries = {c for s in films_studios(movie, self.films) if s in STUDIO_COUNTRIES
                                 for c in COUNTRY_WORDS[STUDIO_COUNTRIES[s]][0]}
             return bool(names & (self.names[movie_id]["country"] | studio_countries))
-        if kind == "setting":  # the title or the plot synopsis names one of ``names`` (a word match, any case)
+        if kind in ("setting", "plot"):  # the title or the plot synopsis names one of ``names`` (a word match, any case)
             text = f"{movie.title}. {movie.plot}"
             return any(re.search(rf"\b{re.escape(n)}\b", text, re.IGNORECASE) for n in spec["names"])
         raise ValueError(f"unknown constraint kind {kind!r} in a constraint case")

@@ -63,7 +63,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from crs.data.catalogue import Catalogue
-from crs.rec.hidden_genres import franchise_key, joined, title_key, unknown_genres  # noqa: F401 (franchise_key: re-exported)
+from crs.rec.hidden_genres import franchise_key, joined, name_words, title_key, unknown_genres  # noqa: F401 (franchise_key: re-exported)
 from kg.graph import GENRE, GENRE_ALIASES, MOVIE, KnowledgeGraph, base_name, name_key
 from kg.lexicon import ANIMATION_DISTRIBUTORS, COMIC_GENRES, COMIC_SERIES, COMMON_WORDS, COUNTRY_NAMES, COUNTRY_WORDS, ENGLISH_SPEAKING, GENRE_WORDS, STUDIO_COUNTRIES, STUDIO_FILMS, STUDIO_NAMES, STUDIO_WORDS, SETTINGS, THEMES
 from kg.linker import LinkedEntity
@@ -429,7 +429,7 @@ class MovieFacts:
         first_of_stem: dict[str, int] = {}
         stem_pairs = [(movie.movie_id, first_of_stem.setdefault(stem, movie.movie_id))
                       for movie in self.catalogue.movies if (stem := franchise_key(movie.title))]
-        roots = joined((m.movie_id for m in self.catalogue.movies), [*stem_pairs, *sequel_pairs])
+        roots = joined((m.movie_id for m in self.catalogue.movies), [*stem_pairs, *sequel_pairs, *self._numbered_pairs(first_of_stem)])
         # A franchise is named by the stem of its most mentioned movie.
         best: dict[int, tuple[int, str]] = {}
         for movie in self.catalogue.movies:
@@ -437,6 +437,27 @@ class MovieFacts:
             if root not in best or movie.mentions > best[root][0]:
                 best[root] = (movie.mentions, franchise_key(movie.title) or name_key(movie.title))
         return {movie_id: best[root][1] for movie_id, root in roots.items()}
+
+    def _numbered_pairs(self, first_of_stem: dict[str, int]) -> list[tuple[int, int]]:
+        """Sequels numbered in words, joined to their series: a title ending in a number word whose
+        stem another title ends with the next or the previous number ("Ocean's Eleven", "Ocean's
+        Twelve", "Ocean's 8" joined through "Ocean's 11"), or, for "Two", that is the stem alone ("The
+        Ring Two" and "The Ring"). Titles that only share a number's neighbourhood stay apart: "The
+        Magnificent Seven" and "The Magnificent Nine", "The Deep Six" and "The Deep"."""
+        numbered: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
+        for movie in self.catalogue.movies:
+            match = _NUMBERED_TITLE_RE.match(name_words(movie.title))
+            if match:
+                number = _NUMBER_VALUES.get(match.group(2)) or int(match.group(2))
+                numbered[match.group(1).strip()][number].append(movie.movie_id)
+        pairs = []
+        for stem, by_number in numbered.items():
+            for number, movies in by_number.items():
+                partners = [m for n in (number - 1, number + 1) for m in by_number.get(n, ())]
+                if number == 2 and stem in first_of_stem:
+                    partners.append(first_of_stem[stem])
+                pairs += [(movie, partner) for movie in movies for partner in partners[:1]]
+        return pairs
 
     # -- questions about one movie or one person
 
@@ -551,13 +572,13 @@ class MovieFacts:
         key = self.franchise.get(movie_id, "")
         if strict:
             members = self.franchise_members.get(key, set())
-            return Constraint("franchise", (key, ""), f"franchise: {key.title()}") if self.distinct_films(members) > 1 else None
+            return Constraint("franchise", (key, ""), f"franchise: {_series_name(key)}") if self.distinct_films(members) > 1 else None
         typed = title_key(surface)
         prefix = typed if typed and self.title_keys.get(movie_id, "").startswith(typed) else title_key(key)
         members = self.franchise_members.get(key, set()) | self.titled(prefix)
         if len(members) <= 1:
             return None
-        name = surface.strip() if typed == prefix and surface.strip() else key.title()
+        name = surface.strip() if typed == prefix and surface.strip() else _series_name(key)
         return Constraint("franchise", (key, prefix), f"franchise: {name}")
 
     def series_titles(self, movie_id: int) -> int:
@@ -748,7 +769,8 @@ ATTRIBUTE_GENRES = {
     "superhero": "action", "space": "sci-fi", "aliens": "sci-fi", "futuristic": "sci-fi",
     "suspenseful": "thriller", "suspense": "thriller", "tense": "thriller",
     "whodunit": "mystery", "detective": "crime", "gangster": "crime", "heist": "crime", "mob": "crime",
-    "true story": "biography", "based on a true story": "biography",
+    "true story": "biography", "based on a true story": "biography", "true stories": "biography", "true events": "biography",
+    "real events": "biography", "real story": "biography",
     "singing": "musical", "songs": "musical", "sing along": "musical", "sing-along": "musical",
     "world war": "war", "ww1": "war", "ww2": "war", "wwi": "war", "wwii": "war", "vietnam war": "war", "civil war": "war",
 }
@@ -896,6 +918,15 @@ _SEQUELS_ASKED_RE = re.compile(r"\b(?:sequels?|prequels?|follow[\s-]?ups?|(?:the
                         r"(?:same|that|this)\s+(?:series|franchise|saga|trilogy))\b", re.IGNORECASE)
 # Having seen all of a person's movies ("I love Nolan but I've seen all of them"): that person's
 # movies are turned down.
+def _series_name(key: str) -> str:
+    """A franchise key as a name: "ocean's eleven" → "Ocean's Eleven", "x-men" → "X-Men"."""
+    return re.sub(r"(?<=\w)'S\b", "'s", key.title())
+
+
+# A title ending in a number, in digits or words ("Ocean's 11", "Ocean's Eleven"): stem and number.
+_NUMBER_VALUES = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
+                  "eleven": 11, "twelve": 12, "thirteen": 13}
+_NUMBERED_TITLE_RE = re.compile(r"^(.+?)\s+(" + "|".join(_NUMBER_VALUES) + r"|\d{1,2})$")
 _SEEN_THEM_ALL_RE = re.compile(r"(?:\b(?:i'?ve|i\s+have|i|we'?ve|we\s+have|already|he'?s|he\s+has|she'?s|she\s+has|they'?ve|"
                                r"they\s+have|(?:my|our)\s+\w+(?:'s|\s+has))\s+|^\W*)(?:already\s+|probably\s+)?(?:seen|watched|saw)\s+(?:them\s+all|all\s+(?:of\s+)?(?:them|those|his|hers|her|their)\b|"
                                r"every\s+(?:one|single\s+one)\s+of\s+(?:them|his|hers|her|their)\b|"
@@ -948,6 +979,14 @@ _YEARS_RES = [
                          r"(?:^|[,.!?;]\s*)older(?:\s+(?:ones?|please|pls))?\s*(?:[,.!?]|please|pls|$)|"
                          r"\bblack\s+and\s+white\b", re.IGNORECASE)),
 ]
+_VAGUE_YEARS_RES = [pattern for kind, pattern in _YEARS_RES if kind in ("recent", "older")]
+
+
+def _vague_years(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` is a vague time ("recent", "newer", "older") rather than years given."""
+    return any((m := pattern.match(text, start)) is not None and m.end() == end for pattern in _VAGUE_YEARS_RES)
+
+
 # What the user has been doing ("I've been watching a lot of horror lately"): "lately" then says when
 # they watched, not which movies they want.
 _OWN_DOINGS_RE = re.compile(r"\b(?:i'?ve|i\s+have|we'?ve|we\s+have)\s+(?:been|watched|seen|gotten|got)\b|\bi\s+(?:watched|saw|was)\b|"
@@ -959,7 +998,7 @@ _SHOWING_RE = re.compile(
     r"in\s+the\s+(?:movie\s+)?(?:theat(?:er|re)s?|cinemas?)\s+(?:now|right\s+now|currently)|"
     r"(?:comes|coming|come)\s+out|will\s+be\s+(?:out|released)|(?:out|opens?|opening)\s+(?:this|next)\s+(?:week|weekend|month|friday)|"
     r"(?:came\s+out|released|was\s+out)\s+(?:this|last)\s+(?:year|month|week|weekend)|new\s+release|just\s+came\s+out|"
-    r"(?:is|are|it'?s)\s+(?:out|playing)\s+(?:right\s+)?now|"
+    r"(?:(?:is|are)\b|(?:it|that|which|who)'?s)\s+(?:out|playing)\s+(?:right\s+)?now|"
     r"(?:is|'s|was)\s+(?:a\s+)?(?:brand\s+|pretty\s+|fairly\s+|really\s+|very\s+)?newe?r?\s+(?:one|movie|film)\b(?!\s+(?:to|for)\s+me))\b",
     re.IGNORECASE)
 # Claims that a movie is old, beyond the "older" of requests ("a little old but a classic", "an old
@@ -969,6 +1008,9 @@ _OLD_CLAIM_RE = re.compile(r"\b(?:(?:a\s+)?(?:little|bit|kind\s+of|kinda|pretty|
                            r"(?:it'?s|it\s+is|its|it\s+was|that'?s|that\s+is|this\s+is)\s+(?:a\s+(?:bit|little)\s+|kind\s+of\s+|kinda\s+)?older\b(?!\s+than)|"
                            r"old\s+classics?|an?\s+oldie|old\s+but\s+(?:good|gold|great)|oldie\s+but\s+goodie|a\s+bit\s+dated)", re.IGNORECASE)
 _ADDITIVE_RE = re.compile(r"\b(?:also|too|as\s+well|and|plus|both)\b", re.IGNORECASE)
+# A true story can be of any genre: asked for after one ("a war movie" ... "something based on a true
+# story"), it narrows that request instead of replacing it.
+_TRUE_STORY_RE = re.compile(r"\b(?:true|real)\s+(?:stor(?:y|ies)|events)\b", re.IGNORECASE)
 
 _GENRE_SHORT = {alias: genre for genre, alias in GENRE_ALIASES.items()}
 
@@ -1072,7 +1114,7 @@ class RequestReader:
             stop = min([e for e in ends if e > position] + [len(plain)])
             return plain[position:stop]
 
-        request = TurnRequest(additive=bool(_ADDITIVE_RE.search(plain)))
+        request = TurnRequest(additive=bool(_ADDITIVE_RE.search(plain) or _TRUE_STORY_RE.search(plain)))
         toned_down: list[Constraint] = []  # genres negated by degree ("not too gory")
         refused: list[Constraint] = []  # genres negated outright ("no horror")
 
@@ -1208,9 +1250,12 @@ class RequestReader:
             (request.unwanted if negated(start) else request.wanted).append(constraint)
         if any(not negated(m.start()) for m in _ANIME_RE.finditer(plain)):  # anime is Japanese animation (turned down: the animation only)
             request.wanted.append(Constraint("country", "japanese", f"country: {COUNTRY_NAMES['japanese']}"))
-        for span, years in self._years(plain, taken):
-            label = years_label(years)
-            (request.unwanted if negated(span[0]) else request.wanted).append(Constraint("years", years, label))
+        found = self._years(plain, taken)
+        given = any(not negated(start) and not _vague_years(plain, start, end) for (start, end), _ in found)
+        for (start, end), years in found:
+            if given and not negated(start) and _vague_years(plain, start, end):
+                continue  # "something newer, after 2010 please": the years given say what "newer" means
+            (request.unwanted if negated(start) else request.wanted).append(Constraint("years", years, years_label(years)))
         referred = False  # a pronoun resolved to a person the user named before
         names_person = any(e.kind == "person" for e in linked)
         if people and not names_person and (_MORE_RE.search(plain) or cues):
@@ -1372,6 +1417,11 @@ class RequestReader:
             for constraint in series or [c for c in wanted if c.kind == "person"]:
                 wanted.remove(constraint)
                 unwanted.append(constraint)
+        if _SEEN_THEM_ALL_RE.search(text):  # "not Ocean's Eleven, seen all those": the series of a movie turned down
+            for constraint in [c for c in turn.unwanted if c.kind == "movie"]:
+                series = self.facts.franchise_constraint(constraint.value, strict=True)
+                if series is not None and series not in turn.unwanted:
+                    turn.unwanted.append(series)
         implied = {self._genre(THEME_GENRES[c.value]) for c in wanted if c.kind == "theme" and c.value in THEME_GENRES}
         for constraint in turn.unwanted:
             if constraint in turn.toned_down and (any(same_target(c, constraint) for c in wanted)

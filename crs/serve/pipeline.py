@@ -1381,6 +1381,7 @@ def polish_template(template: str, keep_greeting: bool = True, keep_wellbeing: b
     text = _QUESTION_AS_STATEMENT_RE.sub(r"\1\2?", text)
     text = _LOWER_OPENING_RE.sub(lambda m: m.group(1) + m.group(2).upper(), text)
     text = join_adjacent_slots(text)
+    text = _OBJECT_THEN_VERB_RE.sub(lambda m: f"{m.group(1)}, {'they' if m.group(2) else 'it'} {m.group(3) or m.group(4)}", text)
     text = _BARE_SLOT_SENTENCE_RE.sub(lambda m: f"{m.group(1)}How about {m.group(2).replace(' and ', ' or ')}?", text)
     return text[:1].upper() + text[1:]
 
@@ -1403,6 +1404,12 @@ def drop_wellbeing(text: str, keep_greeting: bool = True) -> str:
     return rest if changed and has_words(strip_greeting(rest)) else text
 
 
+# Movies as the object of "I recommend" and then the subject of a verb ("I recommend [REC], [REC] and
+# [REC] are great movies", as slots joined into a list read): the verb gets its own subject
+# ("..., they are great movies").
+_OBJECT_THEN_VERB_RE = re.compile(r"\b(I\s+(?:would\s+|'d\s+|really\s+|also\s+)?(?:recommend|suggest|love|like|loved|liked|enjoyed)\s+"
+                                  + re.escape(REC_TOKEN) + r"((?:\s*,\s*" + re.escape(REC_TOKEN) + r")*,?\s+and\s+" + re.escape(REC_TOKEN)
+                                  + r")?)\s+(?(2)(are|were)|(is|was))\b")
 _SLOT_RUN_RE = re.compile(re.escape(REC_TOKEN) + r"(?:\s+" + re.escape(REC_TOKEN) + r")+")
 _LIST_GOES_ON_RE = re.compile(r"\s*,?\s+(?:and|or)\s+" + re.escape(REC_TOKEN))
 

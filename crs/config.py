@@ -183,6 +183,9 @@ class PretrainKGConfig:
         _check(0.0 < self.holdout_fraction < 0.5, "pretrain_kg.holdout_fraction", "must lie in (0, 0.5)", self.holdout_fraction)
 
 
+REC_NEGATIVES = ("all", "other-labels", "other-labels+mentioned")
+
+
 @dataclass
 class RecConfig:
     use_kg: bool = True
@@ -219,6 +222,11 @@ class RecConfig:
     # Recommender networks trained alike from the seeds seed, seed + 1, ... (their initial weights
     # and batch order differ); their log-softmax scores are averaged (crs.rec.kg_text). 1: one network.
     ensemble: int = 1
+    # Which movies a training instance's softmax leaves out besides nothing ("all": every catalogue
+    # movie is a negative), "other-labels": the other movies the same turn names (they are right
+    # too), "other-labels+mentioned": also the movies mentioned before the turn that are not its label
+    # (the new-items protocol and the chat never recommend them; the repeat gate ranks them).
+    negatives: str = "all"
     loop: TrainLoopConfig = field(default_factory=lambda: TrainLoopConfig(epochs=15, batch_size=256, lr=1e-3, patience=3))
 
     def __post_init__(self) -> None:
@@ -227,6 +235,7 @@ class RecConfig:
         _check(0.0 < self.train_fraction <= 1.0, "rec.train_fraction", "must lie in (0, 1]", self.train_fraction)
         _check(self.ensemble >= 1, "rec.ensemble", "must be >= 1", self.ensemble)
         _check(self.rec_state_dim >= 0, "rec.rec_state_dim", "must be >= 0", self.rec_state_dim)
+        _check(self.negatives in REC_NEGATIVES, "rec.negatives", f"must be one of {', '.join(REC_NEGATIVES)}", self.negatives)
         _check(self.rec_state_source in ("rec", "prompt"), "rec.rec_state_source", "must be rec or prompt", self.rec_state_source)
 
 

@@ -109,6 +109,47 @@ def test_scores_follow_the_context_and_training_lowers_the_loss():
     assert 104 not in [movie for movie, _ in top]  # a mentioned movie is not recommended again
 
 
+def test_negatives_leave_other_labels_and_mentioned_movies_out_of_the_softmax():
+    from crs.data.samples import Sample
+    from train.rec import batch_maker
+
+    recommender = tiny_recommender(["rec.use_cooccurrence=false"])
+    catalogue = recommender.catalogue
+    turn = Sample("a", 1, [Turn("seeker", "I loved @101", [101])], Turn("recommender", "@101 @102 @103", [101, 102, 103]),
+                  [101], [101, 102, 103], [102, 103], {})
+
+    def only_batch(negatives):
+        batches, count = batch_maker([turn], catalogue, 8, lambda rows: {"rows": rows}, negatives)
+        (batch,) = list(batches(0))
+        assert count == 3  # one instance per movie the turn names
+        return batch
+
+    assert "excluded" not in only_batch("all")
+    batch = only_batch("other-labels")
+    for label, row in zip(batch["labels"].tolist(), batch["excluded"].tolist()):
+        # each instance keeps its own label and leaves out the turn's other movies, nothing else
+        assert row == [i != label for i in range(3)] + [False]
+    batch = only_batch("other-labels+mentioned")
+    for label, row in zip(batch["labels"].tolist(), batch["excluded"].tolist()):
+        assert [i for i, out in enumerate(row) if out] == sorted({0, 1, 2} - {label})  # @101 was mentioned before
+    with pytest.raises(ValueError, match="rec.negatives"):
+        batch_maker([turn], catalogue, 8, lambda rows: {}, "hard")
+
+    # the loss ignores the excluded movies' scores and stays finite
+    features = recommender.featurizer.collate([recommender.featurizer.features(context(("seeker", "I loved The Matrix")))] * 2, None)
+    excluded = torch.tensor([[False, False, True, True], [False, False, False, False]])
+    model = recommender.model
+    model.eval()
+    with torch.no_grad():
+        scores = model(**features).scores
+        loss = model(**features, labels=torch.tensor([1, 1]), excluded=excluded).loss
+    kept = torch.log_softmax(scores[0, :2], -1)[1]
+    full = torch.log_softmax(scores[1], -1)[1]
+    assert torch.isclose(loss, -(kept + full) / 2, atol=1e-5)
+    with pytest.raises(ValueError, match="rec.negatives"):
+        load_config(overrides=["rec.negatives=hard"])
+
+
 def test_rec_state_slot_changes_scores():
     torch.manual_seed(0)
     recommender = tiny_recommender(["rec.rec_state_dim=5"])

@@ -291,7 +291,7 @@ def fit_rec_input(ctx: StageContext, generator: ReplyGenerator, recommender: KGT
         batch = fitted.featurizer.collate([data["features"][r] for r in rows], data["text"][rows] if data["text"] is not None else None)
         return {**batch, "rec_state": states[rows], "entity_embeddings": table}  # the R-GCN is frozen: its output once
 
-    batches, _ = rec_stage.batch_maker(samples, catalogue, loop.batch_size, collate)
+    batches, _ = rec_stage.batch_maker(samples, catalogue, loop.batch_size, collate, ctx.config.rec.negatives)
     result = run_loop(model, batches, lambda m: rec_stage.validation_metrics(fitted, data["valid"]), rec_stage.SCORE_KEY, loop,
                       phase_folder(ctx, phase) / "rec-loop", desc=f"{STAGE} phase {phase} rec input", seed=ctx.config.seed, progress=progress)
     model.eval()

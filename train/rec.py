@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
-from crs.config import ConfigError
+from crs.config import REC_NEGATIVES, ConfigError
 from crs.data.context import DialogueContext
 from crs.data.samples import build_samples, seeker_samples
 from crs.eval.harness import evaluate_recommender, sha256
@@ -257,11 +257,25 @@ def training_dialogues(ctx: StageContext) -> list:
     return train_dialogues
 
 
-def batch_maker(samples, catalogue, batch_size: int, collate: Callable[[list[int]], dict]) -> tuple[Callable[[int], Iterator[dict]], int]:
+def batch_maker(samples, catalogue, batch_size: int, collate: Callable[[list[int]], dict],
+                negatives: str = "all") -> tuple[Callable[[int], Iterator[dict]], int]:
     """The loop's ``batches(epoch)`` over the rec instances of ``samples`` (one per turn and movie it
     mentions, shuffled each epoch), and their count: ``collate(rows)`` gives a batch's inputs for
-    those sample rows, and the movies' catalogue indices are its ``labels``."""
+    those sample rows, and the movies' catalogue indices are its ``labels``.
+
+    ``negatives`` (``rec.negatives``): with "other-labels" each instance's ``excluded`` (B, N) marks
+    the turn's other movies, left out of its softmax; "other-labels+mentioned" also marks the movies
+    mentioned before the turn, unless they are the instance's label."""
     instances = [(row, catalogue.index(m)) for row, s in enumerate(samples) for m in s.movies if m in catalogue]
+    if negatives not in REC_NEGATIVES:
+        raise ValueError(f"rec.negatives: must be one of {', '.join(REC_NEGATIVES)}, got {negatives!r}")
+    left_out: list[list[int]] = []
+    if negatives != "all":
+        for s in samples:
+            items = {catalogue.index(m) for m in s.movies if m in catalogue}
+            if negatives == "other-labels+mentioned":
+                items |= {catalogue.index(m) for m in s.context_movies if m in catalogue}
+            left_out.append(sorted(items))
 
     def batches(epoch: int) -> Iterator[dict]:
         order = torch.randperm(len(instances)).tolist()
@@ -269,6 +283,12 @@ def batch_maker(samples, catalogue, batch_size: int, collate: Callable[[list[int
             chosen = [instances[i] for i in order[start : start + batch_size]]
             batch = collate([row for row, _ in chosen])
             batch["labels"] = torch.tensor([label for _, label in chosen])
+            if left_out:
+                excluded = torch.zeros(len(chosen), len(catalogue), dtype=torch.bool)
+                for i, (row, label) in enumerate(chosen):
+                    excluded[i, left_out[row]] = True
+                    excluded[i, label] = False
+                batch["excluded"] = excluded
             yield batch
 
     return batches, len(instances)
@@ -360,7 +380,7 @@ def run(ctx: StageContext, progress: bool = True) -> dict:
             batch["rec_state"] = states[rows]
         return batch
 
-    batches, num_instances = batch_maker(fit_samples, catalogue, config.rec.loop.batch_size, collate)
+    batches, num_instances = batch_maker(fit_samples, catalogue, config.rec.loop.batch_size, collate, config.rec.negatives)
     result = run_loop(model, batches, lambda m: validation_metrics(recommender, valid_samples), SCORE_KEY, config.rec.loop,
                       out / "loop", desc=STAGE, seed=config.seed, progress=progress)
     members = []

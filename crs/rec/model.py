@@ -112,7 +112,9 @@ class KGTextRecModel(nn.Module):
                 cooccurrence: torch.Tensor | None = None,
                 text: torch.Tensor | None = None, rec_state: torch.Tensor | None = None, labels: torch.Tensor | None = None,
                 entity_embeddings: torch.Tensor | None = None, text_hidden: torch.Tensor | None = None,
-                text_mask: torch.Tensor | None = None) -> RecOutput:
+                text_mask: torch.Tensor | None = None, excluded: torch.Tensor | None = None) -> RecOutput:
+        """Scores (B, N) of every catalogue movie; with ``labels``, the cross-entropy loss, from which
+        ``excluded`` (B, N; bool) takes movies out of each row's softmax (``rec.negatives``)."""
         batch_size = entities.shape[0]
         if text_hidden is not None:
             text = self.text_top(text_hidden, text_mask)  # (B, H), through the tuned top layers
@@ -137,5 +139,8 @@ class KGTextRecModel(nn.Module):
         scores = scores + self.mention_weights(mentions).squeeze(-1)  # (B, N)
         if self.config.use_cooccurrence and cooccurrence is not None:
             scores = scores + self.cooccurrence_weight * cooccurrence
-        loss = nn.functional.cross_entropy(scores, labels) if labels is not None else None
+        loss = None
+        if labels is not None:
+            logits = scores if excluded is None else scores.masked_fill(excluded, float("-inf"))
+            loss = nn.functional.cross_entropy(logits, labels)
         return RecOutput(scores=scores, loss=loss)

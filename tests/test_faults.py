@@ -165,7 +165,9 @@ def test_a_stage_killed_mid_epoch_resumes_from_its_last_epoch(data_dir, tmp_path
     out = tmp_path / "run"
     command = [sys.executable, "-m", "train", "pretrain-kg", "--quiet", "--config", str(repo / "configs" / "tiny.yaml"),
                "--data-dir", str(data_dir), "--output-dir", str(out),
-               "pretrain_kg.loop.epochs=3", "pretrain_kg.loop.max_steps=0", "pretrain_kg.loop.patience=10"]
+               # whole epochs of a few large batches: each step runs the R-GCN over the whole graph
+               "pretrain_kg.loop.epochs=3", "pretrain_kg.loop.max_steps=0", "pretrain_kg.loop.patience=10",
+               "pretrain_kg.loop.batch_size=32768"]
     state = out / "pretrain-kg" / "loop" / "state" / "loop.json"
     process = subprocess.Popen(command, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

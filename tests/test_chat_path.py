@@ -102,6 +102,10 @@ def test_a_greeting_is_allowed_in_the_first_reply_or_after_a_greeting():
     ("Hi, I recommend [REC] [REC] [REC] are great movies", True, "Hi, I recommend [REC], [REC] and [REC], they are great movies."),
     ("I would recommend [REC] is a classic", True, "I would recommend [REC], it is a classic."),
     ("I think [REC] is a classic", True, "I think [REC] is a classic."),
+    # an acknowledgement after the reply's point goes; alone or first, it stays
+    ("How about [REC]? Ok.", True, "How about [REC]?"),
+    ("Ok. How about [REC]?", True, "Ok. How about [REC]?"),
+    ("Okay!", True, "Okay!"),
     # a capitalised question run on after a word starts a sentence
     ("Yup, it was great How about [REC]", True, "Yup, it was great. How about [REC]?"),
     ("Yes How about [REC] or [REC]", True, "Yes. How about [REC] or [REC]?"),

@@ -150,6 +150,8 @@ def movie_named(pipeline, title):
     ("Can u recomend a scary movi?", set(), set()),  # read as typed; the chat corrects the words first
     # years given say what a vague "newer" or "older" means in the same turn; refused, they do not
     ("something newer, after 2010 please", {"years: 2011 or later"}, set()),
+    ("something to watch with my parents, they're in their 70s", set(), set()),  # an age, not a decade
+    ("a comedy for a guy in his late twenties, maybe from the 90s", {"genre: Comedy", "years: the 1990s"}, set()),
     ("an older one, from the 70s", {"years: the 1970s"}, set()),
     ("a nature documentary, or something with martial arts", {"genre: Documentary", "theme: animals", "theme: martial arts"}, set()),
 ])
@@ -1280,3 +1282,10 @@ def test_the_person_asked_for_is_turned_down_after_seen_them_all_or_someone_else
 def test_a_reply_calls_a_movie_showing_now_only_when_it_is_new(pipeline, reader, text):
     assert reader.year_claims(text) == [reader.showing_years()]
     assert reader.year_claims("I'd check out [REC] now") == []
+
+
+@pytest.mark.parametrize("question", ["what's your favorite movie?", "What is the best film you've ever seen?"])
+def test_asked_for_its_own_favourite_the_chat_names_a_movie(pipeline, question):
+    result = chat(pipeline, question)[0]
+    assert result.items and pipeline.movie(result.items[0]).display_name in result.reply, result.reply
+    assert "what kind of" not in result.reply.lower(), result.reply

@@ -979,6 +979,8 @@ _YEARS_RES = [
                          r"(?:^|[,.!?;]\s*)older(?:\s+(?:ones?|please|pls))?\s*(?:[,.!?]|please|pls|$)|"
                          r"\bblack\s+and\s+white\b", re.IGNORECASE)),
 ]
+# Before a decade, words that make it an age ("in their 70s", "in my late twenties", "a man in his 40s").
+_AGE_BEFORE_RE = re.compile(r"\bin\s+(?:their|his|her|my|our|your)\s+(?:(?:early|mid|late)[\s-]+)?$", re.IGNORECASE)
 _VAGUE_YEARS_RES = [pattern for kind, pattern in _YEARS_RES if kind in ("recent", "older")]
 
 
@@ -1359,6 +1361,8 @@ class RequestReader:
             for match in pattern.finditer(text):
                 if any(a < match.end() and match.start() < b for a, b in used):
                     continue
+                if kind in ("decade", "decade_word") and _AGE_BEFORE_RE.search(text[: match.start()]):
+                    continue  # "my parents, they're in their 70s": an age, not when the movies came out
                 years = self._years_of(kind, match, latest)
                 if years is None or (kind == "recent" and match.group(0).lower() in ("lately", "of late")
                                      and _OWN_DOINGS_RE.search(text[:match.start()])):

@@ -1052,11 +1052,11 @@ _PRAISE_ADJ = (r"(?:really\s+|very\s+|so\s+|pretty\s+|super\s+)?(?:good|great|aw
                r"favou?rite|wonderful|cool|solid|scary|cute|sweet|terrific|brilliant)")
 PRAISE_OPENING_RE = re.compile(
     r"^\W*(?:(?:oh|ah|yes|yeah|yep|ok|okay|wow|awesome|cool|nice|great|well|haha|lol)\W+)*(?:"
-    rf"that(?:'s|’s|\s+is|\s+was)\s+(?:a\s+|such\s+a\s+|one\s+of\s+my\s+)?(?:{_PRAISE_ADJ}\s+)+(?:ones?|movies?|films?|flick|pick|choice|classic)\b|"
+    rf"that(?:'s|’s|s|\s+is|\s+was)\s+(?:a\s+|such\s+a\s+|one\s+of\s+my\s+)?(?:{_PRAISE_ADJ}\s+)+(?:ones?|movies?|films?|flick|pick|choice|classic)\b|"
     rf"that\s+(?:one|movie|film)(?:'s|\s+is|\s+was)\s+{_PRAISE_ADJ}\b|such\s+a\s+(?:{_PRAISE_ADJ}\s+)+(?:ones?|movies?|films?|classic|pick|choice)\b|"
     rf"{_PRAISE_ADJ}\s+(?:choice|pick|one|movie|film)s?(?=\s*(?:[!.,;:)]|$|too\b|indeed\b))|"
     r"i\s+(?:really\s+|also\s+)?(?:love|loved|like|liked|enjoyed|adore)\s+(?:(?:that|this)\s+(?:one|movie|film)\b|it\b(?!\s+(?:when|if)\b))|"
-    r"it(?:'s|’s|\s+is|\s+was)\s+(?:one\s+of\s+my\s+(?:all[-\s]time\s+)?favou?rites|(?:a\s+)?(?:really\s+|very\s+|so\s+)?(?:great|good|awesome|fantastic)\s+(?:one|movie|film)\b|"
+    r"it(?:'s|’s|s|\s+is|\s+was)\s+(?:one\s+of\s+my\s+(?:all[-\s]time\s+)?favou?rites|(?:a\s+)?(?:really\s+|very\s+|so\s+)?(?:great|good|awesome|fantastic)\s+(?:one|movie|film)\b|"
     r"(?:really\s+|very\s+|so\s+)?(?:great|good|awesome|amazing|fantastic)\b(?!\s+(?:to|that|for|if|when|idea|talking|chatting|speaking|meeting|helping)\b)))",
     re.IGNORECASE)
 
@@ -1231,7 +1231,9 @@ _REQUEST_RE = re.compile(
     r"what should i (watch|see)|any ideas|looking for|in the mood for|"
     r"(any|some|good|great|a) (movies?|films?) (with|starring|by|about|from|that|which|where|for|to)|what(?:'s| is) a (?:good )?(?:movie|film)|"
     r"what (should|can|could) i (watch|see)|(something|what) to (watch|see)|surprise me|you (pick|choose)|your (pick|choice|call)|"
-    r"anything (is fine|will do|goes)|i'?m (so )?bored|nothing (good )?(on|to watch)|(?:can'?t|cannot) (find|decide on|pick) (a|an|any|anything|something)|"
+    r"anything (is fine|will do|goes)|i'?m (so )?bored|your (?:all[- ]time )?(?:favou?rite|fave|top) (?:movies?|films?|picks?)|"
+    r"(?:best|favou?rite) (?:movies?|films?) (?:you'?ve|you have|you) (?:ever )?(?:seen|watched)|"
+    r"nothing (good )?(on|to watch)|(?:can'?t|cannot) (find|decide on|pick) (a|an|any|anything|something)|"
     r"(want|need|wanna|would like|[’']d like)( to (watch|see))? (a|an|some|something))\b", re.I)
 
 
@@ -1375,6 +1377,7 @@ def polish_template(template: str, keep_greeting: bool = True, keep_wellbeing: b
         text = strip_greeting(text)
     text = _LEADING_PUNCT_RE.sub("", drop_repeated_sentences(text))
     text = _REPEATED_PHRASE_RE.sub(r"\1", text)  # "not too cerebral though not too cerebral though": once
+    text = _TRAILING_ACK_RE.sub("", text)  # "How about [REC]? Ok.": an acknowledgement after the reply's point goes
     text = _RUN_ON_QUESTION_RE.sub(". ", text)
     if text and (text[-1].isalnum() or text.endswith((")", REC_TOKEN))):
         text += "."
@@ -1404,6 +1407,8 @@ def drop_wellbeing(text: str, keep_greeting: bool = True) -> str:
     return rest if changed and has_words(strip_greeting(rest)) else text
 
 
+# A last sentence that only acknowledges ("Ok.", "Alright!") after another sentence.
+_TRAILING_ACK_RE = re.compile(r"(?<=[.!?])\s+(?:ok(?:ay)?|alright|all\s+right|k|cool)\s*[.!]*\s*$", re.IGNORECASE)
 # Movies as the object of "I recommend" and then the subject of a verb ("I recommend [REC], [REC] and
 # [REC] are great movies", as slots joined into a list read): the verb gets its own subject
 # ("..., they are great movies").

@@ -1151,7 +1151,7 @@ def test_is_it_any_good_describes_the_movie_just_suggested(pipeline):
     movie = movie_named(pipeline, "Groundhog Day")
     history = [{"role": "user", "content": "I want a comedy"},
                {"role": "assistant", "content": f"Have you ever seen {movie.display_name}?"}]
-    for question in ("is it any good?", "is that one worth watching?"):
+    for question in ("is it any good?", "is that one worth watching?", "why do you like it?"):
         reply = pipeline.respond(history + [{"role": "user", "content": question}])
         assert reply.text.startswith(f"{movie.display_name} is a comedy") and not reply.items, question
 
@@ -1177,8 +1177,12 @@ def test_retrieved_replies_agree_wish_and_praise_only_what_the_user_said(pipelin
     other_kind = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": f"Have you seen {gump}?"},
                   {"role": "user", "content": "maybe an action one"}]
     seen = other_kind[:2] + [{"role": "user", "content": "yes, loved it"}]
-    for reply in ("I really liked it. I also really like [REC]", "That's a great one! How about [REC]?"):
+    for reply in ("I really liked it. I also really like [REC]", "That's a great one! How about [REC]?", "Thats a great movie. Try [REC]"):
         assert not allowed(other_kind, reply) and allowed(seen, reply), reply
+    # An opening that answers a question ("Very!") answers a turn that asks one.
+    asked_good = other_kind[:2] + [{"role": "user", "content": "is it scary?"}]
+    for reply in ("Very! How about [REC]?", "Definitely. [REC] is another one"):
+        assert not allowed(other_kind, reply) and allowed(asked_good, reply), reply
 
 
 def test_retrieved_replies_answer_thanks_only_after_thanks_and_never_claim_the_user_likes_a_new_movie(pipeline):

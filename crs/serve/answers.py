@@ -54,7 +54,8 @@ OPINION_RE = re.compile(
     r"\bwhat\s+(?:do|did|would)\s+you\s+think\s+(?:of|about)\b|\bhow\s+(?:good\s+)?(?:is|was)\b|\bany\s+good\s*\?|"
     r"(?:^|[.!?,;]\s*)(?:so\s+|and\s+|but\s+)?is\b[^.!?]*\b(?:any\s+good|good|great|worth\s+(?:it|watching|seeing|a\s+watch|the\s+time))\b[^.!?]*\?|"
     r"\bworth\s+(?:watching|seeing|a\s+watch|the\s+time)\b|\bhave\s+you\s+(?:ever\s+)?(?:seen|watched|heard\s+of)\b|"
-    r"\btell\s+me\s+(?:more\s+)?about\b|\bwhat\s+is\b.*\babout\s*\?|\bwhat'?s\b.*\babout\s*\?|\byour\s+(?:opinion|thoughts)\b", re.I)
+    r"\btell\s+me\s+(?:more\s+)?about\b|\bwhat\s+is\b.*\babout\s*\?|\bwhat'?s\b.*\babout\s*\?|\byour\s+(?:opinion|thoughts)\b|"
+    r"\bwhy\s+(?:do|did|would)\s+you\s+(?:like|love|enjoy|recommend|suggest|pick|choose)\b", re.I)
 
 
 # "What's it about?", "tell me more about that one": a question about the movie recommended last,

@@ -552,7 +552,9 @@ class CRS:
         before the recommender has suggested a movie (in the ReDial training dialogues 0.2% of the
         recommender's first turns with a movie open so, against 10.9% of the later ones), nor one that
         mirrors a statement ("So was [REC]", :data:`_MIRRORS_RE`) unless the user's last turn names a
-        movie and does not ask for anything (:func:`still_asking`), nor one that
+        movie and does not ask for anything (:func:`still_asking`), nor one that opens with the answer
+        to a question ("Very!", :data:`_ANSWER_OPENING_RE`) unless the user asked one
+        (:func:`user_asked_question`), nor one that
         opens with praise of a movie ("That's a great one", :data:`PRAISE_OPENING_RE`) when the last
         two turns name none (:func:`movie_just_named`) or the user just said they did not like one
         (:func:`user_disliked`), nor one that takes a movie for a suggestion
@@ -599,6 +601,8 @@ class CRS:
             if _ALSO_RE.match(reply) and not holds(recommender_suggested, row) and not holds(user_named_movie, row):
                 return False
             if _MIRRORS_RE.match(reply) and (not holds(user_named_movie, row) or holds(still_asking, row)):
+                return False
+            if _ANSWER_OPENING_RE.match(reply) and not holds(user_asked_question, row):
                 return False
             if PRAISE_OPENING_RE.match(reply) and (not holds(movie_just_named, row) or holds(user_disliked, row)
                                                    or not holds(user_spoke_of_movie, row)):
@@ -1006,6 +1010,21 @@ def still_asking(context: DialogueContext) -> bool:
     if closes(context) or (_LEAVING_RE.search(text) and not _REQUEST_RE.search(text) and "?" not in text):
         return False
     return bool(_ASKING_RE.search(text) or _REQUEST_RE.search(text))
+
+
+# A reply opening with the answer to a question ("Very!", "Definitely.", "Not really,"; not "Definitely,
+# [REC] is worth it", which agrees with a request): it answers
+# only a user turn that asks one (claim_filter).
+_ANSWER_OPENING_RE = re.compile(r"^\W*(?:(?:very(?:\s+much)?|definitely|absolutely|totally|indeed|for\s+sure)\s*[!.]|"
+                                r"(?:not\s+really|nope)\s*[!.,])", re.IGNORECASE)
+_QUESTION_START_RE = re.compile(r"^\W*(?:is|are|was|were|do|does|did|have|has|had|how|what|which|who|would|could|can|will|should)\b",
+                                re.IGNORECASE)
+
+
+def user_asked_question(context: DialogueContext) -> bool:
+    """Whether the user's last turn asks a question ("?", or a question's first word)."""
+    turn = user_turn(context)
+    return turn is not None and ("?" in turn.text or bool(_QUESTION_START_RE.match(turn.text)))
 
 
 # An answer to "how are you?" opening a reply ("Hi, I am great.", "I'm doing well, thanks for asking"),

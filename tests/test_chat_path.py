@@ -102,6 +102,10 @@ def test_a_greeting_is_allowed_in_the_first_reply_or_after_a_greeting():
     ("Hi, I recommend [REC] [REC] [REC] are great movies", True, "Hi, I recommend [REC], [REC] and [REC], they are great movies."),
     ("I would recommend [REC] is a classic", True, "I would recommend [REC], it is a classic."),
     ("I think [REC] is a classic", True, "I think [REC] is a classic."),
+    # two movies or more before a singular verb and an adjective: the verb agrees
+    ("[REC] and [REC] was good too", True, "[REC] and [REC] were good too."),
+    ("Also [REC], [REC] and [REC] is really funny", True, "Also [REC], [REC] and [REC] are really funny."),
+    ("I recommend [REC] and [REC] is great", True, "I recommend [REC] and [REC], they are great."),
     # an acknowledgement after the reply's point goes; alone or first, it stays
     ("How about [REC]? Ok.", True, "How about [REC]?"),
     ("Ok. How about [REC]?", True, "Ok. How about [REC]?"),

@@ -1403,6 +1403,7 @@ def polish_template(template: str, keep_greeting: bool = True, keep_wellbeing: b
     text = _QUESTION_AS_STATEMENT_RE.sub(r"\1\2?", text)
     text = _LOWER_OPENING_RE.sub(lambda m: m.group(1) + m.group(2).upper(), text)
     text = join_adjacent_slots(text)
+    text = _PLURAL_SUBJECT_RE.sub(lambda m: f"{m.group(1)} {'were' if m.group(2).lower() == 'was' else 'are'}", text)
     text = _OBJECT_THEN_VERB_RE.sub(lambda m: f"{m.group(1)}, {'they' if m.group(2) else 'it'} {m.group(3) or m.group(4)}", text)
     text = _BARE_SLOT_SENTENCE_RE.sub(lambda m: f"{m.group(1)}How about {m.group(2).replace(' and ', ' or ')}?", text)
     return text[:1].upper() + text[1:]
@@ -1428,6 +1429,11 @@ def drop_wellbeing(text: str, keep_greeting: bool = True) -> str:
 
 # A last sentence that only acknowledges ("Ok.", "Alright!") after another sentence.
 _TRAILING_ACK_RE = re.compile(r"(?<=[.!?])\s+(?:ok(?:ay)?|alright|all\s+right|k|cool)\s*[.!]*\s*$", re.IGNORECASE)
+# Two movies or more as the subject of a singular verb before an adjective ("[REC] and [REC] was good
+# too"): the verb agrees ("were"); "[REC] and [REC] is a good one" (a noun after it) is left alone.
+_PLURAL_SUBJECT_RE = re.compile("(" + re.escape(REC_TOKEN) + r"(?:\s*,\s*" + re.escape(REC_TOKEN) + r")*,?\s+and\s+" + re.escape(REC_TOKEN)
+                                + r")\s+(was|is)(?=\s+(?:(?:really|pretty|very|so|both|also|all)\s+)?(?:good|great|awesome|fun|funny|amazing|"
+                                r"excellent|hilarious|scary|fantastic|wonderful|cute|classics|favou?rites)\b)", re.IGNORECASE)
 # Movies as the object of "I recommend" and then the subject of a verb ("I recommend [REC], [REC] and
 # [REC] are great movies", as slots joined into a list read): the verb gets its own subject
 # ("..., they are great movies").

@@ -1179,6 +1179,11 @@ def test_retrieved_replies_agree_wish_and_praise_only_what_the_user_said(pipelin
     seen = other_kind[:2] + [{"role": "user", "content": "yes, loved it"}]
     for reply in ("I really liked it. I also really like [REC]", "That's a great one! How about [REC]?", "Thats a great movie. Try [REC]"):
         assert not allowed(other_kind, reply) and allowed(seen, reply), reply
+    # "You've seen it" answers a user who said they saw it; "have you seen it?" asks.
+    said_seen = other_kind[:2] + [{"role": "user", "content": "I've seen that one, anything else?"}]
+    reply = "[REC] is very different. Oh, you've seen it, awesome."
+    assert not allowed(other_kind, reply) and allowed(said_seen, reply)
+    assert allowed(other_kind, "How about [REC]? Have you seen it?")
     # An opening that answers a question ("Very!") answers a turn that asks one.
     asked_good = other_kind[:2] + [{"role": "user", "content": "is it scary?"}]
     for reply in ("Very! How about [REC]?", "Definitely. [REC] is another one"):

@@ -577,7 +577,8 @@ class CRS:
         (:data:`TAIL_ANSWER_RE`: "… should be good Yes, …", "… Sorry I mean …") or corrects what its
         own dialogue said (:data:`CORRECTION_RE`: "oops [REC] is what I meant"), nor one that agrees
         about its slot's movie ("Yes [REC] was great", :data:`AFFIRMED_SLOT_RE`) unless the user asked
-        a question naming no movie."""
+        a question naming no movie, nor one that says the user has seen a movie (:data:`YOU_SAW_RE`: "oh,
+        you've seen it") unless the user's last turn says they saw one (:func:`user_said_seen`)."""
 
         speakable = self.speakable_rows(contexts, rankings)
         known: dict[tuple, bool] = {}  # (test, row) -> the test on row's context, asked once a row
@@ -635,6 +636,8 @@ class CRS:
             if AFFIRMED_SLOT_RE.search(reply) and (holds(user_named_movie, row) or not holds(still_asking, row)):
                 return False
             if USER_NAMED_RE.search(text) and not holds(seeker_named_movie, row):
+                return False
+            if YOU_SAW_RE.search(text) and not holds(user_said_seen, row):
                 return False
             named = self.link(text)
             if any(e.kind == "movie" for e in named):
@@ -950,6 +953,19 @@ def user_leaving(context: DialogueContext) -> bool:
 # you listed"): only after the user named one.
 USER_NAMED_RE = re.compile(r"\b(?:you|u)\s+(?:just\s+)?(?:mentioned|named|listed|brought\s+up)\b|"
                            r"\bthe\s+(?:two|three|ones?|movies?|films?)\s+you\s+(?:said|picked|like|liked|love|loved)\b", re.IGNORECASE)
+
+
+# A claim that the user has seen a movie ("oh, you've seen it, awesome"; not "have you seen it?"): it
+# answers only a user turn that says they saw one (claim_filter).
+YOU_SAW_RE = re.compile(r"(?<!have\s)(?<!had\s)(?<!did\s)\b(?:you'?ve|you\s+have|you|u)\s+(?:already\s+|also\s+)?(?:seen|watched|saw)\s+"
+                        r"(?:it|that|this|them|those|both|all)\b", re.IGNORECASE)
+_SAW_RE = re.compile(r"\b(?:seen|watched|saw)\b", re.IGNORECASE)
+
+
+def user_said_seen(context: DialogueContext) -> bool:
+    """Whether the user's last turn says they saw something ("I've seen it", "watched that one")."""
+    turn = user_turn(context)
+    return turn is not None and bool(_SAW_RE.search(turn.text))
 
 
 def movie_mentioned(context: DialogueContext) -> bool:

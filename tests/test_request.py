@@ -905,6 +905,8 @@ def test_retrieved_replies_claim_only_what_the_facts_hold(pipeline, facts):
     assert pipeline.fits_origin(lonely, "[REC] is great")
     assert not pipeline.fits_origin(lonely, "Have you seen [REC] or any of that series?")
     assert pipeline.fits_origin(toy3, "Have you seen [REC] or any of that series?")
+    assert not pipeline.fits_origin(lonely, "Then go check out the first one [REC].") and pipeline.fits_origin(toy3, "the first one [REC] too")
+    assert pipeline.fits_origin(lonely, "[REC] was the first one I thought of")
     # two films that share only a title are a remake and its original, not a series
     heist = max((m for m in pipeline.catalogue.movies if m.title == "Heist"), key=lambda m: m.mentions).movie_id
     assert facts.franchise_constraint(heist, strict=True) is not None

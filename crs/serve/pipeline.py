@@ -1195,7 +1195,8 @@ def new_to_me(text: str) -> bool:
 # A reply that places its movie in a series ("the sequel", "a remake of", "the trilogy").
 _SERIES_CLAIM_RE = re.compile(r"\b(?:sequels?|prequels?|remakes?|remade|trilogy|franchise|series|installments?|part\s+(?:2|3|two|three|ii|iii)|"
                               r"the\s+original(?!\s+(?:story|idea|plot|script|screenplay|music|score|soundtrack|cast|book|novel))|"
-                              r"the\s+(?:second|third|2nd|3rd)\s+(?:one|movie|film|part)|(?:more|better)\s+than\s+the\s+first)\b",
+                              r"the\s+(?:first|second|third|1st|2nd|3rd)\s+(?:one|movie|film|part)(?!\s+(?:you|i|we)\b)|"
+                              r"(?:more|better)\s+than\s+the\s+first)\b",
                               re.IGNORECASE)
 
 # The series claims a film that shares only its title with another may make (a remake, the original).

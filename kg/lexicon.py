@@ -82,6 +82,7 @@ GENRE_WORDS: dict[str, tuple[str, ...]] = {
     "war": ("war",),
     "western": ("western", "westerns"),
     "superhero": ("superhero", "superheroes", "super hero", "super heroes"),
+    "martial arts": ("martial arts", "kung fu"),
 }
 # Genre words that are often not about a genre ("my family", "that's funny").
 AMBIGUOUS_GENRE_WORDS = frozenset(
@@ -175,8 +176,6 @@ THEMES: dict[str, tuple[str, str, str]] = {
     "animals": (r"(?<!party\s)animals?|wildlife|nature(?=\s+(?:documentar(?:y|ies)|films?|movies?|shows?))", "animals",
                 r"(?<!party\s)animals?(?!\s+(?:house|kingdom))|wildlife|safari|penguins?|elephants?|gorillas?|chimpanzees?|whales?|dolphins?|horses?|wolves|"
                 r"polar\s+bears?|grizzl(?:y|ies)|cheetahs?|orangutans?"),
-    "martial arts": (r"martial[\s-]+arts?|kung[\s-]?fu|karate|samurai|ninjas?", "martial arts",
-                     r"martial[\s-]+arts?|kung[\s-]?fu|karate|samurai|ninjas?|shaolin|wushu|jiu[\s-]?jitsu|taekwondo"),
 }
 # Places a movie is set in: key → (what a request names after "set in", "takes place in", "a movie
 # in/about"; the name shown; what a plot says). A title or plot naming the place stands for the

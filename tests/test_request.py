@@ -153,7 +153,7 @@ def movie_named(pipeline, title):
     ("something to watch with my parents, they're in their 70s", set(), set()),  # an age, not a decade
     ("a comedy for a guy in his late twenties, maybe from the 90s", {"genre: Comedy", "years: the 1990s"}, set()),
     ("an older one, from the 70s", {"years: the 1970s"}, set()),
-    ("a nature documentary, or something with martial arts", {"genre: Documentary", "theme: animals", "theme: martial arts"}, set()),
+    ("a nature documentary, or something with martial arts", {"genre: Documentary", "theme: animals", "genre: Martial arts"}, set()),
 ])
 def test_read_turn(pipeline, reader, text, wanted, unwanted):
     got_wanted, got_unwanted, _ = read(pipeline, reader, text)
@@ -1185,6 +1185,7 @@ def test_retrieved_replies_agree_wish_and_praise_only_what_the_user_said(pipelin
     said_seen = other_kind[:2] + [{"role": "user", "content": "I've seen that one, anything else?"}]
     reply = "[REC] is very different. Oh, you've seen it, awesome."
     assert not allowed(other_kind, reply) and allowed(said_seen, reply)
+    assert not allowed(other_kind[:2] + [{"role": "user", "content": "I haven't seen that one, anything else?"}], reply)
     assert allowed(other_kind, "How about [REC]? Have you seen it?")
     # An opening that answers a question ("Very!") answers a turn that asks one.
     asked_good = other_kind[:2] + [{"role": "user", "content": "is it scary?"}]

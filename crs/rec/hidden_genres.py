@@ -16,7 +16,7 @@ best F2 (recall counts twice: a flagged movie is only kept out when the user tur
 so a false flag costs one candidate, a missed one shows the user what they refused).
 
 A genre no metadata carries at all is read from the title and plot by name (:data:`STATED_GENRES`:
-"superhero", from heroes, teams and the word) into ``Movie.plot_genres``, which
+"superhero", from heroes, teams and the word; "martial arts", from kung fu, karate, samurai) into ``Movie.plot_genres``, which
 :class:`crs.rec.request.MovieFacts` takes as a genre like a listed one. A series whose title its
 plot names as a name (:func:`stated_series`: The Dark Knight's plot names Batman, whose title stem
 two catalogue titles share) goes into ``Movie.plot_series``, and so do the series a character ties
@@ -167,6 +167,8 @@ STATED_GENRES = {
         r"black\s+panther|guardians\s+of\s+the\s+galaxy|fantastic\s+four|daredevil|green\s+lantern|hellboy|doctor\s+strange|"
         r"venom|catwoman|elektra|ghost\s+rider|the\s+punisher|watchmen|suicide\s+squad|teen\s+titans|asgard|marvel\s+comics|dc\s+comics)\b",
         re.IGNORECASE),
+    "martial arts": re.compile(r"\b(?:martial[\s-]+arts?|kung[\s-]?fu|karate|samurai|ninjas?|shaolin|wushu|jiu[\s-]?jitsu|taekwondo)\b",
+                               re.IGNORECASE),
 }
 
 

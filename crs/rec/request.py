@@ -916,8 +916,6 @@ _SEQUELS_ASKED_RE = re.compile(r"\b(?:sequels?|prequels?|follow[\s-]?ups?|(?:the
                         r"\s+(?:in|of)\s+(?:the|that|this)\s+(?:series|franchise|saga|trilogy)|"
                         r"(?:rest|others?)\s+(?:of|in)\s+(?:the|that|this)\s+(?:series|franchise|saga|trilogy)|"
                         r"(?:same|that|this)\s+(?:series|franchise|saga|trilogy))\b", re.IGNORECASE)
-# Having seen all of a person's movies ("I love Nolan but I've seen all of them"): that person's
-# movies are turned down.
 def _series_name(key: str) -> str:
     """A franchise key as a name: "ocean's eleven" → "Ocean's Eleven", "x-men" → "X-Men"."""
     return re.sub(r"(?<=\w)'S\b", "'s", key.title())
@@ -927,6 +925,8 @@ def _series_name(key: str) -> str:
 _NUMBER_VALUES = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
                   "eleven": 11, "twelve": 12, "thirteen": 13}
 _NUMBERED_TITLE_RE = re.compile(r"^(.+?)\s+(" + "|".join(_NUMBER_VALUES) + r"|\d{1,2})$")
+# Having seen all of a person's movies ("I love Nolan but I've seen all of them"): that person's
+# movies are turned down.
 _SEEN_THEM_ALL_RE = re.compile(r"(?:\b(?:i'?ve|i\s+have|i|we'?ve|we\s+have|already|he'?s|he\s+has|she'?s|she\s+has|they'?ve|"
                                r"they\s+have|(?:my|our)\s+\w+(?:'s|\s+has))\s+|^\W*)(?:already\s+|probably\s+)?(?:seen|watched|saw)\s+(?:them\s+all|all\s+(?:of\s+)?(?:them|those|his|hers|her|their)\b|"
                                r"every\s+(?:one|single\s+one)\s+of\s+(?:them|his|hers|her|their)\b|"
@@ -960,8 +960,8 @@ _DECADE_WORDS = {"twenties": 1920, "thirties": 1930, "forties": 1940, "fifties":
                  "seventies": 1970, "eighties": 1980, "nineties": 1990}
 _YEAR = r"((?:19|20)\d\d)"
 # "the last few years": how many years a word counts ("decade" is ten).
-_NUMBER_WORDS = {"couple of": 2, "couple": 2, "two": 2, "few": 3, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-                 "eight": 8, "nine": 9, "ten": 10, "fifteen": 15, "twenty": 20, "decade": 10}
+_NUMBER_WORDS = {"couple of": 2, "couple": 2, "few": 3, **{word: n for word, n in _NUMBER_VALUES.items() if n <= 10},
+                 "fifteen": 15, "twenty": 20, "decade": 10}
 _YEARS_RES = [
     ("between", re.compile(rf"\b(?:between|from)\s+{_YEAR}\s*(?:and|to|-|–)\s*{_YEAR}\b", re.IGNORECASE)),
     ("before", re.compile(rf"\b(?:before|pre|older\s+than|earlier\s+than|prior\s+to|until)\s*-?\s*{_YEAR}\b", re.IGNORECASE)),
@@ -981,13 +981,7 @@ _YEARS_RES = [
 ]
 # Before a decade, words that make it an age ("in their 70s", "in my late twenties", "a man in his 40s").
 _AGE_BEFORE_RE = re.compile(r"\bin\s+(?:their|his|her|my|our|your)\s+(?:(?:early|mid|late)[\s-]+)?$", re.IGNORECASE)
-_VAGUE_YEARS_RES = [pattern for kind, pattern in _YEARS_RES if kind in ("recent", "older")]
-
-
-def _vague_years(text: str, start: int, end: int) -> bool:
-    """Whether ``text[start:end]`` is a vague time ("recent", "newer", "older") rather than years given."""
-    return any((m := pattern.match(text, start)) is not None and m.end() == end for pattern in _VAGUE_YEARS_RES)
-
+_VAGUE_YEARS = ("recent", "older")  # kinds of _YEARS_RES that give no years ("newer", "older")
 
 # What the user has been doing ("I've been watching a lot of horror lately"): "lately" then says when
 # they watched, not which movies they want.
@@ -1087,7 +1081,7 @@ class RequestReader:
         oldie": before :data:`OLDER_BEFORE`); negated or not (for checking what a
         sentence claims, not for reading a request)."""
         plain = text.replace("’", "'").replace("‘", "'")
-        claims = [years for _, years in self._years(plain, [])]
+        claims = [years for _, years, _ in self._years(plain, [])]
         if _SHOWING_RE.search(plain):
             claims.append(self.showing_years())
         if _OLD_CLAIM_RE.search(plain) and not any(first is None and last is not None for first, last in claims):
@@ -1253,9 +1247,9 @@ class RequestReader:
         if any(not negated(m.start()) for m in _ANIME_RE.finditer(plain)):  # anime is Japanese animation (turned down: the animation only)
             request.wanted.append(Constraint("country", "japanese", f"country: {COUNTRY_NAMES['japanese']}"))
         found = self._years(plain, taken)
-        given = any(not negated(start) and not _vague_years(plain, start, end) for (start, end), _ in found)
-        for (start, end), years in found:
-            if given and not negated(start) and _vague_years(plain, start, end):
+        given = any(not negated(start) and kind not in _VAGUE_YEARS for (start, _), _, kind in found)
+        for (start, _), years, kind in found:
+            if given and not negated(start) and kind in _VAGUE_YEARS:
                 continue  # "something newer, after 2010 please": the years given say what "newer" means
             (request.unwanted if negated(start) else request.wanted).append(Constraint("years", years, years_label(years)))
         referred = False  # a pronoun resolved to a person the user named before
@@ -1353,7 +1347,8 @@ class RequestReader:
     def _genre_label(self, entity: LinkedEntity) -> str:
         return self._genre_label_of(entity.entity)
 
-    def _years(self, text: str, taken: list[tuple[int, int]]) -> list[tuple[tuple[int, int], tuple[int | None, int | None]]]:
+    def _years(self, text: str, taken: list[tuple[int, int]]) -> list[tuple[tuple[int, int], tuple[int | None, int | None], str]]:
+        """The year ranges ``text`` names outside ``taken`` spans: (span, (first, last), kind of :data:`_YEARS_RES`), in order."""
         found = []
         used: list[tuple[int, int]] = list(taken)
         latest = self.facts.latest_year
@@ -1368,7 +1363,7 @@ class RequestReader:
                                      and _OWN_DOINGS_RE.search(text[:match.start()])):
                     continue  # "I've been on a Tarantino kick lately": when the user watched, not when the movies came out
                 used.append(match.span())
-                found.append((match.span(), years))
+                found.append((match.span(), years, kind))
         return sorted(found)
 
     @staticmethod

@@ -53,6 +53,7 @@ from crs.rec.request import (
     theme_words,
 )
 from crs.serve.answers import answer_question
+from crs.serve.chat import _NOT_SEEN_RE
 from crs.text.spelling import correct_request_words
 from crs.text.tokenizer import REC_TOKEN, escape_control_tokens
 from kg.graph import KnowledgeGraph
@@ -963,9 +964,10 @@ _SAW_RE = re.compile(r"\b(?:seen|watched|saw)\b", re.IGNORECASE)
 
 
 def user_said_seen(context: DialogueContext) -> bool:
-    """Whether the user's last turn says they saw something ("I've seen it", "watched that one")."""
+    """Whether the user's last turn says they saw something ("I've seen it", "watched that one"; not
+    "I haven't seen it": the chat's :data:`crs.serve.chat._NOT_SEEN_RE` spans left out)."""
     turn = user_turn(context)
-    return turn is not None and bool(_SAW_RE.search(turn.text))
+    return turn is not None and bool(_SAW_RE.search(_NOT_SEEN_RE.sub(" ", turn.text.replace("’", "'"))))
 
 
 def movie_mentioned(context: DialogueContext) -> bool:

@@ -53,7 +53,6 @@ from crs.rec.request import (
     theme_words,
 )
 from crs.serve.answers import answer_question
-from crs.serve.chat import _NOT_SEEN_RE
 from crs.text.spelling import correct_request_words
 from crs.text.tokenizer import REC_TOKEN, escape_control_tokens
 from kg.graph import KnowledgeGraph
@@ -965,9 +964,9 @@ _SAW_RE = re.compile(r"\b(?:seen|watched|saw)\b", re.IGNORECASE)
 
 def user_said_seen(context: DialogueContext) -> bool:
     """Whether the user's last turn says they saw something ("I've seen it", "watched that one"; not
-    "I haven't seen it": the chat's :data:`crs.serve.chat._NOT_SEEN_RE` spans left out)."""
+    "I haven't seen it": the spans of :data:`NEW_TO_ME_RE` left out)."""
     turn = user_turn(context)
-    return turn is not None and bool(_SAW_RE.search(_NOT_SEEN_RE.sub(" ", turn.text.replace("’", "'"))))
+    return turn is not None and bool(_SAW_RE.search(NEW_TO_ME_RE.sub(" ", _plain(turn.text))))
 
 
 def movie_mentioned(context: DialogueContext) -> bool:
